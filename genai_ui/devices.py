@@ -1,0 +1,57 @@
+"""The devices OpenVINO sees here, with the names a person recognises."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from .errors import DeviceNotFound
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    name: str
+
+    def to_api(self) -> dict:
+        return {"id": self.id, "name": self.name}
+
+
+class Devices:
+    """Asks OpenVINO once, on first use (importing openvino is not free at start-up)."""
+
+    def __init__(self, default: str = "CPU") -> None:
+        self.default = default
+        self._found: tuple[Device, ...] | None = None
+        self._lock = threading.Lock()
+
+    def list(self) -> tuple[Device, ...]:
+        """Devices OpenVINO lists (CPU, GPU.0, NPU, …), then AUTO, which picks among them."""
+        with self._lock:
+            if self._found is None:
+                self._found = _query_openvino()
+            return self._found
+
+    def resolve(self, requested: str = "") -> str:
+        """The device to use: the request, else the default; either must be one OpenVINO lists."""
+        device = (requested or self.default or "CPU").strip().upper()
+        known = [d.id for d in self.list()]
+        # "GPU" means the first GPU, as OpenVINO itself accepts.
+        if device in known or (device == "GPU" and any(k.startswith("GPU") for k in known)):
+            return device
+        raise DeviceNotFound(requested or self.default, known)
+
+
+def _query_openvino() -> tuple[Device, ...]:
+    import openvino as ov
+
+    core = ov.Core()
+    found = []
+    for device_id in core.available_devices:
+        try:
+            name = core.get_property(device_id, "FULL_DEVICE_NAME")
+        except RuntimeError:
+            name = device_id
+        found.append(Device(device_id, f"{device_id}: {name}"))
+    found.append(Device("AUTO", "AUTO: let OpenVINO choose the best device"))
+    return tuple(found)

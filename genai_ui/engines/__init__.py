@@ -1,0 +1,1 @@
+"""Engines: the one owner of loaded pipelines, and the loops that run them."""

@@ -1,0 +1,201 @@
+"""The chat loop over openvino_genai's LLMPipeline: parameters, context fitting, streaming.
+
+generate() runs on a worker thread (it releases the GIL); the streamer callback hands
+text to the caller through a queue and returns CANCEL when asked to stop, so Stop ends
+generation inside the engine rather than only in the UI.
+"""
+
+from __future__ import annotations
+
+import queue
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from ..errors import GenerationFailed, InvalidParameter, PromptTooLong
+from .pipelines import LoadedPipeline, first_line
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_new_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 0.9
+    top_k: int = 50
+    repetition_penalty: float = 1.0
+    seed: int = -1  # -1: a new random seed each time (reported, so a reply can be reproduced)
+    ignore_eos: bool = False  # benchmarks decode exactly max_new_tokens
+
+    def __post_init__(self) -> None:
+        _check("max_new_tokens", self.max_new_tokens, 1, 32768, integer=True)
+        _check("temperature", self.temperature, 0.0, 2.0)
+        _check("top_p", self.top_p, 0.0, 1.0, low_open=True)
+        _check("top_k", self.top_k, 0, 1000, integer=True)
+        _check("repetition_penalty", self.repetition_penalty, 0.0, 2.0, low_open=True)
+        _check("seed", self.seed, -1, 2**32 - 1, integer=True)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    def to_config(self, base: Any, max_new_tokens: int, seed: int) -> Any:
+        """The engine's GenerationConfig, starting from the model's own (it holds the eos ids)."""
+        base.max_new_tokens = max_new_tokens
+        base.repetition_penalty = self.repetition_penalty
+        base.do_sample = not self.greedy
+        base.ignore_eos = self.ignore_eos
+        if not self.greedy:
+            base.temperature = self.temperature
+            base.top_p = self.top_p
+            base.top_k = self.top_k or 0
+            base.rng_seed = seed
+        return base
+
+
+def _check(name: str, value, low, high, integer: bool = False, low_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and int(value) != value):
+        raise InvalidParameter(f"{name} must be {'a whole number' if integer else 'a number'}, not {value!r}.")
+    if value < low or value > high or (low_open and value == low):
+        low_text = f"above {low}" if low_open else f"at least {low}"
+        raise InvalidParameter(f"{name} must be {low_text} and at most {high}; got {value}.")
+
+
+@dataclass(frozen=True)
+class ChatMetrics:
+    ttft_ms: float
+    tokens_per_s: float
+    input_tokens: int
+    output_tokens: int
+    finish: str  # "stop" (the model ended), "length" (max_new_tokens), "cancelled"
+    seed: int | None = None
+    dropped_messages: int = 0
+    max_new_tokens: int = 0
+
+    def summary(self) -> str:
+        parts = [f"first token {self.ttft_ms:.0f} ms", f"{self.tokens_per_s:.1f} tokens/s",
+                 f"{self.input_tokens} in, {self.output_tokens} out"]
+        if self.seed is not None:
+            parts.append(f"seed {self.seed}")
+        if self.finish == "cancelled":
+            parts.append("stopped")
+        elif self.finish == "length":
+            parts.append(f"cut at {self.max_new_tokens} tokens")
+        if self.dropped_messages:
+            parts.append(f"{self.dropped_messages} oldest messages left out to fit the context")
+        return " · ".join(parts)
+
+
+@dataclass(frozen=True)
+class ChatUpdate:
+    text: str  # the whole reply so far
+    metrics: ChatMetrics | None = None  # set on the last update only
+
+
+def count_tokens(tokenizer: Any, messages: list[dict]) -> int:
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+    return int(tokenizer.encode(prompt, add_special_tokens=False).input_ids.get_shape()[1])
+
+
+def fit_context(tokenizer: Any, messages: list[dict], max_new_tokens: int,
+                context_length: int | None) -> tuple[list[dict], int, int]:
+    """Drop the oldest turns (never the system prompt or the new message) until the prompt
+    and the reply fit the model's context. Returns (messages, dropped count, max_new_tokens)."""
+    if not context_length:
+        return messages, 0, max_new_tokens
+    system = [m for m in messages[:1] if m["role"] == "system"]
+    turns = messages[len(system):]
+    dropped = 0
+    while True:
+        kept = system + turns[dropped:]
+        tokens = count_tokens(tokenizer, kept)
+        if tokens + max_new_tokens <= context_length or dropped >= len(turns) - 1:
+            break
+        dropped += 1
+        # keep the conversation starting with a user message
+        while dropped < len(turns) - 1 and turns[dropped]["role"] != "user":
+            dropped += 1
+    if tokens >= context_length:
+        raise PromptTooLong(f"The message is {tokens} tokens long with the system prompt; "
+                            f"this model reads at most {context_length}. Shorten it.")
+    return kept, dropped, min(max_new_tokens, context_length - tokens)
+
+
+def stream_chat(loaded: LoadedPipeline, messages: list[dict], params: GenerationParams,
+                cancel: threading.Event, min_interval: float = 0.03) -> Iterator[ChatUpdate]:
+    """Stream the reply to `messages` ({role, content} dicts, the new user message last).
+
+    The context is checked here, before anything runs; the reply then streams. Updates come
+    at most every `min_interval` seconds (the first at once): a person cannot read faster,
+    and each update costs the server work that would slow the engine.
+    """
+    messages, dropped, max_new = fit_context(loaded.pipeline.get_tokenizer(), messages, params.max_new_tokens,
+                                             loaded.entry.context_length)
+    seed = None if params.greedy else (params.seed if params.seed >= 0 else secrets.randbelow(2**31))
+    return _stream(loaded, messages, params, cancel, min_interval, seed, dropped, max_new)
+
+
+def _stream(loaded: LoadedPipeline, messages: list[dict], params: GenerationParams, cancel: threading.Event,
+            min_interval: float, seed: int | None, dropped: int, max_new: int) -> Iterator[ChatUpdate]:
+    import openvino_genai as og
+
+    pipe = loaded.pipeline
+    chunks: queue.Queue = queue.Queue()
+    done = object()
+    outcome: dict = {}
+    abandoned = threading.Event()  # set when the caller stops reading
+
+    def streamer(subword: str) -> og.StreamingStatus:
+        chunks.put(subword)
+        stop = cancel.is_set() or abandoned.is_set()
+        return og.StreamingStatus.CANCEL if stop else og.StreamingStatus.RUNNING
+
+    def run() -> None:
+        try:
+            with loaded.lock:
+                config = params.to_config(pipe.get_generation_config(), max_new, seed or 0)
+                outcome["result"] = pipe.generate(og.ChatHistory(messages), config, streamer)
+        except BaseException as err:  # handed to the caller's thread
+            outcome["error"] = err
+        finally:
+            chunks.put(done)
+
+    worker = threading.Thread(target=run, name="chat-generate", daemon=True)
+    worker.start()
+    text, pending, last_yield = "", False, 0.0
+    try:
+        while True:
+            wait = max(0.0, last_yield + min_interval - time.monotonic()) if pending else None
+            try:
+                chunk = chunks.get(timeout=wait)
+            except queue.Empty:  # the engine paused: show what has come so far
+                chunk = ""
+            if chunk is done:
+                break
+            text += chunk
+            pending = True
+            if time.monotonic() - last_yield >= min_interval:
+                yield ChatUpdate(text)
+                pending, last_yield = False, time.monotonic()
+        if isinstance(outcome.get("error"), RuntimeError):
+            raise GenerationFailed(f"The engine stopped with an error: {first_line(outcome['error'])}") \
+                from outcome["error"]
+        if "error" in outcome:
+            raise outcome["error"]
+        yield ChatUpdate(text, _metrics(outcome["result"], cancel.is_set(), seed, dropped, max_new))
+    finally:
+        abandoned.set()
+        worker.join()
+
+
+def _metrics(result: Any, cancelled: bool, seed: int | None, dropped: int, max_new: int) -> ChatMetrics:
+    import openvino_genai as og
+
+    pm = result.perf_metrics
+    out = pm.get_num_generated_tokens()
+    reason = result.finish_reasons[0] if getattr(result, "finish_reasons", None) else None
+    finish = "cancelled" if cancelled else "length" if reason == og.GenerationFinishReason.LENGTH or out >= max_new else "stop"
+    return ChatMetrics(ttft_ms=pm.get_ttft().mean, tokens_per_s=pm.get_throughput().mean if out > 1 else 0.0,
+                       input_tokens=pm.get_num_input_tokens(), output_tokens=out, finish=finish,
+                       seed=seed, dropped_messages=dropped, max_new_tokens=max_new)

@@ -1,0 +1,108 @@
+"""One owner of loaded pipelines: loads lazily, keeps one per task, unloads what it replaces.
+
+A table maps a task to the openvino_genai pipeline that runs it: adding a task is
+adding a row.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import ModelLoadError, NotAvailable
+from ..gguf_meta import read_gguf_info
+from ..library import ModelEntry
+
+log = logging.getLogger(__name__)
+
+
+def _load_llm(entry: ModelEntry, device: str) -> Any:
+    import openvino_genai as og
+
+    if entry.format == "gguf":
+        check_gguf(entry)
+    return og.LLMPipeline(str(entry.load_path), device)
+
+
+def check_gguf(entry: ModelEntry) -> None:
+    """The engine crashes the whole process on a cut-short GGUF: refuse it first."""
+    info = read_gguf_info(entry.load_path)
+    if not info.complete:
+        raise ModelLoadError(f"'{entry.id}' is incomplete: its file has {info.file_size:,} of the "
+                             f"{info.required_size:,} bytes it needs. Delete it and fetch it again.")
+
+
+PIPELINES: dict[str, Callable[[ModelEntry, str], Any]] = {
+    "text-generation": _load_llm,
+}
+
+
+@dataclass
+class LoadedPipeline:
+    pipeline: Any
+    entry: ModelEntry
+    device: str
+    load_ms: float
+    # openvino_genai pipelines run one generate() at a time
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class PipelineManager:
+    def __init__(self, loaders: dict[str, Callable[[ModelEntry, str], Any]] | None = None) -> None:
+        self._loaders = loaders if loaders is not None else PIPELINES
+        self._loaded: dict[str, LoadedPipeline] = {}
+        self._lock = threading.Lock()
+
+    def get(self, entry: ModelEntry, device: str) -> LoadedPipeline:
+        """The pipeline for this model on this device, loading it (and unloading the task's
+        previous one) when needed."""
+        with self._lock:
+            current = self._loaded.get(entry.task)
+            if current and current.entry.location == entry.location and current.device == device:
+                return current
+            if current:
+                log.info("Unloading %s from %s", current.entry.id, current.device)
+                del self._loaded[entry.task]
+                del current
+                gc.collect()  # release the old weights before the new ones arrive
+            loaded = self._load(entry, device)
+            self._loaded[entry.task] = loaded
+            return loaded
+
+    def loaded(self) -> list[tuple[str, str]]:
+        """(model id, device) of every pipeline in memory."""
+        with self._lock:
+            return [(p.entry.id, p.device) for p in self._loaded.values()]
+
+    def unload(self, model_id: str) -> None:
+        with self._lock:
+            for task, p in list(self._loaded.items()):
+                if p.entry.id == model_id:
+                    del self._loaded[task]
+            gc.collect()
+
+    def _load(self, entry: ModelEntry, device: str) -> LoadedPipeline:
+        loader = self._loaders.get(entry.task)
+        if loader is None:
+            raise NotAvailable(f"Running {entry.task} models is not available in this version.")
+        if not entry.load_path.exists():
+            raise ModelLoadError(f"The files of '{entry.id}' are missing ({entry.load_path}); "
+                                 "delete it from the library and fetch it again.")
+        log.info("Loading %s on %s", entry.id, device)
+        start = time.perf_counter()
+        try:
+            pipeline = loader(entry, device)
+        except RuntimeError as err:
+            raise ModelLoadError(f"'{entry.id}' could not be loaded on {device}: {first_line(err)}") from err
+        return LoadedPipeline(pipeline, entry, device, (time.perf_counter() - start) * 1000)
+
+
+def first_line(err: Exception) -> str:
+    """OpenVINO's messages carry C++ file paths and stack lines; keep the sentence."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(("Exception from", "Check ", "/")) and ".cpp:" not in ln]
+    return (useful or lines or ["unknown error"])[0][:300]

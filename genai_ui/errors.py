@@ -1,0 +1,50 @@
+"""What a user can get wrong, each with a message a person understands.
+
+The UI and the API turn these, and only these, into messages; anything else is a
+bug and is logged with its traceback on the server side.
+"""
+
+
+class UserError(Exception):
+    """A problem the user can fix; `str(error)` is the message shown to them."""
+
+
+class InvalidParameter(UserError):
+    """A value outside what the engine accepts."""
+
+
+class EmptyMessage(UserError):
+    def __init__(self) -> None:
+        super().__init__("Type a message first: an empty message has nothing to answer.")
+
+
+class ModelNotFound(UserError):
+    def __init__(self, model_id: str, known: list[str]) -> None:
+        hint = f" Models in the library: {', '.join(known)}." if known else " The library is empty."
+        super().__init__(f"No model '{model_id}' in the library.{hint}")
+
+
+class WrongTask(UserError):
+    def __init__(self, model_id: str, task: str, wanted: str) -> None:
+        super().__init__(f"Model '{model_id}' is a {task} model; this needs a {wanted} model.")
+
+
+class DeviceNotFound(UserError):
+    def __init__(self, device: str, known: list[str]) -> None:
+        super().__init__(f"Device '{device}' is not available here. Choose one of: {', '.join(known)}.")
+
+
+class ModelLoadError(UserError):
+    """The model's files are missing or broken, or the device refused it."""
+
+
+class PromptTooLong(UserError):
+    pass
+
+
+class GenerationFailed(UserError):
+    """The engine failed while answering; the conversation so far is kept."""
+
+
+class NotAvailable(UserError):
+    """A capability this installation cannot offer."""

@@ -1,0 +1,149 @@
+"""The local model library: one folder per model under <home>/models, each with a manifest.
+
+It is the single place the app learns what it can run. Work in progress is built in a
+hidden staging folder beside the models and renamed into place only when complete, so a
+failed or cancelled job never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Literal
+
+from .errors import InvalidParameter, ModelNotFound, WrongTask
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "genai_ui.json"
+Task = Literal["text-generation", "image-text-to-text", "text-to-image"]
+TASKS: tuple[str, ...] = ("text-generation", "image-text-to-text", "text-to-image")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    id: str
+    task: Task
+    format: Literal["openvino", "gguf"]
+    weight_format: str
+    location: str
+    model_file: str = ""  # the file to load inside the folder (a .gguf); "" loads the folder (IR)
+    size_bytes: int = 0
+    context_length: int | None = None
+    source: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    report: dict = field(default_factory=dict)
+    created: str = ""
+
+    def __post_init__(self) -> None:
+        check_model_id(self.id)
+        if self.task not in TASKS:
+            raise InvalidParameter(f"Unknown task '{self.task}'; known tasks: {', '.join(TASKS)}.")
+
+    @property
+    def load_path(self) -> Path:
+        folder = Path(self.location)
+        return folder / self.model_file if self.model_file else folder
+
+    def to_api(self) -> dict:
+        """The API's view. No key is named `path`: gradio_client would take the dict for a file."""
+        return {
+            "id": self.id, "task": self.task, "format": self.format, "weight_format": self.weight_format,
+            "size_bytes": self.size_bytes, "source": self.source, "location": self.location,
+        }
+
+    def label(self) -> str:
+        return f"{self.id} ({self.format}, {self.weight_format}, {self.size_bytes / 2**20:,.0f} MB)"
+
+
+def check_model_id(model_id: str) -> str:
+    if not isinstance(model_id, str) or not _ID.match(model_id) or ".." in model_id:
+        raise InvalidParameter(
+            f"'{model_id}' is not a valid local model id: use letters, digits, '.', '_' and '-' only.")
+    return model_id
+
+
+def folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+class Library:
+    def __init__(self, models_dir: Path) -> None:
+        self.models_dir = Path(models_dir)
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def list(self, task: str = "") -> list[ModelEntry]:
+        if task and task not in TASKS:
+            raise InvalidParameter(f"Unknown task '{task}'; known tasks: {', '.join(TASKS)}.")
+        entries = []
+        for folder in sorted(self.models_dir.iterdir()):
+            if folder.name.startswith(".") or not folder.is_dir():
+                continue
+            entry = self._read(folder)
+            if entry and (not task or entry.task == task):
+                entries.append(entry)
+        return entries
+
+    def get(self, model_id: str, task: str = "") -> ModelEntry:
+        folder = self.models_dir / check_model_id(model_id)
+        entry = self._read(folder) if folder.is_dir() else None
+        if entry is None:
+            raise ModelNotFound(model_id, [e.id for e in self.list(task)])
+        if task and entry.task != task:
+            raise WrongTask(model_id, entry.task, task)
+        return entry
+
+    def __contains__(self, model_id: str) -> bool:
+        return (self.models_dir / model_id / MANIFEST).is_file()
+
+    @contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A private folder to build a model in; removed unless `install` moved it into place."""
+        tmp = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.models_dir))
+        try:
+            yield tmp
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def install(self, staged: Path, entry: ModelEntry) -> ModelEntry:
+        """Write the manifest into a staged folder and move it into the library in one rename."""
+        target = self.models_dir / entry.id
+        entry = replace(entry, location=str(target), size_bytes=folder_size(staged),
+                         created=entry.created or datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        (staged / MANIFEST).write_text(json.dumps(asdict(entry), indent=2))
+        with self._lock:
+            if target.exists():
+                raise InvalidParameter(f"A model '{entry.id}' is already in the library; delete it first.")
+            os.rename(staged, target)
+        return entry
+
+    def delete(self, model_id: str) -> None:
+        entry = self.get(model_id)
+        trash = self.models_dir / f".deleting-{entry.id}"
+        with self._lock:
+            os.rename(entry.location, trash)  # the model leaves the listing at once
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def _read(self, folder: Path) -> ModelEntry | None:
+        manifest = folder / MANIFEST
+        try:
+            data = json.loads(manifest.read_text())
+            data["location"] = str(folder)  # the folder may have been moved with its home
+            return ModelEntry(**data)
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError, InvalidParameter) as err:
+            log.warning("Skipping %s: its manifest is unreadable (%s)", folder, err)
+            return None
+

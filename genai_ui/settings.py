@@ -1,0 +1,64 @@
+"""Settings: read once from flags and environment, then passed down; never global."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping, Sequence
+
+
+def _default_home(env: Mapping[str, str]) -> Path:
+    if env.get("GENAI_UI_HOME"):
+        return Path(env["GENAI_UI_HOME"])
+    if Path("/data").is_dir() and env.get("SPACE_ID"):  # a Space with persistent storage
+        return Path("/data/genai_ui")
+    return Path.home() / ".cache" / "genai_ui"
+
+
+def _flag(help: str, env: str | None = None) -> dict:
+    return {"help": help, "env": env}
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=lambda: _default_home(os.environ),
+                       metadata=_flag("folder of the model library and caches", "GENAI_UI_HOME"))
+    device: str = field(default="CPU", metadata=_flag("default device (CPU, GPU, NPU, AUTO)", "GENAI_UI_DEVICE"))
+    host: str = field(default="127.0.0.1", metadata=_flag("address to serve on", "GRADIO_SERVER_NAME"))
+    port: int = field(default=7860, metadata=_flag("port to serve on", "GRADIO_SERVER_PORT"))
+    share: bool = field(default=False, metadata=_flag("also serve on a public share link"))
+    mcp: bool = field(default=False, metadata=_flag("expose every endpoint as an MCP tool"))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "home", Path(self.home).expanduser())
+        object.__setattr__(self, "device", self.device.upper())
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @classmethod
+    def from_args(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> "Settings":
+        """Flags win over environment variables, which win over defaults."""
+        env = os.environ if env is None else env
+        parser = argparse.ArgumentParser(prog="app.py", description="genai_ui: run Hub models with OpenVINO.")
+        for f in fields(cls):
+            flag = "--" + f.name.replace("_", "-")
+            if f.type in (bool, "bool"):
+                parser.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
+            else:
+                parser.add_argument(flag, default=None, help=f.metadata["help"])
+        args = vars(parser.parse_args(argv))
+        values = {}
+        for f in fields(cls):
+            value = args[f.name]
+            if value is None and f.metadata.get("env") and env.get(f.metadata["env"]):
+                value = env[f.metadata["env"]]
+            if value is None:
+                continue
+            values[f.name] = int(value) if f.type in (int, "int") else value
+        if "home" not in values:
+            values["home"] = _default_home(env)
+        return cls(**values)

@@ -1,0 +1,143 @@
+"""The Chat tab: a conversation per browser session, streamed from the core's ChatService."""
+
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+
+from ..conversation import split_last_turn
+from ..engines.chat import GenerationParams
+from ..errors import EmptyMessage, UserError
+from ..services import Services
+from .errors import to_gr_error
+
+
+class ChatSession:
+    """One browser session's chat. It lives in gr.State, which gives each session its own
+    deep copy, so no two sessions ever share it."""
+
+    def __init__(self, messages: list[dict] | None = None) -> None:
+        self.messages: list[dict] = messages or []  # assistant messages may carry "metrics"
+        self.cancel = threading.Event()
+
+    def __deepcopy__(self, memo) -> "ChatSession":  # an Event cannot be deep-copied
+        return ChatSession([dict(m) for m in self.messages])
+
+
+def display(messages: list[dict]) -> list[dict]:
+    """The Chatbot's view: each reply with its metrics line under it."""
+    shown = []
+    for m in messages:
+        content = m["content"]
+        if m.get("metrics"):
+            content += f"\n\n<sub>{m['metrics']}</sub>"
+        shown.append({"role": m["role"], "content": content})
+    return shown
+
+
+def model_choices(services: Services) -> list[tuple[str, str]]:
+    return [(e.label(), e.id) for e in services.library.list("text-generation")]
+
+
+def build_chat_tab(services: Services) -> dict:
+    session = gr.State(ChatSession())
+    with gr.Row():
+        with gr.Column(scale=3):
+            chatbot = gr.Chatbot(label="Chat", height=520, elem_id="chatbot", buttons=["copy"])
+            with gr.Row():
+                message = gr.Textbox(placeholder="Ask anything…", show_label=False, scale=8,
+                                     elem_id="chat-input", autofocus=True, submit_btn=False)
+                send = gr.Button("Send", variant="primary", scale=1, elem_id="chat-send")
+                stop = gr.Button("Stop", variant="stop", scale=1, elem_id="chat-stop")
+            with gr.Row():
+                regenerate = gr.Button("Regenerate", size="sm", elem_id="chat-regenerate")
+                undo = gr.Button("Undo", size="sm", elem_id="chat-undo")
+                clear = gr.Button("Clear", size="sm", elem_id="chat-clear")
+        with gr.Column(scale=1):
+            choices = model_choices(services)
+            model = gr.Dropdown(choices, value=_default_model(services, choices), label="Model",
+                                elem_id="chat-model")
+            devices = [(d.name, d.id) for d in services.devices.list()]
+            device = gr.Dropdown(devices, value=services.devices.default, label="Device", elem_id="chat-device")
+            system_prompt = gr.Textbox(label="System prompt", lines=3, placeholder="You are a helpful assistant.")
+            with gr.Accordion("Sampling", open=False):
+                max_new_tokens = gr.Slider(1, 4096, value=512, step=1, label="Max new tokens")
+                temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label="Temperature (0: greedy)")
+                top_p = gr.Slider(0.01, 1.0, value=0.9, step=0.01, label="Top-p")
+                top_k = gr.Slider(0, 200, value=50, step=1, label="Top-k (0: off)")
+                repetition_penalty = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Repetition penalty")
+                seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)")
+
+    settings = [model, device, system_prompt, max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed]
+
+    def answer(state: ChatSession, history: list[dict], text: str, model_id, device_id, system, *sampling):
+        """Stream a reply to `text` on top of `history`; commit both only when done."""
+        state.cancel = threading.Event()
+        try:
+            params = GenerationParams(*_sampling(*sampling))
+            stream = services.chat.reply(message=text, history=history, model=model_id or "", device=device_id or "",
+                                         system_prompt=system or "", params=params, cancel=state.cancel)
+            user = {"role": "user", "content": text}
+            shown = display(history) + [user]
+            yield shown + [{"role": "assistant", "content": "…"}], ""
+            for update in stream:
+                reply = {"role": "assistant", "content": update.text}
+                if update.metrics:
+                    reply["metrics"] = update.metrics.summary()
+                yield shown + display([reply]), ""
+            state.messages = history + [user, reply]
+        except Exception as err:
+            # nothing is lost: the conversation stays as it was and the message goes back in the box
+            yield display(state.messages), text
+            raise to_gr_error(err) from None
+
+    def on_send(state: ChatSession, text: str, *options):
+        if not text or not text.strip():
+            raise to_gr_error(EmptyMessage())
+        yield from answer(state, state.messages, text, *options)
+
+    def on_regenerate(state: ChatSession, text: str, *options):
+        split = split_last_turn(state.messages)
+        if split is None:
+            raise gr.Error("There is no reply to regenerate yet.", print_exception=False)
+        before, last = split
+        yield from answer(state, before, last, *options)
+
+    def on_stop(state: ChatSession) -> None:
+        state.cancel.set()
+
+    def on_undo(state: ChatSession, text: str):
+        split = split_last_turn(state.messages)
+        if split is None:
+            return display(state.messages), text
+        state.cancel.set()
+        state.messages = split[0]
+        return display(state.messages), split[1]
+
+    def on_clear(state: ChatSession):
+        state.cancel.set()
+        state.messages = []
+        return [], ""
+
+    outputs = [chatbot, message]
+    for trigger in (send.click, message.submit):
+        trigger(on_send, [session, message, *settings], outputs, api_visibility="private", show_progress="hidden")
+    regenerate.click(on_regenerate, [session, message, *settings], outputs, api_visibility="private",
+                     show_progress="hidden")
+    stop.click(on_stop, [session], None, queue=False, api_visibility="private")
+    undo.click(on_undo, [session, message], outputs, queue=False, api_visibility="private")
+    clear.click(on_clear, [session], outputs, queue=False, api_visibility="private")
+    return {"model": model, "chatbot": chatbot}
+
+
+def _sampling(max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed) -> tuple:
+    return (int(max_new_tokens), float(temperature), float(top_p), int(top_k), float(repetition_penalty),
+            int(seed if seed is not None else -1))
+
+
+def _default_model(services: Services, choices: list[tuple[str, str]]) -> str | None:
+    try:
+        return services.chat.model_id()
+    except UserError:
+        return choices[0][1] if choices else None

@@ -1,0 +1,71 @@
+"""Shared fixtures: a library home with the real built-in GGUF, the real services, and the
+launched app reached over HTTP exactly as users and gradio_client reach it."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from genai_ui.builtin import BUILTIN_ID, builtin_gguf
+from genai_ui.services import create_services
+from genai_ui.settings import Settings
+
+OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def gguf() -> Path:
+    path = builtin_gguf()
+    assert path is not None, "the built-in model is missing: run `make setup`"
+    return path
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory) -> Settings:
+    return Settings(home=tmp_path_factory.mktemp("home"), device="CPU")
+
+
+@pytest.fixture(scope="session")
+def services(settings, gguf):
+    services = create_services(settings)
+    assert BUILTIN_ID in services.library
+    return services
+
+
+@pytest.fixture(scope="session")
+def app_url(services):
+    from genai_ui.ui import build_app
+    from genai_ui.ui.app import CSS
+
+    demo = build_app(services)
+    port = free_port()
+    demo.queue(default_concurrency_limit=1).launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    OUTPUT.mkdir(exist_ok=True)
+    return OUTPUT
+
+
+def pytest_configure(config):
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

@@ -1,0 +1,23 @@
+from pathlib import Path
+
+from genai_ui.settings import Settings
+
+
+def test_defaults_from_environment(tmp_path):
+    s = Settings.from_args([], env={"GENAI_UI_HOME": str(tmp_path), "GRADIO_SERVER_PORT": "7999",
+                                    "GRADIO_SERVER_NAME": "0.0.0.0"})
+    assert s.home == tmp_path and s.port == 7999 and s.host == "0.0.0.0"
+    assert s.device == "CPU" and not s.share and not s.mcp
+    assert s.models_dir == tmp_path / "models"
+
+
+def test_flags_win_over_environment(tmp_path):
+    s = Settings.from_args(["--home", str(tmp_path / "h"), "--port", "8000", "--device", "gpu", "--share", "--mcp",
+                            "--host", "0.0.0.0"], env={"GENAI_UI_HOME": "/elsewhere", "GRADIO_SERVER_PORT": "7999"})
+    assert s.home == tmp_path / "h" and s.port == 8000 and s.device == "GPU"
+    assert s.share and s.mcp and s.host == "0.0.0.0"
+
+
+def test_home_defaults_to_user_cache():
+    s = Settings.from_args([], env={})
+    assert s.home == Path.home() / ".cache" / "genai_ui"
