@@ -13,11 +13,11 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from genai_ui.ui import build_app  # gradio is imported only by the UI
-    from genai_ui.ui.app import CSS
+    from genai_ui.ui.app import CSS, with_queue
 
     services = create_services(settings)
     demo = build_app(services)
-    demo.queue(default_concurrency_limit=1).launch(
+    with_queue(demo).launch(
         server_name=settings.host, server_port=settings.port, share=settings.share,
         mcp_server=settings.mcp, css=CSS, footer_links=["api", "settings"])
 

@@ -44,11 +44,11 @@ def services(settings, gguf):
 @pytest.fixture(scope="session")
 def app_url(services):
     from genai_ui.ui import build_app
-    from genai_ui.ui.app import CSS
+    from genai_ui.ui.app import CSS, with_queue
 
     demo = build_app(services)
     port = free_port()
-    demo.queue(default_concurrency_limit=1).launch(
+    with_queue(demo).launch(
         server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
     yield f"http://127.0.0.1:{port}/"
     demo.close()

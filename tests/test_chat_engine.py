@@ -128,6 +128,14 @@ def test_switching_model_unloads_the_previous_one(services, gguf):
                                          params=GREEDY))
         assert "Paris" in final.text
         assert services.pipelines.loaded() == [("second-model", "CPU")]
+        # the first load saved the IR beside the GGUF; a damaged one is rebuilt, not fatal
+        folder = services.library.get("second-model").load_path.parent
+        assert (folder / "openvino_model.xml").is_file() and (folder / "openvino_tokenizer.xml").is_file()
+        services.pipelines.unload("second-model")
+        (folder / "openvino_model.xml").write_text("<damaged")
+        final = last(services.chat.reply(message="What is the capital of France?", model="second-model",
+                                         params=GREEDY))
+        assert "Paris" in final.text and (folder / "openvino_model.xml").read_text().startswith("<?xml")
     finally:
         services.pipelines.unload("second-model")
         services.library.delete("second-model")

@@ -23,9 +23,22 @@ log = logging.getLogger(__name__)
 def _load_llm(entry: ModelEntry, device: str) -> Any:
     import openvino_genai as og
 
-    if entry.format == "gguf":
-        check_gguf(entry)
-    return og.LLMPipeline(str(entry.load_path), device)
+    if entry.format != "gguf":
+        return og.LLMPipeline(str(entry.load_path), device)
+    folder = entry.load_path.parent
+    saved_ir = [folder / f"openvino_{part}.{ext}" for part in ("model", "tokenizer", "detokenizer")
+                for ext in ("xml", "bin")]
+    if all(f.is_file() for f in saved_ir):
+        try:
+            return og.LLMPipeline(str(folder), device)
+        except RuntimeError:  # a save cut short: build it again from the GGUF
+            log.warning("The IR saved beside %s is unreadable; reading the GGUF again", entry.id)
+    for f in saved_ir:
+        f.unlink(missing_ok=True)
+    check_gguf(entry)
+    # The first load also writes the IR the engine builds from the GGUF beside it: later
+    # loads read that IR, which takes less than half the time of reading the GGUF again.
+    return og.LLMPipeline(str(entry.load_path), device, enable_save_ov_model=True)
 
 
 def check_gguf(entry: ModelEntry) -> None:

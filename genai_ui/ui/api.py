@@ -22,17 +22,32 @@ def register_api(services: Services) -> None:
 
     @user_errors
     def local_models(task: str = "") -> list[dict]:
-        """List the models in the local library, optionally only one task
-        (text-generation, image-text-to-text, text-to-image)."""
+        """List the models in the local library: id, task, format, weight format, size, source.
+
+        Args:
+            task: only models of this task (text-generation, image-text-to-text, text-to-image); empty for all.
+        """
         return [e.to_api() for e in services.library.list(task)]
 
     @user_errors
     def chat(message: str, history: list[dict] | None = None, model: str = "", system_prompt: str = "",
              max_new_tokens: int = 512, temperature: float = 0.7, top_p: float = 0.9, top_k: int = 50,
              repetition_penalty: float = 1.0, seed: int = -1, device: str = "") -> Iterator[str]:
-        """Chat with a text-generation model of the library; streams the reply as it grows.
-        history is a list of {role, content}; an empty model or device means the default.
-        temperature 0 is greedy; seed -1 draws a new seed."""
+        """Chat with a text-generation model of the local library; streams the reply as it grows.
+
+        Args:
+            message: the new user message.
+            history: the conversation so far, a list of {role, content} with roles user and assistant.
+            model: a model id from local_models; empty for the default model.
+            system_prompt: instructions for the model; empty for none.
+            max_new_tokens: the longest reply, in tokens.
+            temperature: randomness of sampling; 0 picks the likeliest token every time (greedy).
+            top_p: sample only from the likeliest tokens whose probabilities add up to this.
+            top_k: sample only from this many likeliest tokens; 0 for no limit.
+            repetition_penalty: above 1.0 discourages repeating tokens.
+            seed: the random seed, so a sampled reply can be reproduced; -1 draws a new one.
+            device: CPU, GPU, NPU or AUTO (see devices); empty for the default.
+        """
         params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                                   top_k=top_k, repetition_penalty=repetition_penalty, seed=seed)
         for update in services.chat.reply(message=message, history=history or [], model=model, device=device,
@@ -42,8 +57,17 @@ def register_api(services: Services) -> None:
     @user_errors
     def benchmark(model: str = "", device: str = "", prompt: str = "", max_new_tokens: int = 128,
                   runs: int = 3, engine: str = "genai") -> dict:
-        """Measure a chat model: medians of time to first token, time per output token,
-        tokens/s, with the load time and the server's peak memory."""
+        """Measure a chat model's speed: medians of time to first token, time per output token and
+        tokens/s, with its load time and the server's peak memory.
+
+        Args:
+            model: a model id from local_models; empty for the default model.
+            device: CPU, GPU, NPU or AUTO; empty for the default.
+            prompt: the prompt to answer; empty for a standard one.
+            max_new_tokens: tokens to generate in each run.
+            runs: how many runs to take the median of (1 to 20).
+            engine: genai (openvino_genai's LLMPipeline).
+        """
         return services.benchmark.run(model=model, device=device, prompt=prompt, max_new_tokens=max_new_tokens,
                                       runs=runs, engine=engine).to_api()
 

@@ -14,6 +14,21 @@ CSS = """
 """
 
 
+# Gradio's queue loop checks for new work every 1 ms, which costs an idle server 7% of a
+# core here and takes that from the engine while it generates; every 10 ms costs 3% less
+# and adds at most 10 ms before a request starts.
+QUEUE_POLL_SECONDS = 0.01
+
+
+def with_queue(demo: gr.Blocks) -> gr.Blocks:
+    """Enable the queue as the app runs it: one chat generation per event at a time (the
+    engine serializes them anyway), other users wait in line and see their position."""
+    demo.queue(default_concurrency_limit=1)
+    if hasattr(demo._queue, "sleep_when_free"):
+        demo._queue.sleep_when_free = QUEUE_POLL_SECONDS
+    return demo
+
+
 def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="genai_ui") as demo:
         gr.Markdown(f"## genai_ui <sub>{__version__}</sub>\nHugging Face models, running on OpenVINO on this machine.")

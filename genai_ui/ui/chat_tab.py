@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import closing
 
 import gradio as gr
 
@@ -19,10 +20,15 @@ class ChatSession:
 
     def __init__(self, messages: list[dict] | None = None) -> None:
         self.messages: list[dict] = messages or []  # assistant messages may carry "metrics"
-        self.cancel = threading.Event()
+        self.cancel = threading.Event()  # Stop: end the reply, keep what came
+        self.epoch = 0  # Undo and Clear move it on: a reply begun before them is dropped
 
     def __deepcopy__(self, memo) -> "ChatSession":  # an Event cannot be deep-copied
         return ChatSession([dict(m) for m in self.messages])
+
+
+EXAMPLES = ("What is the capital of France?", "Write a haiku about the sea.",
+            "Explain what a neural network is in two sentences.")
 
 
 def display(messages: list[dict]) -> list[dict]:
@@ -44,16 +50,18 @@ def build_chat_tab(services: Services) -> dict:
     session = gr.State(ChatSession())
     with gr.Row():
         with gr.Column(scale=3):
-            chatbot = gr.Chatbot(label="Chat", height=520, elem_id="chatbot", buttons=["copy"])
+            chatbot = gr.Chatbot(label="Chat", height=520, elem_id="chatbot", buttons=["copy", "copy_all"],
+                                 placeholder="Ask the model anything. It runs on this machine, with OpenVINO.",
+                                 examples=[{"text": t} for t in EXAMPLES])
+            with gr.Row(equal_height=True):
+                message = gr.Textbox(placeholder="Ask anything…  (Enter sends)", show_label=False, scale=10,
+                                     elem_id="chat-input", autofocus=True, container=False)
+                send = gr.Button("Send", variant="primary", scale=1, min_width=80, elem_id="chat-send")
+                stop = gr.Button("Stop", variant="stop", scale=1, min_width=80, elem_id="chat-stop")
             with gr.Row():
-                message = gr.Textbox(placeholder="Ask anything…", show_label=False, scale=8,
-                                     elem_id="chat-input", autofocus=True, submit_btn=False)
-                send = gr.Button("Send", variant="primary", scale=1, elem_id="chat-send")
-                stop = gr.Button("Stop", variant="stop", scale=1, elem_id="chat-stop")
-            with gr.Row():
-                regenerate = gr.Button("Regenerate", size="sm", elem_id="chat-regenerate")
-                undo = gr.Button("Undo", size="sm", elem_id="chat-undo")
-                clear = gr.Button("Clear", size="sm", elem_id="chat-clear")
+                regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="chat-regenerate")
+                undo = gr.Button("↶ Undo", size="sm", elem_id="chat-undo")
+                clear = gr.Button("🗑 Clear", size="sm", elem_id="chat-clear")
         with gr.Column(scale=1):
             choices = model_choices(services)
             model = gr.Dropdown(choices, value=_default_model(services, choices), label="Model",
@@ -63,7 +71,8 @@ def build_chat_tab(services: Services) -> dict:
             system_prompt = gr.Textbox(label="System prompt", lines=3, placeholder="You are a helpful assistant.")
             with gr.Accordion("Sampling", open=False):
                 max_new_tokens = gr.Slider(1, 4096, value=512, step=1, label="Max new tokens")
-                temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label="Temperature (0: greedy)")
+                temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label="Temperature (0: greedy)",
+                                        elem_id="chat-temperature")
                 top_p = gr.Slider(0.01, 1.0, value=0.9, step=0.01, label="Top-p")
                 top_k = gr.Slider(0, 200, value=50, step=1, label="Top-k (0: off)")
                 repetition_penalty = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Repetition penalty")
@@ -74,20 +83,32 @@ def build_chat_tab(services: Services) -> dict:
     def answer(state: ChatSession, history: list[dict], text: str, model_id, device_id, system, *sampling):
         """Stream a reply to `text` on top of `history`; commit both only when done."""
         state.cancel = threading.Event()
+        epoch = state.epoch
         try:
             params = GenerationParams(*_sampling(*sampling))
-            stream = services.chat.reply(message=text, history=history, model=model_id or "", device=device_id or "",
-                                         system_prompt=system or "", params=params, cancel=state.cancel)
             user = {"role": "user", "content": text}
             shown = display(history) + [user]
-            yield shown + [{"role": "assistant", "content": "…"}], ""
-            for update in stream:
-                reply = {"role": "assistant", "content": update.text}
-                if update.metrics:
-                    reply["metrics"] = update.metrics.summary()
-                yield shown + display([reply]), ""
+            waiting = "…" if _is_loaded(services, model_id, device_id) else "*Loading the model (first use)…*"
+            yield shown + [{"role": "assistant", "content": waiting}], ""
+            stream = services.chat.reply(message=text, history=history, model=model_id or "", device=device_id or "",
+                                         system_prompt=system or "", params=params, cancel=state.cancel)
+            with closing(stream):  # leaving early closes the stream, which stops the engine
+                for update in stream:
+                    if state.epoch != epoch:
+                        break  # undone or cleared meanwhile
+                    reply = {"role": "assistant", "content": update.text}
+                    if update.metrics:
+                        reply["metrics"] = update.metrics.summary()
+                    yield shown + display([reply]), ""
+            if state.epoch != epoch:
+                # show the undone or cleared chat, not an update that was still on its way
+                yield display(state.messages), gr.skip()
+                return
             state.messages = history + [user, reply]
         except Exception as err:
+            if state.epoch != epoch:
+                yield display(state.messages), gr.skip()
+                return
             # nothing is lost: the conversation stays as it was and the message goes back in the box
             yield display(state.messages), text
             raise to_gr_error(err) from None
@@ -109,13 +130,15 @@ def build_chat_tab(services: Services) -> dict:
 
     def on_undo(state: ChatSession, text: str):
         split = split_last_turn(state.messages)
+        state.epoch += 1
+        state.cancel.set()
         if split is None:
             return display(state.messages), text
-        state.cancel.set()
         state.messages = split[0]
         return display(state.messages), split[1]
 
     def on_clear(state: ChatSession):
+        state.epoch += 1
         state.cancel.set()
         state.messages = []
         return [], ""
@@ -128,12 +151,27 @@ def build_chat_tab(services: Services) -> dict:
     stop.click(on_stop, [session], None, queue=False, api_visibility="private")
     undo.click(on_undo, [session, message], outputs, queue=False, api_visibility="private")
     clear.click(on_clear, [session], outputs, queue=False, api_visibility="private")
+    chatbot.clear(on_clear, [session], outputs, queue=False, api_visibility="private")  # its own bin icon
+    chatbot.example_select(_example_text, None, message, queue=False, api_visibility="private") \
+        .then(on_send, [session, message, *settings], outputs, api_visibility="private", show_progress="hidden")
     return {"model": model, "chatbot": chatbot}
+
+
+def _example_text(evt: gr.SelectData) -> str:
+    return evt.value["text"]
 
 
 def _sampling(max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed) -> tuple:
     return (int(max_new_tokens), float(temperature), float(top_p), int(top_k), float(repetition_penalty),
             int(seed if seed is not None else -1))
+
+
+def _is_loaded(services: Services, model_id: str, device_id: str) -> bool:
+    try:
+        wanted = (services.chat.model_id(model_id or ""), services.devices.resolve(device_id or ""))
+    except UserError:
+        return True  # the error is about to be shown; no loading message before it
+    return wanted in services.pipelines.loaded()
 
 
 def _default_model(services: Services, choices: list[tuple[str, str]]) -> str | None:

@@ -1,0 +1,231 @@
+"""`python -m genai_ui.bench chat`: the app against the raw engine, side by side, in one run.
+
+Speed is measured as a person sees it: the raw LLMPipeline's streamer callbacks against
+the chunks a gradio_client receives from the app's /chat, same model file, same prompt,
+greedy, runs interleaved so both see the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
+FIRST_QUESTION = "What is the capital of France?"
+
+
+@dataclass
+class Run:
+    ttft_ms: float
+    decode_tokens_per_s: float
+    tokens: int
+
+
+def _median(runs: list[Run]) -> Run:
+    return Run(statistics.median(r.ttft_ms for r in runs), statistics.median(r.decode_tokens_per_s for r in runs),
+               int(statistics.median(r.tokens for r in runs)))
+
+
+def _speed(start: float, first: float, last: float, tokens: int) -> Run:
+    decode = (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0
+    return Run((first - start) * 1000, decode, tokens)
+
+
+def raw_genai_run(pipe, max_new_tokens: int) -> Run:
+    import openvino_genai as og
+
+    stamps: list[float] = []
+
+    def streamer(_: str):
+        stamps.append(time.perf_counter())
+        return og.StreamingStatus.RUNNING
+
+    config = pipe.get_generation_config()
+    config.max_new_tokens, config.do_sample = max_new_tokens, False
+    start = time.perf_counter()
+    result = pipe.generate(og.ChatHistory([{"role": "user", "content": PROMPT}]), config, streamer)
+    return _speed(start, stamps[0], stamps[-1], result.perf_metrics.get_num_generated_tokens())
+
+
+def app_run(client, tokenizer, max_new_tokens: int) -> Run:
+    start = time.perf_counter()
+    job = client.submit(PROMPT, [], "", "", max_new_tokens, 0.0, 1.0, 0, 1.0, -1, "", api_name="/chat")
+    first = last = None
+    text = ""
+    for text in job:
+        now = time.perf_counter()
+        first = first or now
+        last = now
+    tokens = int(tokenizer.encode(text, add_special_tokens=False).input_ids.get_shape()[1])
+    return _speed(start, first, last, tokens)
+
+
+def http_run(base_url: str, tokenizer, max_new_tokens: int) -> Run:
+    """The same call over Gradio's plain HTTP API (server-sent events), without gradio_client,
+    whose reader polls for new messages every 50 ms."""
+    import httpx
+
+    data = [PROMPT, [], "", "", max_new_tokens, 0.0, 1.0, 0, 1.0, -1, ""]
+    start = time.perf_counter()
+    with httpx.Client(timeout=120) as http:
+        event_id = http.post(f"{base_url}gradio_api/call/chat", json={"data": data}).json()["event_id"]
+        first = last = None
+        text = ""
+        with http.stream("GET", f"{base_url}gradio_api/call/chat/{event_id}") as events:
+            for line in events.iter_lines():
+                if line.startswith("data:") and line[5:].strip().startswith("["):
+                    now = time.perf_counter()
+                    first, last = first or now, now
+                    text = json.loads(line[5:])[0]
+    tokens = int(tokenizer.encode(text, add_special_tokens=False).input_ids.get_shape()[1])
+    return _speed(start, first, last, tokens)
+
+
+def raw_llama_cpp_run(llm, max_new_tokens: int) -> Run | None:
+    stamps = []
+    start = time.perf_counter()
+    for _ in llm.create_chat_completion([{"role": "user", "content": PROMPT}], max_tokens=max_new_tokens,
+                                        temperature=0.0, stream=True):
+        stamps.append(time.perf_counter())
+    return _speed(start, stamps[1], stamps[-1], len(stamps) - 1)  # the first chunk is the role
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_page(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("the app did not answer in time")
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    process = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+
+
+def bench_chat(runs: int, max_new_tokens: int, output: Path) -> dict:
+    import openvino_genai as og
+    from gradio_client import Client
+
+    from .builtin import builtin_gguf
+
+    gguf = builtin_gguf()
+    if gguf is None:
+        sys.exit("The built-in model is not installed: run `make setup` first.")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    home = tempfile.mkdtemp(prefix="genai-ui-bench-")
+    app_py = Path(__file__).resolve().parent.parent / "app.py"
+    started = time.perf_counter()
+    server = subprocess.Popen([sys.executable, str(app_py), "--port", str(port), "--home", home],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_page(url, server)
+        page_s = time.perf_counter() - started
+        client = Client(url, verbose=False)
+        t0 = time.perf_counter()
+        reply = client.predict(FIRST_QUESTION, [], "", "", 32, 0.0, api_name="/chat")
+        first_reply_s = time.perf_counter() - t0
+        print(f"page up in {page_s:.2f} s; first reply in {first_reply_s:.2f} s including the load: {reply!r}")
+
+        pipe = og.LLMPipeline(str(gguf), "CPU")
+        tokenizer = pipe.get_tokenizer()
+        raw_genai_run(pipe, 8), app_run(client, tokenizer, 8), http_run(url, tokenizer, 8)  # warm-up
+        raw, app, http = [], [], []
+        for i in range(runs):
+            raw.append(raw_genai_run(pipe, max_new_tokens))
+            app.append(app_run(client, tokenizer, max_new_tokens))
+            http.append(http_run(url, tokenizer, max_new_tokens))
+            print(f"run {i + 1}: raw {raw[-1].decode_tokens_per_s:.1f} tok/s, app over gradio_client "
+                  f"{app[-1].decode_tokens_per_s:.1f}, over HTTP {http[-1].decode_tokens_per_s:.1f}")
+        app_rss = _tree_rss(server.pid)
+        del pipe
+        llama = _llama_cpp(gguf, runs, max_new_tokens)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+    raw_m, app_m, http_m = _median(raw), _median(app), _median(http)
+    results = {
+        "model": gguf.name, "runs": runs, "max_new_tokens": max_new_tokens,
+        "raw_genai": asdict(raw_m), "app_chat": asdict(app_m), "app_chat_http": asdict(http_m),
+        "llama_cpp": asdict(llama) if llama else None,
+        "speed_ratio": app_m.decode_tokens_per_s / raw_m.decode_tokens_per_s,
+        "speed_ratio_http": http_m.decode_tokens_per_s / raw_m.decode_tokens_per_s,
+        "ttft_added_ms": app_m.ttft_ms - raw_m.ttft_ms,
+        "ttft_added_http_ms": http_m.ttft_ms - raw_m.ttft_ms,
+        "page_up_s": page_s, "first_reply_s": first_reply_s, "app_rss_bytes": app_rss,
+    }
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "chat.json").write_text(json.dumps(results, indent=2))
+    print(chat_table(results))
+    return results
+
+
+def _llama_cpp(gguf: Path, runs: int, max_new_tokens: int) -> Run | None:
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        print("llama-cpp-python is not installed: skipping it.")
+        return None
+    llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=2, verbose=False)
+    raw_llama_cpp_run(llm, 8)
+    return _median([raw_llama_cpp_run(llm, max_new_tokens) for _ in range(runs)])
+
+
+def chat_table(r: dict) -> str:
+    rows = [("openvino_genai LLMPipeline (raw)", r["raw_genai"]), ("genai_ui /chat over gradio_client", r["app_chat"]),
+            ("genai_ui /chat over HTTP (SSE)", r["app_chat_http"])]
+    if r["llama_cpp"]:
+        rows.append(("llama.cpp (llama-cpp-python, 2 threads)", r["llama_cpp"]))
+    lines = [f"{r['model']}, {r['max_new_tokens']} new tokens, greedy, median of {r['runs']} interleaved runs",
+             "", "| path | decode tokens/s | time to first token |", "| --- | ---: | ---: |"]
+    lines += [f"| {name} | {m['decode_tokens_per_s']:.1f} | {m['ttft_ms']:.0f} ms |" for name, m in rows]
+    lines += ["", "| target | measured |", "| --- | ---: |",
+              f"| app speed / raw speed ≥ 0.95 (gradio_client; HTTP) | {r['speed_ratio']:.3f}; "
+              f"{r['speed_ratio_http']:.3f} |",
+              f"| first token added by the app ≤ 30 ms (gradio_client; HTTP) | {r['ttft_added_ms']:.0f} ms; "
+              f"{r['ttft_added_http_ms']:.0f} ms |",
+              f"| page up after start ≤ 5 s | {r['page_up_s']:.2f} s |",
+              f"| first reply of a fresh app, load included ≤ 3 s | {r['first_reply_s']:.2f} s |",
+              f"| app RSS with the model loaded ≤ 1.2 GB | {r['app_rss_bytes'] / 1e9:.2f} GB |"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m genai_ui.bench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    chat = sub.add_parser("chat", help="the app's /chat against the raw LLMPipeline on the built-in model")
+    chat.add_argument("--runs", type=int, default=5)
+    chat.add_argument("--max-new-tokens", type=int, default=128)
+    chat.add_argument("--output", type=Path, default=Path("bench-output"))
+    args = parser.parse_args(argv)
+    if args.what == "chat":
+        bench_chat(args.runs, args.max_new_tokens, args.output)
+
+
+if __name__ == "__main__":
+    main()

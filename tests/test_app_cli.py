@@ -1,0 +1,67 @@
+"""`python app.py` itself: flags, the page, and the MCP server with --mcp."""
+
+import asyncio
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def mcp_app(tmp_path_factory):
+    port = free_port()
+    home = tmp_path_factory.mktemp("cli-home")
+    process = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--home", str(home), "--mcp"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            break
+        except OSError:
+            assert process.poll() is None, process.stdout.read()
+            time.sleep(0.2)
+    yield url, home
+    process.terminate()
+    process.wait(10)
+
+
+def test_app_serves_page_and_fills_its_home(mcp_app):
+    url, home = mcp_app
+    page = urllib.request.urlopen(url, timeout=5).read().decode()
+    assert "<title>genai_ui</title>" in page or "genai_ui" in page
+    assert (home / "models" / "SmolLM2-135M-Instruct-Q4_1" / "genai_ui.json").is_file()
+
+
+def test_mcp_tools_answer(mcp_app):
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    url, _ = mcp_app
+
+    async def session_calls():
+        async with streamablehttp_client(url + "gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                tools = await session.list_tools()
+                answer = await session.call_tool("chat", {"message": "What is the capital of France?",
+                                                          "temperature": 0.0, "max_new_tokens": 32})
+                return {t.name for t in tools.tools}, answer
+
+    names, answer = asyncio.run(session_calls())
+    assert {"devices", "local_models", "chat", "benchmark"} <= names
+    assert not answer.isError and "Paris" in answer.content[0].text
+
+
+def test_help_lists_the_flags():
+    out = subprocess.run([sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True, text=True).stdout
+    for flag in ("--host", "--port", "--share", "--mcp", "--device", "--home"):
+        assert flag in out
