@@ -73,23 +73,21 @@ def app_run(client, tokenizer, max_new_tokens: int) -> Run:
     return _speed(start, first, last, tokens)
 
 
-def http_run(base_url: str, tokenizer, max_new_tokens: int) -> Run:
+def http_run(http, base_url: str, tokenizer, max_new_tokens: int) -> Run:
     """The same call over Gradio's plain HTTP API (server-sent events), without gradio_client,
-    whose reader polls for new messages every 50 ms."""
-    import httpx
-
+    whose reader polls for new messages every 50 ms. `http` is an open httpx.Client (opening
+    one loads the CA bundle, which takes longer than the request)."""
     data = [PROMPT, [], "", "", max_new_tokens, 0.0, 1.0, 0, 1.0, -1, ""]
     start = time.perf_counter()
-    with httpx.Client(timeout=120) as http:
-        event_id = http.post(f"{base_url}gradio_api/call/chat", json={"data": data}).json()["event_id"]
-        first = last = None
-        text = ""
-        with http.stream("GET", f"{base_url}gradio_api/call/chat/{event_id}") as events:
-            for line in events.iter_lines():
-                if line.startswith("data:") and line[5:].strip().startswith("["):
-                    now = time.perf_counter()
-                    first, last = first or now, now
-                    text = json.loads(line[5:])[0]
+    event_id = http.post(f"{base_url}gradio_api/call/chat", json={"data": data}).json()["event_id"]
+    first = last = None
+    text = ""
+    with http.stream("GET", f"{base_url}gradio_api/call/chat/{event_id}") as events:
+        for line in events.iter_lines():
+            if line.startswith("data:") and line[5:].strip().startswith("["):
+                now = time.perf_counter()
+                first, last = first or now, now
+                text = json.loads(line[5:])[0]
     tokens = int(tokenizer.encode(text, add_special_tokens=False).input_ids.get_shape()[1])
     return _speed(start, first, last, tokens)
 
@@ -187,6 +185,7 @@ def _stop(server: subprocess.Popen) -> None:
 
 
 def bench_chat(runs: int, max_new_tokens: int, output: Path) -> dict:
+    import httpx
     import openvino_genai as og
     from gradio_client import Client
 
@@ -200,14 +199,15 @@ def bench_chat(runs: int, max_new_tokens: int, output: Path) -> dict:
     server, url, start["page_s"], start["first_reply_s"] = start_app(home)
     try:
         client = Client(url, verbose=False)
+        http_client = httpx.Client(timeout=120)
         pipe = og.LLMPipeline(str(gguf), "CPU")
         tokenizer = pipe.get_tokenizer()
-        raw_genai_run(pipe, 8), app_run(client, tokenizer, 8), http_run(url, tokenizer, 8)  # warm-up
+        raw_genai_run(pipe, 8), app_run(client, tokenizer, 8), http_run(http_client, url, tokenizer, 8)  # warm-up
         raw, app, http = [], [], []
         for i in range(runs):
             raw.append(raw_genai_run(pipe, max_new_tokens))
             app.append(app_run(client, tokenizer, max_new_tokens))
-            http.append(http_run(url, tokenizer, max_new_tokens))
+            http.append(http_run(http_client, url, tokenizer, max_new_tokens))
             print(f"run {i + 1}: raw {raw[-1].decode_tokens_per_s:.1f} tok/s, app over gradio_client "
                   f"{app[-1].decode_tokens_per_s:.1f}, over HTTP {http[-1].decode_tokens_per_s:.1f}")
         app_rss = _tree_rss(server.pid)

@@ -69,3 +69,17 @@ def output_dir() -> Path:
 
 def pytest_configure(config):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+@pytest.fixture(scope="session")
+def local_hub():
+    """The local Hub with the test models, on a free port of 127.0.0.1."""
+    from tests.hub_server import LocalHub
+    from tests.models import populate
+
+    hub = LocalHub(tokens={"hf_test_token": "tester", "hf_other_token": "someone"},
+                   grants={"tester": {"gated-org/tiny-llava-gated"}})
+    populate(hub)
+    hub.start()
+    yield hub
+    hub.stop()

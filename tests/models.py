@@ -1,0 +1,202 @@
+"""Test models, built by the tests from a recipe and cached between runs under a folder
+named by the recipe's hash: tiny random LLaVA (image-text-to-text), Stable Diffusion 1.x
+(text-to-image), and a GPT-BigCode (an architecture openvino_genai does not run), each in
+the standard Hub layout. `populate(hub)` serves them, with metadata-only repos beside
+them, from a LocalHub."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+CACHE = Path(os.environ.get("GENAI_UI_TEST_CACHE", Path.home() / ".cache" / "genai_ui-tests"))
+TEXT = ("the quick brown fox jumps over the lazy dog . a picture of a cat on a mat . describe this image . "
+        "what is in the photo ? a red car , a blue sky , a green tree , a small house by the sea . ") * 4
+SPECIAL = ["<unk>", "<s>", "</s>", "<pad>"]
+
+
+def cached(name: str, recipe: dict, build: Callable[[Path, dict], None]) -> Path:
+    """The folder built from `recipe`, building it (once, atomically) when missing."""
+    key = hashlib.sha256(json.dumps({"name": name, **recipe}, sort_keys=True).encode()).hexdigest()[:12]
+    target = CACHE / f"{name}-{key}"
+    if (target / ".complete").is_file():
+        return target
+    CACHE.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=CACHE))
+    try:
+        build(staging, recipe)
+        (staging / ".complete").write_text(json.dumps(recipe))
+        shutil.rmtree(target, ignore_errors=True)
+        os.rename(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _bpe_tokenizer(vocab_size: int, extra_special: list[str], model_max_length: int):
+    """A small byte-level BPE tokenizer trained on a fixed text: no download needed."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL + extra_special,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([TEXT], trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>", model_max_length=model_max_length)
+
+
+LLAVA_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] == 'user' %}USER: {% else %}ASSISTANT: {% endif %}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}<image>\n{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}{% if message['role'] == 'user' %} {% else %}</s>{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}ASSISTANT:{% endif %}")
+
+
+def build_llava(folder: Path, recipe: dict) -> None:
+    import torch
+    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
+                              LlavaForConditionalGeneration, LlavaProcessor)
+
+    torch.manual_seed(recipe["seed"])
+    tokenizer = _bpe_tokenizer(recipe["vocab"], ["<image>"], 512)
+    tokenizer.chat_template = LLAVA_TEMPLATE
+    image_token_id = tokenizer.convert_tokens_to_ids("<image>")
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                              image_size=recipe["image"], patch_size=recipe["patch"], projection_dim=32)
+    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                       pad_token_id=tokenizer.pad_token_id)
+    config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=image_token_id,
+                         vision_feature_select_strategy="default", vision_feature_layer=-1)
+    model = LlavaForConditionalGeneration(config).eval()
+    model.save_pretrained(folder, safe_serialization=True)
+    size = recipe["image"]
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}),
+        tokenizer=tokenizer, patch_size=recipe["patch"], vision_feature_select_strategy="default",
+        chat_template=LLAVA_TEMPLATE, num_additional_image_tokens=1)
+    processor.save_pretrained(folder)
+    model.generation_config.save_pretrained(folder)
+
+
+def build_stable_diffusion(folder: Path, recipe: dict) -> None:
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(recipe["seed"])
+    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=recipe["latent"],
+                                in_channels=4, out_channels=4, cross_attention_dim=32, attention_head_dim=8,
+                                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), norm_num_groups=32)
+    vae = AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4,
+                        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+                        sample_size=recipe["latent"] * 8, norm_num_groups=32)
+    tokenizer = _bpe_tokenizer(recipe["vocab"], [], 77)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokenizer),
+        max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, projection_dim=32))
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              clip_sample=False, set_alpha_to_one=False)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(folder, safe_serialization=True)
+
+
+def build_bigcode(folder: Path, recipe: dict) -> None:
+    import torch
+    from transformers import GPTBigCodeConfig, GPTBigCodeForCausalLM
+
+    torch.manual_seed(recipe["seed"])
+    tokenizer = _bpe_tokenizer(recipe["vocab"], [], 256)
+    config = GPTBigCodeConfig(vocab_size=len(tokenizer), n_positions=256, n_embd=64, n_layer=2, n_head=4,
+                              bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    GPTBigCodeForCausalLM(config).eval().save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+
+
+def tiny_llava() -> Path:
+    return cached("tiny-llava", {"seed": 0, "vocab": 400, "image": 30, "patch": 6, "v": 1}, build_llava)
+
+
+def tiny_stable_diffusion() -> Path:
+    return cached("tiny-sd", {"seed": 0, "vocab": 300, "latent": 8, "v": 1}, build_stable_diffusion)
+
+
+def tiny_bigcode() -> Path:
+    return cached("tiny-bigcode", {"seed": 0, "vocab": 300, "v": 1}, build_bigcode)
+
+
+def folder_files(folder: Path) -> dict[str, Path]:
+    """A model folder as the files of a Hub repo (paths relative to it)."""
+    return {str(p.relative_to(folder)): p for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def parameters(folder: Path) -> dict:
+    """The Hub's `safetensors` block: parameter counts by dtype, read from the files' headers."""
+    import struct
+
+    counts: dict[str, int] = {}
+    for f in folder.rglob("*.safetensors"):
+        with open(f, "rb") as fh:
+            header = json.loads(fh.read(struct.unpack("<Q", fh.read(8))[0]))
+        for name, t in header.items():
+            if name == "__metadata__":
+                continue
+            n = 1
+            for d in t["shape"]:
+                n *= d
+            counts[t["dtype"]] = counts.get(t["dtype"], 0) + n
+    return {"parameters": counts, "total": sum(counts.values())}
+
+
+def card(title: str, base: str = "", license: str = "apache-2.0") -> bytes:
+    front = f"---\nlicense: {license}\n" + (f"base_model: {base}\n" if base else "") + "---\n"
+    return (front + f"# {title}\n\nA tiny random model for genai_ui's tests.\n").encode()
+
+
+def populate(hub) -> None:
+    """The repos the tests (and `python -m tests.hub_server`) serve."""
+    llava, sd, bigcode = tiny_llava(), tiny_stable_diffusion(), tiny_bigcode()
+    hub.add_repo("tiny-random/llava", {**folder_files(llava), "README.md": card("Tiny LLaVA")},
+                 pipeline_tag="image-text-to-text", library_name="transformers", tags=["llava", "transformers"],
+                 downloads=1200, likes=15, trendingScore=8, createdAt="2026-01-10T10:00:00.000Z",
+                 lastModified="2026-03-01T10:00:00.000Z", safetensors=parameters(llava))
+    hub.add_repo("tiny-random/stable-diffusion", {**folder_files(sd), "README.md": card("Tiny SD")},
+                 pipeline_tag="text-to-image", library_name="diffusers",
+                 tags=["diffusers", "stable-diffusion", "diffusers:StableDiffusionPipeline"],
+                 downloads=900, likes=30, trendingScore=12, createdAt="2026-02-10T10:00:00.000Z",
+                 lastModified="2026-04-01T10:00:00.000Z")
+    hub.add_repo("tiny-random/gpt-bigcode", {**folder_files(bigcode), "README.md": card("Tiny GPT-BigCode")},
+                 pipeline_tag="text-generation", library_name="transformers", tags=["gpt_bigcode", "transformers"],
+                 downloads=50, likes=2, trendingScore=1, createdAt="2025-11-10T10:00:00.000Z",
+                 lastModified="2025-12-01T10:00:00.000Z", safetensors=parameters(bigcode))
+    hub.add_repo("gated-org/tiny-llava-gated", {**folder_files(llava), "README.md": card("Gated tiny LLaVA")},
+                 pipeline_tag="image-text-to-text", library_name="transformers", tags=["llava"], gated="manual",
+                 downloads=10, likes=1, createdAt="2026-05-10T10:00:00.000Z", safetensors=parameters(llava))
+    # metadata-only repos, so that search, sort and filters have something to rank
+    for i, (name, task, downloads, likes, trending, lib) in enumerate([
+        ("meta-llama/Llama-3.2-1B-Instruct", "text-generation", 5_000_000, 1_200, 40, "transformers"),
+        ("Qwen/Qwen2.5-0.5B-Instruct", "text-generation", 3_000_000, 400, 90, "transformers"),
+        ("OpenVINO/Qwen2.5-0.5B-Instruct-int4-ov", "text-generation", 20_000, 12, 30, "openvino"),
+        ("bartowski/Qwen2.5-0.5B-Instruct-GGUF", "text-generation", 150_000, 60, 20, "gguf"),
+        ("llava-hf/llava-1.5-7b-hf", "image-text-to-text", 800_000, 300, 10, "transformers"),
+        ("stabilityai/sd-turbo", "text-to-image", 600_000, 700, 25, "diffusers"),
+    ]):
+        config = json.dumps({"model_type": name.split("/")[1].split("-")[0].lower()}).encode()
+        hub.add_repo(name, {"config.json": config, "README.md": card(name)}, pipeline_tag=task, library_name=lib,
+                     tags=[lib, task], downloads=downloads, likes=likes, trendingScore=trending,
+                     createdAt=f"2025-0{i + 1}-01T00:00:00.000Z", lastModified=f"2026-0{i + 1}-15T00:00:00.000Z")
