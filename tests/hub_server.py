@@ -193,6 +193,9 @@ class _Handler(BaseHTTPRequestHandler):
         except HubError as err:
             self._json({"error": err.message}, err.status, {"X-Error-Code": err.code, "X-Error-Message": err.message},
                        head=method == "HEAD")
+        except Exception as err:  # a bug of this server: say so to the client, as the Hub would
+            self._json({"error": f"{type(err).__name__}: {err}"}, 500, head=method == "HEAD")
+            raise
 
     # responses
     def _json(self, data, status: int = 200, headers: dict | None = None, head: bool = False) -> None:
@@ -247,7 +250,8 @@ class _Handler(BaseHTTPRequestHandler):
         blobs = query.get("blobs", ["false"])[0].lower() == "true"
         self._json(_model_json(repo, commit, query.get("expand") or query.get("expand[]"), full=True, blobs=blobs))
 
-    def tree(self, method, user, query, body, repo_id, revision, subpath="") -> None:
+    def tree(self, method, user, query, body, repo_id, revision, subpath=None) -> None:
+        subpath = subpath or ""
         repo = self._repo(repo_id, user)
         commit = self._commit(repo, revision)
         recursive = query.get("recursive", ["false"])[0].lower() == "true"
@@ -334,8 +338,15 @@ class _Handler(BaseHTTPRequestHandler):
         if repo_id in self.hub.repos:
             raise HubError(409, "RepoExists", "You already created this model repo")
         self.hub.add_repo(repo_id, {".gitattributes": b"*.bin filter=lfs diff=lfs merge=lfs -text\n"},
-                          private=bool(spec.get("private")))
+                          private=bool(spec.get("private")) or spec.get("visibility") == "private")
         self._json({"url": f"{self.hub.endpoint}/{repo_id}", "name": repo_id, "id": repo_id})
+
+    def validate_yaml(self, method, user, query, body) -> None:
+        """The Hub checks a model card's front matter; a card that is not YAML is refused."""
+        content = json.loads(body).get("content", "")
+        if content.startswith("---") and content.count("---") < 2:
+            raise HubError(400, "BadRequest", "The model card's metadata block is not closed by ---")
+        self._json({"errors": [], "warnings": []})
 
     def preupload(self, method, user, query, body, repo_id, revision) -> None:
         self._writable(repo_id, user)
@@ -384,6 +395,7 @@ ROUTES = [
     (rf"/{_REPO}/resolve/(?P<revision>[^/]+)/(?P<filename>.+)", "GET", "resolve"),
     (r"/api/whoami-v2", "GET", "whoami"),
     (r"/api/repos/create", "POST", "create_repo"),
+    (r"/api/validate-yaml", "POST", "validate_yaml"),
     (rf"/api/models/{_REPO}/preupload/(?P<revision>[^/]+)", "POST", "preupload"),
     (rf"/api/models/{_REPO}/commit/(?P<revision>[^/]+)", "POST", "commit"),
 ]

@@ -108,7 +108,7 @@ def build_stable_diffusion(folder: Path, recipe: dict) -> None:
         max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, projection_dim=32))
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              clip_sample=False, set_alpha_to_one=False)
+                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
@@ -125,6 +125,55 @@ def build_bigcode(folder: Path, recipe: dict) -> None:
                               bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     GPTBigCodeForCausalLM(config).eval().save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
+
+
+def build_smollm2(folder: Path, recipe: dict) -> None:
+    """A Transformers checkpoint of the built-in GGUF. Transformers dequantizes the weights
+    right, but the tokenizer it rebuilds is wrong (see FACTS.md), so the tokenizer is built
+    here from the GGUF's own vocabulary, merges, control tokens and chat template."""
+    from gguf import GGUFReader
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    gguf = Path(recipe["gguf"])
+    with tempfile.TemporaryDirectory() as tmp:
+        os.symlink(gguf, Path(tmp) / gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(tmp, gguf_file=gguf.name)
+    model.config.name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    model.save_pretrained(folder, safe_serialization=True)
+
+    reader = GGUFReader(gguf)
+
+    def field(name):
+        f = reader.fields[name]
+        return [bytes(f.parts[i]).decode("utf-8") for i in f.data] if f.types[0].name == "ARRAY" and \
+            f.types[-1].name == "STRING" else [int(f.parts[i][0]) for i in f.data] if f.types[0].name == "ARRAY" \
+            else bytes(f.parts[f.data[0]]).decode("utf-8") if f.types[0].name == "STRING" else int(f.parts[f.data[0]][0])
+
+    tokens, merges, types = field("tokenizer.ggml.tokens"), field("tokenizer.ggml.merges"), field("tokenizer.ggml.token_type")
+    bpe = models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=[tuple(m.split(" ", 1)) for m in merges],
+                     fuse_unk=False, byte_fallback=False)
+    tok = Tokenizer(bpe)
+    # llama.cpp's "smollm" pre-tokenizer: digits one by one, then GPT-2's byte-level split
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t, kind in zip(tokens, types) if kind == 3])
+    ids = {k: field(f"tokenizer.ggml.{k}_token_id") for k in ("bos", "eos", "unknown", "padding")}
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=tokens[ids["bos"]], eos_token=tokens[ids["eos"]],
+                                   unk_token=tokens[ids["unknown"]], pad_token=tokens[ids["padding"]],
+                                   model_max_length=model.config.max_position_embeddings,
+                                   chat_template=field("tokenizer.chat_template"), clean_up_tokenization_spaces=False)
+    fast.save_pretrained(folder)
+    model.generation_config.bos_token_id, model.generation_config.eos_token_id = ids["bos"], ids["eos"]
+    model.generation_config.save_pretrained(folder)
+
+
+def smollm2_checkpoint() -> Path:
+    from genai_ui.builtin import builtin_gguf
+
+    gguf = builtin_gguf()
+    return cached("smollm2-135m-instruct", {"gguf": str(gguf), "size": gguf.stat().st_size, "v": 1}, build_smollm2)
 
 
 def tiny_llava() -> Path:

@@ -1,0 +1,87 @@
+"""The test models themselves: built in the standard layouts, and the SmolLM2 checkpoint
+faithful to the built-in GGUF."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.models import smollm2_checkpoint, tiny_bigcode, tiny_llava, tiny_stable_diffusion
+
+# questions on which the GGUF engine and the exported checkpoint must agree word for word
+QUESTIONS = {"What is the capital of France?": "Paris", "What is the capital of Japan?": "Tokyo",
+             "What is the capital of Germany?": "Berlin"}
+
+
+def test_tiny_models_are_in_hub_layouts():
+    llava = tiny_llava()
+    assert json.loads((llava / "config.json").read_text())["model_type"] == "llava"
+    assert {"model.safetensors", "tokenizer.json", "processor_config.json", "chat_template.jinja"} <= \
+        {p.name for p in llava.iterdir()}
+    sd = tiny_stable_diffusion()
+    index = json.loads((sd / "model_index.json").read_text())
+    assert index["_class_name"] == "StableDiffusionPipeline"
+    for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
+        assert (sd / part).is_dir(), part
+    assert json.loads((tiny_bigcode() / "config.json").read_text())["model_type"] == "gpt_bigcode"
+    for folder in (llava, sd, tiny_bigcode()):
+        assert sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) < 30_000_000
+
+
+def test_smollm2_weights_are_the_ggufs(gguf):
+    from gguf import GGUFReader
+    from gguf.quants import dequantize
+    from safetensors.numpy import load_file
+
+    weights = load_file(smollm2_checkpoint() / "model.safetensors")
+    names = {"token_embd.weight": "model.embed_tokens.weight", "blk.0.attn_v.weight": "model.layers.0.self_attn.v_proj.weight",
+             "blk.29.ffn_down.weight": "model.layers.29.mlp.down_proj.weight",
+             "blk.7.attn_q.weight": "model.layers.7.self_attn.q_proj.weight", "output_norm.weight": "model.norm.weight"}
+    checked = 0
+    for tensor in GGUFReader(gguf).tensors:
+        if tensor.name in names:
+            ours = weights[names[tensor.name]]
+            theirs = dequantize(tensor.data, tensor.tensor_type).reshape(ours.shape)
+            if "attn_q" in tensor.name:  # llama.cpp permutes q and k rows for its rotary layout
+                assert np.array_equal(np.sort(theirs, axis=None), np.sort(ours, axis=None))
+            else:
+                assert np.array_equal(theirs, ours), tensor.name
+            checked += 1
+    assert checked == len(names)
+
+
+def test_smollm2_tokenizer_is_the_ggufs(gguf):
+    import openvino_genai as og
+    from transformers import AutoTokenizer
+
+    ours = AutoTokenizer.from_pretrained(smollm2_checkpoint())
+    theirs = og.LLMPipeline(str(gguf), "CPU").get_tokenizer()
+    for text in ["What is 12+30? Héllo wörld", "<|im_start|>user\nhi<|im_end|>\n", "  spaces   and\ttabs\n\nlines",
+                 "emoji 🙂 and 中文", "def f(x):\n    return x**2  # square"]:
+        assert list(theirs.encode(text, add_special_tokens=False).input_ids.data[0]) == \
+            ours(text, add_special_tokens=False).input_ids, text
+    assert (ours.bos_token, ours.eos_token) == ("<|im_start|>", "<|im_end|>")
+    assert ours.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True) \
+        == theirs.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True)
+
+
+def test_smollm2_fp16_export_answers_like_the_gguf(gguf, tmp_path):
+    import openvino_genai as og
+
+    out = tmp_path / "fp16"
+    subprocess.run([str(Path(sys.executable).parent / "optimum-cli"), "export", "openvino", "--model",
+                    str(smollm2_checkpoint()), "--task", "text-generation-with-past", "--weight-format", "fp16",
+                    str(out)], check=True, capture_output=True)
+
+    def answers(path):
+        pipe = og.LLMPipeline(str(path), "CPU")
+        return [pipe.generate(og.ChatHistory([{"role": "user", "content": q}]), max_new_tokens=32,
+                              do_sample=False).texts[0] for q in QUESTIONS]
+
+    exported, original = answers(out), answers(gguf)
+    assert exported == original
+    for answer, city in zip(exported, QUESTIONS.values()):
+        assert city in answer
