@@ -219,7 +219,18 @@ def card(title: str, base: str = "", license: str = "apache-2.0") -> bytes:
 
 def populate(hub) -> None:
     """The repos the tests (and `python -m tests.hub_server`) serve."""
-    llava, sd, bigcode = tiny_llava(), tiny_stable_diffusion(), tiny_bigcode()
+    from genai_ui.builtin import GGUF_NAME, builtin_gguf
+
+    llava, sd, bigcode, smollm2 = tiny_llava(), tiny_stable_diffusion(), tiny_bigcode(), smollm2_checkpoint()
+    hub.add_repo("HuggingFaceTB/SmolLM2-135M-Instruct", {**folder_files(smollm2), "README.md": card("SmolLM2-135M-Instruct")},
+                 pipeline_tag="text-generation", library_name="transformers", tags=["llama", "transformers", "conversational"],
+                 downloads=250_000, likes=180, trendingScore=15, createdAt="2024-10-31T00:00:00.000Z",
+                 lastModified="2025-02-01T00:00:00.000Z", safetensors=parameters(smollm2))
+    hub.add_repo("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", {GGUF_NAME: builtin_gguf(),
+                                                             "README.md": card("SmolLM2-135M-Instruct GGUF")},
+                 pipeline_tag="text-generation", library_name="gguf", tags=["gguf", "llama", "conversational"],
+                 downloads=40_000, likes=25, trendingScore=5, createdAt="2024-11-02T00:00:00.000Z",
+                 lastModified="2025-02-02T00:00:00.000Z")
     hub.add_repo("tiny-random/llava", {**folder_files(llava), "README.md": card("Tiny LLaVA")},
                  pipeline_tag="image-text-to-text", library_name="transformers", tags=["llava", "transformers"],
                  downloads=1200, likes=15, trendingScore=8, createdAt="2026-01-10T10:00:00.000Z",

@@ -42,9 +42,12 @@ def test_list_models_sorts_and_filters(api):
     assert trending == ["Qwen/Qwen2.5-0.5B-Instruct"]
     recent = [m.last_modified for m in api.list_models(sort="last_modified")]
     assert recent == sorted(recent, reverse=True)
-    assert [m.id for m in api.list_models(filter="gguf")] == ["bartowski/Qwen2.5-0.5B-Instruct-GGUF"]
+    assert [m.id for m in api.list_models(filter="gguf", sort="downloads")] == [
+        "bartowski/Qwen2.5-0.5B-Instruct-GGUF", "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"]
     assert {m.id for m in api.list_models(pipeline_tag="text-to-image")} == \
         {"tiny-random/stable-diffusion", "stabilityai/sd-turbo"}
+    assert {m.id for m in api.list_models(search="smollm2")} == {
+        "HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"}
     assert {m.id for m in api.list_models(search="qwen")} == {
         "Qwen/Qwen2.5-0.5B-Instruct", "OpenVINO/Qwen2.5-0.5B-Instruct-int4-ov", "bartowski/Qwen2.5-0.5B-Instruct-GGUF"}
     assert [m.id for m in api.list_models(author="tiny-random", sort="likes")] == [
@@ -124,3 +127,48 @@ def test_upload_and_read_back(local_hub, tmp_path):
     # private: others cannot see it
     with pytest.raises(RepositoryNotFoundError):
         HfApi(endpoint=local_hub.endpoint).model_info("tester/uploaded-model")
+
+
+def test_list_direction_and_http_errors(local_hub):
+    ascending = httpx.get(f"{local_hub.endpoint}/api/models", params={"sort": "likes", "direction": "1"}).json()
+    likes = [m["likes"] for m in ascending]
+    assert likes == sorted(likes)
+    missing = httpx.get(f"{local_hub.endpoint}/api/models/nobody/nothing")
+    assert missing.status_code == 404 and missing.headers["X-Error-Code"] == "RepoNotFound"
+    gated = httpx.head(f"{local_hub.endpoint}/gated-org/tiny-llava-gated/resolve/main/config.json")
+    assert gated.status_code == 401 and gated.headers["X-Error-Code"] == "GatedRepo"
+
+
+def test_started_by_hand(tmp_path):
+    """`python -m tests.hub_server` serves the same repos for trying the app offline."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen([sys.executable, "-m", "tests.hub_server", "--port", str(port)], cwd=root,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert "Local Hub on" in process.stdout.readline()
+        models = httpx.get(f"http://127.0.0.1:{port}/api/models", params={"search": "tiny-random"}).json()
+        assert {m["id"] for m in models} == {"tiny-random/llava", "tiny-random/stable-diffusion",
+                                             "tiny-random/gpt-bigcode"}
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_a_gguf_fetched_from_the_local_hub_answers(local_hub, tmp_path):
+    import openvino_genai as og
+
+    from genai_ui.builtin import GGUF_NAME
+
+    path = hf_hub_download("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", GGUF_NAME, endpoint=local_hub.endpoint,
+                           cache_dir=tmp_path)
+    pipe = og.LLMPipeline(path, "CPU")
+    answer = pipe.generate(og.ChatHistory([{"role": "user", "content": "What is the capital of France?"}]),
+                           max_new_tokens=32, do_sample=False).texts[0]
+    assert "Paris" in answer
