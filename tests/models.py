@@ -86,6 +86,8 @@ def build_llava(folder: Path, recipe: dict) -> None:
         tokenizer=tokenizer, patch_size=recipe["patch"], vision_feature_select_strategy="default",
         chat_template=LLAVA_TEMPLATE, num_additional_image_tokens=1)
     processor.save_pretrained(folder)
+    # Hub LLaVA repos carry the image processor's own file too; openvino_genai reads only that one
+    processor.image_processor.save_pretrained(folder)
     model.generation_config.save_pretrained(folder)
 
 
@@ -177,7 +179,7 @@ def smollm2_checkpoint() -> Path:
 
 
 def tiny_llava() -> Path:
-    return cached("tiny-llava", {"seed": 0, "vocab": 400, "image": 30, "patch": 6, "v": 1}, build_llava)
+    return cached("tiny-llava", {"seed": 0, "vocab": 400, "image": 30, "patch": 6, "v": 2}, build_llava)
 
 
 def tiny_stable_diffusion() -> Path:

@@ -85,3 +85,38 @@ def test_smollm2_fp16_export_answers_like_the_gguf(gguf, tmp_path):
     assert exported == original
     for answer, city in zip(exported, QUESTIONS.values()):
         assert city in answer
+
+
+def _export(model: Path, task: str, out: Path) -> None:
+    subprocess.run([str(Path(sys.executable).parent / "optimum-cli"), "export", "openvino", "--model", str(model),
+                    "--task", task, "--weight-format", "fp16", str(out)], check=True, capture_output=True)
+
+
+def test_tiny_llava_exports_and_answers_about_an_image(tmp_path):
+    import openvino as ov
+    import openvino_genai as og
+
+    out = tmp_path / "llava"
+    _export(tiny_llava(), "image-text-to-text", out)
+    # optimum-intel with transformers 5 writes only processor_config.json; openvino_genai reads
+    # the image processor's settings from preprocessor_config.json (the convert path must add it)
+    assert not (out / "preprocessor_config.json").exists()
+    (out / "preprocessor_config.json").write_bytes((tiny_llava() / "preprocessor_config.json").read_bytes())
+    pipe = og.VLMPipeline(str(out), "CPU")
+    image = ov.Tensor(np.random.default_rng(0).integers(0, 255, (1, 48, 64, 3), dtype=np.uint8))
+    result = pipe.generate("Describe this image.", images=[image], max_new_tokens=8, do_sample=False)
+    assert result.perf_metrics.get_num_generated_tokens() == 8  # random weights: any text, but all of it
+
+
+def test_tiny_stable_diffusion_exports_and_draws(tmp_path):
+    import openvino_genai as og
+
+    out = tmp_path / "sd"
+    _export(tiny_stable_diffusion(), "text-to-image", out)
+    pipe = og.Text2ImagePipeline(str(out), "CPU")
+    steps = []
+    image = pipe.generate("a red car", width=64, height=64, num_inference_steps=3, rng_seed=7,
+                          callback=lambda step, total, latent: steps.append(step) or False)
+    assert list(image.shape) == [1, 64, 64, 3] and steps == [0, 1, 2]
+    again = pipe.generate("a red car", width=64, height=64, num_inference_steps=3, rng_seed=7)
+    assert np.array_equal(image.data, again.data)
