@@ -101,13 +101,13 @@ def raw_llama_cpp_run(llm, max_new_tokens: int) -> Run | None:
     return _speed(start, stamps[1], stamps[-1], len(stamps) - 1)  # the first chunk is the role
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _wait_for_page(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+def wait_for_page(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -160,14 +160,14 @@ def start_app(home: str) -> tuple[subprocess.Popen, str, float, float]:
     and seconds from then until the first reply (the model loads on first use)."""
     from gradio_client import Client
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
     app_py = Path(__file__).resolve().parent.parent / "app.py"
     started = time.perf_counter()
     server = subprocess.Popen([sys.executable, str(app_py), "--port", str(port), "--home", home],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for_page(url, server)
+        wait_for_page(url, server)
         page_s = time.perf_counter() - started
         t0 = time.perf_counter()
         reply = Client(url, verbose=False).predict(FIRST_QUESTION, [], "", "", 32, 0.0, api_name="/chat")

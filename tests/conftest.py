@@ -4,22 +4,16 @@ launched app reached over HTTP exactly as users and gradio_client reach it."""
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
 
+from genai_ui.bench import free_port
 from genai_ui.builtin import BUILTIN_ID, builtin_gguf
 from genai_ui.services import create_services
 from genai_ui.settings import Settings
 
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,12 @@
 import asyncio
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from genai_ui.bench import free_port, wait_for_page
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,20 +17,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def mcp_app(tmp_path_factory):
     port = free_port()
     home = tmp_path_factory.mktemp("cli-home")
+    log = open(home / "app.log", "w")  # a pipe nobody reads would fill up and stall the app
     process = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--home", str(home), "--mcp"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            break
-        except OSError:
-            assert process.poll() is None, process.stdout.read()
-            time.sleep(0.2)
+    wait_for_page(url, process)
     yield url, home
     process.terminate()
     process.wait(10)
+    log.close()
 
 
 def test_app_serves_page_and_fills_its_home(mcp_app):

@@ -145,7 +145,7 @@ def test_started_by_hand(tmp_path):
     import sys
     import time
 
-    from tests.conftest import free_port
+    from genai_ui.bench import free_port
 
     port = free_port()
     root = Path(__file__).resolve().parent.parent
