@@ -137,7 +137,9 @@ def build_smollm2(folder: Path, recipe: dict) -> None:
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
-    gguf = Path(recipe["gguf"])
+    from genai_ui.builtin import builtin_gguf
+
+    gguf = builtin_gguf()
     with tempfile.TemporaryDirectory() as tmp:
         os.symlink(gguf, Path(tmp) / gguf.name)
         model = AutoModelForCausalLM.from_pretrained(tmp, gguf_file=gguf.name)
@@ -172,10 +174,11 @@ def build_smollm2(folder: Path, recipe: dict) -> None:
 
 
 def smollm2_checkpoint() -> Path:
-    from genai_ui.builtin import builtin_gguf
+    from genai_ui.builtin import GGUF_NAME, builtin_gguf
 
-    gguf = builtin_gguf()
-    return cached("smollm2-135m-instruct", {"gguf": str(gguf), "size": gguf.stat().st_size, "v": 1}, build_smollm2)
+    # keyed by the file, not by where this checkout's .venv put it
+    return cached("smollm2-135m-instruct", {"gguf": GGUF_NAME, "size": builtin_gguf().stat().st_size, "v": 1},
+                  build_smollm2)
 
 
 def tiny_llava() -> Path:
