@@ -61,7 +61,7 @@ def build_chat_tab(services: Services) -> dict:
             with gr.Row():
                 regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="chat-regenerate")
                 undo = gr.Button("↶ Undo", size="sm", elem_id="chat-undo")
-                clear = gr.Button("🗑 Clear", size="sm", elem_id="chat-clear")
+                clear = gr.Button("✕ Clear", size="sm", elem_id="chat-clear")
         with gr.Column(scale=1):
             choices = model_choices(services)
             model = gr.Dropdown(choices, value=_default_model(services, choices), label="Model",
