@@ -8,6 +8,7 @@ PIP := $(BIN)/python -m pip --quiet
 TORCH_INDEX ?=
 ARGS ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?= --runs 7
 
 .PHONY: setup test-setup run test bench clean
 
@@ -41,7 +42,7 @@ test: test-setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup
-	$(BIN)/python -m genai_ui.bench chat $(ARGS)
+	$(BIN)/python -m genai_ui.bench chat $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) test-output bench-output

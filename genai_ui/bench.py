@@ -92,13 +92,15 @@ def http_run(http, base_url: str, tokenizer, max_new_tokens: int) -> Run:
     return _speed(start, first, last, tokens)
 
 
-def raw_llama_cpp_run(llm, max_new_tokens: int) -> Run | None:
-    stamps = []
+def raw_llama_cpp_run(llm, max_new_tokens: int) -> Run:
+    stamps = []  # one per token: chunks without text (the role, the finish) are not tokens
+    llm.reset()  # otherwise it keeps the previous run's prompt in its cache and skips the prefill
     start = time.perf_counter()
-    for _ in llm.create_chat_completion([{"role": "user", "content": PROMPT}], max_tokens=max_new_tokens,
-                                        temperature=0.0, stream=True):
-        stamps.append(time.perf_counter())
-    return _speed(start, stamps[1], stamps[-1], len(stamps) - 1)  # the first chunk is the role
+    for chunk in llm.create_chat_completion([{"role": "user", "content": PROMPT}], max_tokens=max_new_tokens,
+                                            temperature=0.0, stream=True):
+        if chunk["choices"][0]["delta"].get("content"):
+            stamps.append(time.perf_counter())
+    return _speed(start, stamps[0], stamps[-1], len(stamps))
 
 
 def free_port() -> int:

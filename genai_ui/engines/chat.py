@@ -123,7 +123,7 @@ def fit_context(tokenizer: Any, messages: list[dict], max_new_tokens: int,
 
 
 def stream_chat(loaded: LoadedPipeline, messages: list[dict], params: GenerationParams,
-                cancel: threading.Event, min_interval: float = 0.03) -> Iterator[ChatUpdate]:
+                cancel: threading.Event, min_interval: float = 0.05) -> Iterator[ChatUpdate]:
     """Stream the reply to `messages` ({role, content} dicts, the new user message last).
 
     The context is checked here, before anything runs; the reply then streams. Updates come
