@@ -8,6 +8,7 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from .chat import ChatService
 from .engines.chat import GenerationParams, stream_chat
 from .errors import InvalidParameter, NotAvailable
 
@@ -31,7 +32,7 @@ def peak_rss_bytes() -> int:
 
 
 class BenchmarkService:
-    def __init__(self, chat) -> None:
+    def __init__(self, chat: ChatService) -> None:
         self.chat = chat
 
     def run(self, *, model: str = "", device: str = "", prompt: str = "", max_new_tokens: int = 128,

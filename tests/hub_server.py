@@ -12,86 +12,14 @@ import hashlib
 import json
 import re
 import threading
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
+from tests.hub_state import Commit, HubFile, HubRepo, model_json, now, tags
+
 SORT_KEYS = {"downloads": "downloads", "likes": "likes", "trendingScore": "trendingScore",
              "createdAt": "createdAt", "lastModified": "lastModified"}
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-@dataclass(frozen=True)
-class HubFile:
-    """A file's content (bytes, or a path on disk for large weights) and its ids."""
-    size: int
-    sha256: str  # the LFS oid, which is also the ETag of large files
-    blob_id: str  # git's blob sha1
-    data: bytes | None = None
-    source: Path | None = None
-
-    @classmethod
-    def of(cls, content: bytes | Path) -> "HubFile":
-        if isinstance(content, Path):
-            sha, size = hashlib.sha256(), 0
-            with open(content, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    sha.update(block)
-                    size += len(block)
-            blob = hashlib.sha1(f"blob {size}\0".encode() + sha.hexdigest().encode()).hexdigest()
-            return cls(size, sha.hexdigest(), blob, source=content)
-        blob = hashlib.sha1(f"blob {len(content)}\0".encode() + content).hexdigest()
-        return cls(len(content), hashlib.sha256(content).hexdigest(), blob, data=content)
-
-    @property
-    def is_lfs(self) -> bool:
-        return self.source is not None or self.size > 10_000_000
-
-    def read(self, start: int = 0, end: int | None = None) -> bytes:
-        end = self.size - 1 if end is None else min(end, self.size - 1)
-        if self.data is not None:
-            return self.data[start:end + 1]
-        with open(self.source, "rb") as f:
-            f.seek(start)
-            return f.read(end - start + 1)
-
-
-@dataclass
-class Commit:
-    oid: str
-    files: dict[str, HubFile]
-    summary: str
-    date: str
-
-
-@dataclass
-class HubRepo:
-    id: str
-    commits: list[Commit] = field(default_factory=list)
-    meta: dict = field(default_factory=dict)  # downloads, likes, tags, pipeline_tag, gated, …
-
-    def at(self, revision: str) -> Commit | None:
-        if revision in ("main", "", None):
-            return self.commits[-1] if self.commits else None
-        return next((c for c in self.commits if c.oid.startswith(revision) and len(revision) >= 7), None)
-
-    def add_commit(self, files: dict[str, HubFile], summary: str, deleted: tuple[str, ...] = ()) -> Commit:
-        base = dict(self.commits[-1].files) if self.commits else {}
-        base.update(files)
-        for path in deleted:
-            base.pop(path, None)
-        digest = hashlib.sha1(f"{self.id}{len(self.commits)}{summary}".encode())
-        for path in sorted(base):
-            digest.update(path.encode() + base[path].sha256.encode())
-        commit = Commit(digest.hexdigest(), base, summary, _now())
-        self.commits.append(commit)
-        self.meta["lastModified"] = commit.date
-        return commit
 
 
 class LocalHub:
@@ -110,7 +38,7 @@ class LocalHub:
         """Add a model repo. meta: downloads, likes, trendingScore, tags, pipeline_tag,
         library_name, gated (False, "auto" or "manual"), private, createdAt, safetensors, cardData."""
         repo = HubRepo(repo_id, meta={"downloads": 0, "likes": 0, "trendingScore": 0, "tags": [], "gated": False,
-                                      "private": False, "createdAt": _now(), **meta})
+                                      "private": False, "createdAt": now(), **meta})
         repo.add_commit({path: HubFile.of(c) for path, c in (files or {}).items()}, "initial commit")
         if "lastModified" in meta:
             repo.meta["lastModified"] = meta["lastModified"]
@@ -230,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
         if "author" in query:
             models = [r for r in models if r.id.split("/")[0] == query["author"][0]]
         for tag in query.get("filter", []):
-            models = [r for r in models if tag in _tags(r) or tag == r.meta.get("library_name")]
+            models = [r for r in models if tag in tags(r) or tag == r.meta.get("library_name")]
         if "pipeline_tag" in query:
             models = [r for r in models if r.meta.get("pipeline_tag") == query["pipeline_tag"][0]]
         if "sort" in query:
@@ -242,13 +170,13 @@ class _Handler(BaseHTTPRequestHandler):
         limit = int(query.get("limit", [1000])[0])
         expand = query.get("expand") or query.get("expand[]")
         full = query.get("full", ["false"])[0].lower() == "true"
-        self._json([_model_json(r, r.at("main"), expand, full=full) for r in models[:limit]])
+        self._json([model_json(r, r.at("main"), expand, full=full) for r in models[:limit]])
 
     def model_info(self, method, user, query, body, repo_id, revision="main") -> None:
         repo = self._repo(repo_id, user)
         commit = self._commit(repo, revision)
         blobs = query.get("blobs", ["false"])[0].lower() == "true"
-        self._json(_model_json(repo, commit, query.get("expand") or query.get("expand[]"), full=True, blobs=blobs))
+        self._json(model_json(repo, commit, query.get("expand") or query.get("expand[]"), full=True, blobs=blobs))
 
     def tree(self, method, user, query, body, repo_id, revision, subpath=None) -> None:
         subpath = subpath or ""
@@ -399,42 +327,6 @@ ROUTES = [
     (rf"/api/models/{_REPO}/preupload/(?P<revision>[^/]+)", "POST", "preupload"),
     (rf"/api/models/{_REPO}/commit/(?P<revision>[^/]+)", "POST", "commit"),
 ]
-
-
-def _tags(repo: HubRepo) -> list[str]:
-    tags = list(repo.meta.get("tags", []))
-    for extra in (repo.meta.get("library_name"), repo.meta.get("pipeline_tag")):
-        if extra and extra not in tags:
-            tags.append(extra)
-    return tags
-
-
-def _model_json(repo: HubRepo, commit: Commit, expand: list[str] | None, full: bool = False,
-                blobs: bool = False) -> dict:
-    meta = repo.meta
-    data = {"_id": hashlib.sha1(repo.id.encode()).hexdigest()[:24], "id": repo.id, "modelId": repo.id,
-            "author": repo.id.split("/")[0], "sha": commit.oid, "private": meta.get("private", False),
-            "gated": meta.get("gated", False), "disabled": False, "downloads": meta.get("downloads", 0),
-            "likes": meta.get("likes", 0), "trendingScore": meta.get("trendingScore", 0), "tags": _tags(repo),
-            "pipeline_tag": meta.get("pipeline_tag"), "library_name": meta.get("library_name"),
-            "createdAt": meta.get("createdAt"), "lastModified": meta.get("lastModified")}
-    if meta.get("safetensors"):
-        data["safetensors"] = meta["safetensors"]
-    if meta.get("cardData"):
-        data["cardData"] = meta["cardData"]
-    if full or (expand and "siblings" in expand):
-        siblings = []
-        for path, f in sorted(commit.files.items()):
-            sibling = {"rfilename": path}
-            if blobs:
-                sibling.update(size=f.size, blobId=f.blob_id)
-                if f.is_lfs:
-                    sibling["lfs"] = {"sha256": f.sha256, "size": f.size, "pointerSize": 134}
-            siblings.append(sibling)
-        data["siblings"] = siblings
-    if expand:
-        data = {k: v for k, v in data.items() if k in expand or k in ("id", "_id")}
-    return data
 
 
 def main() -> None:

@@ -143,7 +143,6 @@ def test_started_by_hand(tmp_path):
     """`python -m tests.hub_server` serves the same repos for trying the app offline."""
     import subprocess
     import sys
-    import time
 
     from genai_ui.bench import free_port
 

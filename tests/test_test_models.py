@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from tests.models import smollm2_checkpoint, tiny_bigcode, tiny_llava, tiny_stable_diffusion
 
