@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,6 +54,7 @@ class Commit:
     files: dict[str, HubFile]
     summary: str
     date: str
+    derived: dict = field(default_factory=dict)  # what is read from the files, once
 
 
 @dataclass
@@ -101,6 +103,10 @@ def model_json(repo: HubRepo, commit: Commit, expand: list[str] | None, full: bo
         data["safetensors"] = meta["safetensors"]
     if meta.get("cardData"):
         data["cardData"] = meta["cardData"]
+    data["usedStorage"] = sum(f.size for f in commit.files.values())
+    if "blocks" not in commit.derived:  # read once per commit: the GGUF header costs 0.1 s
+        commit.derived["blocks"] = {"config": hub_config(commit), "gguf": gguf_block(commit)}
+    data.update({k: v for k, v in commit.derived["blocks"].items() if v})
     if full or (expand and "siblings" in expand):
         siblings = []
         for path, f in sorted(commit.files.items()):
@@ -114,3 +120,27 @@ def model_json(repo: HubRepo, commit: Commit, expand: list[str] | None, full: bo
     if expand:
         data = {k: v for k, v in data.items() if k in expand or k in ("id", "_id")}
     return data
+
+
+def hub_config(commit: Commit) -> dict | None:
+    """The Hub's `config` block: architectures and model_type from config.json, or the
+    pipeline class of a diffusers repo."""
+    if "config.json" in commit.files:
+        config = json.loads(commit.files["config.json"].read())
+        return {k: config[k] for k in ("architectures", "model_type") if k in config}
+    if "model_index.json" in commit.files:
+        return {"diffusers": {"_class_name": json.loads(commit.files["model_index.json"].read())["_class_name"]}}
+    return None
+
+
+def gguf_block(commit: Commit) -> dict | None:
+    """The Hub's `gguf` block for a repo holding a .gguf file, read from its header."""
+    from genai_ui.gguf_meta import read_gguf_info
+
+    files = [f for path, f in sorted(commit.files.items()) if path.endswith(".gguf") and f.source]
+    if not files:
+        return None
+    info = read_gguf_info(files[0].source)
+    return {"architecture": info.architecture, "context_length": info.context_length,
+            "chat_template": info.metadata.get("tokenizer.chat_template"),
+            "total": int(info.metadata.get("general.parameter_count", 0)) or None}

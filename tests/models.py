@@ -1,6 +1,6 @@
 """Test models, built by the tests from a recipe and cached between runs under a folder
 named by the recipe's hash: tiny random LLaVA (image-text-to-text), Stable Diffusion 1.x
-(text-to-image), and a GPT-BigCode (an architecture openvino_genai does not run), each in
+(text-to-image), and a T5 (an encoder-decoder, a task no openvino_genai pipeline runs), each in
 the standard Hub layout. `populate(hub)` serves them, with metadata-only repos beside
 them, from a LocalHub."""
 
@@ -117,15 +117,17 @@ def build_stable_diffusion(folder: Path, recipe: dict) -> None:
     pipe.save_pretrained(folder, safe_serialization=True)
 
 
-def build_bigcode(folder: Path, recipe: dict) -> None:
+def build_t5(folder: Path, recipe: dict) -> None:
+    """An encoder-decoder (text2text-generation): no openvino_genai pipeline runs that task."""
     import torch
-    from transformers import GPTBigCodeConfig, GPTBigCodeForCausalLM
+    from transformers import T5Config, T5ForConditionalGeneration
 
     torch.manual_seed(recipe["seed"])
     tokenizer = _bpe_tokenizer(recipe["vocab"], [], 256)
-    config = GPTBigCodeConfig(vocab_size=len(tokenizer), n_positions=256, n_embd=64, n_layer=2, n_head=4,
-                              bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    GPTBigCodeForCausalLM(config).eval().save_pretrained(folder, safe_serialization=True)
+    config = T5Config(vocab_size=len(tokenizer), d_model=64, d_ff=128, d_kv=16, num_layers=2, num_decoder_layers=2,
+                      num_heads=4, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                      decoder_start_token_id=tokenizer.pad_token_id)
+    T5ForConditionalGeneration(config).eval().save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
 
 
@@ -189,8 +191,8 @@ def tiny_stable_diffusion() -> Path:
     return cached("tiny-sd", {"seed": 0, "vocab": 300, "latent": 8, "v": 1}, build_stable_diffusion)
 
 
-def tiny_bigcode() -> Path:
-    return cached("tiny-bigcode", {"seed": 0, "vocab": 300, "v": 1}, build_bigcode)
+def tiny_t5() -> Path:
+    return cached("tiny-t5", {"seed": 0, "vocab": 300, "v": 1}, build_t5)
 
 
 def folder_files(folder: Path) -> dict[str, Path]:
@@ -226,7 +228,7 @@ def populate(hub) -> None:
     """The repos the tests (and `python -m tests.hub_server`) serve."""
     from genai_ui.builtin import GGUF_NAME, builtin_gguf
 
-    llava, sd, bigcode, smollm2 = tiny_llava(), tiny_stable_diffusion(), tiny_bigcode(), smollm2_checkpoint()
+    llava, sd, t5, smollm2 = tiny_llava(), tiny_stable_diffusion(), tiny_t5(), smollm2_checkpoint()
     hub.add_repo("HuggingFaceTB/SmolLM2-135M-Instruct", {**folder_files(smollm2), "README.md": card("SmolLM2-135M-Instruct")},
                  pipeline_tag="text-generation", library_name="transformers", tags=["llama", "transformers", "conversational"],
                  downloads=250_000, likes=180, trendingScore=15, createdAt="2024-10-31T00:00:00.000Z",
@@ -245,10 +247,10 @@ def populate(hub) -> None:
                  tags=["diffusers", "stable-diffusion", "diffusers:StableDiffusionPipeline"],
                  downloads=900, likes=30, trendingScore=12, createdAt="2026-02-10T10:00:00.000Z",
                  lastModified="2026-04-01T10:00:00.000Z")
-    hub.add_repo("tiny-random/gpt-bigcode", {**folder_files(bigcode), "README.md": card("Tiny GPT-BigCode")},
-                 pipeline_tag="text-generation", library_name="transformers", tags=["gpt_bigcode", "transformers"],
+    hub.add_repo("tiny-random/t5", {**folder_files(t5), "README.md": card("Tiny T5")},
+                 pipeline_tag="text2text-generation", library_name="transformers", tags=["t5", "transformers"],
                  downloads=50, likes=2, trendingScore=1, createdAt="2025-11-10T10:00:00.000Z",
-                 lastModified="2025-12-01T10:00:00.000Z", safetensors=parameters(bigcode))
+                 lastModified="2025-12-01T10:00:00.000Z", safetensors=parameters(t5))
     hub.add_repo("gated-org/tiny-llava-gated", {**folder_files(llava), "README.md": card("Gated tiny LLaVA")},
                  pipeline_tag="image-text-to-text", library_name="transformers", tags=["llava"], gated="manual",
                  downloads=10, likes=1, createdAt="2026-05-10T10:00:00.000Z", safetensors=parameters(llava))

@@ -51,7 +51,7 @@ def test_list_models_sorts_and_filters(api):
     assert {m.id for m in api.list_models(search="qwen")} == {
         "Qwen/Qwen2.5-0.5B-Instruct", "OpenVINO/Qwen2.5-0.5B-Instruct-int4-ov", "bartowski/Qwen2.5-0.5B-Instruct-GGUF"}
     assert [m.id for m in api.list_models(author="tiny-random", sort="likes")] == [
-        "tiny-random/stable-diffusion", "tiny-random/llava", "tiny-random/gpt-bigcode"]
+        "tiny-random/stable-diffusion", "tiny-random/llava", "tiny-random/t5"]
 
 
 def test_list_models_expand_and_metadata(api):
@@ -154,7 +154,7 @@ def test_started_by_hand(tmp_path):
         assert "Local Hub on" in process.stdout.readline()
         models = httpx.get(f"http://127.0.0.1:{port}/api/models", params={"search": "tiny-random"}).json()
         assert {m["id"] for m in models} == {"tiny-random/llava", "tiny-random/stable-diffusion",
-                                             "tiny-random/gpt-bigcode"}
+                                             "tiny-random/t5"}
     finally:
         process.terminate()
         process.wait(10)
@@ -171,3 +171,13 @@ def test_a_gguf_fetched_from_the_local_hub_answers(local_hub, tmp_path):
     answer = pipe.generate(og.ChatHistory([{"role": "user", "content": "What is the capital of France?"}]),
                            max_new_tokens=32, do_sample=False).texts[0]
     assert "Paris" in answer
+
+
+def test_listing_carries_config_gguf_and_storage(api):
+    found = {m.id: m for m in api.list_models(author="HuggingFaceTB", expand=["config", "gguf", "usedStorage"])}
+    assert found["HuggingFaceTB/SmolLM2-135M-Instruct"].config["model_type"] == "llama"
+    gguf = found["HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"].gguf
+    assert gguf["architecture"] == "llama" and gguf["context_length"] == 8192
+    assert found["HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"].used_storage > 98_000_000
+    (sd,) = api.list_models(search="tiny-random/stable", expand=["config"])
+    assert sd.config == {"diffusers": {"_class_name": "StableDiffusionPipeline"}}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.models import smollm2_checkpoint, tiny_bigcode, tiny_llava, tiny_stable_diffusion
+from tests.models import smollm2_checkpoint, tiny_t5, tiny_llava, tiny_stable_diffusion
 
 # questions on which the GGUF engine and the exported checkpoint must agree word for word
 QUESTIONS = {"What is the capital of France?": "Paris", "What is the capital of Japan?": "Tokyo",
@@ -25,8 +25,8 @@ def test_tiny_models_are_in_hub_layouts():
     assert index["_class_name"] == "StableDiffusionPipeline"
     for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
         assert (sd / part).is_dir(), part
-    assert json.loads((tiny_bigcode() / "config.json").read_text())["model_type"] == "gpt_bigcode"
-    for folder in (llava, sd, tiny_bigcode()):
+    assert json.loads((tiny_t5() / "config.json").read_text())["model_type"] == "t5"
+    for folder in (llava, sd, tiny_t5()):
         assert sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) < 30_000_000
 
 
