@@ -17,8 +17,8 @@ def _default_home(env: Mapping[str, str]) -> Path:
     return Path.home() / ".cache" / "genai_ui"
 
 
-def _flag(help: str, env: str | None = None) -> dict:
-    return {"help": help, "env": env}
+def _flag(help: str, env: str | None = None, cli: bool = True) -> dict:
+    return {"help": help, "env": env, "cli": cli}
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,11 @@ class Settings:
     port: int = field(default=7860, metadata=_flag("port to serve on", "GRADIO_SERVER_PORT"))
     share: bool = field(default=False, metadata=_flag("also serve on a public share link"))
     mcp: bool = field(default=False, metadata=_flag("expose every endpoint as an MCP tool"))
+    hub_endpoint: str = field(default="https://huggingface.co",
+                              metadata=_flag("the Hugging Face Hub to search and download from", "HF_ENDPOINT"))
+    offline: bool = field(default=False, metadata=_flag("never reach the Hub (HF_HUB_OFFLINE=1)", "HF_HUB_OFFLINE"))
+    # the operator's token: from the environment only, never a flag (flags show in `ps`), never shown
+    hf_token: str = field(default="", repr=False, metadata=_flag("Hugging Face token", "HF_TOKEN", cli=False))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
@@ -45,6 +50,8 @@ class Settings:
         env = os.environ if env is None else env
         parser = argparse.ArgumentParser(prog="app.py", description="genai_ui: run Hub models with OpenVINO.")
         for f in fields(cls):
+            if not f.metadata["cli"]:
+                continue
             flag = "--" + f.name.replace("_", "-")
             if f.type in (bool, "bool"):
                 parser.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
@@ -53,11 +60,13 @@ class Settings:
         args = vars(parser.parse_args(argv))
         values = {}
         for f in fields(cls):
-            value = args[f.name]
+            value = args.get(f.name)
             if value is None and f.metadata.get("env") and env.get(f.metadata["env"]):
                 value = env[f.metadata["env"]]
             if value is None:
                 continue
+            if f.type in (bool, "bool") and isinstance(value, str):
+                value = value.strip().lower() in ("1", "true", "yes", "on")
             values[f.name] = int(value) if f.type in (int, "int") else value
         if "home" not in values:
             values["home"] = _default_home(env)

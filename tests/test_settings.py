@@ -21,3 +21,19 @@ def test_flags_win_over_environment(tmp_path):
 def test_home_defaults_to_user_cache():
     s = Settings.from_args([], env={})
     assert s.home == Path.home() / ".cache" / "genai_ui"
+
+
+def test_hub_settings_come_from_the_huggingface_environment(tmp_path):
+    s = Settings.from_args([], env={"HF_ENDPOINT": "http://127.0.0.1:9999", "HF_HUB_OFFLINE": "1",
+                                    "HF_TOKEN": "hf_secret_value", "GENAI_UI_HOME": str(tmp_path)})
+    assert s.hub_endpoint == "http://127.0.0.1:9999" and s.offline is True and s.hf_token == "hf_secret_value"
+    assert "hf_secret_value" not in repr(s)
+    assert Settings.from_args([], env={"HF_HUB_OFFLINE": "0"}).offline is False
+    assert Settings.from_args([], env={}).hub_endpoint == "https://huggingface.co"
+
+
+def test_the_token_is_no_flag():
+    import pytest
+
+    with pytest.raises(SystemExit):
+        Settings.from_args(["--hf-token", "x"], env={})

@@ -1,0 +1,108 @@
+"""The Hugging Face Hub, as the Hub tab sees it: search with a support mark and size
+estimates per model, in one listing request, cached briefly."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from .errors import InvalidParameter, UserError
+from .support import TASKS, check_support
+
+Sort = Literal["downloads", "likes", "trending", "recent"]
+_SORTS = {"downloads": "downloads", "likes": "likes", "trending": "trending_score", "recent": "last_modified"}
+_EXPAND = ["downloads", "likes", "lastModified", "pipeline_tag", "tags", "safetensors", "config", "gguf",
+           "usedStorage", "gated", "library_name"]
+# bytes per parameter: fp16 2; int8 1 plus a scale per row; int4 0.5 plus a scale and zero point per group
+BYTES_PER_PARAMETER = {"fp16": 2.0, "int8": 1.01, "int4": 0.53}
+
+
+class HubUnavailable(UserError):
+    """The Hub cannot be reached (or the app is offline); the library keeps working."""
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    id: str
+    task: str | None
+    downloads: int
+    likes: int
+    last_modified: str
+    supported: bool
+    reason: str
+    sizes: dict = field(default_factory=dict)  # estimated bytes per weight format
+
+    def to_api(self) -> dict:
+        return asdict(self)
+
+
+def estimate_sizes(parameters: int | None, stored_bytes: int | None = None) -> dict:
+    """Bytes at each weight format, from the parameter count the Hub reports, else from the
+    repo's size on disk taken as 16-bit weights."""
+    if not parameters and stored_bytes:
+        parameters = stored_bytes // 2
+    if not parameters:
+        return {}
+    return {fmt: int(parameters * per) for fmt, per in BYTES_PER_PARAMETER.items()}
+
+
+class HubService:
+    def __init__(self, *, endpoint: str, token: str = "", offline: bool = False, cache_seconds: float = 60.0) -> None:
+        self.endpoint = endpoint
+        self._token = token
+        self.offline = offline
+        self.cache_seconds = cache_seconds
+        self._cache: dict[tuple, tuple[float, list[ModelSummary]]] = {}
+        self._lock = threading.Lock()
+
+    def search(self, *, query: str = "", task: str = "", sort: Sort = "downloads", limit: int = 20,
+               openvino_only: bool = False, gguf_only: bool = False, token: str = "") -> list[ModelSummary]:
+        if sort not in _SORTS:
+            raise InvalidParameter(f"sort must be one of {', '.join(_SORTS)}; got {sort!r}.")
+        if task and task not in TASKS:
+            raise InvalidParameter(f"task must be one of {', '.join(TASKS)} or empty; got {task!r}.")
+        if not isinstance(limit, int) or not 1 <= limit <= 100:
+            raise InvalidParameter(f"limit must be a whole number from 1 to 100; got {limit!r}.")
+        key = (query.strip(), task, sort, limit, openvino_only, gguf_only, bool(token))
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit and time.monotonic() - hit[0] < self.cache_seconds:
+                return hit[1]
+        tags = [t for t, wanted in (("openvino", openvino_only), ("gguf", gguf_only)) if wanted]
+        infos = self._call(lambda api: list(api.list_models(
+            search=query.strip() or None, pipeline_tag=task or None, filter=tags or None, sort=_SORTS[sort],
+            limit=limit, expand=_EXPAND)), token)
+        found = [summarize(info) for info in infos]
+        with self._lock:
+            self._cache[key] = (time.monotonic(), found)
+        return found
+
+    def _call(self, fn, token: str):
+        if self.offline:
+            raise HubUnavailable("The Hub is off (HF_HUB_OFFLINE=1): the local library still works.")
+        import httpx
+        from huggingface_hub import HfApi
+        from huggingface_hub.errors import HfHubHTTPError
+
+        api = HfApi(endpoint=self.endpoint, token=token or self._token or False)
+        try:
+            return fn(api)
+        except HfHubHTTPError as err:
+            status = err.response.status_code if err.response is not None else "?"
+            raise HubUnavailable(f"The Hub answered with an error ({status}); try again later.") from err
+        except (httpx.RequestError, OSError) as err:  # connection refused, DNS, timeouts
+            raise HubUnavailable(f"The Hub at {self.endpoint} cannot be reached: the local library still works.") \
+                from err
+
+
+def summarize(info) -> ModelSummary:
+    tags = set(info.tags or [])
+    parameters = (info.safetensors.total if info.safetensors else None) or (info.gguf or {}).get("total")
+    support = check_support(task=info.pipeline_tag, config=info.config, gguf=info.gguf,
+                            openvino_ready="openvino" in tags)
+    modified = info.last_modified.isoformat(timespec="seconds") if info.last_modified else ""
+    return ModelSummary(id=info.id, task=info.pipeline_tag, downloads=info.downloads or 0, likes=info.likes or 0,
+                        last_modified=modified, supported=support.supported, reason=support.reason,
+                        sizes=estimate_sizes(parameters, getattr(info, "used_storage", None)))

@@ -1,0 +1,80 @@
+"""The Hub tab's core against the local Hub, through the real huggingface_hub client."""
+
+import pytest
+
+from genai_ui.errors import InvalidParameter
+from genai_ui.hub import HubService, HubUnavailable, estimate_sizes
+from genai_ui.support import check_support
+
+
+@pytest.fixture
+def hub(local_hub):
+    return HubService(endpoint=local_hub.endpoint)
+
+
+def listings(local_hub) -> int:
+    return sum(1 for method, path in local_hub.requests if method == "GET" and path.rstrip("/") == "/api/models")
+
+
+def test_search_sorts(hub):
+    assert [m.id for m in hub.search(sort="downloads", limit=2)] == [
+        "meta-llama/Llama-3.2-1B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct"]
+    likes = [m.likes for m in hub.search(sort="likes", limit=50)]
+    assert likes == sorted(likes, reverse=True)
+    assert hub.search(sort="trending", limit=1)[0].id == "Qwen/Qwen2.5-0.5B-Instruct"
+    recent = [m.last_modified for m in hub.search(sort="recent", limit=50)]
+    assert recent == sorted(recent, reverse=True)
+
+
+def test_search_filters(hub):
+    assert {m.id for m in hub.search(task="text-to-image")} == {"tiny-random/stable-diffusion", "stabilityai/sd-turbo"}
+    assert {m.id for m in hub.search(gguf_only=True)} == {"bartowski/Qwen2.5-0.5B-Instruct-GGUF",
+                                                         "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"}
+    assert [m.id for m in hub.search(openvino_only=True)] == ["OpenVINO/Qwen2.5-0.5B-Instruct-int4-ov"]
+    assert {m.id for m in hub.search(query="smollm2", task="text-generation")} == {
+        "HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"}
+
+
+def test_support_marks_and_reasons(hub):
+    found = {m.id: m for m in hub.search(limit=100)}
+    for supported in ("HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
+                      "tiny-random/llava", "tiny-random/stable-diffusion"):
+        assert found[supported].supported and found[supported].reason == "", supported
+    t5 = found["tiny-random/t5"]
+    assert not t5.supported and t5.reason == "task text2text-generation is not run here (Chat, Vision and Image models are)"
+
+
+def test_support_table():
+    assert check_support(task="text-generation", config={"model_type": "mamba"}) .reason == \
+        "architecture mamba is not run by openvino_genai's LLMPipeline"
+    assert check_support(task="text-generation", gguf={"architecture": "gemma2"}).reason.startswith(
+        "GGUF architecture gemma2 is not read by openvino_genai")
+    assert not check_support(task="text-to-image", config={"diffusers": {"_class_name": "KandinskyPipeline"}}).supported
+    assert check_support(task="image-text-to-text", config={"model_type": "llava"}).supported
+
+
+def test_size_estimates(hub):
+    (smollm2,) = hub.search(query="HuggingFaceTB/SmolLM2-135M-Instruct", gguf_only=False, task="text-generation",
+                            limit=1, sort="likes")
+    params = 134_515_008  # SmolLM2-135M with tied embeddings, as its safetensors header counts
+    assert smollm2.sizes == estimate_sizes(params)
+    assert smollm2.sizes["fp16"] == 2 * params and smollm2.sizes["int4"] < smollm2.sizes["int8"] < smollm2.sizes["fp16"]
+    (sd,) = hub.search(query="tiny-random/stable", limit=1)
+    assert sd.sizes["fp16"] > 0  # no parameter count: from the repo's size on disk
+
+
+def test_one_listing_per_search_and_a_short_cache(hub, local_hub):
+    before = listings(local_hub)
+    first = hub.search(query="qwen", sort="likes")
+    assert listings(local_hub) == before + 1
+    assert hub.search(query="qwen", sort="likes") == first
+    assert listings(local_hub) == before + 1
+
+
+def test_bad_choices_and_an_unreachable_hub():
+    with pytest.raises(InvalidParameter, match="sort must be one of downloads, likes, trending, recent"):
+        HubService(endpoint="http://127.0.0.1:9").search(sort="stars")
+    with pytest.raises(HubUnavailable, match="cannot be reached: the local library still works"):
+        HubService(endpoint="http://127.0.0.1:9").search()
+    with pytest.raises(HubUnavailable, match="HF_HUB_OFFLINE=1"):
+        HubService(endpoint="http://127.0.0.1:9", offline=True).search()
