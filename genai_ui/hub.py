@@ -3,6 +3,7 @@ estimates per model, in one listing request, cached briefly."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -106,3 +107,75 @@ def summarize(info) -> ModelSummary:
     return ModelSummary(id=info.id, task=info.pipeline_tag, downloads=info.downloads or 0, likes=info.likes or 0,
                         last_modified=modified, supported=support.supported, reason=support.reason,
                         sizes=estimate_sizes(parameters, getattr(info, "used_storage", None)))
+
+
+# tensor types openvino_genai reads in a GGUF (FACTS.md); K-quant files name their mix, e.g. Q4_K_M
+GGUF_LOADABLE = ("Q4_0", "Q4_1", "Q8_0", "Q4_K", "Q6_K", "F16", "F32", "BF16")
+_GGUF_QUANT = re.compile(r"(?i)(?<![A-Z0-9])(IQ\d_[A-Z]+|Q\d_K(?:_[SML])?|Q\d_\d|BF16|F16|F32)(?![A-Z0-9])")
+
+
+@dataclass(frozen=True)
+class ModelDetails:
+    id: str
+    task: str | None
+    architecture: str
+    supported: bool
+    reason: str
+    files: list = field(default_factory=list)  # [{name, size}]
+    sizes: dict = field(default_factory=dict)
+    card: str = ""
+    license: str = ""
+    gated: bool | str = False
+    gguf_files: list = field(default_factory=list)  # [{name, size, quantization, loadable}]
+
+    def to_api(self) -> dict:
+        return asdict(self)
+
+
+def gguf_quantization(filename: str) -> str:
+    found = _GGUF_QUANT.findall(filename.rsplit("/", 1)[-1])
+    return found[-1].upper() if found else "unknown"
+
+
+def details(hub: HubService, repo_id: str, token: str = "") -> ModelDetails:
+    """Everything the Hub tab shows about one repo: two requests (info, then the card)."""
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    if not isinstance(repo_id, str) or not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id.strip()):
+        raise InvalidParameter(f"'{repo_id}' is not a Hub repo id: write it as owner/name.")
+    repo_id = repo_id.strip()
+
+    def info_and_card(api):
+        try:
+            info = api.model_info(repo_id, files_metadata=True)
+        except RepositoryNotFoundError as err:
+            raise InvalidParameter(f"No model '{repo_id}' on the Hub (or it is private and needs a token).") from err
+        card = ""
+        if any(s.rfilename == "README.md" for s in info.siblings or []):
+            try:
+                card = open(api.hf_hub_download(repo_id, "README.md", revision=info.sha)).read()
+            except GatedRepoError:
+                card = "*The model card of this gated model needs a token with access.*"
+        return info, card
+
+    info, card = hub._call(info_and_card, token)
+    summary = summarize(info)
+    gguf_arch = (info.gguf or {}).get("architecture")
+    files = [{"name": s.rfilename, "size": s.size or 0} for s in info.siblings or []]
+    ggufs = [{**f, "quantization": gguf_quantization(f["name"])} for f in files if f["name"].endswith(".gguf")]
+    for f in ggufs:
+        f["loadable"] = summary.supported and f["quantization"].startswith(GGUF_LOADABLE)
+    card_data = info.card_data.to_dict() if info.card_data else {}
+    return ModelDetails(id=info.id, task=info.pipeline_tag, supported=summary.supported, reason=summary.reason,
+                        architecture=gguf_arch or (info.config or {}).get("model_type")
+                        or ((info.config or {}).get("diffusers") or {}).get("_class_name", ""),
+                        files=files, sizes=summary.sizes, card=_strip_front_matter(card),
+                        license=str(card_data.get("license", "")), gated=info.gated or False, gguf_files=ggufs)
+
+
+def _strip_front_matter(card: str) -> str:
+    if card.startswith("---"):
+        end = card.find("\n---", 3)
+        if end != -1:
+            return card[end + 4:].lstrip()
+    return card

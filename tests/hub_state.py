@@ -101,11 +101,10 @@ def model_json(repo: HubRepo, commit: Commit, expand: list[str] | None, full: bo
             "createdAt": meta.get("createdAt"), "lastModified": meta.get("lastModified")}
     if meta.get("safetensors"):
         data["safetensors"] = meta["safetensors"]
-    if meta.get("cardData"):
-        data["cardData"] = meta["cardData"]
     data["usedStorage"] = sum(f.size for f in commit.files.values())
     if "blocks" not in commit.derived:  # read once per commit: the GGUF header costs 0.1 s
-        commit.derived["blocks"] = {"config": hub_config(commit), "gguf": gguf_block(commit)}
+        commit.derived["blocks"] = {"config": hub_config(commit), "gguf": gguf_block(commit),
+                                    "cardData": meta.get("cardData") or card_data(commit)}
     data.update({k: v for k, v in commit.derived["blocks"].items() if v})
     if full or (expand and "siblings" in expand):
         siblings = []
@@ -144,3 +143,15 @@ def gguf_block(commit: Commit) -> dict | None:
     return {"architecture": info.architecture, "context_length": info.context_length,
             "chat_template": info.metadata.get("tokenizer.chat_template"),
             "total": int(info.metadata.get("general.parameter_count", 0)) or None}
+
+
+def card_data(commit: Commit) -> dict | None:
+    """The front matter of README.md, which the Hub serves as `cardData`."""
+    import yaml
+
+    readme = commit.files.get("README.md")
+    text = readme.read().decode() if readme else ""
+    if not text.startswith("---"):
+        return None
+    end = text.find("\n---", 3)
+    return yaml.safe_load(text[3:end]) if end != -1 else None

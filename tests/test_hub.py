@@ -78,3 +78,37 @@ def test_bad_choices_and_an_unreachable_hub():
         HubService(endpoint="http://127.0.0.1:9").search()
     with pytest.raises(HubUnavailable, match="HF_HUB_OFFLINE=1"):
         HubService(endpoint="http://127.0.0.1:9", offline=True).search()
+
+
+def test_details_of_a_checkpoint(hub):
+    from genai_ui.hub import details
+
+    d = details(hub, "HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert d.task == "text-generation" and d.architecture == "llama" and d.supported
+    assert d.license == "apache-2.0" and d.card.startswith("# SmolLM2-135M-Instruct")
+    files = {f["name"]: f["size"] for f in d.files}
+    assert files["model.safetensors"] > 500_000_000 and "config.json" in files
+    assert d.gguf_files == [] and d.gated is False
+
+
+def test_details_of_a_gguf_repo(hub):
+    from genai_ui.hub import details, gguf_quantization
+
+    d = details(hub, "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF")
+    assert d.architecture == "llama"
+    assert d.gguf_files == [{"name": "SmolLM2-135M-Instruct.Q4_1.gguf", "size": 98362432, "quantization": "Q4_1",
+                             "loadable": True}]
+    assert [gguf_quantization(n) for n in ("m-Q4_K_M.gguf", "m.IQ2_XS.gguf", "m-f16.gguf", "model.gguf")] == [
+        "Q4_K_M", "IQ2_XS", "F16", "unknown"]
+
+
+def test_details_of_gated_unknown_and_malformed(hub, local_hub):
+    from genai_ui.hub import details
+
+    gated = details(hub, "gated-org/tiny-llava-gated")
+    assert gated.gated == "manual" and "needs a token" in gated.card
+    assert details(hub, "gated-org/tiny-llava-gated", token="hf_test_token").card.startswith("# Gated tiny LLaVA")
+    with pytest.raises(InvalidParameter, match="No model 'nobody/nothing' on the Hub"):
+        details(hub, "nobody/nothing")
+    with pytest.raises(InvalidParameter, match="is not a Hub repo id"):
+        details(hub, "../etc/passwd")
