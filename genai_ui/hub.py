@@ -24,6 +24,10 @@ class HubUnavailable(UserError):
     """The Hub cannot be reached (or the app is offline); the library keeps working."""
 
 
+class GatedModel(UserError):
+    """The repo needs a token with access."""
+
+
 @dataclass(frozen=True)
 class ModelSummary:
     id: str
@@ -58,6 +62,10 @@ class HubService:
         self._cache: dict[tuple, tuple[float, list[ModelSummary]]] = {}
         self._lock = threading.Lock()
 
+    def token_for(self, session_token: str = "") -> str | None:
+        """The session's own token, else the operator's (HF_TOKEN), else none."""
+        return session_token or self._token or None
+
     def search(self, *, query: str = "", task: str = "", sort: Sort = "downloads", limit: int = 20,
                openvino_only: bool = False, gguf_only: bool = False, token: str = "") -> list[ModelSummary]:
         if sort not in _SORTS:
@@ -85,11 +93,14 @@ class HubService:
             raise HubUnavailable("The Hub is off (HF_HUB_OFFLINE=1): the local library still works.")
         import httpx
         from huggingface_hub import HfApi
-        from huggingface_hub.errors import HfHubHTTPError
+        from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
 
-        api = HfApi(endpoint=self.endpoint, token=token or self._token or False)
+        api = HfApi(endpoint=self.endpoint, token=self.token_for(token) or False)
         try:
             return fn(api)
+        except GatedRepoError as err:
+            raise GatedModel("This model is gated: accept its terms on its Hub page, then give a token with "
+                             "access (HF_TOKEN, or the token box of your session).") from err
         except HfHubHTTPError as err:
             status = err.response.status_code if err.response is not None else "?"
             raise HubUnavailable(f"The Hub answered with an error ({status}); try again later.") from err
@@ -153,7 +164,9 @@ def details(hub: HubService, repo_id: str, token: str = "") -> ModelDetails:
         card = ""
         if any(s.rfilename == "README.md" for s in info.siblings or []):
             try:
-                card = open(api.hf_hub_download(repo_id, "README.md", revision=info.sha)).read()
+                # by branch, not by commit: a commit id lets the client answer from its cache without
+                # asking the Hub, which would show a gated card to a session without access
+                card = open(api.hf_hub_download(repo_id, "README.md")).read()
             except GatedRepoError:
                 card = "*The model card of this gated model needs a token with access.*"
         return info, card

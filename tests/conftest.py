@@ -4,7 +4,13 @@ launched app reached over HTTP exactly as users and gradio_client reach it."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+# The local Hub serves repos under real names (HuggingFaceTB/SmolLM2-135M-Instruct, …): keep what
+# the tests download out of the user's own Hugging Face cache. Set before huggingface_hub is
+# imported, since it reads HF_HOME then.
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="genai-ui-tests-hf-")
 
 import pytest
 
@@ -72,7 +78,7 @@ def local_hub():
     from tests.models import populate
 
     hub = LocalHub(tokens={"hf_test_token": "tester", "hf_other_token": "someone"},
-                   grants={"tester": {"gated-org/tiny-llava-gated"}})
+                   grants={"tester": {"gated-org/tiny-llava-gated", "gated-org/SmolLM2-135M-Instruct-GGUF"}})
     populate(hub)
     hub.start()
     yield hub

@@ -183,6 +183,22 @@ def smollm2_checkpoint() -> Path:
                   build_smollm2)
 
 
+def build_smollm2_ir(folder: Path, recipe: dict) -> None:
+    import subprocess
+    import sys
+
+    subprocess.run([str(Path(sys.executable).parent / "optimum-cli"), "export", "openvino", "--model",
+                    str(smollm2_checkpoint()), "--task", "text-generation-with-past", "--weight-format",
+                    recipe["weight_format"], "--group-size", str(recipe["group_size"]), str(folder)],
+                   check=True, capture_output=True)
+
+
+def smollm2_ir() -> Path:
+    """SmolLM2 as an int4 OpenVINO IR, as the OpenVINO organisation publishes models."""
+    return cached("smollm2-135m-instruct-int4-ov", {"weight_format": "int4", "group_size": 64, "v": 1},
+                  build_smollm2_ir)
+
+
 def tiny_llava() -> Path:
     return cached("tiny-llava", {"seed": 0, "vocab": 400, "image": 30, "patch": 6, "v": 2}, build_llava)
 
@@ -233,6 +249,12 @@ def populate(hub) -> None:
                  pipeline_tag="text-generation", library_name="transformers", tags=["llama", "transformers", "conversational"],
                  downloads=250_000, likes=180, trendingScore=15, createdAt="2024-10-31T00:00:00.000Z",
                  lastModified="2025-02-01T00:00:00.000Z", safetensors=parameters(smollm2))
+    ir = smollm2_ir()
+    hub.add_repo("OpenVINO/SmolLM2-135M-Instruct-int4-ov", {**folder_files(ir), "README.md": card(
+                     "SmolLM2-135M-Instruct int4 OpenVINO", base="HuggingFaceTB/SmolLM2-135M-Instruct")},
+                 pipeline_tag="text-generation", library_name="openvino", tags=["openvino", "llama", "conversational"],
+                 downloads=3_000, likes=4, trendingScore=3, createdAt="2025-03-02T00:00:00.000Z",
+                 lastModified="2025-03-02T00:00:00.000Z", safetensors=parameters(smollm2))
     hub.add_repo("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", {GGUF_NAME: builtin_gguf(),
                                                              "README.md": card("SmolLM2-135M-Instruct GGUF")},
                  pipeline_tag="text-generation", library_name="gguf", tags=["gguf", "llama", "conversational"],
@@ -254,6 +276,9 @@ def populate(hub) -> None:
     hub.add_repo("gated-org/tiny-llava-gated", {**folder_files(llava), "README.md": card("Gated tiny LLaVA")},
                  pipeline_tag="image-text-to-text", library_name="transformers", tags=["llava"], gated="manual",
                  downloads=10, likes=1, createdAt="2026-05-10T10:00:00.000Z", safetensors=parameters(llava))
+    hub.add_repo("gated-org/SmolLM2-135M-Instruct-GGUF", {GGUF_NAME: builtin_gguf(), "README.md": card("Gated GGUF")},
+                 pipeline_tag="text-generation", library_name="gguf", tags=["gguf", "llama"], gated="auto",
+                 downloads=5, likes=0, createdAt="2026-06-10T10:00:00.000Z")
     # metadata-only repos, so that search, sort and filters have something to rank
     for i, (name, task, downloads, likes, trending, lib) in enumerate([
         ("meta-llama/Llama-3.2-1B-Instruct", "text-generation", 5_000_000, 1_200, 40, "transformers"),

@@ -29,10 +29,13 @@ def test_search_sorts(hub):
 def test_search_filters(hub):
     assert {m.id for m in hub.search(task="text-to-image")} == {"tiny-random/stable-diffusion", "stabilityai/sd-turbo"}
     assert {m.id for m in hub.search(gguf_only=True)} == {"bartowski/Qwen2.5-0.5B-Instruct-GGUF",
-                                                         "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"}
-    assert [m.id for m in hub.search(openvino_only=True)] == ["OpenVINO/Qwen2.5-0.5B-Instruct-int4-ov"]
+                                                         "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
+                                                         "gated-org/SmolLM2-135M-Instruct-GGUF"}
+    assert {m.id for m in hub.search(openvino_only=True)} == {"OpenVINO/Qwen2.5-0.5B-Instruct-int4-ov",
+                                                             "OpenVINO/SmolLM2-135M-Instruct-int4-ov"}
     assert {m.id for m in hub.search(query="smollm2", task="text-generation")} == {
-        "HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"}
+        "HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
+        "OpenVINO/SmolLM2-135M-Instruct-int4-ov", "gated-org/SmolLM2-135M-Instruct-GGUF"}
 
 
 def test_support_marks_and_reasons(hub):

@@ -43,11 +43,13 @@ def test_list_models_sorts_and_filters(api):
     recent = [m.last_modified for m in api.list_models(sort="last_modified")]
     assert recent == sorted(recent, reverse=True)
     assert [m.id for m in api.list_models(filter="gguf", sort="downloads")] == [
-        "bartowski/Qwen2.5-0.5B-Instruct-GGUF", "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"]
+        "bartowski/Qwen2.5-0.5B-Instruct-GGUF", "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
+        "gated-org/SmolLM2-135M-Instruct-GGUF"]
     assert {m.id for m in api.list_models(pipeline_tag="text-to-image")} == \
         {"tiny-random/stable-diffusion", "stabilityai/sd-turbo"}
     assert {m.id for m in api.list_models(search="smollm2")} == {
-        "HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"}
+        "HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
+        "OpenVINO/SmolLM2-135M-Instruct-int4-ov", "gated-org/SmolLM2-135M-Instruct-GGUF"}
     assert {m.id for m in api.list_models(search="qwen")} == {
         "Qwen/Qwen2.5-0.5B-Instruct", "OpenVINO/Qwen2.5-0.5B-Instruct-int4-ov", "bartowski/Qwen2.5-0.5B-Instruct-GGUF"}
     assert [m.id for m in api.list_models(author="tiny-random", sort="likes")] == [
