@@ -12,8 +12,7 @@ from genai_ui.settings import Settings
 def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from genai_ui.ui import build_app  # gradio is imported only by the UI
-    from genai_ui.ui.app import CSS, with_queue
+    from genai_ui.ui.app import CSS, build_app, with_queue  # gradio is imported only by the UI
 
     services = create_services(settings)
     demo = build_app(services)

@@ -61,11 +61,12 @@ def raw_genai_run(pipe, max_new_tokens: int) -> Run:
 
 
 def app_run(client, tokenizer, max_new_tokens: int) -> Run:
+    from .ui.client import chat_stream
+
     start = time.perf_counter()
-    job = client.submit(PROMPT, [], "", "", max_new_tokens, 0.0, 1.0, 0, 1.0, -1, "", api_name="/chat")
     first = last = None
     text = ""
-    for text in job:
+    for text in chat_stream(client, PROMPT, max_new_tokens):
         now = time.perf_counter()
         first = first or now
         last = now
@@ -160,7 +161,7 @@ def import_gradio_seconds() -> float:
 def start_app(home: str) -> tuple[subprocess.Popen, str, float, float]:
     """Start app.py on `home`; return the process, its URL, seconds until the page answered,
     and seconds from then until the first reply (the model loads on first use)."""
-    from gradio_client import Client
+    from .ui.client import chat_stream, connect
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -172,7 +173,7 @@ def start_app(home: str) -> tuple[subprocess.Popen, str, float, float]:
         wait_for_page(url, server)
         page_s = time.perf_counter() - started
         t0 = time.perf_counter()
-        reply = Client(url, verbose=False).predict(FIRST_QUESTION, [], "", "", 32, 0.0, api_name="/chat")
+        *_, reply = chat_stream(connect(url), FIRST_QUESTION, 32)
         first_reply_s = time.perf_counter() - t0
     except BaseException:
         server.terminate()
@@ -189,9 +190,9 @@ def _stop(server: subprocess.Popen) -> None:
 def bench_chat(runs: int, max_new_tokens: int, output: Path) -> dict:
     import httpx
     import openvino_genai as og
-    from gradio_client import Client
 
     from .builtin import BUILTIN_ID, builtin_gguf
+    from .ui.client import connect
 
     gguf = builtin_gguf()
     if gguf is None:
@@ -200,7 +201,7 @@ def bench_chat(runs: int, max_new_tokens: int, output: Path) -> dict:
     start = {"import_gradio_s": import_gradio_seconds(), "raw_gguf": raw_cold_start(gguf)}
     server, url, start["page_s"], start["first_reply_s"] = start_app(home)
     try:
-        client = Client(url, verbose=False)
+        client = connect(url)
         http_client = httpx.Client(timeout=120)
         pipe = og.LLMPipeline(str(gguf), "CPU")
         tokenizer = pipe.get_tokenizer()

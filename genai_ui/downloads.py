@@ -30,6 +30,16 @@ class DownloadCancelled(UserError):
                          "Hugging Face cache, so a new download resumes it).")
 
 
+class _Quiet:
+    """A stream that drops what tqdm draws (an open os.devnull per file would leak a descriptor)."""
+
+    def write(self, _: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
 def _tracking(on_progress: Progress | None, cancel: threading.Event | None):
     """A tqdm class that reports bytes and raises when cancelled (huggingface_hub updates it per chunk)."""
     from tqdm.auto import tqdm
@@ -38,7 +48,7 @@ def _tracking(on_progress: Progress | None, cancel: threading.Event | None):
         def __init__(self, *args, **kwargs):
             kwargs["disable"] = False
             kwargs.pop("name", None)
-            super().__init__(*args, **kwargs, file=open(os.devnull, "w"))
+            super().__init__(*args, **kwargs, file=_Quiet())  # counts bytes, draws nothing
 
         def update(self, n=1):
             if cancel is not None and cancel.is_set():
@@ -68,7 +78,7 @@ def download_model(*, hub: HubService, library: Library, repo_id: str, revision:
         wanted = about.files
     else:
         raise NotAvailable(f"{repo_id} holds a checkpoint, not an OpenVINO model: convert it to OpenVINO first.")
-    paths = hub._call(lambda api: _fetch(hub, about.id, revision, wanted, token, cache_dir, on_progress, cancel), token)
+    paths = hub.call(lambda api: _fetch(hub, about.id, revision, wanted, token, cache_dir, on_progress, cancel), token)
     if about.gguf_files:
         (path,) = paths
         quant = next(f["quantization"] for f in about.gguf_files if f["name"] == chosen)

@@ -80,7 +80,7 @@ class HubService:
             if hit and time.monotonic() - hit[0] < self.cache_seconds:
                 return hit[1]
         tags = [t for t, wanted in (("openvino", openvino_only), ("gguf", gguf_only)) if wanted]
-        infos = self._call(lambda api: list(api.list_models(
+        infos = self.call(lambda api: list(api.list_models(
             search=query.strip() or None, pipeline_tag=task or None, filter=tags or None, sort=_SORTS[sort],
             limit=limit, expand=_EXPAND)), token)
         found = [summarize(info) for info in infos]
@@ -88,7 +88,8 @@ class HubService:
             self._cache[key] = (time.monotonic(), found)
         return found
 
-    def _call(self, fn, token: str):
+    def call(self, fn, token: str = ""):
+        """Run fn(HfApi) with the right token, turning the Hub's failures into messages for a person."""
         if self.offline:
             raise HubUnavailable("The Hub is off (HF_HUB_OFFLINE=1): the local library still works.")
         import httpx
@@ -171,7 +172,7 @@ def details(hub: HubService, repo_id: str, token: str = "") -> ModelDetails:
                 card = "*The model card of this gated model needs a token with access.*"
         return info, card
 
-    info, card = hub._call(info_and_card, token)
+    info, card = hub.call(info_and_card, token)
     summary = summarize(info)
     gguf_arch = (info.gguf or {}).get("architecture")
     files = [{"name": s.rfilename, "size": s.size or 0} for s in info.siblings or []]

@@ -43,8 +43,7 @@ def services(settings, gguf):
 
 @pytest.fixture(scope="session")
 def app_url(services):
-    from genai_ui.ui import build_app
-    from genai_ui.ui.app import CSS, with_queue
+    from genai_ui.ui.app import CSS, build_app, with_queue
 
     demo = build_app(services)
     port = free_port()

@@ -1,5 +1,3 @@
-"""The Gradio layer: thin handlers over the core. Only this package imports gradio."""
-
-from .app import build_app
-
-__all__ = ["build_app"]
+"""The Gradio layer: thin handlers over the core, and the Gradio client the benchmark uses.
+Only this package imports gradio. Import its modules directly (genai_ui.ui.app,
+genai_ui.ui.client): this file imports nothing, so the client does not pull in the server."""
