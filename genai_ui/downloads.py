@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import threading
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Callable
 
 from .errors import NotAvailable, UserError
 from .gguf_meta import read_gguf_info
-from .hub import HubService, details
+from .hub import HubService, details, weight_format_in_name
 from .library import Library, ModelEntry, check_model_id
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
@@ -64,35 +63,68 @@ def download_model(*, hub: HubService, library: Library, repo_id: str, revision:
                    token: str = "", cache_dir: Path | None = None, on_progress: Progress | None = None,
                    cancel: threading.Event | None = None) -> ModelEntry:
     """An OpenVINO IR repo or a GGUF file into the library, ready to run."""
-    about = details(hub, repo_id, token)
+    about = details(hub, repo_id, token, revision)
     if not about.supported:
         raise NotAvailable(f"{repo_id} cannot run here: {about.reason}.")
     names = [f["name"] for f in about.files]
-    local_id = check_model_id(about.id.split("/")[-1] + (f"-{Path(filename).stem}" if filename else ""))
     if about.gguf_files:
-        chosen = filename or next((f["name"] for f in about.gguf_files if f["loadable"]), "")
-        if chosen not in names:
-            raise UserError(f"{repo_id} has no GGUF file '{chosen}' that openvino_genai can load.")
+        chosen = filename or recommended_gguf(about.gguf_files)
+        picked = next((f for f in about.gguf_files if f["name"] == chosen), None)
+        if picked is None or not picked["loadable"]:
+            loadable = ", ".join(f["name"] for f in about.gguf_files if f["loadable"]) or "none"
+            raise UserError(f"{repo_id} has no GGUF file '{chosen}' that openvino_genai can load "
+                            f"(loadable: {loadable}).")
+        quant = picked["quantization"]
+        local_id = check_model_id(about.id.split("/")[-1] + (f"-{quant}" if quant != "unknown" else
+                                                             f"-{Path(chosen).stem}"))
         wanted = [f for f in about.files if f["name"] == chosen]
     elif any(n.split("/")[-1] in IR_MARKERS for n in names):
+        local_id = check_model_id(about.id.split("/")[-1])
         wanted = about.files
     else:
         raise NotAvailable(f"{repo_id} holds a checkpoint, not an OpenVINO model: convert it to OpenVINO first.")
-    paths = hub.call(lambda api: _fetch(hub, about.id, revision, wanted, token, cache_dir, on_progress, cancel), token)
+    if local_id in library:  # before fetching gigabytes, not after
+        present = library.get(local_id)
+        if present.source.get("repo_id") != about.id:
+            raise UserError(f"Another model named '{local_id}' is already in the library: delete it first.")
+        if present.source.get("commit") not in ("", None, about.commit):
+            raise UserError(f"An older version of {about.id} is in the library as '{local_id}': "
+                            "delete it to fetch this one.")
+        return present  # fetching what is there already is done at once
+    # by commit, so the files match the listing just read even if the repo changes meanwhile
+    paths = hub.call(lambda api: _fetch(hub, about.id, about.commit or revision, wanted, token, cache_dir,
+                                        on_progress, cancel), token)
     if about.gguf_files:
         (path,) = paths
-        quant = next(f["quantization"] for f in about.gguf_files if f["name"] == chosen)
         return _install(library, local_id, {chosen: path}, about, "gguf", chosen, quant,
-                        context_length=read_gguf_info(path).context_length)
+                        context_length=read_gguf_info(path).context_length, revision=revision)
     config = json.loads(paths[names.index("config.json")].read_text()) if "config.json" in names else {}
-    return _install(library, local_id, dict(zip(names, paths)), about, "openvino", "", _weight_format(about.id),
-                    context_length=config.get("max_position_embeddings"))
+    return _install(library, local_id, dict(zip(names, paths)), about, "openvino", "", weight_format_in_name(about.id),
+                    context_length=config.get("max_position_embeddings"), revision=revision)
+
+
+# the first of these a repo holds is what a download without a file name takes: 4-bit first
+# (the usual best trade of size and quality), then bigger ones
+GGUF_PREFERENCE = ("Q4_K_M", "Q4_0", "Q4_1", "Q4_K_S", "Q4_K", "Q6_K", "Q8_0", "F16", "BF16", "F32")
+
+
+def recommended_gguf(gguf_files: list[dict]) -> str:
+    loadable = [f for f in gguf_files if f["loadable"]]
+    for quant in GGUF_PREFERENCE:
+        for f in loadable:
+            if f["quantization"] == quant:
+                return f["name"]
+    return loadable[0]["name"] if loadable else ""
 
 
 def _fetch(hub: HubService, repo_id: str, revision: str, files: list[dict], token: str, cache_dir: Path | None,
            on_progress: Progress | None, cancel: threading.Event | None) -> list[Path]:
     """One file after the other into the Hugging Face cache, reporting bytes of the whole."""
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import HfApi, hf_hub_download
+
+    # the client hands out cached files when the Hub refuses them: ask first, so a gated model that
+    # one session fetched with its token never reaches a session without access
+    HfApi(endpoint=hub.endpoint).auth_check(repo_id, token=hub.token_for(token) or False)
 
     total, done, paths = sum(f["size"] for f in files), 0, []
     for f in files:
@@ -107,7 +139,7 @@ def _fetch(hub: HubService, repo_id: str, revision: str, files: list[dict], toke
 
 
 def _install(library: Library, local_id: str, files: dict[str, Path], about, fmt: str, model_file: str, quant: str,
-             context_length: int | None = None) -> ModelEntry:
+             context_length: int | None = None, revision: str = "main") -> ModelEntry:
     if local_id in library:
         raise UserError(f"'{local_id}' is already in the library.")
     with library.staging() as staged:
@@ -122,11 +154,7 @@ def _install(library: Library, local_id: str, files: dict[str, Path], about, fmt
                 shutil.copyfile(f, target)
         entry = ModelEntry(id=local_id, task=about.task, format=fmt, weight_format=quant, location=str(staged),
                            model_file=model_file, context_length=context_length,
-                           source={"repo_id": about.id, "license": about.license})
+                           source={"repo_id": about.id, "revision": revision, "commit": about.commit,
+                                   "license": about.license})
         return library.install(staged, entry)
 
-
-def _weight_format(repo_id: str) -> str:
-    """OpenVINO repos name their precision (…-int4-ov); optimum's config does not always say it."""
-    found = re.search(r"(?i)(int4|int8|nf4|mxfp4|fp16|bf16|fp32)", repo_id)
-    return found.group(1).lower() if found else "unknown"

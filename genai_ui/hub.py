@@ -3,6 +3,7 @@ estimates per model, in one listing request, cached briefly."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -18,6 +19,7 @@ _EXPAND = ["downloads", "likes", "lastModified", "pipeline_tag", "tags", "safete
            "usedStorage", "gated", "library_name"]
 # bytes per parameter: fp16 2; int8 1 plus a scale per row; int4 0.5 plus a scale and zero point per group
 BYTES_PER_PARAMETER = {"fp16": 2.0, "int8": 1.01, "int4": 0.53}
+STORED_BYTES_PER_PARAMETER = {**BYTES_PER_PARAMETER, "bf16": 2.0, "fp32": 4.0, "nf4": 0.53, "mxfp4": 0.53}
 
 
 class HubUnavailable(UserError):
@@ -43,11 +45,11 @@ class ModelSummary:
         return asdict(self)
 
 
-def estimate_sizes(parameters: int | None, stored_bytes: int | None = None) -> dict:
+def estimate_sizes(parameters: int | None, stored_bytes: int | None = None, stored_format: str = "fp16") -> dict:
     """Bytes at each weight format, from the parameter count the Hub reports, else from the
-    repo's size on disk taken as 16-bit weights."""
+    repo's size on disk taken as weights of `stored_format`."""
     if not parameters and stored_bytes:
-        parameters = stored_bytes // 2
+        parameters = int(stored_bytes / STORED_BYTES_PER_PARAMETER.get(stored_format, 2.0))
     if not parameters:
         return {}
     return {fmt: int(parameters * per) for fmt, per in BYTES_PER_PARAMETER.items()}
@@ -74,7 +76,9 @@ class HubService:
             raise InvalidParameter(f"task must be one of {', '.join(TASKS)} or empty; got {task!r}.")
         if not isinstance(limit, int) or not 1 <= limit <= 100:
             raise InvalidParameter(f"limit must be a whole number from 1 to 100; got {limit!r}.")
-        key = (query.strip(), task, sort, limit, openvino_only, gguf_only, bool(token))
+        # per token: a token sees private repos, which must not reach a session without it
+        who = hashlib.sha256((self.token_for(token) or "").encode()).hexdigest()
+        key = (query.strip(), task, sort, limit, openvino_only, gguf_only, who)
         with self._lock:
             hit = self._cache.get(key)
             if hit and time.monotonic() - hit[0] < self.cache_seconds:
@@ -87,6 +91,20 @@ class HubService:
         with self._lock:
             self._cache[key] = (time.monotonic(), found)
         return found
+
+    def whoami(self, token: str) -> str:
+        """The account a token belongs to; a wrong token is the user's error, not the Hub's."""
+        from huggingface_hub.errors import HfHubHTTPError
+
+        def ask(api):
+            try:
+                return api.whoami(token=token)["name"]
+            except HfHubHTTPError as err:
+                if err.response is not None and err.response.status_code == 401:
+                    raise InvalidParameter("The Hub does not accept this token: check that it was copied whole "
+                                           "(it starts with hf_).") from err
+                raise
+        return self.call(ask, token)
 
     def call(self, fn, token: str = ""):
         """Run fn(HfApi) with the right token, turning the Hub's failures into messages for a person."""
@@ -110,15 +128,25 @@ class HubService:
                 from err
 
 
+def weight_format_in_name(repo_id: str) -> str:
+    """OpenVINO repos name their precision (…-int4-ov); their config does not always say it."""
+    found = re.search(r"(?i)(?<![a-z0-9])(int4|int8|nf4|mxfp4|fp16|bf16|fp32)(?![a-z0-9])", repo_id)
+    return found.group(1).lower() if found else "unknown"
+
+
 def summarize(info) -> ModelSummary:
     tags = set(info.tags or [])
     parameters = (info.safetensors.total if info.safetensors else None) or (info.gguf or {}).get("total")
+    # a repo's size on disk tells the parameter count only when one copy of known precision is in it:
+    # not for GGUF repos (one file per quantization)
+    stored = None if info.gguf or "gguf" in tags else getattr(info, "used_storage", None)
+    stored_format = weight_format_in_name(info.id) if "openvino" in tags else "fp16"
     support = check_support(task=info.pipeline_tag, config=info.config, gguf=info.gguf,
                             openvino_ready="openvino" in tags)
     modified = info.last_modified.isoformat(timespec="seconds") if info.last_modified else ""
     return ModelSummary(id=info.id, task=info.pipeline_tag, downloads=info.downloads or 0, likes=info.likes or 0,
                         last_modified=modified, supported=support.supported, reason=support.reason,
-                        sizes=estimate_sizes(parameters, getattr(info, "used_storage", None)))
+                        sizes=estimate_sizes(parameters, stored, stored_format))
 
 
 # tensor types openvino_genai reads in a GGUF (FACTS.md); K-quant files name their mix, e.g. Q4_K_M
@@ -139,6 +167,7 @@ class ModelDetails:
     license: str = ""
     gated: bool | str = False
     gguf_files: list = field(default_factory=list)  # [{name, size, quantization, loadable}]
+    commit: str = ""
 
     def to_api(self) -> dict:
         return asdict(self)
@@ -149,9 +178,9 @@ def gguf_quantization(filename: str) -> str:
     return found[-1].upper() if found else "unknown"
 
 
-def details(hub: HubService, repo_id: str, token: str = "") -> ModelDetails:
+def details(hub: HubService, repo_id: str, token: str = "", revision: str = "main") -> ModelDetails:
     """Everything the Hub tab shows about one repo: two requests (info, then the card)."""
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
     if not isinstance(repo_id, str) or not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id.strip()):
         raise InvalidParameter(f"'{repo_id}' is not a Hub repo id: write it as owner/name.")
@@ -159,15 +188,18 @@ def details(hub: HubService, repo_id: str, token: str = "") -> ModelDetails:
 
     def info_and_card(api):
         try:
-            info = api.model_info(repo_id, files_metadata=True)
+            info = api.model_info(repo_id, revision=revision, files_metadata=True)
         except RepositoryNotFoundError as err:
             raise InvalidParameter(f"No model '{repo_id}' on the Hub (or it is private and needs a token).") from err
+        except RevisionNotFoundError as err:
+            raise InvalidParameter(f"{repo_id} has no revision '{revision}'.") from err
         card = ""
         if any(s.rfilename == "README.md" for s in info.siblings or []):
             try:
-                # by branch, not by commit: a commit id lets the client answer from its cache without
-                # asking the Hub, which would show a gated card to a session without access
-                card = open(api.hf_hub_download(repo_id, "README.md")).read()
+                if info.gated:
+                    # asked each time: the Hugging Face cache would hand out a card another session fetched
+                    api.auth_check(repo_id)
+                card = open(api.hf_hub_download(repo_id, "README.md", revision=revision)).read()
             except GatedRepoError:
                 card = "*The model card of this gated model needs a token with access.*"
         return info, card
@@ -184,7 +216,8 @@ def details(hub: HubService, repo_id: str, token: str = "") -> ModelDetails:
                         architecture=gguf_arch or (info.config or {}).get("model_type")
                         or ((info.config or {}).get("diffusers") or {}).get("_class_name", ""),
                         files=files, sizes=summary.sizes, card=_strip_front_matter(card),
-                        license=str(card_data.get("license", "")), gated=info.gated or False, gguf_files=ggufs)
+                        license=str(card_data.get("license", "")), gated=info.gated or False, gguf_files=ggufs,
+                        commit=info.sha or "")
 
 
 def _strip_front_matter(card: str) -> str:

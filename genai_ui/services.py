@@ -10,6 +10,7 @@ from .builtin import BUILTIN_ID, ensure_builtin
 from .chat import ChatService
 from .devices import Devices
 from .engines.pipelines import PipelineManager
+from .hub import HubService
 from .library import Library
 from .settings import Settings
 
@@ -24,6 +25,7 @@ class Services:
     pipelines: PipelineManager
     chat: ChatService
     benchmark: BenchmarkService
+    hub: HubService
 
 
 def create_services(settings: Settings) -> Services:
@@ -32,4 +34,5 @@ def create_services(settings: Settings) -> Services:
     devices = Devices(settings.device)
     pipelines = PipelineManager()
     chat = ChatService(library, devices, pipelines, default_model=BUILTIN_ID)
-    return Services(settings, library, devices, pipelines, chat, BenchmarkService(chat))
+    hub = HubService(endpoint=settings.hub_endpoint, token=settings.hf_token, offline=settings.offline)
+    return Services(settings, library, devices, pipelines, chat, BenchmarkService(chat), hub)

@@ -30,8 +30,8 @@ def gguf() -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory) -> Settings:
-    return Settings(home=tmp_path_factory.mktemp("home"), device="CPU")
+def settings(tmp_path_factory, local_hub) -> Settings:
+    return Settings(home=tmp_path_factory.mktemp("home"), device="CPU", hub_endpoint=local_hub.endpoint)
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +54,20 @@ def app_url(services):
 
 
 @pytest.fixture(scope="session")
+def hubless_app(tmp_path_factory, gguf):
+    """The app with a Hub that cannot be reached, on its own home."""
+    from genai_ui.ui.app import CSS, build_app, with_queue
+
+    services = create_services(Settings(home=tmp_path_factory.mktemp("hubless"), device="CPU",
+                                        hub_endpoint=f"http://127.0.0.1:{free_port()}"))
+    demo = build_app(services)
+    port = free_port()
+    with_queue(demo).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="session")
 def client(app_url):
     from gradio_client import Client
 
@@ -64,6 +78,21 @@ def client(app_url):
 def output_dir() -> Path:
     OUTPUT.mkdir(exist_ok=True)
     return OUTPUT
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; `make test-setup` installs it, never a downloaded browser
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 def pytest_configure(config):

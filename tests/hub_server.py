@@ -204,12 +204,19 @@ class _Handler(BaseHTTPRequestHandler):
                     for d in sorted(folders)]
         self._json(entries)
 
-    def resolve(self, method, user, query, body, repo_id, revision, filename) -> None:
-        repo = self._repo(repo_id, user)
+    def _check_access(self, repo: HubRepo, user: str | None) -> None:
         if not self.hub.may_download(repo, user):
             message = (f"Access to model {repo.id} is restricted. You must have access to it and be authenticated "
                        "to access it. Please log in.")
             raise HubError(401 if user is None else 403, "GatedRepo", message)
+
+    def auth_check(self, method, user, query, body, repo_id) -> None:
+        self._check_access(self._repo(repo_id, user), user)
+        self._json({})
+
+    def resolve(self, method, user, query, body, repo_id, revision, filename) -> None:
+        repo = self._repo(repo_id, user)
+        self._check_access(repo, user)
         commit = self._commit(repo, revision)
         f = commit.files.get(filename)
         if f is None:
@@ -321,6 +328,7 @@ ROUTES = [
     (rf"/api/models/{_REPO}/revision/(?P<revision>[^/]+)", "GET", "model_info"),
     (rf"/api/models/{_REPO}/tree/(?P<revision>[^/]+)(?P<subpath>/.*)?", "GET", "tree"),
     (rf"/{_REPO}/resolve/(?P<revision>[^/]+)/(?P<filename>.+)", "GET", "resolve"),
+    (rf"/api/models/{_REPO}/auth-check", "GET", "auth_check"),
     (r"/api/whoami-v2", "GET", "whoami"),
     (r"/api/repos/create", "POST", "create_repo"),
     (r"/api/validate-yaml", "POST", "validate_yaml"),

@@ -101,11 +101,13 @@ def model_json(repo: HubRepo, commit: Commit, expand: list[str] | None, full: bo
             "createdAt": meta.get("createdAt"), "lastModified": meta.get("lastModified")}
     if meta.get("safetensors"):
         data["safetensors"] = meta["safetensors"]
-    data["usedStorage"] = sum(f.size for f in commit.files.values())
+    data["usedStorage"] = meta.get("usedStorage") or sum(f.size for f in commit.files.values())
     if "blocks" not in commit.derived:  # read once per commit: the GGUF header costs 0.1 s
         commit.derived["blocks"] = {"config": hub_config(commit), "gguf": gguf_block(commit),
                                     "cardData": meta.get("cardData") or card_data(commit)}
     data.update({k: v for k, v in commit.derived["blocks"].items() if v})
+    if meta.get("gguf"):  # a metadata-only repo states what its (stand-in) files would say
+        data["gguf"] = {**(data.get("gguf") or {}), **meta["gguf"]}
     if full or (expand and "siblings" in expand):
         siblings = []
         for path, f in sorted(commit.files.items()):

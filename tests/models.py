@@ -240,6 +240,10 @@ def card(title: str, base: str = "", license: str = "apache-2.0") -> bytes:
     return (front + f"# {title}\n\nA tiny random model for genai_ui's tests.\n").encode()
 
 
+# the Hub counts a GGUF's parameters from its tensors; this GGUF's header does not state it
+SMOLLM2_GGUF_TOTAL = {"total": 134_515_008}
+
+
 def populate(hub) -> None:
     """The repos the tests (and `python -m tests.hub_server`) serve."""
     from genai_ui.builtin import GGUF_NAME, builtin_gguf
@@ -259,7 +263,7 @@ def populate(hub) -> None:
                                                              "README.md": card("SmolLM2-135M-Instruct GGUF")},
                  pipeline_tag="text-generation", library_name="gguf", tags=["gguf", "llama", "conversational"],
                  downloads=40_000, likes=25, trendingScore=5, createdAt="2024-11-02T00:00:00.000Z",
-                 lastModified="2025-02-02T00:00:00.000Z")
+                 lastModified="2025-02-02T00:00:00.000Z", gguf=SMOLLM2_GGUF_TOTAL)
     hub.add_repo("tiny-random/llava", {**folder_files(llava), "README.md": card("Tiny LLaVA")},
                  pipeline_tag="image-text-to-text", library_name="transformers", tags=["llava", "transformers"],
                  downloads=1200, likes=15, trendingScore=8, createdAt="2026-01-10T10:00:00.000Z",
@@ -278,17 +282,36 @@ def populate(hub) -> None:
                  downloads=10, likes=1, createdAt="2026-05-10T10:00:00.000Z", safetensors=parameters(llava))
     hub.add_repo("gated-org/SmolLM2-135M-Instruct-GGUF", {GGUF_NAME: builtin_gguf(), "README.md": card("Gated GGUF")},
                  pipeline_tag="text-generation", library_name="gguf", tags=["gguf", "llama"], gated="auto",
-                 downloads=5, likes=0, createdAt="2026-06-10T10:00:00.000Z")
-    # metadata-only repos, so that search, sort and filters have something to rank
-    for i, (name, task, downloads, likes, trending, lib) in enumerate([
-        ("meta-llama/Llama-3.2-1B-Instruct", "text-generation", 5_000_000, 1_200, 40, "transformers"),
-        ("Qwen/Qwen2.5-0.5B-Instruct", "text-generation", 3_000_000, 400, 90, "transformers"),
-        ("OpenVINO/Qwen2.5-0.5B-Instruct-int4-ov", "text-generation", 20_000, 12, 30, "openvino"),
-        ("bartowski/Qwen2.5-0.5B-Instruct-GGUF", "text-generation", 150_000, 60, 20, "gguf"),
-        ("llava-hf/llava-1.5-7b-hf", "image-text-to-text", 800_000, 300, 10, "transformers"),
-        ("stabilityai/sd-turbo", "text-to-image", 600_000, 700, 25, "diffusers"),
+                 downloads=5, likes=0, createdAt="2026-06-10T10:00:00.000Z", gguf=SMOLLM2_GGUF_TOTAL)
+    # metadata-only repos, so that search, sort and filters have something to rank: real names,
+    # configs and parameter counts, files as small stand-ins (they are never downloaded)
+    def cfg(model_type: str, arch: str) -> bytes:
+        return json.dumps({"model_type": model_type, "architectures": [arch]}).encode()
+
+    def st(n: int) -> dict:
+        return {"parameters": {"BF16": n}, "total": n}
+
+    qwen = {"config.json": cfg("qwen2", "Qwen2ForCausalLM")}
+    for i, (name, task, downloads, likes, trending, lib, files, extra) in enumerate([
+        ("meta-llama/Llama-3.2-1B-Instruct", "text-generation", 5_000_000, 1_200, 40, "transformers",
+         {"config.json": cfg("llama", "LlamaForCausalLM"), "model.safetensors": b"\0" * 64},
+         {"safetensors": st(1_235_814_400)}),
+        ("Qwen/Qwen2.5-0.5B-Instruct", "text-generation", 3_000_000, 400, 90, "transformers",
+         {**qwen, "model.safetensors": b"\0" * 64}, {"safetensors": st(494_032_768)}),
+        ("OpenVINO/Qwen2.5-0.5B-Instruct-int4-ov", "text-generation", 20_000, 12, 30, "openvino",
+         {**qwen, "openvino_model.xml": b"<net/>", "openvino_model.bin": b"\0" * 64}, {"usedStorage": 365_000_000}),
+        ("bartowski/Qwen2.5-0.5B-Instruct-GGUF", "text-generation", 150_000, 60, 20, "gguf",
+         {f"Qwen2.5-0.5B-Instruct-{q}.gguf": b"GGUF" for q in ("IQ4_XS", "Q4_K_M", "Q5_K_M", "Q8_0", "f16")},
+         {"gguf": {"architecture": "qwen2", "context_length": 32768, "total": 494_032_768}}),
+        ("llava-hf/llava-1.5-7b-hf", "image-text-to-text", 800_000, 300, 10, "transformers",
+         {"config.json": cfg("llava", "LlavaForConditionalGeneration")}, {"safetensors": st(7_063_427_072)}),
+        ("stabilityai/sd-turbo", "text-to-image", 600_000, 700, 25, "diffusers",
+         {"model_index.json": json.dumps({"_class_name": "StableDiffusionPipeline"}).encode()},
+         {"usedStorage": 2_600_000_000}),
+        ("state-spaces/mamba-130m-hf", "text-generation", 70_000, 50, 2, "transformers",
+         {"config.json": cfg("mamba", "MambaForCausalLM")}, {"safetensors": st(129_135_360)}),
     ]):
-        config = json.dumps({"model_type": name.split("/")[1].split("-")[0].lower()}).encode()
-        hub.add_repo(name, {"config.json": config, "README.md": card(name)}, pipeline_tag=task, library_name=lib,
+        hub.add_repo(name, {**files, "README.md": card(name)}, pipeline_tag=task, library_name=lib,
                      tags=[lib, task], downloads=downloads, likes=likes, trendingScore=trending,
-                     createdAt=f"2025-0{i + 1}-01T00:00:00.000Z", lastModified=f"2026-0{i + 1}-15T00:00:00.000Z")
+                     createdAt=f"2025-0{i + 1}-01T00:00:00.000Z", lastModified=f"2026-0{i + 1}-15T00:00:00.000Z",
+                     **extra)

@@ -2,20 +2,6 @@
 
 import pytest
 
-playwright = pytest.importorskip("playwright.sync_api", reason="make test installs playwright")
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
-
 
 @pytest.fixture
 def page(browser, app_url):

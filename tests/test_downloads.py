@@ -82,3 +82,9 @@ def test_a_gated_model_needs_a_token_with_access(hub, library, tmp_path):
     entry = download_model(hub=hub, library=library, repo_id="gated-org/SmolLM2-135M-Instruct-GGUF",
                            cache_dir=tmp_path / "hf", token="hf_test_token")
     assert entry.size_bytes == 98362432
+    # the files are in the shared Hugging Face cache now: a session without access still gets nothing
+    library.delete(entry.id)
+    with pytest.raises(GatedModel):
+        download_model(hub=hub, library=library, repo_id="gated-org/SmolLM2-135M-Instruct-GGUF",
+                       cache_dir=tmp_path / "hf")
+    assert library.list() == []

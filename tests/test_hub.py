@@ -111,6 +111,8 @@ def test_details_of_gated_unknown_and_malformed(hub, local_hub):
     gated = details(hub, "gated-org/tiny-llava-gated")
     assert gated.gated == "manual" and "needs a token" in gated.card
     assert details(hub, "gated-org/tiny-llava-gated", token="hf_test_token").card.startswith("# Gated tiny LLaVA")
+    # the card is in the Hugging Face cache now; a session without a token still does not see it
+    assert "needs a token" in details(hub, "gated-org/tiny-llava-gated").card
     with pytest.raises(InvalidParameter, match="No model 'nobody/nothing' on the Hub"):
         details(hub, "nobody/nothing")
     with pytest.raises(InvalidParameter, match="is not a Hub repo id"):

@@ -7,7 +7,9 @@ from typing import Iterator
 
 import gradio as gr
 
+from ..downloads import download_model as fetch_model
 from ..engines.chat import GenerationParams
+from ..hub import details
 from ..services import Services
 from .errors import user_errors
 
@@ -71,5 +73,45 @@ def register_api(services: Services) -> None:
         return services.benchmark.run(model=model, device=device, prompt=prompt, max_new_tokens=max_new_tokens,
                                       runs=runs, engine=engine).to_api()
 
+    @user_errors
+    def search_models(query: str = "", task: str = "", sort: str = "downloads", limit: int = 20,
+                      openvino_only: bool = False, gguf_only: bool = False) -> list[dict]:
+        """Search the Hugging Face Hub for models, each with whether it runs here and its estimated size.
+
+        Args:
+            query: words in the repo id; empty lists the top models.
+            task: text-generation, image-text-to-text or text-to-image; empty for all.
+            sort: downloads, likes, trending or recent.
+            limit: how many models, 1 to 100.
+            openvino_only: only repos that already hold OpenVINO IR.
+            gguf_only: only repos that hold GGUF files.
+        """
+        return [m.to_api() for m in services.hub.search(query=query, task=task, sort=sort, limit=limit,
+                                                         openvino_only=openvino_only, gguf_only=gguf_only)]
+
+    @user_errors
+    def model_details(repo_id: str) -> dict:
+        """One Hub model in detail: task, architecture, whether it runs here (and why not), its files
+        with sizes, estimated sizes per weight format, license, model card, and its GGUF files.
+
+        Args:
+            repo_id: the Hub repo, as owner/name.
+        """
+        return details(services.hub, repo_id).to_api()
+
+    @user_errors
+    def download_model(repo_id: str, revision: str = "main") -> dict:
+        """Fetch a Hub model that runs here into the local library: a repo holding OpenVINO IR, or the
+        recommended GGUF file of a GGUF repo. Returns {id, location, size_bytes}; the id is what chat takes.
+
+        Args:
+            repo_id: the Hub repo, as owner/name.
+            revision: a branch, tag or commit.
+        """
+        entry = fetch_model(hub=services.hub, library=services.library, repo_id=repo_id, revision=revision)
+        return {"id": entry.id, "location": entry.location, "size_bytes": entry.size_bytes}
+
     for fn in (devices, local_models, chat, benchmark):
         gr.api(fn, api_name=fn.__name__)
+    for fn in (search_models, model_details, download_model):  # network-bound: several at once
+        gr.api(fn, api_name=fn.__name__, concurrency_limit=4)

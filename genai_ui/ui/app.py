@@ -8,9 +8,15 @@ from .. import __version__
 from ..services import Services
 from .api import register_api
 from .chat_tab import build_chat_tab, refresh_models
+from .hub_tab import build_hub_tab
+from .library_tab import build_library_tab
 
 CSS = """
 #chatbot sub { color: var(--body-text-color-subdued); }
+.gu-progress progress { width: 100%; height: 14px; accent-color: var(--color-accent); }
+.gu-progress-label { font-variant-numeric: tabular-nums; margin-bottom: 4px; }
+.gu-error { color: var(--error-text-color); }
+.gu-done { color: var(--body-text-color); }
 """
 
 
@@ -32,10 +38,27 @@ def with_queue(demo: gr.Blocks) -> gr.Blocks:
 def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="genai_ui") as demo:
         gr.Markdown(f"## genai_ui <sub>{__version__}</sub>\nHugging Face models, running on OpenVINO on this machine.")
-        with gr.Tabs():
-            with gr.Tab("Chat", id="chat"):
+        with gr.Tabs() as tabs:
+            with gr.Tab("Chat", id="chat") as chat_tab:
                 chat = build_chat_tab(services)
+            # the tabs that run models, each opening one from the Hub and Library tabs
+            openers = {"text-generation": ("Open in Chat", lambda model_id: (
+                gr.Tabs(selected="chat"), refresh_models(services, model_id)), [tabs, chat["model"]])}
+            with gr.Tab("Hub", id="hub") as hub_tab:
+                hub = build_hub_tab(services, openers)
+            with gr.Tab("Library", id="library") as library_tab:
+                library = build_library_tab(services, openers)
         register_api(services)
-        demo.load(lambda current: refresh_models(services, current), chat["model"], chat["model"],
-                  api_visibility="private", queue=False)
+
+        def chat_models(current):
+            return refresh_models(services, current)
+
+        refresh_library, library_outputs = library["refresh"]
+        private = dict(api_visibility="private", queue=False)
+        demo.load(chat_models, chat["model"], chat["model"], **private)
+        chat_tab.select(chat_models, chat["model"], chat["model"], **private)
+        library_tab.select(refresh_library, None, library_outputs, **private)
+        hub["downloaded"].then(refresh_library, None, library_outputs, **private)
+        first_visit, inputs, outputs = hub["first_visit"]
+        hub_tab.select(first_visit, inputs, outputs, api_visibility="private", concurrency_limit=4)
     return demo

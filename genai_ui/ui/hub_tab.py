@@ -1,0 +1,243 @@
+"""The Hub tab: search the Hub, judge a model before fetching it, fetch it into the library."""
+
+from __future__ import annotations
+
+import threading
+import time
+from html import escape
+
+import gradio as gr
+
+from ..downloads import download_model, recommended_gguf
+from ..errors import UserError
+from ..hub import HubUnavailable, ModelDetails, ModelSummary, details
+from ..jobs import Finished, run_job
+from ..services import Services
+from ..support import TASKS
+from .errors import to_gr_error
+from .format import human_bytes, human_count, progress_bar
+
+TASK_CHOICES = [("All", "")] + [(f"{name} ({task})", task) for task, name in TASKS.items()]
+SORT_CHOICES = [("Most downloads", "downloads"), ("Most likes", "likes"), ("Trending", "trending"),
+                ("Recently updated", "recent")]
+COLUMNS = ["Model", "Task", "Downloads", "Likes", "Updated", "Runs here", "fp16", "int8", "int4"]
+TYPING_PAUSE = 0.4  # seconds without a keystroke before the search runs
+CARD_LIMIT = 30_000  # characters of a model card shown; the rest is a link away
+
+
+class HubSession:
+    """One browser session's Hub state, kept server-side in gr.State (each session gets its own copy).
+    The token never goes back to the browser and is not part of any repr."""
+
+    def __init__(self) -> None:
+        self.token = ""
+        self.account = ""
+        self.typed, self.typed_at = "", 0.0
+        self.results: list[ModelSummary] = []
+        self.selected: ModelDetails | None = None
+        self.cancel = threading.Event()
+
+    def __deepcopy__(self, memo) -> "HubSession":
+        return HubSession()
+
+    def __repr__(self) -> str:
+        return f"HubSession(account={self.account!r}, results={len(self.results)})"
+
+
+def rows(results: list[ModelSummary]) -> list[list]:
+    return [[r.id, TASKS.get(r.task or "", r.task or "–"), human_count(r.downloads), human_count(r.likes),
+             r.last_modified[:10], "✓" if r.supported else f"✗ {r.reason}",
+             human_bytes(r.sizes.get("fp16")), human_bytes(r.sizes.get("int8")), human_bytes(r.sizes.get("int4"))]
+            for r in results]
+
+
+def describe(d: ModelDetails, in_library: bool, endpoint: str = "https://huggingface.co") -> str:
+    """The details header: what the model is and whether it will run, before any download."""
+    lines = [f"### [{d.id}]({_hub_url(d, endpoint)})"]
+    facts = [f"**Task** {TASKS.get(d.task or '', d.task or 'unknown')}", f"**Architecture** {d.architecture or '?'}",
+             f"**License** {d.license or 'not stated'}",
+             "**Gated**: needs a token with access" if d.gated else "open access"]
+    lines.append(" · ".join(facts))
+    if d.supported:
+        lines.append("✓ **Runs here** with openvino_genai." + (f" {d.reason}" if d.reason else ""))
+    else:
+        lines.append(f"✗ **Does not run here**: {d.reason}.")
+    if d.sizes:
+        lines.append("Estimated size: " + " · ".join(f"{k} {human_bytes(v)}" for k, v in d.sizes.items()))
+    lines.append(f"{len(d.files)} files, {human_bytes(sum(f['size'] for f in d.files))} in all.")
+    if in_library:
+        lines.append("**Already in your library.**")
+    elif d.supported and kind(d) == "checkpoint":
+        lines.append("This is a plain checkpoint: it runs here once converted to OpenVINO IR, which also "
+                     "compresses it.")
+    return "\n\n".join(lines)
+
+
+def kind(d: ModelDetails) -> str:
+    names = {f["name"].rsplit("/", 1)[-1] for f in d.files}
+    if d.gguf_files:
+        return "gguf"
+    if names & {"openvino_model.xml", "openvino_language_model.xml"}:
+        return "openvino"
+    return "checkpoint"
+
+
+def _hub_url(d: ModelDetails, endpoint: str = "https://huggingface.co") -> str:
+    return f"{endpoint.rstrip('/')}/{d.id}"
+
+
+def build_hub_tab(services: Services, openers: dict) -> dict:
+    """openers: task -> (button label, fn(model_id) -> updates, outputs), from the tabs that run models."""
+    session = gr.State(HubSession())
+    hub = services.hub
+    offline_note = "⚠ The Hub is off (HF_HUB_OFFLINE=1): the local library still works." if hub.offline else ""
+    with gr.Row(equal_height=True):
+        query = gr.Textbox(placeholder="Search the Hub: qwen, smollm, llava, stable diffusion…", show_label=False,
+                           scale=4, elem_id="hub-query", container=False)
+        task = gr.Dropdown(TASK_CHOICES, value="", show_label=False, scale=1, container=False, elem_id="hub-task")
+        sort = gr.Dropdown(SORT_CHOICES, value="downloads", show_label=False, scale=1, container=False,
+                           elem_id="hub-sort")
+        openvino_only = gr.Checkbox(label="OpenVINO-ready only", scale=1, elem_id="hub-openvino")
+        gguf_only = gr.Checkbox(label="GGUF only", scale=1, elem_id="hub-gguf")
+    status = gr.Markdown(offline_note, elem_id="hub-status")
+    table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, elem_id="hub-results", max_height=420,
+                         column_widths=["24%", "7%", "8%", "6%", "9%", "22%", "8%", "8%", "8%"])
+    with gr.Column(visible=False, elem_id="hub-details") as panel:
+        about = gr.Markdown()
+        with gr.Row(equal_height=True):
+            gguf_file = gr.Dropdown([], label="GGUF file", visible=False, scale=3, elem_id="hub-gguf-file")
+            download = gr.Button("Download", variant="primary", scale=1, elem_id="hub-download")
+            cancel = gr.Button("Cancel", variant="stop", visible=False, scale=1, elem_id="hub-cancel")
+        with gr.Row(equal_height=True):
+            progress = gr.HTML(elem_id="hub-progress")
+            fetched = gr.State("")
+            open_buttons = {task: gr.Button(label, visible=False, size="sm", scale=0, min_width=140,
+                                            elem_id=f"hub-open-{task}") for task, (label, _, _) in openers.items()}
+        with gr.Accordion("Files", open=False):
+            files = gr.Dataframe(headers=["File", "Size"], interactive=False, max_height=300)
+        with gr.Accordion("Model card", open=True):
+            card = gr.Markdown(elem_id="hub-card")
+    with gr.Accordion("Hugging Face token (for gated and private models)", open=False):
+        with gr.Row(equal_height=True):
+            token_box = gr.Textbox(type="password", show_label=False, scale=4, container=False,
+                                   placeholder="hf_…  kept on the server for this browser session only; Enter sets it",
+                                   elem_id="hub-token")
+            forget = gr.Button("Forget", size="sm", scale=1)
+        token_status = gr.Markdown("Using the server's token (HF_TOKEN)." if hub.token_for() else
+                                   "No token: public models only.", elem_id="hub-token-status")
+
+    filters = [query, task, sort, openvino_only, gguf_only]
+
+    def run_search(state: HubSession, text: str, task_id: str, sort_by: str, ov: bool, gg: bool):
+        try:
+            state.results = hub.search(query=text or "", task=task_id or "", sort=sort_by or "downloads",
+                                       openvino_only=bool(ov), gguf_only=bool(gg), token=state.token)
+        except HubUnavailable as err:
+            return gr.skip(), f"⚠ {err}"
+        except UserError as err:
+            raise to_gr_error(err) from None
+        n = len(state.results)
+        note = f"{n} model{'s' * (n != 1)}" if n else "No model matches: try fewer words or filters."
+        return rows(state.results), note
+
+    def on_typing(state: HubSession, text: str) -> None:
+        state.typed, state.typed_at = text, time.monotonic()
+
+    def after_pause(state: HubSession, text: str, *rest):
+        """Search once typing pauses. Keystrokes while this waits move the pause on and are read
+        from the session (always_last folds the events queued behind this one into one)."""
+        start = time.monotonic()
+        while (wait := max(start, state.typed_at) + TYPING_PAUSE - time.monotonic()) > 0:
+            time.sleep(wait)
+        return run_search(state, state.typed if state.typed_at > start else text, *rest)
+
+    def on_first_visit(state: HubSession, *values):
+        return run_search(state, *values) if not state.results else (gr.skip(), gr.skip())
+
+    def on_select(state: HubSession, evt: gr.SelectData):
+        repo_id = evt.row_value[0]
+        try:
+            state.selected = d = details(hub, repo_id, state.token)
+        except UserError as err:
+            state.selected = None
+            return (gr.Column(visible=True), f"### {repo_id}\n\n⚠ {err}", gr.Dropdown(visible=False),
+                    gr.Button(interactive=False), "", [], "")
+        form = kind(d)
+        ggufs = [(f"{f['name']} · {f['quantization']} · {human_bytes(f['size'])}"
+                  + ("" if f["loadable"] else " · not loadable"), f["name"]) for f in d.gguf_files]
+        can = d.supported and form != "checkpoint"
+        label = {"gguf": "Download GGUF", "openvino": "Download",
+                 "checkpoint": "Needs conversion to OpenVINO"}[form]
+        in_library = any(e.source.get("repo_id") == d.id for e in services.library.list())
+        return (gr.Column(visible=True), describe(d, in_library, hub.endpoint),
+                gr.Dropdown(choices=ggufs, value=recommended_gguf(d.gguf_files) or None, visible=bool(ggufs)),
+                gr.Button(label, interactive=can), "", [[f["name"], human_bytes(f["size"])] for f in d.files],
+                d.card[:CARD_LIMIT] + (f"\n\n*… the rest is on [the Hub]({_hub_url(d, hub.endpoint)}).*"
+                                       if len(d.card) > CARD_LIMIT else ""))
+
+    def on_download(state: HubSession, filename: str | None):
+        d = state.selected
+        if d is None:
+            raise gr.Error("Pick a model in the results first.", print_exception=False)
+        state.cancel = threading.Event()
+        name = filename or d.id
+        hidden = [gr.Button(visible=False) for _ in open_buttons]
+        yield progress_bar(None, f"Fetching {name}"), gr.Button(interactive=False), gr.Button(visible=True), "", \
+            *hidden
+        try:
+            for event in run_job(lambda report, cancel: download_model(
+                    hub=hub, library=services.library, repo_id=d.id, filename=filename or "", token=state.token,
+                    on_progress=report, cancel=cancel), cancel=state.cancel):
+                if isinstance(event, Finished):
+                    entry = event.result
+                else:
+                    yield progress_bar(event, f"Fetching {name}"), gr.skip(), gr.skip(), gr.skip(), \
+                        *[gr.skip() for _ in open_buttons]
+        except Exception as err:
+            message = escape(str(err)) if isinstance(err, UserError) else "The download failed."
+            yield f'<div class="gu-error">⚠ {message}</div>', gr.Button(interactive=True), \
+                gr.Button(visible=False), "", *hidden
+            raise to_gr_error(err) from None
+        yield (f'<div class="gu-done">✓ <b>{escape(entry.id)}</b> is in your library '
+               f'({human_bytes(entry.size_bytes)}, {entry.format}, {entry.weight_format}).</div>',
+               gr.Button(interactive=True), gr.Button(visible=False), entry.id,
+               *[gr.Button(visible=task == entry.task) for task in open_buttons])
+
+    def on_cancel(state: HubSession) -> None:
+        state.cancel.set()
+
+    def on_token(state: HubSession, token: str):
+        token = (token or "").strip()
+        if not token:
+            return gr.skip(), gr.skip()
+        try:
+            account = hub.whoami(token)
+        except UserError as err:
+            raise to_gr_error(err) from None
+        state.token, state.account = token, account
+        return "", f"Signed in as **{account}** for this session."
+
+    def on_forget(state: HubSession):
+        state.token, state.account = "", ""
+        return "", "Token forgotten." + (" Using the server's token (HF_TOKEN)." if hub.token_for() else "")
+
+    searching = dict(outputs=[table, status], api_visibility="private", show_progress="minimal", concurrency_limit=4)
+    query.submit(run_search, [session, *filters], **searching)
+    # change, not input: a paste or an autofill searches too
+    query.change(on_typing, [session, query], None, queue=False, api_visibility="private")
+    query.change(after_pause, [session, *filters], trigger_mode="always_last", **searching)
+    for control in (task, sort, openvino_only, gguf_only):
+        control.input(run_search, [session, *filters], **searching)
+    table.select(on_select, [session], [panel, about, gguf_file, download, progress, files, card],
+                 api_visibility="private", concurrency_limit=4)
+    fetch = download.click(on_download, [session, gguf_file], [progress, download, cancel, fetched,
+                                                                *open_buttons.values()],
+                           api_visibility="private", show_progress="hidden", concurrency_limit=4)
+    for task, button in open_buttons.items():
+        _, fn, outputs = openers[task]
+        button.click(fn, [fetched], outputs, queue=False, api_visibility="private")
+    cancel.click(on_cancel, [session], None, queue=False, api_visibility="private")
+    token_box.submit(on_token, [session, token_box], [token_box, token_status], api_visibility="private",
+                     concurrency_limit=4)
+    forget.click(on_forget, [session], [token_box, token_status], queue=False, api_visibility="private")
+    return {"first_visit": (on_first_visit, [session, *filters], [table, status]), "downloaded": fetch}
