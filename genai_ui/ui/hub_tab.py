@@ -51,7 +51,7 @@ def rows(results: list[ModelSummary]) -> list[list]:
             for r in results]
 
 
-def describe(d: ModelDetails, in_library: bool, endpoint: str = "https://huggingface.co") -> str:
+def describe(d: ModelDetails, in_library: list[str], endpoint: str = "https://huggingface.co") -> str:
     """The details header: what the model is and whether it will run, before any download."""
     lines = [f"### [{d.id}]({_hub_url(d, endpoint)})"]
     facts = [f"**Task** {TASKS.get(d.task or '', d.task or 'unknown')}", f"**Architecture** {d.architecture or '?'}",
@@ -65,11 +65,11 @@ def describe(d: ModelDetails, in_library: bool, endpoint: str = "https://hugging
     if d.sizes:
         lines.append("Estimated size: " + " · ".join(f"{k} {human_bytes(v)}" for k, v in d.sizes.items()))
     lines.append(f"{len(d.files)} files, {human_bytes(sum(f['size'] for f in d.files))} in all.")
-    if in_library:
-        lines.append("**Already in your library.**")
-    elif d.supported and kind(d) == "checkpoint":
+    if d.supported and kind(d) == "checkpoint":
         lines.append("This is a plain checkpoint: it runs here once converted to OpenVINO IR, which also "
                      "compresses it.")
+    if in_library:
+        lines.append("In your library from this repo: " + ", ".join(f"**{i}**" for i in in_library))
     return "\n\n".join(lines)
 
 
@@ -168,7 +168,7 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
         can = d.supported and form != "checkpoint"
         label = {"gguf": "Download GGUF", "openvino": "Download",
                  "checkpoint": "Needs conversion to OpenVINO"}[form]
-        in_library = any(e.source.get("repo_id") == d.id for e in services.library.list())
+        in_library = [e.id for e in services.library.list() if e.source.get("repo_id") == d.id]
         return (gr.Column(visible=True), describe(d, in_library, hub.endpoint),
                 gr.Dropdown(choices=ggufs, value=recommended_gguf(d.gguf_files) or None, visible=bool(ggufs)),
                 gr.Button(label, interactive=can), "", [[f["name"], human_bytes(f["size"])] for f in d.files],
