@@ -12,8 +12,10 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
+
+from .errors import UserError
 
 
 @dataclass(frozen=True)
@@ -86,3 +88,156 @@ def run_job(work: Callable[[Callable[[int, int], None], threading.Event], Any], 
     finally:
         if thread.is_alive():
             cancel.set()
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A job moved on to its next stage (download, export, compress, verify, …)."""
+    name: str
+    index: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Log:
+    line: str
+
+
+@dataclass
+class ProcessResult:
+    returncode: int | None = None
+    peak_rss_bytes: int = 0
+    seconds: float = 0.0
+    tail: list[str] = field(default_factory=list)  # the last lines, for an error message
+
+
+class JobCancelled(UserError):
+    """Raised out of a job's event stream when its cancel token was set."""
+
+    def __init__(self) -> None:
+        super().__init__("Cancelled: nothing was added to the library.")
+
+
+def run_process(cmd: list[str], *, cancel: threading.Event, result: ProcessResult, env: dict | None = None,
+                cwd: str | None = None, grace: float = 3.0) -> Iterator[str]:
+    """Run a command in its own process group, yielding its output line by line (a carriage
+    return ends a line too: progress bars redraw with it). Cancel ends the whole group: the
+    command and everything it started. `result` gets the exit code, the peak memory of the
+    process (and of its largest child), the time, and the last lines."""
+    import os
+    import signal
+    import subprocess
+
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env=env, cwd=cwd, start_new_session=True, bufsize=0)
+    lines: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        pending = b""
+        for chunk in iter(lambda: proc.stdout.read(4096), b""):
+            pending += chunk
+            *complete, pending = pending.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+            for line in complete:
+                lines.put(line.decode(errors="replace"))
+        if pending:
+            lines.put(pending.decode(errors="replace"))
+        lines.put(None)
+
+    reader = threading.Thread(target=read, name="genai_ui-process-output", daemon=True)
+    reader.start()
+    tail: deque[str] = deque(maxlen=30)
+    killed_at, ended = None, False
+    try:
+        while True:
+            if cancel.is_set() and killed_at is None:
+                killed_at = time.monotonic()
+                _signal_group(proc.pid, signal.SIGTERM)
+            if killed_at is not None and time.monotonic() - killed_at > grace:
+                _signal_group(proc.pid, signal.SIGKILL)
+            try:
+                line = lines.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if line is None:
+                ended = True
+                break
+            if line.strip():
+                tail.append(line)
+                yield line
+    finally:
+        if not ended and killed_at is None:  # the caller left early: the work stops too
+            _signal_group(proc.pid, signal.SIGTERM)
+        status, usage = _reap(proc.pid, grace if not ended or killed_at is not None else 60.0)
+        _signal_group(proc.pid, signal.SIGKILL)  # what the command left running in its group
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        result.returncode = proc.returncode
+        result.peak_rss_bytes = usage.ru_maxrss * 1024  # Linux counts KiB
+        result.seconds = time.monotonic() - start
+        result.tail = list(tail)
+    if cancel.is_set():
+        raise JobCancelled()
+
+
+def _reap(pid: int, grace: float):
+    """Wait for the process, killing it after `grace` seconds; wait4 (not Popen.wait) also
+    tells its peak memory."""
+    import os
+    import signal
+
+    deadline = time.monotonic() + grace
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return status, usage
+        if time.monotonic() > deadline:
+            _signal_group(pid, signal.SIGKILL)
+            return os.wait4(pid, 0)[1:]
+        time.sleep(0.05)
+
+
+def _signal_group(pid: int, sig) -> None:
+    import os
+
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def in_background(job: Iterator, *, tick: float = 1.0) -> Iterator:
+    """Run a job generator in a thread; yield its events, None every `tick` seconds without one (so a
+    page can move its clock on), and Finished(its return value) at the end. Leaving early closes
+    the job, which stops its work."""
+    events: queue.Queue = queue.Queue()
+    leave = threading.Event()
+
+    def target() -> None:
+        try:
+            while not leave.is_set():
+                try:
+                    events.put(next(job))
+                except StopIteration as done:
+                    events.put(Finished(done.value))
+                    return
+        except BaseException as err:
+            events.put(err)
+        finally:
+            job.close()
+
+    thread = threading.Thread(target=target, name="genai_ui-job", daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                event = events.get(timeout=tick)
+            except queue.Empty:
+                yield None
+                continue
+            if isinstance(event, BaseException):
+                raise event
+            yield event
+            if isinstance(event, Finished):
+                return
+    finally:
+        leave.set()

@@ -85,9 +85,10 @@ class LocalHub:
 
 
 class HubError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, body: dict | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.body = body or {}  # what the Hub sends beside the error, e.g. the url of a repo that exists
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -119,8 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return getattr(self, name)(method, user, query, body, **match.groupdict())
             raise HubError(404, "EntryNotFound", f"No route {method} {path}")
         except HubError as err:
-            self._json({"error": err.message}, err.status, {"X-Error-Code": err.code, "X-Error-Message": err.message},
-                       head=method == "HEAD")
+            self._json({"error": err.message, **err.body}, err.status,
+                       {"X-Error-Code": err.code, "X-Error-Message": err.message}, head=method == "HEAD")
         except Exception as err:  # a bug of this server: say so to the client, as the Hub would
             self._json({"error": f"{type(err).__name__}: {err}"}, 500, head=method == "HEAD")
             raise
@@ -271,7 +272,9 @@ class _Handler(BaseHTTPRequestHandler):
         if repo_id.split("/")[0] != user:
             raise HubError(403, "Forbidden", f"You cannot create a repo in {repo_id.split('/')[0]}")
         if repo_id in self.hub.repos:
-            raise HubError(409, "RepoExists", "You already created this model repo")
+            # the Hub names the repo that exists: create_repo(exist_ok=True) returns its url
+            raise HubError(409, "RepoExists", "You already created this model repo",
+                           {"url": f"{self.hub.endpoint}/{repo_id}"})
         self.hub.add_repo(repo_id, {".gitattributes": b"*.bin filter=lfs diff=lfs merge=lfs -text\n"},
                           private=bool(spec.get("private")) or spec.get("visibility") == "private")
         self._json({"url": f"{self.hub.endpoint}/{repo_id}", "name": repo_id, "id": repo_id})

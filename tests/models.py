@@ -187,9 +187,10 @@ def build_smollm2_ir(folder: Path, recipe: dict) -> None:
     import subprocess
     import sys
 
+    group = ["--group-size", str(recipe["group_size"])] if "group_size" in recipe else []
     subprocess.run([str(Path(sys.executable).parent / "optimum-cli"), "export", "openvino", "--model",
                     str(smollm2_checkpoint()), "--task", "text-generation-with-past", "--weight-format",
-                    recipe["weight_format"], "--group-size", str(recipe["group_size"]), str(folder)],
+                    recipe["weight_format"], *group, str(folder)],
                    check=True, capture_output=True)
 
 
@@ -197,6 +198,11 @@ def smollm2_ir() -> Path:
     """SmolLM2 as an int4 OpenVINO IR, as the OpenVINO organisation publishes models."""
     return cached("smollm2-135m-instruct-int4-ov", {"weight_format": "int4", "group_size": 64, "v": 1},
                   build_smollm2_ir)
+
+
+def smollm2_ir_fp16() -> Path:
+    """SmolLM2 as an uncompressed (fp16) OpenVINO IR: the reference a compressed export is judged by."""
+    return cached("smollm2-135m-instruct-fp16-ov", {"weight_format": "fp16", "v": 1}, build_smollm2_ir)
 
 
 def tiny_llava() -> Path:

@@ -52,3 +52,36 @@ def test_leaving_early_cancels_the_work():
     assert isinstance(next(events), Progress)
     events.close()  # a browser tab that went away
     assert stopped.wait(5)
+
+
+def test_a_process_streams_its_lines_and_reports_memory_and_exit_code():
+    import sys
+
+    from genai_ui.jobs import ProcessResult, run_process
+
+    result = ProcessResult()
+    code = "import sys; print('one'); sys.stdout.write('50%\\r60%\\r'); print('two'); x = bytearray(80_000_000); sys.exit(3)"
+    lines = list(run_process([sys.executable, "-c", code], cancel=threading.Event(), result=result))
+    assert lines == ["one", "50%", "60%", "two"]
+    assert result.returncode == 3 and result.peak_rss_bytes > 80_000_000 and result.tail[-1] == "two"
+
+
+def test_cancel_ends_the_whole_process_group():
+    import sys
+
+    import psutil
+
+    from genai_ui.jobs import JobCancelled, ProcessResult, run_process
+
+    # a parent that starts a child which would outlive it
+    code = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+            "print(p.pid, flush=True); time.sleep(60)")
+    cancel, result = threading.Event(), ProcessResult()
+    lines = run_process([sys.executable, "-c", code], cancel=cancel, result=result)
+    child = int(next(lines))
+    cancel.set()
+    with pytest.raises(JobCancelled):
+        list(lines)
+    assert result.returncode != 0 and result.seconds < 10
+    time.sleep(0.2)
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE  # not orphaned

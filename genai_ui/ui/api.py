@@ -7,11 +7,18 @@ from typing import Iterator
 
 import gradio as gr
 
+from ..convert import ExportOptions
+from ..convert_job import compress_model as compress_job
+from ..convert_job import convert_model as convert_job
+from ..convert_job import drain
 from ..downloads import download_model as fetch_model
 from ..engines.chat import GenerationParams
 from ..hub import details
 from ..services import Services
 from .errors import user_errors
+
+
+CONVERSIONS = "conversions"  # the queue that conversions from the page and the API share
 
 
 def register_api(services: Services) -> None:
@@ -111,7 +118,53 @@ def register_api(services: Services) -> None:
         entry = fetch_model(hub=services.hub, library=services.library, repo_id=repo_id, revision=revision)
         return {"id": entry.id, "location": entry.location, "size_bytes": entry.size_bytes}
 
+    @user_errors
+    def convert_model(repo_id: str, weight_format: str = "int4", group_size: int = 0, ratio: float = 1.0,
+                      sym: bool = False, awq: bool = False, scale_estimation: bool = False, dataset: str = "",
+                      trust_remote_code: bool = False) -> dict:
+        """Export a Hub checkpoint (Transformers or Diffusers) to OpenVINO IR with optimum-intel, compress its
+        weights with NNCF, check it, and add it to the library. Returns the report: id, location, task, seconds,
+        source_bytes, output_bytes, peak_rss_bytes, options, and for chat models a quality check against the
+        uncompressed export and the new model's speed.
+
+        Args:
+            repo_id: the Hub repo of the checkpoint, as owner/name.
+            weight_format: fp32, fp16, int8, int4, nf4, mxfp4 or cb4.
+            group_size: weights per quantization group for 4-bit formats; 0 picks one that fits the model; -1 per channel.
+            ratio: share of layers at 4 bits (the rest at 8 bits), above 0 and at most 1.
+            sym: symmetric quantization (no zero points).
+            awq: apply AWQ (activation-aware weight quantization); data-free without a dataset.
+            scale_estimation: apply scale estimation (needs a dataset).
+            dataset: calibration data: "auto" (the model's own generations) or empty for none.
+            trust_remote_code: run Python code the repo carries; only for repos you trust.
+        """
+        options = ExportOptions(weight_format=weight_format, group_size=int(group_size), ratio=float(ratio),
+                                sym=bool(sym), awq=bool(awq), scale_estimation=bool(scale_estimation),
+                                dataset=dataset or "", trust_remote_code=bool(trust_remote_code))
+        return drain(convert_job(hub=services.hub, library=services.library, repo_id=repo_id, options=options,
+                                 device=services.devices.resolve(""))).to_api()
+
+    @user_errors
+    def compress_model(model: str, weight_format: str = "int4", group_size: int = 0, ratio: float = 1.0,
+                       sym: bool = False) -> dict:
+        """Compress the weights of an OpenVINO model of the library again with NNCF, into a new library model (the
+        original stays). Returns the same report as convert_model.
+
+        Args:
+            model: a model id from local_models (an OpenVINO model with 16-bit weights).
+            weight_format: int8, int4, nf4, mxfp4 or cb4.
+            group_size: weights per quantization group for 4-bit formats; 0 picks one that fits the model; -1 per channel.
+            ratio: share of layers at 4 bits (the rest at 8 bits), above 0 and at most 1.
+            sym: symmetric quantization (no zero points).
+        """
+        options = ExportOptions(weight_format=weight_format, group_size=int(group_size), ratio=float(ratio),
+                                sym=bool(sym))
+        return drain(compress_job(library=services.library, hub=services.hub, model=model, options=options,
+                                  device=services.devices.resolve(""))).to_api()
+
     for fn in (devices, local_models, chat, benchmark):
         gr.api(fn, api_name=fn.__name__)
     for fn in (search_models, model_details, download_model):  # network-bound: several at once
         gr.api(fn, api_name=fn.__name__, concurrency_limit=4)
+    for fn in (convert_model, compress_model):  # one conversion at a time (2 cores), the others wait in line
+        gr.api(fn, api_name=fn.__name__, concurrency_limit=1, concurrency_id=CONVERSIONS)

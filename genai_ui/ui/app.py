@@ -8,6 +8,7 @@ from .. import __version__
 from ..services import Services
 from .api import register_api
 from .chat_tab import build_chat_tab, refresh_models
+from .convert_tab import build_convert_tab
 from .hub_tab import build_hub_tab
 from .library_tab import build_library_tab
 
@@ -46,6 +47,8 @@ def build_app(services: Services) -> gr.Blocks:
                 gr.Tabs(selected="chat"), refresh_models(services, model_id)), [tabs, chat["model"]])}
             with gr.Tab("Hub", id="hub") as hub_tab:
                 hub = build_hub_tab(services, openers)
+            with gr.Tab("Convert", id="convert"):
+                convert = build_convert_tab(services, hub["session"])
             with gr.Tab("Library", id="library") as library_tab:
                 library = build_library_tab(services, openers)
         register_api(services)
@@ -59,6 +62,17 @@ def build_app(services: Services) -> gr.Blocks:
         chat_tab.select(chat_models, chat["model"], chat["model"], **private)
         library_tab.select(refresh_library, None, library_outputs, **private)
         hub["downloaded"].then(refresh_library, None, library_outputs, **private)
+        convert["done"].then(refresh_library, None, library_outputs, **private)
+        label, open_fn, open_outputs = openers["text-generation"]
+        convert["open_chat"].click(open_fn, convert["last_id"], open_outputs, **private)
+
+        def to_convert(hub_state):
+            chosen = hub_state.selected.id if hub_state.selected else ""
+            return (gr.Tabs(selected="convert"), gr.Textbox(value=chosen, visible=True),
+                    gr.Dropdown(visible=False), "A Hub checkpoint")
+
+        hub["convert"].click(to_convert, hub["session"], [tabs, convert["repo"], convert["local"],
+                                                          convert["source_kind"]], **private)
         first_visit, inputs, outputs = hub["first_visit"]
         hub_tab.select(first_visit, inputs, outputs, api_visibility="private", concurrency_limit=4)
     return demo

@@ -108,6 +108,8 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
             gguf_file = gr.Dropdown([], label="GGUF file", visible=False, scale=3, elem_id="hub-gguf-file")
             download = gr.Button("Download", variant="primary", scale=1, elem_id="hub-download")
             cancel = gr.Button("Cancel", variant="stop", visible=False, scale=1, elem_id="hub-cancel")
+            convert = gr.Button("Convert to OpenVINO…", variant="primary", visible=False, scale=1,
+                                elem_id="hub-convert")
         with gr.Row(equal_height=True):
             progress = gr.HTML(elem_id="hub-progress")
             fetched = gr.State("")
@@ -161,17 +163,18 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
         except UserError as err:
             state.selected = None
             return (gr.Column(visible=True), f"### {repo_id}\n\n⚠ {err}", gr.Dropdown(visible=False),
-                    gr.Button(interactive=False), "", [], "")
+                    gr.Button(interactive=False), gr.Button(visible=False), "", [], "")
         form = kind(d)
         ggufs = [(f"{f['name']} · {f['quantization']} · {human_bytes(f['size'])}"
                   + ("" if f["loadable"] else " · not loadable"), f["name"]) for f in d.gguf_files]
         can = d.supported and form != "checkpoint"
-        label = {"gguf": "Download GGUF", "openvino": "Download",
-                 "checkpoint": "Needs conversion to OpenVINO"}[form]
+        label = {"gguf": "Download GGUF", "openvino": "Download", "checkpoint": "Download"}[form]
         in_library = [e.id for e in services.library.list() if e.source.get("repo_id") == d.id]
         return (gr.Column(visible=True), describe(d, in_library, hub.endpoint),
                 gr.Dropdown(choices=ggufs, value=recommended_gguf(d.gguf_files) or None, visible=bool(ggufs)),
-                gr.Button(label, interactive=can), "", [[f["name"], human_bytes(f["size"])] for f in d.files],
+                gr.Button(label, interactive=can, visible=form != "checkpoint"),
+                gr.Button(visible=d.supported and form == "checkpoint"), "",
+                [[f["name"], human_bytes(f["size"])] for f in d.files],
                 d.card[:CARD_LIMIT] + (f"\n\n*… the rest is on [the Hub]({_hub_url(d, hub.endpoint)}).*"
                                        if len(d.card) > CARD_LIMIT else ""))
 
@@ -228,7 +231,7 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
     query.change(after_pause, [session, *filters], trigger_mode="always_last", **searching)
     for control in (task, sort, openvino_only, gguf_only):
         control.input(run_search, [session, *filters], **searching)
-    table.select(on_select, [session], [panel, about, gguf_file, download, progress, files, card],
+    table.select(on_select, [session], [panel, about, gguf_file, download, convert, progress, files, card],
                  api_visibility="private", concurrency_limit=4)
     fetch = download.click(on_download, [session, gguf_file], [progress, download, cancel, fetched,
                                                                 *open_buttons.values()],
@@ -240,4 +243,5 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
     token_box.submit(on_token, [session, token_box], [token_box, token_status], api_visibility="private",
                      concurrency_limit=4)
     forget.click(on_forget, [session], [token_box, token_status], queue=False, api_visibility="private")
-    return {"first_visit": (on_first_visit, [session, *filters], [table, status]), "downloaded": fetch}
+    return {"first_visit": (on_first_visit, [session, *filters], [table, status]), "downloaded": fetch,
+            "session": session, "convert": convert}

@@ -1,0 +1,377 @@
+"""Conversion jobs: a Hub checkpoint to an OpenVINO model in the library (convert_model), a library
+model compressed again (compress_model), a library GGUF turned into IR (gguf_to_ir).
+
+Each is a generator of job events (Stage, Progress, Log) that returns its ConversionReport
+(`report = yield from job`, or `drain(job)`). Every heavy step runs in a subprocess
+(optimum-cli, genai_ui.convert_worker, genai_ui.quality): the app's memory never holds the model
+being converted, and Cancel ends the step's whole process group. The work is built in a staging
+folder of the library and moved into place only when verified: a cancelled or failed job leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Generator
+
+from .convert import EXPORT_TASKS, ExportOptions, pick_group_size
+from .downloads import _fetch
+from .errors import NotAvailable, UserError
+from .hub import HubService, details
+from .jobs import Finished, Log, Progress, ProcessResult, Stage, run_job, run_process
+from .library import Library, ModelEntry, check_model_id, folder_size
+
+Events = Generator[object, None, "ConversionReport"]
+# what a checkpoint repo holds that an export does not read
+SKIPPED = re.compile(r"(?i)(\.(gguf|onnx|onnx_data|msgpack|h5|ot|tflite|mlmodel|md|png|jpe?g|gif|pdf)$"
+                     r"|^(onnx|openvino|original|flax|tf|coreml)/|\.(fp16|non_ema|ema)\.(safetensors|bin)$)")
+
+
+class ConversionFailed(UserError):
+    pass
+
+
+@dataclass(frozen=True)
+class ConversionReport:
+    id: str
+    location: str
+    task: str
+    seconds: float
+    source_bytes: int
+    output_bytes: int
+    peak_rss_bytes: int
+    options: dict
+    source: str = ""
+    stages: dict = field(default_factory=dict)  # stage → seconds
+    precisions: dict = field(default_factory=dict)  # share of weights per precision
+    quality: dict = field(default_factory=dict)  # genai_ui.quality's report, for chat models
+    tokens_per_s: float = 0.0
+    command: str = ""  # the optimum-cli command that gives the same model
+
+    def to_api(self) -> dict:
+        return asdict(self)
+
+
+def drain(job: Events) -> ConversionReport:
+    """Run a job to its end, ignoring its events (the API's way)."""
+    while True:
+        try:
+            next(job)
+        except StopIteration as done:
+            return done.value
+
+
+def child_env(hub: HubService, token: str = "") -> dict:
+    """The environment of a step: the app's Hub settings and token, and no Hub access at all for
+    steps that have their files already."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
+           "HF_ENDPOINT": hub.endpoint, "COLUMNS": "100", "NO_COLOR": "1", "TQDM_MININTERVAL": "1",
+           "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"}  # NNCF (rich) draws its progress bars for us
+    env.pop("HF_TOKEN", None)
+    if hub.token_for(token):
+        env["HF_TOKEN"] = hub.token_for(token)
+    return env
+
+
+def check_disk(folder: Path, need: int) -> None:
+    free = shutil.disk_usage(folder).free
+    if free < need * 1.1:
+        raise NotAvailable(f"Not enough free disk: this needs about {need / 1e9:.1f} GB and "
+                           f"{free / 1e9:.1f} GB are free in {folder}.")
+
+
+def unique_id(library: Library, base: str) -> str:
+    base = check_model_id(re.sub(r"[^A-Za-z0-9._-]", "-", base)[:100])
+    candidate, n = base, 2
+    while candidate in library:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+def convert_model(*, hub: HubService, library: Library, repo_id: str, options: ExportOptions, token: str = "",
+                  cancel: threading.Event | None = None, cache_dir: Path | None = None, device: str = "CPU") -> Events:
+    cancel = cancel or threading.Event()
+    start, stages = time.monotonic(), {}
+    names = ["Check", "Download", "Export"] + (["Compress"] if options.compresses else []) + ["Verify", "Register"]
+
+    def stage(name: str) -> Stage:
+        stages[name] = time.monotonic()
+        return Stage(name, names.index(name) + 1, len(names))
+
+    yield stage("Check")
+    about = details(hub, repo_id, token)
+    task = options.task or about.task
+    if task not in EXPORT_TASKS:
+        raise NotAvailable(f"{about.id} is a {about.task or 'model without a task'}: only chat (text-generation), "
+                           "vision (image-text-to-text) and image (text-to-image) models convert here.")
+    if not about.supported and not options.task:
+        raise NotAvailable(f"{about.id} cannot run here: {about.reason}.")
+    if about.gguf_files:
+        raise NotAvailable(f"{about.id} holds GGUF files: fetch one in the Hub tab (it runs as it is), then turn it "
+                           "into OpenVINO IR here.")
+    if any(f["name"].endswith(("openvino_model.xml", "openvino_language_model.xml")) for f in about.files):
+        raise NotAvailable(f"{about.id} is an OpenVINO model already: fetch it in the Hub tab, then compress it here.")
+    if any(f["name"].endswith(".py") for f in about.files) and not options.trust_remote_code:
+        yield Log(f"{about.id} carries Python code; it is not run unless trust_remote_code is on.")
+    files = [f for f in about.files if not SKIPPED.search(f["name"])
+             and (options.trust_remote_code or not f["name"].endswith(".py"))]
+    if any(f["name"].endswith(".safetensors") for f in files):  # the same weights twice: take the safetensors
+        files = [f for f in files if not re.search(r"(pytorch_model|diffusion_pytorch_model)[-.\w]*\.bin$", f["name"])]
+    source_bytes = sum(f["size"] for f in files)
+    fp16 = about.sizes.get("fp16") or source_bytes
+    out = about.sizes.get(options.weight_format if options.weight_format in about.sizes else "fp16") or fp16
+    check_disk(library.models_dir, fp16 + out + source_bytes)
+
+    yield stage("Download")
+    paths = None
+    for event in run_job(lambda report, stop: hub.call(lambda api: _fetch(
+            hub, about.id, about.commit or "main", files, token, cache_dir, report, stop), token), cancel=cancel):
+        if isinstance(event, Finished):
+            paths = event.result
+        else:
+            yield event
+    snapshot = Path(paths[0]).parents[len(Path(files[0]["name"]).parts) - 1]
+    config = _read_json(snapshot / "config.json")
+    group = pick_group_size(config, options.group_size) if options.weight_format in ("int4", "nf4", "mxfp4", "cb4") \
+        else -1
+    export_task = EXPORT_TASKS[task]
+    command = (f"optimum-cli export openvino --model {about.id} --task {export_task} "
+               + " ".join(options.cli_flags(group)) + " <output folder>")
+    yield Log(f"Same as: {command}")
+    env, peak = child_env(hub, token), 0
+
+    with library.staging() as staged:
+        env["TMPDIR"] = str(staged)  # optimum's temporary files: on the library's disk, and gone with the job
+        model_dir = staged / "model"
+        reference = staged / "reference" if options.compresses else model_dir
+        yield stage("Export")
+        cmd = [sys.executable, "-m", "optimum.commands.optimum_cli", "export", "openvino", "--model", str(snapshot),
+               "--task", export_task, "--weight-format", "fp32" if options.weight_format == "fp32" else "fp16",
+               str(reference)] + (["--trust-remote-code"] if options.trust_remote_code else [])
+        peak = max(peak, (yield from _step(cmd, "The export", cancel, env)))
+        _add_preprocessor_config(snapshot, reference)
+        if options.compresses:
+            yield stage("Compress")
+            cmd = [sys.executable, "-m", "genai_ui.convert_worker", "quantize", "--source", str(snapshot),
+                   "--reference", str(reference), "--output", str(model_dir), "--task", export_task,
+                   "--config", json.dumps(options.quantization_config(group))] \
+                + (["--trust-remote-code"] if options.trust_remote_code else [])
+            peak = max(peak, (yield from _step(cmd, "Compression", cancel, env, percent=True)))
+        yield stage("Verify")
+        checked, verify_peak = yield from _verify(model_dir, task, reference if options.compresses else None,
+                                                  cancel, env, device)
+        peak = max(peak, verify_peak)
+        if reference != model_dir:
+            shutil.rmtree(reference)
+        yield stage("Register")
+        local_id = unique_id(library, f"{about.id.split('/')[-1]}-{options.weight_format}")
+        opts = {**options.to_dict(), "group_size": group}
+        report = ConversionReport(id=local_id, location="", task=task, seconds=0.0, source_bytes=source_bytes,
+                                  output_bytes=folder_size(model_dir), peak_rss_bytes=peak, options=opts,
+                                  source=about.id, command=command, **checked)
+        report = _finish(report, start, stages)
+        entry = library.install(model_dir, ModelEntry(
+            id=local_id, task=task, format="openvino", weight_format=options.weight_format, location="",
+            context_length=config.get("max_position_embeddings") or (config.get("text_config") or {}).get(
+                "max_position_embeddings"),
+            source={"repo_id": about.id, "revision": "main", "commit": about.commit, "license": about.license},
+            options=opts, report=report.to_api()))
+    return replace(report, location=entry.location)
+
+
+def compress_model(*, library: Library, hub: HubService, model: str, options: ExportOptions,
+                   cancel: threading.Event | None = None, device: str = "CPU") -> Events:
+    """An OpenVINO model of the library compressed again with NNCF (data-free), into a new entry; the
+    original stays."""
+    cancel = cancel or threading.Event()
+    start, stages = time.monotonic(), {}
+    names = ["Check", "Compress", "Verify", "Register"]
+
+    def stage(name: str) -> Stage:
+        stages[name] = time.monotonic()
+        return Stage(name, names.index(name) + 1, len(names))
+
+    yield stage("Check")
+    source = library.get(model)
+    if source.format != "openvino":
+        raise NotAvailable(f"'{source.id}' is a {source.format.upper()} file: turn it into OpenVINO IR first.")
+    if not options.compresses:
+        raise InvalidOptions(f"Compressing to {options.weight_format} would only make '{source.id}' bigger.")
+    if options.dataset or options.awq or options.scale_estimation:
+        raise InvalidOptions("AWQ, scale estimation and datasets need the original checkpoint: use Convert on "
+                             "its Hub repo.")
+    from .quality import weight_precisions
+
+    precisions = weight_precisions(model_dir=Path(source.location))
+    floating = sum(v for k, v in precisions.items() if k in ("fp16", "bf16", "fp32"))
+    if floating < 0.5:
+        held = ", ".join(f"{k} {v:.0%}" for k, v in precisions.items())
+        raise NotAvailable(f"'{source.id}' is compressed already ({held}): compress a 16-bit version of it.")
+    check_disk(library.models_dir, source.size_bytes)
+    config = _read_json(Path(source.location) / "config.json")
+    group = pick_group_size(config, options.group_size) if options.weight_format in ("int4", "nf4", "mxfp4", "cb4") \
+        else -1
+    env, peak = child_env(hub), 0
+    with library.staging() as staged:
+        env["TMPDIR"] = str(staged)
+        model_dir = staged / "model"
+        yield stage("Compress")
+        cmd = [sys.executable, "-m", "genai_ui.convert_worker", "compress", "--source", source.location,
+               "--output", str(model_dir), "--config", json.dumps(options.quantization_config(group))]
+        peak = max(peak, (yield from _step(cmd, "Compression", cancel, env, percent=True)))
+        yield stage("Verify")
+        checked, verify_peak = yield from _verify(model_dir, source.task, Path(source.location), cancel, env, device)
+        yield stage("Register")
+        local_id = unique_id(library, f"{source.id}-{options.weight_format}")
+        opts = {**options.to_dict(), "group_size": group}
+        report = _finish(ConversionReport(
+            id=local_id, location="", task=source.task, seconds=0.0, source_bytes=source.size_bytes,
+            output_bytes=folder_size(model_dir), peak_rss_bytes=max(peak, verify_peak), options=opts,
+            source=source.id, **checked), start, stages)
+        entry = library.install(model_dir, ModelEntry(
+            id=local_id, task=source.task, format="openvino", weight_format=options.weight_format, location="",
+            context_length=source.context_length, source={**source.source, "library_model": source.id},
+            options=opts, report=report.to_api()))
+    return replace(report, location=entry.location)
+
+
+def gguf_to_ir(*, library: Library, hub: HubService, model: str, cancel: threading.Event | None = None,
+               device: str = "CPU") -> Events:
+    """A GGUF of the library as an OpenVINO IR (openvino_genai's own reading of it), in a new entry."""
+    cancel = cancel or threading.Event()
+    start, stages = time.monotonic(), {}
+    names = ["Check", "Export", "Verify", "Register"]
+
+    def stage(name: str) -> Stage:
+        stages[name] = time.monotonic()
+        return Stage(name, names.index(name) + 1, len(names))
+
+    yield stage("Check")
+    source = library.get(model, "text-generation")
+    if source.format != "gguf":
+        raise NotAvailable(f"'{source.id}' is an OpenVINO model already.")
+    env, peak = child_env(hub), 0
+    with library.staging() as staged:
+        model_dir = staged / "model"
+        model_dir.mkdir()
+        yield stage("Export")
+        cmd = [sys.executable, "-m", "genai_ui.convert_worker", "gguf-ir", "--gguf", str(source.load_path),
+               "--output", str(model_dir)]
+        peak = yield from _step(cmd, "Reading the GGUF", cancel, env)
+        yield stage("Verify")
+        checked, verify_peak = yield from _verify(model_dir, source.task, source.load_path, cancel, env, device)
+        yield stage("Register")
+        weight_format = {"Q4": "int4", "Q8": "int8", "F16": "fp16", "BF": "bf16", "F3": "fp32"}.get(
+            source.weight_format[:2].upper(), source.weight_format.lower())
+        local_id = unique_id(library, f"{source.id}-ov")
+        report = _finish(ConversionReport(
+            id=local_id, location="", task=source.task, seconds=0.0, source_bytes=source.size_bytes,
+            output_bytes=folder_size(model_dir), peak_rss_bytes=max(peak, verify_peak),
+            options={"from_gguf": source.weight_format}, source=source.id, **checked), start, stages)
+        entry = library.install(model_dir, ModelEntry(
+            id=local_id, task=source.task, format="openvino", weight_format=weight_format, location="",
+            context_length=source.context_length, source={**source.source, "library_model": source.id},
+            options=report.options, report=report.to_api()))
+    return replace(report, location=entry.location)
+
+
+class InvalidOptions(UserError):
+    pass
+
+
+def _step(cmd: list[str], what: str, cancel: threading.Event, env: dict, percent: bool = False):
+    """Run one subprocess step, passing its lines on as Log events (and NNCF's percentages as
+    Progress); returns its peak memory; a failure ends the job with the step's own last words."""
+    result = ProcessResult()
+    for line in run_process(cmd, cancel=cancel, result=result, env=env):
+        line = _ANSI.sub("", line).rstrip()
+        yield Log(line)
+        found = _PERCENT.search(line) if percent else None
+        if found:
+            yield Progress(int(found.group(1)), 100, unit="%")
+    if result.returncode != 0:
+        raise ConversionFailed(f"{what} failed: {_reason(result.tail)}")
+    return result.peak_rss_bytes
+
+
+def _verify(model_dir: Path, task: str, reference: Path | None, cancel, env, device: str):
+    """Load the new model in its pipeline and give it a tiny prompt; for chat models with a reference,
+    compare their greedy answers (genai_ui.quality) and measure the speed on the way."""
+    from .quality import weight_precisions
+
+    checked = {"precisions": weight_precisions(model_dir=model_dir)}
+    if task == "text-generation" and reference is not None:
+        cmd = [sys.executable, "-m", "genai_ui.quality", "--reference", str(reference), "--candidate", str(model_dir),
+               "--device", device]
+        what = "The quality check"
+    else:
+        cmd = [sys.executable, "-m", "genai_ui.convert_worker", "verify", "--model", str(model_dir), "--task", task,
+               "--device", device]
+        what = "Verifying the new model"
+    result, last = ProcessResult(), None
+    for line in run_process(cmd, cancel=cancel, result=result, env=env):
+        if line.startswith("{"):
+            last = line
+        else:
+            yield Log(line)
+    if result.returncode != 0 or last is None:
+        raise ConversionFailed(f"{what} failed, so the model was not added: {_reason(result.tail)}")
+    found = json.loads(last)
+    if "quality" in found:
+        checked["quality"] = found["quality"]
+        checked["tokens_per_s"] = round(found["quality"].get("candidate_tokens_per_s", 0.0), 1)
+        yield Log(f"Quality: {found['quality'].get('verdict')} ({found['quality'].get('score', 0):.2f})")
+    else:
+        yield Log(f"Verified: {found.get('output', '')!r}")
+    return checked, result.peak_rss_bytes
+
+
+def _finish(report: ConversionReport, start: float, stages: dict) -> ConversionReport:
+    now = time.monotonic()
+    marks = list(stages.items()) + [("end", now)]
+    durations = {name: round(marks[i + 1][1] - t, 2) for i, (name, t) in enumerate(marks[:-1])}
+    return replace(report, seconds=round(now - start, 2), stages=durations)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _add_preprocessor_config(source: Path, exported: Path) -> None:
+    """With transformers 5, optimum-cli writes a VLM's image settings only into processor_config.json,
+    while openvino_genai's VLMPipeline reads preprocessor_config.json."""
+    target = exported / "preprocessor_config.json"
+    if target.exists() or not (exported / "processor_config.json").exists():
+        return
+    if (source / "preprocessor_config.json").is_file():
+        shutil.copyfile(source / "preprocessor_config.json", target)
+        return
+    image = _read_json(exported / "processor_config.json").get("image_processor")
+    if image:
+        target.write_text(json.dumps(image, indent=2))
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_PERCENT = re.compile(r"(\d{1,3})%")
+
+
+def _reason(tail: list[str]) -> str:
+    """The step's own explanation: its `error:` line, else the last exception line, else its last line."""
+    for line in reversed(tail):
+        if line.startswith("error: "):
+            return line[len("error: "):]
+    for line in reversed(tail):
+        if re.match(r"^\w+(Error|Exception)\b", line):
+            return line.split(": ", 1)[-1][:300]
+    return tail[-1][:300] if tail else "no output"

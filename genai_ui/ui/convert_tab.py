@@ -1,0 +1,263 @@
+"""The Convert tab: a Hub checkpoint, or a library model, to a compressed OpenVINO model, with live
+stages, progress and log, Cancel, and a report of what came out."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from html import escape
+
+import gradio as gr
+import pandas as pd
+
+from ..convert import FOUR_BIT_FORMATS, PRESETS, ExportOptions, datasets, weight_formats
+from ..convert_job import ConversionReport, compress_model, convert_model, gguf_to_ir
+from ..errors import UserError
+from ..jobs import Finished, Log, Progress, Stage, in_background
+from ..publish import default_repo_name, publish
+from ..services import Services
+from ..support import TASKS
+from .api import CONVERSIONS
+from .errors import to_gr_error
+from .format import human_bytes, human_seconds
+
+CUSTOM = "Custom"
+LOG_LINES = 400
+UPDATE_EVERY = 0.3  # seconds between page updates while a job runs; stage changes show at once
+
+
+class ConvertSession:
+    """One browser session's job: its cancel token lives server-side in gr.State."""
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self.last_id = ""
+
+    def __deepcopy__(self, memo) -> "ConvertSession":
+        return ConvertSession()
+
+
+def status_html(stage: Stage | None, progress: Progress | None, started: float, note: str = "") -> str:
+    if stage is None:
+        return ""
+    fraction = progress.fraction if progress else None
+    bar = (f'<progress max="1" value="{fraction:.3f}"></progress>' if fraction is not None
+           else '<progress></progress>')  # no value: the browser draws a busy bar
+    figures = ""
+    if progress and progress.unit == "B" and progress.total:
+        figures = f" · {human_bytes(progress.done)} of {human_bytes(progress.total)} · {human_bytes(progress.rate)}/s"
+    elif progress and progress.unit == "%":
+        figures = f" · {progress.done}%"
+    return (f'<div class="gu-progress"><div class="gu-progress-label"><b>Step {stage.index} of {stage.count}: '
+            f'{escape(stage.name)}</b>{figures} · {human_seconds(time.monotonic() - started)} in all'
+            f'{" · " + escape(note) if note else ""}</div>{bar}</div>')
+
+
+def report_markdown(r: ConversionReport) -> str:
+    ratio = r.source_bytes / r.output_bytes if r.output_bytes else 0
+    rows = [("Model", f"**{r.id}** ({TASKS.get(r.task, r.task)})"), ("From", r.source),
+            ("Size", f"{human_bytes(r.source_bytes)} → {human_bytes(r.output_bytes)} ({ratio:.1f}× smaller)"
+             if ratio >= 1 else f"{human_bytes(r.source_bytes)} → {human_bytes(r.output_bytes)}"),
+            ("Time", f"{human_seconds(r.seconds)} (" + ", ".join(f"{k.lower()} {human_seconds(v)}"
+                                                             for k, v in r.stages.items()) + ")"),
+            ("Peak memory of the job", human_bytes(r.peak_rss_bytes)),
+            ("Weights", ", ".join(f"{k} {v:.0%}" for k, v in sorted(r.precisions.items(), key=lambda kv: -kv[1])))]
+    if r.quality:
+        q = r.quality
+        rows.append(("Quality", f"**{q.get('verdict')}**: {q.get('score', 0):.2f} similarity to the uncompressed "
+                                f"model's greedy answers on {len(q.get('rows', []))} prompts"))
+    if r.tokens_per_s:
+        reference = (r.quality or {}).get("reference_tokens_per_s")
+        rows.append(("Speed", f"{r.tokens_per_s:.0f} tokens/s" + (f" (uncompressed: {reference:.0f})"
+                                                                   if reference else "")))
+    options = {k: v for k, v in r.options.items() if v not in (False, "", 0, None) or k == "group_size"}
+    rows.append(("Options", ", ".join(f"{k}={v}" for k, v in options.items())))
+    if r.command:
+        rows.append(("Same as", f"`{r.command}`"))
+    table = "| Report | |\n|---|---|\n" + "\n".join(f"| {k} | {str(v).replace('|', '/')} |" for k, v in rows)
+    answers = ""
+    if r.quality and r.quality.get("rows"):
+        answers = "\n\n| prompt | uncompressed | compressed | similarity |\n|---|---|---|---|\n" + "\n".join(
+            f"| {_cell(x['prompt'])} | {_cell(x['reference'])} | {_cell(x['candidate'])} | {x['similarity']:.2f} |"
+            for x in r.quality["rows"])
+    return table + answers
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "/")[:160]
+
+
+def plot_rows(r: ConversionReport) -> list[dict]:
+    """The bar chart: each prompt's similarity, and the share of weights at each precision."""
+    bars = [{"what": f"answer {i}", "value": round(x["similarity"], 3), "kind": "similarity to uncompressed"}
+            for i, x in enumerate((r.quality or {}).get("rows", []), 1)]
+    bars += [{"what": k, "value": round(v, 3), "kind": "share of weights"} for k, v in r.precisions.items()]
+    return bars
+
+
+def build_convert_tab(services: Services, hub_session: gr.State) -> dict:
+    session = gr.State(ConvertSession())
+    formats = list(weight_formats())
+    o = PRESETS["Balanced"][0]
+    with gr.Row():
+        with gr.Column(scale=2):
+            source_kind = gr.Radio(["A Hub checkpoint", "A model in my library"], value="A Hub checkpoint",
+                                   show_label=False, elem_id="convert-source-kind")
+            repo = gr.Textbox(label="Hub repo", placeholder="owner/name, e.g. HuggingFaceTB/SmolLM2-135M-Instruct",
+                              elem_id="convert-repo")
+            local = gr.Dropdown([], label="Library model (OpenVINO to compress again, or GGUF to turn into IR)",
+                                visible=False, elem_id="convert-local")
+            preset = gr.Radio([*PRESETS, CUSTOM], value="Balanced", label="Preset", elem_id="convert-preset")
+            preset_note = gr.Markdown(PRESETS["Balanced"][1])
+            with gr.Accordion("Options", open=False):
+                with gr.Row():
+                    weight_format = gr.Dropdown(formats, value=o.weight_format, label="Weight format", elem_id="convert-format")
+                    group_size = gr.Number(o.group_size, precision=0, label="Group size (0: fit the model, -1: per channel)",
+                                           elem_id="convert-group")
+                    ratio = gr.Slider(0.05, 1.0, value=o.ratio, step=0.05, label="Ratio (share of 4-bit layers)")
+                with gr.Row():
+                    sym = gr.Checkbox(o.sym, label="Symmetric")
+                    awq = gr.Checkbox(o.awq, label="AWQ")
+                    scale_estimation = gr.Checkbox(o.scale_estimation, label="Scale estimation")
+                    all_layers = gr.Checkbox(o.all_layers, label="All layers (embeddings and head too)")
+                with gr.Row():
+                    dataset = gr.Dropdown([("none", ""), *[(d, d) for d in datasets()]], value="",
+                                          label="Calibration dataset")
+                    backup = gr.Dropdown([("default (int8_asym)", ""), "int8_sym", "int8_asym", "none"], value="",
+                                         label="Backup precision")
+                    task = gr.Dropdown([("from the Hub", ""), *[(f"{n} ({t})", t) for t, n in TASKS.items()]],
+                                       value="", label="Task")
+                trust = gr.Checkbox(label="Trust remote code", elem_id="convert-trust")
+                trust_note = gr.Markdown(visible=False)
+            with gr.Row():
+                start = gr.Button("Convert", variant="primary", elem_id="convert-start")
+                cancel = gr.Button("Cancel", variant="stop", visible=False, elem_id="convert-cancel")
+        with gr.Column(scale=3):
+            status = gr.HTML(elem_id="convert-status")
+            log = gr.Textbox(label="Log", lines=14, max_lines=14, autoscroll=True, interactive=False,
+                             elem_id="convert-log", buttons=["copy"])
+            report = gr.Markdown(elem_id="convert-report")
+            chart = gr.BarPlot(x="what", y="value", color="kind", y_lim=[0, 1], visible=False, label="Report",
+                               elem_id="convert-chart", sort=None)
+            with gr.Row():
+                open_chat = gr.Button("Open in Chat", visible=False, elem_id="convert-open")
+            with gr.Accordion("Publish to the Hub", open=False, visible=False) as publish_box:
+                with gr.Row(equal_height=True):
+                    repo_name = gr.Textbox(label="Repo name (under your account)", scale=3,
+                                           elem_id="convert-publish-name")
+                    private = gr.Checkbox(True, label="Private", scale=1)
+                    push = gr.Button("Publish", variant="primary", scale=1, elem_id="convert-publish")
+                published = gr.Markdown(elem_id="convert-published")
+
+    option_inputs = [weight_format, group_size, ratio, sym, awq, scale_estimation, dataset, all_layers, backup,
+                     trust, task]
+
+    def read_options(fmt, group, ratio_, sym_, awq_, scale_, dataset_, all_, backup_, trust_, task_) -> ExportOptions:
+        return ExportOptions(weight_format=fmt, group_size=int(group or 0),
+                             ratio=float(ratio_) if fmt in FOUR_BIT_FORMATS else 1.0, sym=bool(sym_),
+                             awq=bool(awq_), scale_estimation=bool(scale_), dataset=dataset_ or "",
+                             all_layers=bool(all_), backup_precision=backup_ or "", trust_remote_code=bool(trust_),
+                             task=task_ or "")
+
+    def on_preset(name: str):
+        if name == CUSTOM:
+            return [gr.skip()] * 9 + [""]
+        o, note = PRESETS[name]
+        return (o.weight_format, o.group_size, o.ratio, o.sym, o.awq, o.scale_estimation, o.dataset, o.all_layers,
+                o.backup_precision, note)
+
+    def on_source_kind(kind: str):
+        library = kind != "A Hub checkpoint"
+        choices = [(e.label(), e.id) for e in services.library.list() if e.format in ("openvino", "gguf")]
+        return gr.Textbox(visible=not library), gr.Dropdown(choices=choices, visible=library)
+
+    def on_trust(on: bool):
+        return gr.Markdown("⚠ **Trust remote code** runs Python code from the repo on this machine, with your "
+                           "rights. Turn it on only for repos whose code you have read or whose authors you trust.",
+                           visible=bool(on))
+
+    def on_start(state: ConvertSession, kind: str, repo_id: str, local_id: str | None, hub_state, *values):
+        state.cancel = threading.Event()
+        lines: deque[str] = deque(maxlen=LOG_LINES)
+        started, stage, progress, last = time.monotonic(), None, None, 0.0
+        hidden = (gr.Button(visible=False), gr.BarPlot(visible=False), gr.Accordion(visible=False), gr.skip())
+        running = (gr.Button(interactive=False), gr.Button(visible=True))
+        try:
+            options = read_options(*values)
+            if kind == "A Hub checkpoint":
+                if not (repo_id or "").strip():
+                    raise gr.Error("Type the Hub repo of the checkpoint to convert (owner/name).",
+                                   print_exception=False)
+                job = convert_model(hub=services.hub, library=services.library, repo_id=repo_id.strip(),
+                                    options=options, token=getattr(hub_state, "token", ""), cancel=state.cancel,
+                                    device=services.devices.resolve(""))
+            else:
+                if not local_id:
+                    raise gr.Error("Pick a model of the library.", print_exception=False)
+                entry = services.library.get(local_id)
+                job = (gguf_to_ir(library=services.library, hub=services.hub, model=local_id, cancel=state.cancel)
+                       if entry.format == "gguf" else
+                       compress_model(library=services.library, hub=services.hub, model=local_id, options=options,
+                                      cancel=state.cancel, device=services.devices.resolve("")))
+            yield "", "", "", *hidden, *running
+            result = None
+            for event in in_background(job, tick=1.0):
+                if isinstance(event, Finished):
+                    result: ConversionReport = event.result
+                    break
+                if isinstance(event, Log):
+                    lines.append(event.line)
+                elif isinstance(event, Stage):
+                    stage, progress, last = event, None, 0.0
+                elif isinstance(event, Progress):
+                    progress = event
+                if time.monotonic() - last >= UPDATE_EVERY:
+                    last = time.monotonic()
+                    yield status_html(stage, progress, started), "\n".join(lines), *[gr.skip()] * 7
+        except GeneratorExit:  # the page went away: the job stops too
+            state.cancel.set()
+            raise
+        except Exception as err:
+            message = str(err) if isinstance(err, UserError) else "The job failed; the log has the details."
+            yield (f'<div class="gu-error">⚠ {escape(message)}</div>', "\n".join(lines), gr.skip(), *hidden,
+                   gr.Button(interactive=True), gr.Button(visible=False))
+            raise to_gr_error(err) from None
+        state.last_id = result.id
+        yield (f'<div class="gu-done">✓ <b>{escape(result.id)}</b> is in your library.</div>', "\n".join(lines),
+               report_markdown(result), gr.Button(visible=result.task == "text-generation"),
+               gr.BarPlot(value=pd.DataFrame(plot_rows(result)), visible=True), gr.Accordion(visible=True),
+               default_repo_name(entry=services.library.get(result.id)), gr.Button(interactive=True),
+               gr.Button(visible=False))
+
+    def on_cancel(state: ConvertSession) -> None:
+        state.cancel.set()
+
+    def on_publish(state: ConvertSession, hub_state, name: str, is_private: bool):
+        # the session's own token; the operator's HF_TOKEN only when the app serves this machine alone
+        local = services.settings.host in ("127.0.0.1", "localhost") and not services.settings.share
+        token = getattr(hub_state, "token", "") or (services.settings.hf_token if local else "")
+        try:
+            done = publish(hub=services.hub, entry=services.library.get(state.last_id), token=token,
+                           repo_name=name or "", private=bool(is_private))
+        except UserError as err:
+            raise to_gr_error(err) from None
+        return f"✓ Published to [{done.repo_id}]({done.url}) ({len(done.files)} files, commit `{done.commit[:8]}`)."
+
+    preset.input(on_preset, preset, [weight_format, group_size, ratio, sym, awq, scale_estimation, dataset,
+                                      all_layers, backup, preset_note], queue=False, api_visibility="private")
+    for control in option_inputs[:9]:  # a hand-set option makes the preset Custom
+        control.input(lambda: CUSTOM, None, preset, queue=False, api_visibility="private")
+    source_kind.input(on_source_kind, source_kind, [repo, local], queue=False, api_visibility="private")
+    trust.change(on_trust, trust, trust_note, queue=False, api_visibility="private")
+    job = start.click(on_start, [session, source_kind, repo, local, hub_session, *option_inputs],
+                      [status, log, report, open_chat, chart, publish_box, repo_name, start, cancel],
+                      api_visibility="private",
+                      show_progress="hidden", concurrency_limit=1, concurrency_id=CONVERSIONS)
+    cancel.click(on_cancel, [session], None, queue=False, api_visibility="private")
+    push.click(on_publish, [session, hub_session, repo_name, private], published, api_visibility="private",
+               concurrency_limit=2)
+    last_id = gr.State("")
+    job.then(lambda state: state.last_id, session, last_id, queue=False, api_visibility="private")
+    return {"repo": repo, "local": local, "source_kind": source_kind, "open_chat": open_chat, "last_id": last_id,
+            "done": job}

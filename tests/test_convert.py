@@ -1,0 +1,153 @@
+"""Convert and compress, for real: optimum-cli and NNCF on the SmolLM2 checkpoint served by the local
+Hub, the results loaded by openvino_genai, through the core and through the app's API."""
+
+import threading
+
+import psutil
+import pytest
+from gradio_client.exceptions import AppError
+
+from genai_ui.convert import ExportOptions, pick_group_size
+from genai_ui.convert_job import convert_model, drain, gguf_to_ir
+from genai_ui.errors import InvalidParameter, NotAvailable
+from genai_ui.hub import HubService
+from genai_ui.jobs import JobCancelled, Log, Stage
+
+CHECKPOINT = "HuggingFaceTB/SmolLM2-135M-Instruct"
+QUESTION = "What is the capital of France?"
+
+
+@pytest.fixture(scope="module")
+def hub(local_hub):
+    return HubService(endpoint=local_hub.endpoint)
+
+
+def staged(services) -> list:
+    return [p for p in services.library.models_dir.iterdir() if p.name.startswith(".")]
+
+
+def workers() -> list:
+    return [p for p in psutil.Process().children(recursive=True)
+            if any(s in " ".join(p.cmdline()) for s in ("optimum_cli", "convert_worker", "genai_ui.quality"))]
+
+
+@pytest.fixture(scope="module")
+def fp16(hub, services):
+    """SmolLM2 exported at fp16 (export only: no compression), through the core."""
+    events = []
+    job = convert_model(hub=hub, library=services.library, repo_id=CHECKPOINT,
+                        options=ExportOptions(weight_format="fp16"))
+    while True:
+        try:
+            events.append(next(job))
+        except StopIteration as done:
+            report = done.value
+            break
+    yield report, events
+    services.pipelines.unload(report.id)
+    services.library.delete(report.id)
+
+
+def test_fp16_export_with_stages_log_and_report(fp16, services):
+    report, events = fp16
+    assert [e.name for e in events if isinstance(e, Stage)] == ["Check", "Download", "Export", "Verify", "Register"]
+    assert any(isinstance(e, Log) and "optimum-cli export openvino --model HuggingFaceTB/SmolLM2-135M-Instruct"
+               in e.line for e in events)
+    assert report.id == "SmolLM2-135M-Instruct-fp16" and report.task == "text-generation"
+    assert report.precisions.get("fp16", 0) > 0.9 and 240e6 < report.output_bytes < 290e6
+    assert report.source_bytes > 500e6 and report.peak_rss_bytes > 300e6 and report.seconds > 0
+    entry = services.library.get(report.id)
+    assert entry.format == "openvino" and entry.weight_format == "fp16" and entry.report["id"] == report.id
+    assert entry.source["repo_id"] == CHECKPOINT and not staged(services)
+
+
+def test_int4_with_a_group_size_that_fits_and_it_answers(client, services):
+    report = client.predict(CHECKPOINT, "int4", 0, api_name="/convert_model")
+    try:
+        assert report["options"]["group_size"] == 64  # SmolLM2's 576 wide layers rule out 128
+        assert {"id", "location", "task", "seconds", "source_bytes", "output_bytes", "peak_rss_bytes",
+                "options"} <= set(report)
+        assert report["precisions"]["int4"] > 0.5 and report["output_bytes"] < 120e6
+        assert report["quality"]["verdict"] in ("same", "close") and report["tokens_per_s"] > 0
+        assert "optimum-cli export openvino" in report["command"] and "--group-size 64" in report["command"]
+        assert "Paris" in client.predict(QUESTION, [], report["id"], "", 32, 0.0, api_name="/chat")
+    finally:
+        services.pipelines.unload(report["id"])
+        services.library.delete(report["id"])
+
+
+def test_an_ir_compressed_again_to_int8(fp16, client, services):
+    report = client.predict(fp16[0].id, "int8", api_name="/compress_model")
+    try:
+        assert report["id"] == "SmolLM2-135M-Instruct-fp16-int8" and report["precisions"]["int8"] > 0.9
+        assert 120e6 < report["output_bytes"] < 150e6 and report["quality"]["verdict"] in ("same", "close")
+        assert fp16[0].id in services.library  # the original stays
+        assert "Paris" in client.predict(QUESTION, [], report["id"], "", 32, 0.0, api_name="/chat")
+        with pytest.raises(AppError, match="is compressed already"):
+            client.predict(report["id"], "int4", api_name="/compress_model")
+    finally:
+        services.pipelines.unload(report["id"])
+        services.library.delete(report["id"])
+
+
+def test_a_gguf_turned_into_ir(hub, services):
+    report = drain(gguf_to_ir(library=services.library, hub=hub, model="SmolLM2-135M-Instruct-Q4_1"))
+    try:
+        assert report.id == "SmolLM2-135M-Instruct-Q4_1-ov" and report.quality["verdict"] == "same"
+        entry = services.library.get(report.id)
+        assert entry.format == "openvino" and entry.weight_format == "int4"
+    finally:
+        services.library.delete(report.id)
+
+
+def test_cancel_mid_export_leaves_nothing_and_no_process(hub, services):
+    cancel = threading.Event()
+    before = {e.id for e in services.library.list()}
+    job = convert_model(hub=hub, library=services.library, repo_id=CHECKPOINT,
+                        options=ExportOptions(weight_format="int8"), cancel=cancel)
+    with pytest.raises(JobCancelled, match="Cancelled: nothing was added to the library"):
+        exporting = False
+        for event in job:
+            exporting = exporting or (isinstance(event, Stage) and event.name == "Export")
+            if exporting and isinstance(event, Log) and workers():
+                cancel.set()  # optimum-cli is running: end it
+    assert {e.id for e in services.library.list()} == before and not staged(services)
+    assert not workers()
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"weight_format": "int8", "group_size": 64}, "int8 compresses every weight per channel, so a group size cannot go with it"),
+    ({"weight_format": "fp16", "sym": True}, "fp16 keeps the weights uncompressed: sym cannot go with it"),
+    ({"weight_format": "int4", "scale_estimation": True}, "Scale estimation needs a calibration dataset"),
+    ({"weight_format": "int4", "dataset": "auto"}, "A dataset changes nothing on its own"),
+    ({"weight_format": "nf4", "sym": True}, "sym applies to int4 and int8"),
+    ({"weight_format": "int3"}, "weight_format must be one of fp32, fp16, int8, int4"),
+    ({"weight_format": "int4", "ratio": 1.5}, "ratio must be above 0 and at most 1"),
+    ({"weight_format": "int4", "dataset": "wikitext2", "awq": True}, "need the `datasets` package"),
+])
+def test_options_that_cannot_go_together_are_refused(kwargs, message):
+    with pytest.raises(InvalidParameter, match=message):
+        ExportOptions(**kwargs)
+
+
+def test_group_size_fits_the_model():
+    smollm2 = {"hidden_size": 576, "intermediate_size": 1536, "num_attention_heads": 9}
+    assert pick_group_size(smollm2) == 64 and pick_group_size(smollm2, 32) == 32
+    assert pick_group_size({"hidden_size": 4096, "intermediate_size": 11008, "num_attention_heads": 32}) == 128
+    assert pick_group_size({"text_config": {"hidden_size": 64, "intermediate_size": 96}}) == 32
+    assert pick_group_size({}) == 128
+
+
+def test_refused_before_any_download(hub, services, local_hub, client):
+    downloads = lambda: sum(1 for _, path in local_hub.requests  # noqa: E731
+                            if "/resolve/" in path and not path.endswith("README.md"))  # cards are read
+    before = downloads()
+    for repo_id, message in [("state-spaces/mamba-130m-hf", "architecture mamba is not run by openvino_genai"),
+                             ("tiny-random/t5", "only chat .* convert here"),
+                             ("OpenVINO/SmolLM2-135M-Instruct-int4-ov", "is an OpenVINO model already"),
+                             ("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", "holds GGUF files")]:
+        with pytest.raises(NotAvailable, match=message):
+            drain(convert_model(hub=hub, library=services.library, repo_id=repo_id, options=ExportOptions()))
+    with pytest.raises(AppError, match="int8 compresses every weight per channel, so a group size"):
+        client.predict(CHECKPOINT, "int8", 64, api_name="/convert_model")
+    assert downloads() == before
