@@ -55,6 +55,7 @@ class ConversionReport:
     quality: dict = field(default_factory=dict)  # genai_ui.quality's report, for chat models
     tokens_per_s: float = 0.0
     command: str = ""  # the optimum-cli command that gives the same model
+    reference: str = ""  # what the quality check compared the new model with
 
     def to_api(self) -> dict:
         return asdict(self)
@@ -176,7 +177,8 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
         opts = {**options.to_dict(), "group_size": group}
         report = ConversionReport(id=local_id, location="", task=task, seconds=0.0, source_bytes=source_bytes,
                                   output_bytes=folder_size(model_dir), peak_rss_bytes=peak, options=opts,
-                                  source=about.id, command=command, **checked)
+                                  source=about.id, command=command,
+                                  reference="the uncompressed export (fp16)" if options.compresses else "", **checked)
         report = _finish(report, start, stages)
         entry = library.install(model_dir, ModelEntry(
             id=local_id, task=task, format="openvino", weight_format=options.weight_format, location="",
@@ -235,7 +237,7 @@ def compress_model(*, library: Library, hub: HubService, model: str, options: Ex
         report = _finish(ConversionReport(
             id=local_id, location="", task=source.task, seconds=0.0, source_bytes=source.size_bytes,
             output_bytes=folder_size(model_dir), peak_rss_bytes=max(peak, verify_peak), options=opts,
-            source=source.id, **checked), start, stages)
+            source=source.id, reference=f"{source.id}, the model it was compressed from", **checked), start, stages)
         entry = library.install(model_dir, ModelEntry(
             id=local_id, task=source.task, format="openvino", weight_format=options.weight_format, location="",
             context_length=source.context_length, source={**source.source, "library_model": source.id},
@@ -275,7 +277,8 @@ def gguf_to_ir(*, library: Library, hub: HubService, model: str, cancel: threadi
         report = _finish(ConversionReport(
             id=local_id, location="", task=source.task, seconds=0.0, source_bytes=source.size_bytes,
             output_bytes=folder_size(model_dir), peak_rss_bytes=max(peak, verify_peak),
-            options={"from_gguf": source.weight_format}, source=source.id, **checked), start, stages)
+            options={"from_gguf": source.weight_format}, source=source.id,
+            reference=f"{source.id}, the GGUF it came from", **checked), start, stages)
         entry = library.install(model_dir, ModelEntry(
             id=local_id, task=source.task, format="openvino", weight_format=weight_format, location="",
             context_length=source.context_length, source={**source.source, "library_model": source.id},

@@ -73,6 +73,13 @@ def build_app(services: Services) -> gr.Blocks:
 
         hub["convert"].click(to_convert, hub["session"], [tabs, convert["repo"], convert["local"],
                                                           convert["source_kind"]], **private)
+        def library_to_convert(model_id):
+            choices = [(e.label(), e.id) for e in services.library.list() if e.format in ("openvino", "gguf")]
+            return (gr.Tabs(selected="convert"), gr.Textbox(visible=False),
+                    gr.Dropdown(choices=choices, value=model_id, visible=True), "A model in my library")
+
+        library["convert"].click(library_to_convert, library["selected"], [tabs, convert["repo"], convert["local"],
+                                                                             convert["source_kind"]], **private)
         first_visit, inputs, outputs = hub["first_visit"]
         hub_tab.select(first_visit, inputs, outputs, api_visibility="private", concurrency_limit=4)
     return demo

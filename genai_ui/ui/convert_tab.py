@@ -56,20 +56,20 @@ def status_html(stage: Stage | None, progress: Progress | None, started: float, 
 
 def report_markdown(r: ConversionReport) -> str:
     ratio = r.source_bytes / r.output_bytes if r.output_bytes else 0
+    change = f"{ratio:.1f}× smaller" if ratio >= 1.05 else "about the same" if ratio > 0.95 else "bigger"
     rows = [("Model", f"**{r.id}** ({TASKS.get(r.task, r.task)})"), ("From", r.source),
-            ("Size", f"{human_bytes(r.source_bytes)} → {human_bytes(r.output_bytes)} ({ratio:.1f}× smaller)"
-             if ratio >= 1 else f"{human_bytes(r.source_bytes)} → {human_bytes(r.output_bytes)}"),
+            ("Size", f"{human_bytes(r.source_bytes)} → {human_bytes(r.output_bytes)} ({change})"),
             ("Time", f"{human_seconds(r.seconds)} (" + ", ".join(f"{k.lower()} {human_seconds(v)}"
                                                              for k, v in r.stages.items()) + ")"),
             ("Peak memory of the job", human_bytes(r.peak_rss_bytes)),
             ("Weights", ", ".join(f"{k} {v:.0%}" for k, v in sorted(r.precisions.items(), key=lambda kv: -kv[1])))]
     if r.quality:
         q = r.quality
-        rows.append(("Quality", f"**{q.get('verdict')}**: {q.get('score', 0):.2f} similarity to the uncompressed "
-                                f"model's greedy answers on {len(q.get('rows', []))} prompts"))
+        rows.append(("Quality", f"**{q.get('verdict')}**: {q.get('score', 0):.2f} similarity to the greedy answers "
+                                f"of {r.reference or 'the original'} on {len(q.get('rows', []))} prompts"))
     if r.tokens_per_s:
         reference = (r.quality or {}).get("reference_tokens_per_s")
-        rows.append(("Speed", f"{r.tokens_per_s:.0f} tokens/s" + (f" (uncompressed: {reference:.0f})"
+        rows.append(("Speed", f"{r.tokens_per_s:.0f} tokens/s" + (f" (before: {reference:.0f})"
                                                                    if reference else "")))
     options = {k: v for k, v in r.options.items() if v not in (False, "", 0, None) or k == "group_size"}
     rows.append(("Options", ", ".join(f"{k}={v}" for k, v in options.items())))
@@ -78,7 +78,7 @@ def report_markdown(r: ConversionReport) -> str:
     table = "| Report | |\n|---|---|\n" + "\n".join(f"| {k} | {str(v).replace('|', '/')} |" for k, v in rows)
     answers = ""
     if r.quality and r.quality.get("rows"):
-        answers = "\n\n| prompt | uncompressed | compressed | similarity |\n|---|---|---|---|\n" + "\n".join(
+        answers = "\n\n| prompt | before | after | similarity |\n|---|---|---|---|\n" + "\n".join(
             f"| {_cell(x['prompt'])} | {_cell(x['reference'])} | {_cell(x['candidate'])} | {x['similarity']:.2f} |"
             for x in r.quality["rows"])
     return table + answers
@@ -90,7 +90,7 @@ def _cell(text: str) -> str:
 
 def plot_rows(r: ConversionReport) -> list[dict]:
     """The bar chart: each prompt's similarity, and the share of weights at each precision."""
-    bars = [{"what": f"answer {i}", "value": round(x["similarity"], 3), "kind": "similarity to uncompressed"}
+    bars = [{"what": f"answer {i}", "value": round(x["similarity"], 3), "kind": "answer like before"}
             for i, x in enumerate((r.quality or {}).get("rows", []), 1)]
     bars += [{"what": k, "value": round(v, 3), "kind": "share of weights"} for k, v in r.precisions.items()]
     return bars

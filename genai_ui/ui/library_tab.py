@@ -37,6 +37,7 @@ def build_library_tab(services: Services, openers: dict) -> dict:
         open_buttons = {task: gr.Button(label, visible=False, variant="primary", size="sm",
                                         elem_id=f"library-open-{task}")
                         for task, (label, _, _) in openers.items()}
+        to_convert = gr.Button("Compress / turn into IR…", size="sm", visible=False, elem_id="library-convert")
         delete = gr.Button("Delete…", variant="stop", size="sm", visible=False, elem_id="library-delete")
     with gr.Row(visible=False) as confirm_row:
         confirm_text = gr.Markdown()
@@ -55,6 +56,7 @@ def build_library_tab(services: Services, openers: dict) -> dict:
             raise to_gr_error(err) from None
         return (model_id, f"**{entry.id}** · `{entry.location}`",
                 *[gr.Button(visible=entry.task == task) for task in open_buttons],
+                gr.Button(visible=True, value="Turn into OpenVINO IR…" if entry.format == "gguf" else "Compress…"),
                 gr.Button(visible=True), gr.Row(visible=False))
 
     def on_delete(model_id: str):
@@ -71,9 +73,9 @@ def build_library_tab(services: Services, openers: dict) -> dict:
             raise to_gr_error(err) from None
         gr.Info(f"Deleted {model_id}.")
         return ("", "", *[gr.Button(visible=False) for _ in open_buttons], gr.Button(visible=False),
-                gr.Row(visible=False), *refresh())
+                gr.Button(visible=False), gr.Row(visible=False), *refresh())
 
-    selection = [selected, chosen, *open_buttons.values(), delete, confirm_row]
+    selection = [selected, chosen, *open_buttons.values(), to_convert, delete, confirm_row]
     table.select(on_select, None, selection, queue=False, api_visibility="private")
     delete.click(on_delete, [selected], [confirm_row, confirm_text], queue=False, api_visibility="private")
     keep.click(lambda: gr.Row(visible=False), None, confirm_row, queue=False, api_visibility="private")
@@ -81,4 +83,4 @@ def build_library_tab(services: Services, openers: dict) -> dict:
     for task, button in open_buttons.items():
         _, fn, outputs = openers[task]
         button.click(fn, [selected], outputs, queue=False, api_visibility="private")
-    return {"refresh": (refresh, [info, table])}
+    return {"refresh": (refresh, [info, table]), "selected": selected, "convert": to_convert}

@@ -1,0 +1,56 @@
+"""The Convert tab in a real browser: a library GGUF turned into IR with its report, and a Hub
+export cancelled halfway."""
+
+import re
+
+from tests.test_convert import staged, workers
+
+BUILTIN = "SmolLM2-135M-Instruct-Q4_1"
+
+
+def open_page(browser, app_url):
+    page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    page.goto(app_url)
+    page.wait_for_selector("#chat-input textarea")
+    return page
+
+
+def test_a_library_gguf_into_ir_with_a_report(browser, app_url, services, output_dir):
+    page = open_page(browser, app_url)
+    made = f"{BUILTIN}-ov"
+    try:
+        page.get_by_role("tab", name="Library").click()
+        page.locator("#library-table span.text", has_text=re.compile(f"^{BUILTIN}$")).first.click()
+        page.get_by_role("button", name="Turn into OpenVINO IR…").click()
+        page.locator("#convert-start").wait_for()
+        assert page.locator("#convert-local input").input_value().startswith(BUILTIN)
+        page.click("#convert-start")
+        page.locator("#convert-status").get_by_text("is in your library").wait_for(timeout=180_000)
+        report = page.locator("#convert-report").inner_text()
+        assert made in report and "Quality" in report and "same" in report
+        page.locator("#convert-chart canvas, #convert-chart svg").first.wait_for()  # the plot is drawn
+        page.screenshot(path=str(output_dir / "convert-report.png"), full_page=True)
+        assert services.library.get(made).format == "openvino"
+    finally:
+        page.context.close()
+        if made in services.library:
+            services.library.delete(made)
+
+
+def test_cancel_an_export_halfway(browser, app_url, services):
+    page = open_page(browser, app_url)
+    before = [e.id for e in services.library.list()]
+    try:
+        page.get_by_role("tab", name="Convert").click()
+        page.locator("#convert-repo textarea").fill("HuggingFaceTB/SmolLM2-135M-Instruct")
+        page.click("#convert-start")
+        page.locator("#convert-status").get_by_text("Export").wait_for(timeout=60_000)
+        page.wait_for_function("() => document.querySelector('#convert-log textarea').value.includes('optimum')",
+                               timeout=60_000)
+        page.click("#convert-cancel")
+        page.locator("#convert-status").get_by_text("Cancelled: nothing was added to the library").wait_for(
+            timeout=30_000)
+        assert [e.id for e in services.library.list()] == before and not staged(services) and not workers()
+        assert page.locator("#convert-start").is_enabled()
+    finally:
+        page.context.close()
