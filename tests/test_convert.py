@@ -151,3 +151,28 @@ def test_refused_before_any_download(hub, services, local_hub, client):
     with pytest.raises(AppError, match="int8 compresses every weight per channel, so a group size"):
         client.predict(CHECKPOINT, "int8", 64, api_name="/convert_model")
     assert downloads() == before
+
+
+@pytest.mark.parametrize("repo_id,weight_format,task", [
+    ("tiny-random/llava", "int4", "image-text-to-text"),
+    ("tiny-random/stable-diffusion", "int8", "text-to-image"),
+])
+def test_vision_and_image_models_convert_and_load(hub, services, repo_id, weight_format, task):
+    report = drain(convert_model(hub=hub, library=services.library, repo_id=repo_id,
+                                 options=ExportOptions(weight_format=weight_format)))
+    try:
+        entry = services.library.get(report.id)
+        assert entry.task == task and report.task == task and entry.format == "openvino"
+        assert report.precisions.get(weight_format, 0) > 0 and not report.quality  # checked by loading, not compared
+        if task == "image-text-to-text":  # what VLMPipeline reads the image settings from
+            assert (entry.load_path / "preprocessor_config.json").is_file()
+    finally:
+        services.library.delete(report.id)
+
+
+def test_a_job_that_would_not_fit_on_the_disk_is_refused(tmp_path):
+    from genai_ui.convert_job import check_disk
+
+    check_disk(tmp_path, 1_000)
+    with pytest.raises(NotAvailable, match=r"Not enough free disk: this needs about 1000000\.0 GB and .* GB are free"):
+        check_disk(tmp_path, 10**15)
