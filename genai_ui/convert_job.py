@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Generator
 
 from .convert import EXPORT_TASKS, ExportOptions, pick_group_size
-from .downloads import _fetch
+from .downloads import fetch_files
 from .errors import NotAvailable, UserError
 from .hub import HubService, details
 from .jobs import Finished, Log, Progress, ProcessResult, Stage, run_job, run_process
@@ -133,7 +133,7 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
 
     yield stage("Download")
     paths = None
-    for event in run_job(lambda report, stop: hub.call(lambda api: _fetch(
+    for event in run_job(lambda report, stop: hub.call(lambda api: fetch_files(
             hub, about.id, about.commit or "main", files, token, cache_dir, report, stop), token), cancel=cancel):
         if isinstance(event, Finished):
             paths = event.result

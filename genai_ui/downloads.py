@@ -92,7 +92,7 @@ def download_model(*, hub: HubService, library: Library, repo_id: str, revision:
                             "delete it to fetch this one.")
         return present  # fetching what is there already is done at once
     # by commit, so the files match the listing just read even if the repo changes meanwhile
-    paths = hub.call(lambda api: _fetch(hub, about.id, about.commit or revision, wanted, token, cache_dir,
+    paths = hub.call(lambda api: fetch_files(hub, about.id, about.commit or revision, wanted, token, cache_dir,
                                         on_progress, cancel), token)
     if about.gguf_files:
         (path,) = paths
@@ -117,7 +117,7 @@ def recommended_gguf(gguf_files: list[dict]) -> str:
     return loadable[0]["name"] if loadable else ""
 
 
-def _fetch(hub: HubService, repo_id: str, revision: str, files: list[dict], token: str, cache_dir: Path | None,
+def fetch_files(hub: HubService, repo_id: str, revision: str, files: list[dict], token: str, cache_dir: Path | None,
            on_progress: Progress | None, cancel: threading.Event | None) -> list[Path]:
     """One file after the other into the Hugging Face cache, reporting bytes of the whole."""
     from huggingface_hub import HfApi, hf_hub_download

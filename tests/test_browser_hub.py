@@ -102,3 +102,18 @@ def test_the_hub_down_is_one_line_in_the_tab(browser, hubless_app):
         cell(page, "#library-table", "SmolLM2-135M-Instruct-Q4_1").wait_for()
     finally:
         page.context.close()
+
+
+def test_a_checkpoint_is_offered_for_conversion(browser, app_url):
+    page = open_hub(browser, app_url)
+    try:
+        page.locator("#hub-query textarea").fill("HuggingFaceTB/SmolLM2-135M-Instruct")
+        page.keyboard.press("Enter")
+        cell(page, "#hub-results", "HuggingFaceTB/SmolLM2-135M-Instruct").click()
+        page.locator("#hub-details").get_by_text("runs here once converted to OpenVINO IR").wait_for()
+        assert not page.locator("#hub-download").is_visible()
+        page.click("#hub-convert")
+        page.locator("#convert-start").wait_for()
+        assert page.locator("#convert-repo textarea").input_value() == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    finally:
+        page.context.close()
