@@ -154,18 +154,15 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
         model_dir = staged / "model"
         reference = staged / "reference" if options.compresses else model_dir
         yield stage("Export")
-        cmd = [sys.executable, "-m", "optimum.commands.optimum_cli", "export", "openvino", "--model", str(snapshot),
-               "--task", export_task, "--weight-format", "fp32" if options.weight_format == "fp32" else "fp16",
-               str(reference)] + (["--trust-remote-code"] if options.trust_remote_code else [])
-        peak = max(peak, (yield from _step(cmd, "The export", cancel, env)))
-        _add_preprocessor_config(snapshot, reference)
+        # one process, like optimum-cli: the 16-bit export, then its compression into another folder
+        cmd = [sys.executable, "-m", "genai_ui.convert_worker", "export", "--source", str(snapshot), "--task",
+               export_task, "--weight-format", "fp32" if options.weight_format == "fp32" else "fp16",
+               "--reference", str(reference)] + (["--trust-remote-code"] if options.trust_remote_code else [])
         if options.compresses:
-            yield stage("Compress")
-            cmd = [sys.executable, "-m", "genai_ui.convert_worker", "quantize", "--source", str(snapshot),
-                   "--reference", str(reference), "--output", str(model_dir), "--task", export_task,
-                   "--config", json.dumps(options.quantization_config(group))] \
-                + (["--trust-remote-code"] if options.trust_remote_code else [])
-            peak = max(peak, (yield from _step(cmd, "Compression", cancel, env, percent=True)))
+            cmd += ["--output", str(model_dir), "--config", json.dumps(options.quantization_config(group))]
+        peak = max(peak, (yield from _step(cmd, "The conversion", cancel, env, percent=True, stage=stage)))
+        for folder in {reference, model_dir}:
+            _add_preprocessor_config(snapshot, folder)
         yield stage("Verify")
         checked, verify_peak = yield from _verify(model_dir, task, reference if options.compresses else None,
                                                   cancel, env, device)
@@ -290,12 +287,18 @@ class InvalidOptions(UserError):
     pass
 
 
-def _step(cmd: list[str], what: str, cancel: threading.Event, env: dict, percent: bool = False):
+def _step(cmd: list[str], what: str, cancel: threading.Event, env: dict, percent: bool = False, stage=None):
     """Run one subprocess step, passing its lines on as Log events (and NNCF's percentages as
-    Progress); returns its peak memory; a failure ends the job with the step's own last words."""
+    Progress, and the step's own stage marks as Stage events); returns its peak memory; a failure
+    ends the job with the step's own last words."""
+    from .convert_worker import STAGE
+
     result = ProcessResult()
     for line in run_process(cmd, cancel=cancel, result=result, env=env):
         line = _ANSI.sub("", line).rstrip()
+        if stage and line.startswith(STAGE):
+            yield stage(line[len(STAGE):].strip())
+            continue
         yield Log(line)
         found = _PERCENT.search(line) if percent else None
         if found:

@@ -2,8 +2,10 @@
 subprocess of its own: the app's memory never holds a model being converted, and Cancel ends
 the step's whole process group.
 
-  quantize  compress an exported IR with optimum-intel, as optimum-cli's own second step does
-            (all its options: AWQ, scale estimation, calibration datasets), into another folder
+  export    optimum-cli's export at 16 bits, then (in the same process, as optimum-cli does) its
+            compression step with all its options (AWQ, scale estimation, calibration datasets)
+            into another folder, so that the 16-bit export stays as the quality check's reference
+  quantize  only that compression step, on an exported IR
   compress  compress any IR folder with NNCF directly (data-free), into another folder
   gguf-ir   turn a GGUF into an IR with openvino_genai's own GGUF reader
   verify    load a model in its openvino_genai pipeline and run a tiny prompt
@@ -64,6 +66,21 @@ def quantize(source: str, reference: Path, output: Path, task: str, config: dict
     # saving into another folder so that the uncompressed reference stays whole for the quality check
     model._apply_quantization(config, compile_only=False, compile_model=False, model_name_or_path=source,
                               trust_remote_code=trust_remote_code, save_directory=output, immediate_save=True)
+
+
+STAGE = "genai_ui: stage "  # a line that tells the app the step moved on
+
+
+def export(source: str, reference: Path, task: str, weight_format: str, trust_remote_code: bool,
+           output: Path | None, config: dict | None) -> None:
+    from optimum.commands.optimum_cli import main as optimum_cli
+
+    sys.argv = ["optimum-cli", "export", "openvino", "--model", source, "--task", task, "--weight-format",
+                weight_format, str(reference)] + (["--trust-remote-code"] if trust_remote_code else [])
+    optimum_cli()
+    if config is not None and output is not None:
+        print(f"{STAGE}Compress", flush=True)
+        quantize(source, reference, output, task, config, trust_remote_code)
 
 
 NNCF_MODES = {("int8", False): "INT8_ASYM", ("int8", True): "INT8_SYM", ("int4", False): "INT4_ASYM",
@@ -130,6 +147,14 @@ def verify(model: Path, task: str, device: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m genai_ui.convert_worker")
     steps = parser.add_subparsers(dest="step", required=True)
+    e = steps.add_parser("export")
+    e.add_argument("--source", required=True)
+    e.add_argument("--reference", type=Path, required=True)
+    e.add_argument("--task", required=True)
+    e.add_argument("--weight-format", default="fp16")
+    e.add_argument("--output", type=Path)
+    e.add_argument("--config", help="the quantization config, as JSON; none: no compression")
+    e.add_argument("--trust-remote-code", action="store_true")
     q = steps.add_parser("quantize")
     q.add_argument("--source", required=True)
     q.add_argument("--reference", type=Path, required=True)
@@ -150,7 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--device", default="CPU")
     args = parser.parse_args(argv)
     try:
-        if args.step == "quantize":
+        if args.step == "export":
+            export(args.source, args.reference, args.task, args.weight_format, args.trust_remote_code, args.output,
+                   json.loads(args.config) if args.config else None)
+        elif args.step == "quantize":
             quantize(args.source, args.reference, args.output, args.task, json.loads(args.config),
                      args.trust_remote_code)
         elif args.step == "compress":
