@@ -299,10 +299,13 @@ def _step(cmd: list[str], what: str, cancel: threading.Event, env: dict, percent
         if stage and line.startswith(STAGE):
             yield stage(line[len(STAGE):].strip())
             continue
+        bar = _BAR.search(line) if percent else None
+        if bar:  # a progress bar redrawn: the bar moves, the log keeps its last state only
+            done = int(bar.group("pct"))
+            yield Progress(done, 100, unit="%", label=bar.group("label").strip())
+            if done < 100:
+                continue
         yield Log(line)
-        found = _PERCENT.search(line) if percent else None
-        if found:
-            yield Progress(int(found.group(1)), 100, unit="%")
     if result.returncode != 0:
         raise ConversionFailed(f"{what} failed: {_reason(result.tail)}")
     return result.peak_rss_bytes
@@ -369,7 +372,7 @@ def _add_preprocessor_config(source: Path, exported: Path) -> None:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_PERCENT = re.compile(r"(\d{1,3})%")
+_BAR = re.compile(r"^(?P<label>[^━╸╺%]*?)\s*[━╸╺─]+.*?(?P<pct>\d{1,3})%")
 
 
 def _reason(tail: list[str]) -> str:

@@ -24,6 +24,7 @@ class Progress:
     total: int
     rate: float = 0.0  # units per second over the last few seconds
     unit: str = "B"
+    label: str = ""  # what is being done, when a step does several things
 
     @property
     def fraction(self) -> float:

@@ -176,3 +176,30 @@ def test_a_job_that_would_not_fit_on_the_disk_is_refused(tmp_path):
     check_disk(tmp_path, 1_000)
     with pytest.raises(NotAvailable, match=r"Not enough free disk: this needs about 1000000\.0 GB and .* GB are free"):
         check_disk(tmp_path, 10**15)
+
+
+def test_a_step_turns_progress_bars_into_progress_and_its_marks_into_stages():
+    import sys
+
+    from genai_ui.convert_job import _step
+    from genai_ui.convert_worker import STAGE
+    from genai_ui.jobs import Progress
+
+    code = (f"import sys; print('exporting'); print('{STAGE}Compress');"
+            "sys.stdout.write('Applying Weight Compression ━━━━╸ 50% 1/2\\rApplying Weight Compression ━━━━━ 100% 2/2\\n')")
+    events = list(_step([sys.executable, "-c", code], "Test", threading.Event(), None, percent=True,
+                        stage=lambda name: Stage(name, 2, 3)))
+    assert events[0] == Log("exporting") and events[1] == Stage("Compress", 2, 3)
+    assert [(e.done, e.label) for e in events if isinstance(e, Progress)] == [
+        (50, "Applying Weight Compression"), (100, "Applying Weight Compression")]
+    assert [e.line for e in events if isinstance(e, Log)][-1].endswith("100% 2/2")  # the bar's last state only
+
+
+def test_a_failed_step_says_why_in_its_own_words():
+    import sys
+
+    from genai_ui.convert_job import ConversionFailed, _step
+
+    code = "import sys; print('working'); print('error: the checkpoint has no config.json', file=sys.stderr); sys.exit(2)"
+    with pytest.raises(ConversionFailed, match="^The export failed: the checkpoint has no config.json$"):
+        list(_step([sys.executable, "-c", code], "The export", threading.Event(), None))

@@ -48,7 +48,7 @@ def status_html(stage: Stage | None, progress: Progress | None, started: float, 
     if progress and progress.unit == "B" and progress.total:
         figures = f" · {human_bytes(progress.done)} of {human_bytes(progress.total)} · {human_bytes(progress.rate)}/s"
     elif progress and progress.unit == "%":
-        figures = f" · {progress.done}%"
+        figures = f" · {escape(progress.label) + ' ' if progress.label else ''}{progress.done}%"
     return (f'<div class="gu-progress"><div class="gu-progress-label"><b>Step {stage.index} of {stage.count}: '
             f'{escape(stage.name)}</b>{figures} · {human_seconds(time.monotonic() - started)} in all'
             f'{" · " + escape(note) if note else ""}</div>{bar}</div>')
