@@ -70,15 +70,14 @@ def drain(job: Events) -> ConversionReport:
             return done.value
 
 
-def child_env(hub: HubService, token: str = "") -> dict:
-    """The environment of a step: the app's Hub settings and token, and no Hub access at all for
-    steps that have their files already."""
+def child_env(hub: HubService) -> dict:
+    """The environment of a step: the app's Hub endpoint, no Hub access (the files are local by then)
+    and no token at all (a step needs none, and none should reach a process that runs a repo's code)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
            "HF_ENDPOINT": hub.endpoint, "COLUMNS": "100", "NO_COLOR": "1", "TQDM_MININTERVAL": "1",
            "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"}  # NNCF (rich) draws its progress bars for us
-    env.pop("HF_TOKEN", None)
-    if hub.token_for(token):
-        env["HF_TOKEN"] = hub.token_for(token)
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        env.pop(name, None)
     return env
 
 
@@ -147,7 +146,7 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
     command = (f"optimum-cli export openvino --model {about.id} --task {export_task} "
                + " ".join(options.cli_flags(group)) + " <output folder>")
     yield Log(f"Same as: {command}")
-    env, peak = child_env(hub, token), 0
+    env, peak = child_env(hub), 0
 
     with library.staging() as staged:
         env["TMPDIR"] = str(staged)  # optimum's temporary files: on the library's disk, and gone with the job

@@ -203,3 +203,11 @@ def test_a_failed_step_says_why_in_its_own_words():
     code = "import sys; print('working'); print('error: the checkpoint has no config.json', file=sys.stderr); sys.exit(2)"
     with pytest.raises(ConversionFailed, match="^The export failed: the checkpoint has no config.json$"):
         list(_step([sys.executable, "-c", code], "The export", threading.Event(), None))
+
+
+def test_no_token_reaches_a_step(monkeypatch):
+    from genai_ui.convert_job import child_env
+
+    monkeypatch.setenv("HF_TOKEN", "hf_operator_secret")
+    env = child_env(HubService(endpoint="http://127.0.0.1:9", token="hf_operator_secret"))
+    assert "hf_operator_secret" not in env.values() and env["HF_HUB_OFFLINE"] == "1"
