@@ -102,6 +102,10 @@ class ExportOptions:
     def compresses(self) -> bool:
         return self.weight_format not in FLOAT_FORMATS
 
+    def group_size_for(self, config: dict) -> int:
+        """The group size this model gets: -1 (per channel) unless the format is 4-bit."""
+        return pick_group_size(config, self.group_size) if self.weight_format in FOUR_BIT_FORMATS else -1
+
     def quantization_config(self, group_size: int) -> dict:
         """The weight-compression config optimum-intel takes (as its CLI builds it from these flags)."""
         four_bit = self.weight_format in FOUR_BIT_FORMATS

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Generator
 
-from .convert import EXPORT_TASKS, ExportOptions, pick_group_size
+from .convert import EXPORT_TASKS, ExportOptions
 from .downloads import fetch_files
 from .errors import NotAvailable, UserError
 from .hub import HubService, details
@@ -99,15 +99,10 @@ def unique_id(library: Library, base: str) -> str:
 def convert_model(*, hub: HubService, library: Library, repo_id: str, options: ExportOptions, token: str = "",
                   cancel: threading.Event | None = None, cache_dir: Path | None = None, device: str = "CPU") -> Events:
     cancel = cancel or threading.Event()
-    start, stages = time.monotonic(), {}
-    names = ["Check", "Download", "Export"] + (["Compress"] if options.compresses else []) + ["Verify", "Register"]
-
-    def stage(name: str) -> Stage:
-        stages[name] = time.monotonic()
-        return Stage(name, names.index(name) + 1, len(names))
+    stage = Steps(["Check", "Download", "Export"] + (["Compress"] if options.compresses else []) + ["Verify", "Register"])
 
     yield stage("Check")
-    about = details(hub, repo_id, token)
+    about = details(hub, repo_id, token, with_card=False)
     task = options.task or about.task
     if task not in EXPORT_TASKS:
         raise NotAvailable(f"{about.id} is a {about.task or 'model without a task'}: only chat (text-generation), "
@@ -140,8 +135,7 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
             yield event
     snapshot = Path(paths[0]).parents[len(Path(files[0]["name"]).parts) - 1]
     config = _read_json(snapshot / "config.json")
-    group = pick_group_size(config, options.group_size) if options.weight_format in ("int4", "nf4", "mxfp4", "cb4") \
-        else -1
+    group = options.group_size_for(config)
     export_task = EXPORT_TASKS[task]
     command = (f"optimum-cli export openvino --model {about.id} --task {export_task} "
                + " ".join(options.cli_flags(group)) + " <output folder>")
@@ -175,7 +169,7 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
                                   output_bytes=folder_size(model_dir), peak_rss_bytes=peak, options=opts,
                                   source=about.id, command=command,
                                   reference="the uncompressed export (fp16)" if options.compresses else "", **checked)
-        report = _finish(report, start, stages)
+        report = stage.finish(report)
         entry = library.install(model_dir, ModelEntry(
             id=local_id, task=task, format="openvino", weight_format=options.weight_format, location="",
             context_length=config.get("max_position_embeddings") or (config.get("text_config") or {}).get(
@@ -190,12 +184,7 @@ def compress_model(*, library: Library, hub: HubService, model: str, options: Ex
     """An OpenVINO model of the library compressed again with NNCF (data-free), into a new entry; the
     original stays."""
     cancel = cancel or threading.Event()
-    start, stages = time.monotonic(), {}
-    names = ["Check", "Compress", "Verify", "Register"]
-
-    def stage(name: str) -> Stage:
-        stages[name] = time.monotonic()
-        return Stage(name, names.index(name) + 1, len(names))
+    stage = Steps(["Check", "Compress", "Verify", "Register"])
 
     yield stage("Check")
     source = library.get(model)
@@ -215,8 +204,7 @@ def compress_model(*, library: Library, hub: HubService, model: str, options: Ex
         raise NotAvailable(f"'{source.id}' is compressed already ({held}): compress a 16-bit version of it.")
     check_disk(library.models_dir, source.size_bytes)
     config = _read_json(Path(source.location) / "config.json")
-    group = pick_group_size(config, options.group_size) if options.weight_format in ("int4", "nf4", "mxfp4", "cb4") \
-        else -1
+    group = options.group_size_for(config)
     env, peak = child_env(hub), 0
     with library.staging() as staged:
         env["TMPDIR"] = str(staged)
@@ -230,10 +218,10 @@ def compress_model(*, library: Library, hub: HubService, model: str, options: Ex
         yield stage("Register")
         local_id = unique_id(library, f"{source.id}-{options.weight_format}")
         opts = {**options.to_dict(), "group_size": group}
-        report = _finish(ConversionReport(
+        report = stage.finish(ConversionReport(
             id=local_id, location="", task=source.task, seconds=0.0, source_bytes=source.size_bytes,
             output_bytes=folder_size(model_dir), peak_rss_bytes=max(peak, verify_peak), options=opts,
-            source=source.id, reference=f"{source.id}, the model it was compressed from", **checked), start, stages)
+            source=source.id, reference=f"{source.id}, the model it was compressed from", **checked))
         entry = library.install(model_dir, ModelEntry(
             id=local_id, task=source.task, format="openvino", weight_format=options.weight_format, location="",
             context_length=source.context_length, source={**source.source, "library_model": source.id},
@@ -245,12 +233,7 @@ def gguf_to_ir(*, library: Library, hub: HubService, model: str, cancel: threadi
                device: str = "CPU") -> Events:
     """A GGUF of the library as an OpenVINO IR (openvino_genai's own reading of it), in a new entry."""
     cancel = cancel or threading.Event()
-    start, stages = time.monotonic(), {}
-    names = ["Check", "Export", "Verify", "Register"]
-
-    def stage(name: str) -> Stage:
-        stages[name] = time.monotonic()
-        return Stage(name, names.index(name) + 1, len(names))
+    stage = Steps(["Check", "Export", "Verify", "Register"])
 
     yield stage("Check")
     source = library.get(model, "text-generation")
@@ -270,16 +253,34 @@ def gguf_to_ir(*, library: Library, hub: HubService, model: str, cancel: threadi
         weight_format = {"Q4": "int4", "Q8": "int8", "F16": "fp16", "BF": "bf16", "F3": "fp32"}.get(
             source.weight_format[:2].upper(), source.weight_format.lower())
         local_id = unique_id(library, f"{source.id}-ov")
-        report = _finish(ConversionReport(
+        report = stage.finish(ConversionReport(
             id=local_id, location="", task=source.task, seconds=0.0, source_bytes=source.size_bytes,
             output_bytes=folder_size(model_dir), peak_rss_bytes=max(peak, verify_peak),
             options={"from_gguf": source.weight_format}, source=source.id,
-            reference=f"{source.id}, the GGUF it came from", **checked), start, stages)
+            reference=f"{source.id}, the GGUF it came from", **checked))
         entry = library.install(model_dir, ModelEntry(
             id=local_id, task=source.task, format="openvino", weight_format=weight_format, location="",
             context_length=source.context_length, source={**source.source, "library_model": source.id},
             options=report.options, report=report.to_api()))
     return replace(report, location=entry.location)
+
+
+class Steps:
+    """A job's steps, timed: `stage(name)` is the Stage event that starts a step's clock, and
+    `stage.finish(report)` puts the total and each step's time in the report."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names, self.started, self.start = names, {}, time.monotonic()
+
+    def __call__(self, name: str) -> Stage:
+        self.started[name] = time.monotonic()
+        return Stage(name, self.names.index(name) + 1, len(self.names))
+
+    def finish(self, report: ConversionReport) -> ConversionReport:
+        now = time.monotonic()
+        marks = [*self.started.items(), ("end", now)]
+        durations = {name: round(marks[i + 1][1] - t, 2) for i, (name, t) in enumerate(marks[:-1])}
+        return replace(report, seconds=round(now - self.start, 2), stages=durations)
 
 
 class InvalidOptions(UserError):
@@ -340,13 +341,6 @@ def _verify(model_dir: Path, task: str, reference: Path | None, cancel, env, dev
     else:
         yield Log(f"Verified: {found.get('output', '')!r}")
     return checked, result.peak_rss_bytes
-
-
-def _finish(report: ConversionReport, start: float, stages: dict) -> ConversionReport:
-    now = time.monotonic()
-    marks = list(stages.items()) + [("end", now)]
-    durations = {name: round(marks[i + 1][1] - t, 2) for i, (name, t) in enumerate(marks[:-1])}
-    return replace(report, seconds=round(now - start, 2), stages=durations)
 
 
 def _read_json(path: Path) -> dict:

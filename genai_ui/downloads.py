@@ -63,7 +63,7 @@ def download_model(*, hub: HubService, library: Library, repo_id: str, revision:
                    token: str = "", cache_dir: Path | None = None, on_progress: Progress | None = None,
                    cancel: threading.Event | None = None) -> ModelEntry:
     """An OpenVINO IR repo or a GGUF file into the library, ready to run."""
-    about = details(hub, repo_id, token, revision)
+    about = details(hub, repo_id, token, revision, with_card=False)  # the files, not the card
     if not about.supported:
         raise NotAvailable(f"{repo_id} cannot run here: {about.reason}.")
     names = [f["name"] for f in about.files]

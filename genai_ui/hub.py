@@ -178,8 +178,10 @@ def gguf_quantization(filename: str) -> str:
     return found[-1].upper() if found else "unknown"
 
 
-def details(hub: HubService, repo_id: str, token: str = "", revision: str = "main") -> ModelDetails:
-    """Everything the Hub tab shows about one repo: two requests (info, then the card)."""
+def details(hub: HubService, repo_id: str, token: str = "", revision: str = "main",
+            with_card: bool = True) -> ModelDetails:
+    """Everything the Hub tab shows about one repo: two requests (info, then the card; a download
+    needs no card)."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
     if not isinstance(repo_id, str) or not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id.strip()):
@@ -194,7 +196,7 @@ def details(hub: HubService, repo_id: str, token: str = "", revision: str = "mai
         except RevisionNotFoundError as err:
             raise InvalidParameter(f"{repo_id} has no revision '{revision}'.") from err
         card = ""
-        if any(s.rfilename == "README.md" for s in info.siblings or []):
+        if with_card and any(s.rfilename == "README.md" for s in info.siblings or []):
             try:
                 if info.gated:
                     # asked each time: the Hugging Face cache would hand out a card another session fetched

@@ -59,20 +59,32 @@ class _Rate:
 def run_job(work: Callable[[Callable[[int, int], None], threading.Event], Any], *,
             cancel: threading.Event | None = None, interval: float = 0.25, unit: str = "B") -> Iterator[Progress | Finished]:
     cancel = cancel or threading.Event()
-    events: queue.Queue = queue.Queue()
-    rate = _Rate()
-    last = [0.0]
 
-    def on_progress(done: int, total: int) -> None:
-        speed = rate.add(done)
-        now = time.monotonic()
-        if now - last[0] >= interval or (total and done >= total):
-            last[0] = now
-            events.put(Progress(done, total, speed, unit))
+    def produce(put: Callable[[object], None]) -> Any:
+        rate, last = _Rate(), [0.0]
+
+        def on_progress(done: int, total: int) -> None:
+            speed = rate.add(done)
+            now = time.monotonic()
+            if now - last[0] >= interval or (total and done >= total):
+                last[0] = now
+                put(Progress(done, total, speed, unit))
+
+        return work(on_progress, cancel)
+
+    return _relay(produce, on_leave=cancel.set)
+
+
+def _relay(produce: Callable[[Callable[[object], None]], Any], *, on_leave: Callable[[], None],
+           tick: float | None = None) -> Iterator:
+    """Run produce(put) on a thread of its own; yield what it puts as it comes (and None after `tick`
+    seconds without anything), then Finished(what it returned); its error is raised here. A caller
+    that leaves early calls on_leave, which must make the work stop."""
+    events: queue.Queue = queue.Queue()
 
     def target() -> None:
         try:
-            events.put(Finished(work(on_progress, cancel)))
+            events.put(Finished(produce(events.put)))
         except BaseException as err:  # handed to the caller's thread
             events.put(err)
 
@@ -80,7 +92,11 @@ def run_job(work: Callable[[Callable[[int, int], None], threading.Event], Any], 
     thread.start()
     try:
         while True:
-            event = events.get()
+            try:
+                event = events.get(timeout=tick)
+            except queue.Empty:
+                yield None
+                continue
             if isinstance(event, BaseException):
                 raise event
             yield event
@@ -88,7 +104,7 @@ def run_job(work: Callable[[Callable[[int, int], None], threading.Event], Any], 
                 return
     finally:
         if thread.is_alive():
-            cancel.set()
+            on_leave()
 
 
 @dataclass(frozen=True)
@@ -210,35 +226,16 @@ def in_background(job: Iterator, *, tick: float = 1.0) -> Iterator:
     """Run a job generator in a thread; yield its events, None every `tick` seconds without one (so a
     page can move its clock on), and Finished(its return value) at the end. Leaving early closes
     the job, which stops its work."""
-    events: queue.Queue = queue.Queue()
     leave = threading.Event()
 
-    def target() -> None:
+    def produce(put: Callable[[object], None]) -> Any:
         try:
             while not leave.is_set():
                 try:
-                    events.put(next(job))
+                    put(next(job))
                 except StopIteration as done:
-                    events.put(Finished(done.value))
-                    return
-        except BaseException as err:
-            events.put(err)
+                    return done.value
         finally:
             job.close()
 
-    thread = threading.Thread(target=target, name="genai_ui-job", daemon=True)
-    thread.start()
-    try:
-        while True:
-            try:
-                event = events.get(timeout=tick)
-            except queue.Empty:
-                yield None
-                continue
-            if isinstance(event, BaseException):
-                raise event
-            yield event
-            if isinstance(event, Finished):
-                return
-    finally:
-        leave.set()
+    return _relay(produce, on_leave=leave.set, tick=tick)

@@ -85,3 +85,35 @@ def test_cancel_ends_the_whole_process_group():
     assert result.returncode != 0 and result.seconds < 10
     time.sleep(0.2)
     assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE  # not orphaned
+
+
+def test_in_background_ticks_while_a_job_is_quiet_and_closes_it_when_left():
+    from genai_ui.jobs import in_background
+
+    closed = threading.Event()
+
+    def job():
+        try:
+            yield "started"
+            time.sleep(0.35)
+            yield "later"
+            return "result"
+        finally:
+            closed.set()
+
+    events = list(in_background(job(), tick=0.1))
+    assert events[0] == "started" and None in events and events[-2:] == ["later", Finished("result")]
+
+    def endless():
+        try:
+            while True:
+                yield "again"
+                time.sleep(0.01)
+        finally:
+            closed.set()
+
+    closed.clear()
+    stream = in_background(endless(), tick=0.1)
+    assert next(stream) == "again"
+    stream.close()  # the page went away
+    assert closed.wait(5)

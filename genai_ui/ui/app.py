@@ -8,7 +8,7 @@ from .. import __version__
 from ..services import Services
 from .api import register_api
 from .chat_tab import build_chat_tab, refresh_models
-from .convert_tab import build_convert_tab
+from .convert_tab import build_convert_tab, library_choices
 from .hub_tab import build_hub_tab
 from .library_tab import build_library_tab
 
@@ -74,9 +74,9 @@ def build_app(services: Services) -> gr.Blocks:
         hub["convert"].click(to_convert, hub["session"], [tabs, convert["repo"], convert["local"],
                                                           convert["source_kind"]], **private)
         def library_to_convert(model_id):
-            choices = [(e.label(), e.id) for e in services.library.list() if e.format in ("openvino", "gguf")]
             return (gr.Tabs(selected="convert"), gr.Textbox(visible=False),
-                    gr.Dropdown(choices=choices, value=model_id, visible=True), "A model in my library")
+                    gr.Dropdown(choices=library_choices(services), value=model_id, visible=True),
+                    "A model in my library")
 
         library["convert"].click(library_to_convert, library["selected"], [tabs, convert["repo"], convert["local"],
                                                                              convert["source_kind"]], **private)

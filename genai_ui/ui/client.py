@@ -1,4 +1,5 @@
-"""The app's /chat as gradio_client sees it, for `python -m genai_ui.bench`."""
+"""The app as gradio_client sees it, for `python -m genai_ui.bench`: the benches are core code and
+import no gradio themselves."""
 
 from __future__ import annotations
 
@@ -14,3 +15,23 @@ def connect(url: str):
 def chat_stream(client, message: str, max_new_tokens: int, temperature: float = 0.0) -> Iterator[str]:
     """The reply as it grows; greedy with top_k off by default, as the raw engine runs in the bench."""
     yield from client.submit(message, [], "", "", max_new_tokens, temperature, 1.0, 0, 1.0, -1, "", api_name="/chat")
+
+
+def convert_model(client, repo_id: str, weight_format: str, group_size: int) -> dict:
+    """The /convert_model report; the app's own message as a RuntimeError when it refuses or fails."""
+    from gradio_client.exceptions import AppError
+
+    try:
+        return client.predict(repo_id, weight_format, group_size, api_name="/convert_model")
+    except AppError as err:
+        raise RuntimeError(str(err)) from None
+
+
+def import_gradio_seconds() -> float:
+    """How long `import gradio` takes in a fresh process: the part of the app's start-up that is Gradio's."""
+    import subprocess
+    import sys
+
+    code = "import time; t = time.perf_counter(); import gradio; print(time.perf_counter() - t)"
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True).stdout.strip().splitlines()[-1])

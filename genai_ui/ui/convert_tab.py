@@ -96,6 +96,11 @@ def plot_rows(r: ConversionReport) -> list[dict]:
     return bars
 
 
+def library_choices(services: Services) -> list[tuple[str, str]]:
+    """Every library model can be a source: an IR to compress again, a GGUF to turn into IR."""
+    return [(e.label(), e.id) for e in services.library.list()]
+
+
 def build_convert_tab(services: Services, hub_session: gr.State) -> dict:
     session = gr.State(ConvertSession())
     formats = list(weight_formats())
@@ -169,8 +174,7 @@ def build_convert_tab(services: Services, hub_session: gr.State) -> dict:
 
     def on_source_kind(kind: str):
         library = kind != "A Hub checkpoint"
-        choices = [(e.label(), e.id) for e in services.library.list() if e.format in ("openvino", "gguf")]
-        return gr.Textbox(visible=not library), gr.Dropdown(choices=choices, visible=library)
+        return gr.Textbox(visible=not library), gr.Dropdown(choices=library_choices(services), visible=library)
 
     def on_trust(on: bool):
         return gr.Markdown("⚠ **Trust remote code** runs Python code from the repo on this machine, with your "

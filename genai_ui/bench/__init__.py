@@ -1,0 +1,40 @@
+"""`python -m genai_ui.bench chat|convert`: the app against the raw engine, side by side, in one run.
+
+chat (bench/chat.py): speed as a person sees it: the raw LLMPipeline's streamer callbacks against
+the chunks a gradio_client receives from the app's /chat, same model file, same prompt, greedy.
+convert (bench/convert.py): a Hub checkpoint to int4 by `optimum-cli export openvino` against the
+app's /convert_model, both from the same warm Hugging Face cache: wall time, peak memory, output size.
+Runs are interleaved so both sides see the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .chat import bench_chat
+from .common import free_port, wait_for_page
+from .convert import CONVERT_REPO, bench_convert, convert_table
+
+__all__ = ["convert_table", "free_port", "main", "wait_for_page"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m genai_ui.bench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    chat_args = sub.add_parser("chat", help="the app's /chat against the raw LLMPipeline on the built-in model")
+    chat_args.add_argument("--runs", type=int, default=5)
+    chat_args.add_argument("--max-new-tokens", type=int, default=128)
+    chat_args.add_argument("--output", type=Path, default=Path("bench-output"))
+    convert_args = sub.add_parser("convert", help="the app's /convert_model against optimum-cli, a Hub checkpoint to "
+                             "int4 (the Hub at HF_ENDPOINT)")
+    convert_args.add_argument("--runs", type=int, default=2)
+    convert_args.add_argument("--repo", default=CONVERT_REPO)
+    convert_args.add_argument("--output", type=Path, default=Path("bench-output"))
+    args = parser.parse_args(argv)
+    if args.what == "chat":
+        bench_chat(args.runs, args.max_new_tokens, args.output)
+    elif args.runs < 1:
+        parser.error("--runs must be 1 or more")
+    else:
+        bench_convert(args.runs, args.repo, args.output)

@@ -1,0 +1,68 @@
+"""What both benches need: a free port, the app started in a subprocess, paired medians."""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+APP_PY = Path(__file__).resolve().parent.parent.parent / "app.py"
+
+
+def paired(app: list, raw: list, measure) -> float:
+    """The median of a measure over interleaved (app, raw) pairs: a drift of the machine cancels out
+    within a pair."""
+    return statistics.median(measure(a, r) for a, r in zip(app, raw))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_page(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("the app did not answer in time")
+
+
+def tree_rss(pid: int) -> int:
+    import psutil
+
+    process = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+
+
+def launch_app(home: str, env: dict | None = None, log=subprocess.DEVNULL) -> tuple[subprocess.Popen, str, float]:
+    """Start app.py on `home`; return the process, its URL and seconds until the page answered."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    started = time.perf_counter()
+    server = subprocess.Popen([sys.executable, str(APP_PY), "--port", str(port), "--home", home],
+                              stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for_page(url, server)
+    except BaseException:
+        server.terminate()
+        raise
+    return server, url, time.perf_counter() - started
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    server.wait(10)
+
+
