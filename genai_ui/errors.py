@@ -26,7 +26,8 @@ class ModelNotFound(UserError):
 
 class WrongTask(UserError):
     def __init__(self, model_id: str, task: str, wanted: str) -> None:
-        super().__init__(f"Model '{model_id}' is a {task} model; this needs a {wanted} model.")
+        article = "an" if wanted[:1] in "aeiou" else "a"
+        super().__init__(f"Model '{model_id}' is a {task} model; this needs {article} {wanted} model.")
 
 
 class DeviceNotFound(UserError):

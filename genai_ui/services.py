@@ -13,6 +13,7 @@ from .engines.pipelines import PipelineManager
 from .hub import HubService
 from .library import Library
 from .settings import Settings
+from .vision import VisionService
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class Services:
     chat: ChatService
     benchmark: BenchmarkService
     hub: HubService
+    vision: VisionService
 
 
 def create_services(settings: Settings) -> Services:
@@ -35,4 +37,5 @@ def create_services(settings: Settings) -> Services:
     pipelines = PipelineManager()
     chat = ChatService(library, devices, pipelines, default_model=BUILTIN_ID)
     hub = HubService(endpoint=settings.hub_endpoint, token=settings.hf_token, offline=settings.offline)
-    return Services(settings, library, devices, pipelines, chat, BenchmarkService(chat), hub)
+    vision = VisionService(library, devices, pipelines)
+    return Services(settings, library, devices, pipelines, chat, BenchmarkService(chat), hub, vision)

@@ -82,7 +82,8 @@ def output_dir() -> Path:
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; `make test-setup` installs it, never a downloaded browser
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]  # a test camera
 
 
 @pytest.fixture(scope="session")
@@ -111,3 +112,14 @@ def local_hub():
     hub.start()
     yield hub
     hub.stop()
+
+
+@pytest.fixture(scope="session")
+def vision_model(services):
+    """The tiny LLaVA from the local Hub, exported and compressed to int4 through the app's own convert path."""
+    from genai_ui.convert import ExportOptions
+    from genai_ui.convert_job import convert_model, drain
+
+    report = drain(convert_model(hub=services.hub, library=services.library, repo_id="tiny-random/llava",
+                                 options=ExportOptions(weight_format="int4")))
+    return services.library.get(report.id)

@@ -321,3 +321,20 @@ def populate(hub) -> None:
                      tags=[lib, task], downloads=downloads, likes=likes, trendingScore=trending,
                      createdAt=f"2025-0{i + 1}-01T00:00:00.000Z", lastModified=f"2026-0{i + 1}-15T00:00:00.000Z",
                      **extra)
+
+
+def copy_as_architecture(library, entry, new_id: str, model_type: str):
+    """A library model's copy whose config names another architecture (one a pipeline may not run)."""
+    import json
+    import shutil
+
+    from genai_ui.library import ModelEntry
+
+    with library.staging() as staged:
+        shutil.copytree(entry.load_path, staged, dirs_exist_ok=True)
+        (staged / "genai_ui.json").unlink()
+        config = json.loads((staged / "config.json").read_text())
+        (staged / "config.json").write_text(json.dumps({**config, "model_type": model_type}))
+        return library.install(staged, ModelEntry(id=new_id, task=entry.task, format=entry.format,
+                                                  weight_format=entry.weight_format, location="",
+                                                  context_length=entry.context_length))

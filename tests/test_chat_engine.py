@@ -32,7 +32,7 @@ def test_every_listed_device_answers(services):
     for device in services.devices.list():  # CPU and AUTO here; GPU and NPU where present
         final = last(services.chat.reply(message="What is the capital of France?", device=device.id, params=GREEDY))
         assert "Paris" in final.text, device
-        assert services.pipelines.loaded() == [(BUILTIN_ID, device.id)]
+        assert services.pipelines.loaded("text-generation") == [(BUILTIN_ID, device.id)]
 
 
 def test_stop_ends_generation_inside_the_engine(services):
@@ -130,11 +130,11 @@ def test_switching_model_unloads_the_previous_one(services, gguf):
     _add_copy(services, "second-model", gguf.read_bytes())
     try:
         last(services.chat.reply(message="Hi", model=BUILTIN_ID, params=GenerationParams(max_new_tokens=2)))
-        assert services.pipelines.loaded() == [(BUILTIN_ID, "CPU")]
+        assert services.pipelines.loaded("text-generation") == [(BUILTIN_ID, "CPU")]
         final = last(services.chat.reply(message="What is the capital of France?", model="second-model",
                                          params=GREEDY))
         assert "Paris" in final.text
-        assert services.pipelines.loaded() == [("second-model", "CPU")]
+        assert services.pipelines.loaded("text-generation") == [("second-model", "CPU")]
         # the first load saved the IR beside the GGUF; a damaged one is rebuilt, not fatal
         folder = services.library.get("second-model").load_path.parent
         assert (folder / "openvino_model.xml").is_file() and (folder / "openvino_tokenizer.xml").is_file()

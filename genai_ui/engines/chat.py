@@ -12,7 +12,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import GenerationFailed, InvalidParameter, PromptTooLong
 from .pipelines import LoadedPipeline, first_line
@@ -98,10 +98,11 @@ def count_tokens(tokenizer: Any, messages: list[dict]) -> int:
     return int(tokenizer.encode(prompt, add_special_tokens=False).input_ids.get_shape()[1])
 
 
-def fit_context(tokenizer: Any, messages: list[dict], max_new_tokens: int,
+def fit_context(count: Callable[[list[dict]], int], messages: list[dict], max_new_tokens: int,
                 context_length: int | None) -> tuple[list[dict], int, int]:
     """Drop the oldest turns (never the system prompt or the new message) until the prompt
-    and the reply fit the model's context. Returns (messages, dropped count, max_new_tokens)."""
+    and the reply fit the model's context; `count` gives a message list's prompt tokens.
+    Returns (messages, dropped count, max_new_tokens)."""
     if not context_length:
         return messages, 0, max_new_tokens
     system = [m for m in messages[:1] if m["role"] == "system"]
@@ -109,7 +110,7 @@ def fit_context(tokenizer: Any, messages: list[dict], max_new_tokens: int,
     dropped = 0
     while True:
         kept = system + turns[dropped:]
-        tokens = count_tokens(tokenizer, kept)
+        tokens = count(kept)
         if tokens + max_new_tokens <= context_length or dropped >= len(turns) - 1:
             break
         dropped += 1
@@ -117,9 +118,14 @@ def fit_context(tokenizer: Any, messages: list[dict], max_new_tokens: int,
         while dropped < len(turns) - 1 and turns[dropped]["role"] != "user":
             dropped += 1
     if tokens >= context_length:
-        raise PromptTooLong(f"The message is {tokens} tokens long with the system prompt; "
+        raise PromptTooLong(f"The message is {tokens} tokens long with the system prompt and its images; "
                             f"this model reads at most {context_length}. Shorten it.")
     return kept, dropped, min(max_new_tokens, context_length - tokens)
+
+
+def draw_seed(params: GenerationParams) -> int | None:
+    """None when greedy; else the seed asked for, or a new one (reported, so it can be reproduced)."""
+    return None if params.greedy else (params.seed if params.seed >= 0 else secrets.randbelow(2**31))
 
 
 def stream_chat(loaded: LoadedPipeline, messages: list[dict], params: GenerationParams,
@@ -130,17 +136,23 @@ def stream_chat(loaded: LoadedPipeline, messages: list[dict], params: Generation
     at most every `min_interval` seconds (the first at once): a person cannot read faster,
     and each update costs the server work that would slow the engine.
     """
-    messages, dropped, max_new = fit_context(loaded.pipeline.get_tokenizer(), messages, params.max_new_tokens,
-                                             loaded.entry.context_length)
-    seed = None if params.greedy else (params.seed if params.seed >= 0 else secrets.randbelow(2**31))
-    return _stream(loaded, messages, params, cancel, min_interval, seed, dropped, max_new)
-
-
-def _stream(loaded: LoadedPipeline, messages: list[dict], params: GenerationParams, cancel: threading.Event,
-            min_interval: float, seed: int | None, dropped: int, max_new: int) -> Iterator[ChatUpdate]:
     import openvino_genai as og
 
-    pipe = loaded.pipeline
+    tokenizer = loaded.pipeline.get_tokenizer()
+    messages, dropped, max_new = fit_context(lambda kept: count_tokens(tokenizer, kept), messages,
+                                             params.max_new_tokens, loaded.entry.context_length)
+    history = og.ChatHistory(messages)
+    return stream_generation(loaded, lambda config, streamer: loaded.pipeline.generate(history, config, streamer),
+                             params, cancel, min_interval, draw_seed(params), dropped, max_new)
+
+
+def stream_generation(loaded: LoadedPipeline, generate: Callable[[Any, Callable], Any], params: GenerationParams,
+                      cancel: threading.Event, min_interval: float, seed: int | None, dropped: int,
+                      max_new: int) -> Iterator[ChatUpdate]:
+    """Run `generate(config, streamer)` on a worker thread, holding the pipeline's lock, and
+    yield the text as it grows; the last update carries the metrics."""
+    import openvino_genai as og
+
     chunks: queue.Queue = queue.Queue()
     done = object()
     outcome: dict = {}
@@ -154,14 +166,14 @@ def _stream(loaded: LoadedPipeline, messages: list[dict], params: GenerationPara
     def run() -> None:
         try:
             with loaded.lock:
-                config = params.to_config(pipe.get_generation_config(), max_new, seed or 0)
-                outcome["result"] = pipe.generate(og.ChatHistory(messages), config, streamer)
+                config = params.to_config(loaded.pipeline.get_generation_config(), max_new, seed or 0)
+                outcome["result"] = generate(config, streamer)
         except BaseException as err:  # handed to the caller's thread
             outcome["error"] = err
         finally:
             chunks.put(done)
 
-    worker = threading.Thread(target=run, name="chat-generate", daemon=True)
+    worker = threading.Thread(target=run, name="generate", daemon=True)
     worker.start()
     text, pending, last_yield = "", False, 0.0
     try:

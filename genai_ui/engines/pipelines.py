@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -49,8 +50,22 @@ def check_gguf(entry: ModelEntry) -> None:
                              f"{info.required_size:,} bytes it needs. Delete it and fetch it again.")
 
 
+def _load_vlm(entry: ModelEntry, device: str) -> Any:
+    import openvino_genai as og
+
+    try:
+        return og.VLMPipeline(str(entry.load_path), device)
+    except RuntimeError as err:
+        unsupported = re.search(r"Unsupported '([^']+)' VLM model type", str(err))
+        if unsupported:
+            raise ModelLoadError(f"'{entry.id}' cannot run here: openvino_genai's VLMPipeline does not run the "
+                                 f"{unsupported.group(1)} architecture.") from err
+        raise
+
+
 PIPELINES: dict[str, Callable[[ModelEntry, str], Any]] = {
     "text-generation": _load_llm,
+    "image-text-to-text": _load_vlm,
 }
 
 
@@ -86,10 +101,10 @@ class PipelineManager:
             self._loaded[entry.task] = loaded
             return loaded
 
-    def loaded(self) -> list[tuple[str, str]]:
-        """(model id, device) of every pipeline in memory."""
+    def loaded(self, task: str = "") -> list[tuple[str, str]]:
+        """(model id, device) of every pipeline in memory, or of the one of this task."""
         with self._lock:
-            return [(p.entry.id, p.device) for p in self._loaded.values()]
+            return [(p.entry.id, p.device) for t, p in self._loaded.items() if not task or t == task]
 
     def unload(self, model_id: str) -> None:
         with self._lock:

@@ -6,6 +6,7 @@ import threading
 from typing import Iterator
 
 import gradio as gr
+from gradio.data_classes import FileData
 
 from ..convert import ExportOptions
 from ..convert_job import compress_model as compress_job
@@ -14,7 +15,9 @@ from ..convert_job import drain
 from ..downloads import download_model as fetch_model
 from ..engines.chat import GenerationParams
 from ..hub import details
+from ..errors import InvalidParameter
 from ..services import Services
+from ..vision import DEFAULT_PROMPT
 from .errors import user_errors
 
 
@@ -61,6 +64,24 @@ def register_api(services: Services) -> None:
                                   top_k=top_k, repetition_penalty=repetition_penalty, seed=seed)
         for update in services.chat.reply(message=message, history=history or [], model=model, device=device,
                                           system_prompt=system_prompt, params=params, cancel=threading.Event()):
+            yield update.text
+
+    @user_errors
+    def caption(image: FileData, prompt: str = DEFAULT_PROMPT, model: str = "", max_new_tokens: int = 256,
+                device: str = "") -> Iterator[str]:
+        """Ask a vision model of the local library about an image (by default, to describe it); streams the
+        answer as it grows. The answer is greedy: the same image and prompt give the same answer.
+
+        Args:
+            image: the image file (PNG, JPEG, WebP, GIF, BMP or TIFF); in gradio_client, handle_file("photo.jpg").
+            prompt: the question about the image.
+            model: an image-text-to-text model id from local_models; empty for the first one.
+            max_new_tokens: the longest answer, in tokens.
+            device: CPU, GPU, NPU or AUTO (see devices); empty for the default.
+        """
+        path, name = uploaded_file(image)
+        for update in services.vision.caption(image=path, name=name, prompt=prompt, model=model, device=device,
+                                              max_new_tokens=max_new_tokens, cancel=threading.Event()):
             yield update.text
 
     @user_errors
@@ -162,9 +183,18 @@ def register_api(services: Services) -> None:
         return drain(compress_job(library=services.library, hub=services.hub, model=model, options=options,
                                   device=services.devices.resolve(""))).to_api()
 
-    for fn in (devices, local_models, chat, benchmark):
+    for fn in (devices, local_models, chat, caption, benchmark):
         gr.api(fn, api_name=fn.__name__)
     for fn in (search_models, model_details, download_model):  # network-bound: several at once
         gr.api(fn, api_name=fn.__name__, concurrency_limit=4)
     for fn in (convert_model, compress_model):  # one conversion at a time (2 cores), the others wait in line
         gr.api(fn, api_name=fn.__name__, concurrency_limit=1, concurrency_id=CONVERSIONS)
+
+
+def uploaded_file(value) -> tuple[str, str]:
+    """(path, original name) of a file sent with the call. Only files Gradio received with the
+    request are read (it checks those): a bare path string could name any file on the server."""
+    if isinstance(value, dict) and (value.get("meta") or {}).get("_type") == "gradio.FileData" and value.get("path"):
+        return value["path"], value.get("orig_name") or ""
+    raise InvalidParameter("image must be an image file sent with the call: in gradio_client, "
+                           "handle_file('photo.jpg').")

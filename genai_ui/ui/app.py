@@ -11,9 +11,11 @@ from .chat_tab import build_chat_tab, refresh_models
 from .convert_tab import build_convert_tab, library_choices
 from .hub_tab import build_hub_tab
 from .library_tab import build_library_tab
+from .vision_tab import build_vision_tab, refresh_vision_models
 
 CSS = """
-#chatbot sub { color: var(--body-text-color-subdued); }
+#chatbot sub, #vision-chatbot sub { color: var(--body-text-color-subdued); }
+#vision-chatbot .message.user img { max-height: 180px; width: auto; object-fit: contain; }
 .gu-progress progress { width: 100%; height: 14px; accent-color: var(--color-accent); }
 .gu-progress-label { font-variant-numeric: tabular-nums; margin-bottom: 4px; }
 .gu-error { color: var(--error-text-color); }
@@ -42,13 +44,19 @@ def build_app(services: Services) -> gr.Blocks:
         with gr.Tabs() as tabs:
             with gr.Tab("Chat", id="chat") as chat_tab:
                 chat = build_chat_tab(services)
-            # the tabs that run models, each opening one from the Hub and Library tabs
-            openers = {"text-generation": ("Open in Chat", lambda model_id: (
-                gr.Tabs(selected="chat"), refresh_models(services, model_id)), [tabs, chat["model"]])}
+            with gr.Tab("Vision", id="vision") as vision_tab:
+                vision = build_vision_tab(services)
+            # the tabs that run models, each opening one from the Hub, Convert and Library tabs
+            openers = {
+                "text-generation": ("Open in Chat", lambda model_id: (
+                    gr.Tabs(selected="chat"), refresh_models(services, model_id)), [tabs, chat["model"]]),
+                "image-text-to-text": ("Open in Vision", lambda model_id: (
+                    gr.Tabs(selected="vision"), refresh_vision_models(services, model_id)), [tabs, vision["model"]]),
+            }
             with gr.Tab("Hub", id="hub") as hub_tab:
                 hub = build_hub_tab(services, openers)
             with gr.Tab("Convert", id="convert"):
-                convert = build_convert_tab(services, hub["session"])
+                convert = build_convert_tab(services, hub["session"], {t: label for t, (label, _, _) in openers.items()})
             with gr.Tab("Library", id="library") as library_tab:
                 library = build_library_tab(services, openers)
         register_api(services)
@@ -58,13 +66,17 @@ def build_app(services: Services) -> gr.Blocks:
 
         refresh_library, library_outputs = library["refresh"]
         private = dict(api_visibility="private", queue=False)
+        def vision_models(current):
+            return refresh_vision_models(services, current)
+
         demo.load(chat_models, chat["model"], chat["model"], **private)
         chat_tab.select(chat_models, chat["model"], chat["model"], **private)
+        vision_tab.select(vision_models, vision["model"], vision["model"], **private)
         library_tab.select(refresh_library, None, library_outputs, **private)
         hub["downloaded"].then(refresh_library, None, library_outputs, **private)
         convert["done"].then(refresh_library, None, library_outputs, **private)
-        label, open_fn, open_outputs = openers["text-generation"]
-        convert["open_chat"].click(open_fn, convert["last_id"], open_outputs, **private)
+        open_any, open_outputs = any_opener(services, openers)
+        convert["open_model"].click(open_any, convert["last_id"], open_outputs, **private)
 
         def to_convert(hub_state):
             chosen = hub_state.selected.id if hub_state.selected else ""
@@ -83,3 +95,15 @@ def build_app(services: Services) -> gr.Blocks:
         first_visit, inputs, outputs = hub["first_visit"]
         hub_tab.select(first_visit, inputs, outputs, api_visibility="private", concurrency_limit=4)
     return demo
+
+
+def any_opener(services: Services, openers: dict):
+    """One handler that opens a model in the tab of its task: (fn(model_id), outputs)."""
+    outputs = list(dict.fromkeys(c for _, _, task_outputs in openers.values() for c in task_outputs))
+
+    def open_any(model_id: str):
+        _, fn, task_outputs = openers[services.library.get(model_id).task]
+        updates = dict(zip(task_outputs, fn(model_id)))
+        return [updates.get(c, gr.skip()) for c in outputs]
+
+    return open_any, outputs

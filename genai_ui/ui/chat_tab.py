@@ -69,23 +69,16 @@ def build_chat_tab(services: Services) -> dict:
             devices = [(d.name, d.id) for d in services.devices.list()]
             device = gr.Dropdown(devices, value=services.devices.default, label="Device", elem_id="chat-device")
             system_prompt = gr.Textbox(label="System prompt", lines=3, placeholder="You are a helpful assistant.")
-            with gr.Accordion("Sampling", open=False):
-                max_new_tokens = gr.Slider(1, 4096, value=512, step=1, label="Max new tokens")
-                temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label="Temperature (0: greedy)",
-                                        elem_id="chat-temperature")
-                top_p = gr.Slider(0.01, 1.0, value=0.9, step=0.01, label="Top-p")
-                top_k = gr.Slider(0, 200, value=50, step=1, label="Top-k (0: off)")
-                repetition_penalty = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Repetition penalty")
-                seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)")
+            sampling = sampling_controls("chat")
 
-    settings = [model, device, system_prompt, max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed]
+    settings = [model, device, system_prompt, *sampling]
 
     def answer(state: ChatSession, history: list[dict], text: str, model_id, device_id, system, *sampling):
         """Stream a reply to `text` on top of `history`; commit both only when done."""
         state.cancel = threading.Event()
         epoch = state.epoch
         try:
-            params = GenerationParams(*_sampling(*sampling))
+            params = sampling_params(*sampling)
             user = {"role": "user", "content": text}
             shown = display(history) + [user]
             waiting = "…" if _is_loaded(services, model_id, device_id) else "*Loading the model (first use)…*"
@@ -168,9 +161,23 @@ def _example_text(evt: gr.SelectData) -> str:
     return evt.value["text"]
 
 
-def _sampling(max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed) -> tuple:
-    return (int(max_new_tokens), float(temperature), float(top_p), int(top_k), float(repetition_penalty),
-            int(seed if seed is not None else -1))
+def sampling_controls(prefix: str) -> list:
+    """The sampling settings every generating tab offers, in GenerationParams' order."""
+    with gr.Accordion("Sampling", open=False, elem_id=f"{prefix}-sampling"):
+        controls = [
+            gr.Slider(1, 4096, value=512, step=1, label="Max new tokens", elem_id=f"{prefix}-max-new-tokens"),
+            gr.Slider(0.0, 2.0, value=0.7, step=0.05, label="Temperature (0: greedy)", elem_id=f"{prefix}-temperature"),
+            gr.Slider(0.01, 1.0, value=0.9, step=0.01, label="Top-p"),
+            gr.Slider(0, 200, value=50, step=1, label="Top-k (0: off)"),
+            gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Repetition penalty"),
+            gr.Number(value=-1, precision=0, label="Seed (-1: random)", elem_id=f"{prefix}-seed"),
+        ]
+    return controls
+
+
+def sampling_params(max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed) -> GenerationParams:
+    return GenerationParams(int(max_new_tokens), float(temperature), float(top_p), int(top_k),
+                            float(repetition_penalty), int(seed if seed is not None else -1))
 
 
 def _is_loaded(services: Services, model_id: str, device_id: str) -> bool:

@@ -101,7 +101,8 @@ def library_choices(services: Services) -> list[tuple[str, str]]:
     return [(e.label(), e.id) for e in services.library.list()]
 
 
-def build_convert_tab(services: Services, hub_session: gr.State) -> dict:
+def build_convert_tab(services: Services, hub_session: gr.State, open_labels: dict[str, str]) -> dict:
+    """open_labels: task -> the label of the button that opens a new model of that task in its tab."""
     session = gr.State(ConvertSession())
     formats = list(weight_formats())
     o = PRESETS["Balanced"][0]
@@ -146,7 +147,7 @@ def build_convert_tab(services: Services, hub_session: gr.State) -> dict:
             chart = gr.BarPlot(x="what", y="value", color="kind", y_lim=[0, 1], visible=False, label="Report",
                                elem_id="convert-chart", sort=None)
             with gr.Row():
-                open_chat = gr.Button("Open in Chat", visible=False, elem_id="convert-open")
+                open_model = gr.Button("Open", visible=False, elem_id="convert-open")
             with gr.Accordion("Publish to the Hub", open=False, visible=False) as publish_box:
                 with gr.Row(equal_height=True):
                     repo_name = gr.Textbox(label="Repo name (under your account)", scale=3,
@@ -229,7 +230,7 @@ def build_convert_tab(services: Services, hub_session: gr.State) -> dict:
             raise to_gr_error(err) from None
         state.last_id = result.id
         yield (f'<div class="gu-done">✓ <b>{escape(result.id)}</b> is in your library.</div>', "\n".join(lines),
-               report_markdown(result), gr.Button(visible=result.task == "text-generation"),
+               report_markdown(result), gr.Button(open_labels.get(result.task, "Open"), visible=result.task in open_labels),
                gr.BarPlot(value=pd.DataFrame(plot_rows(result)), visible=True), gr.Accordion(visible=True),
                default_repo_name(entry=services.library.get(result.id)), gr.Button(interactive=True),
                gr.Button(visible=False))
@@ -255,7 +256,7 @@ def build_convert_tab(services: Services, hub_session: gr.State) -> dict:
     source_kind.input(on_source_kind, source_kind, [repo, local], queue=False, api_visibility="private")
     trust.change(on_trust, trust, trust_note, queue=False, api_visibility="private")
     job = start.click(on_start, [session, source_kind, repo, local, hub_session, *option_inputs],
-                      [status, log, report, open_chat, chart, publish_box, repo_name, start, cancel],
+                      [status, log, report, open_model, chart, publish_box, repo_name, start, cancel],
                       api_visibility="private",
                       show_progress="hidden", concurrency_limit=1, concurrency_id=CONVERSIONS)
     cancel.click(on_cancel, [session], None, queue=False, api_visibility="private")
@@ -263,5 +264,5 @@ def build_convert_tab(services: Services, hub_session: gr.State) -> dict:
                concurrency_limit=2)
     last_id = gr.State("")
     job.then(lambda state: state.last_id, session, last_id, queue=False, api_visibility="private")
-    return {"repo": repo, "local": local, "source_kind": source_kind, "open_chat": open_chat, "last_id": last_id,
+    return {"repo": repo, "local": local, "source_kind": source_kind, "open_model": open_model, "last_id": last_id,
             "done": job}

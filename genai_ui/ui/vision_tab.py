@@ -1,0 +1,190 @@
+"""The Vision tab: a conversation about images per browser session, from the core's VisionService."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import closing
+
+import gradio as gr
+
+from ..errors import EmptyMessage, UserError
+from ..images import load_picture
+from ..services import Services
+from ..vision import DEFAULT_PROMPT, TASK, user_message
+from .chat_tab import sampling_controls, sampling_params
+from .errors import to_gr_error
+
+
+class VisionSession:
+    """One browser session's conversation: user messages keep their pictures (for the model)
+    and the uploaded files (for the page). Lives in gr.State, so each session has its own."""
+
+    def __init__(self, messages: list[dict] | None = None) -> None:
+        self.messages: list[dict] = messages or []
+        self.cancel = threading.Event()
+        self.epoch = 0  # Clear moves it on: a reply begun before is dropped
+
+    def __deepcopy__(self, memo) -> "VisionSession":  # an Event cannot be deep-copied
+        return VisionSession([dict(m) for m in self.messages])
+
+
+def display(messages: list[dict]) -> list[dict]:
+    """The Chatbot's view: a user message shows its images, then its text; a reply its metrics."""
+    shown = []
+    for m in messages:
+        if m["role"] == "user":
+            shown.append({"role": "user", "content": [{"path": f} for f in m.get("files", [])] + [m["content"]]})
+        else:
+            content = m["content"] + (f"\n\n<sub>{m['metrics']}</sub>" if m.get("metrics") else "")
+            shown.append({"role": "assistant", "content": content})
+    return shown
+
+
+def model_choices(services: Services) -> list[tuple[str, str]]:
+    return [(e.label(), e.id) for e in services.library.list(TASK)]
+
+
+def refresh_vision_models(services: Services, current: str | None):
+    choices = model_choices(services)
+    ids = [value for _, value in choices]
+    return gr.Dropdown(choices=choices, value=current if current in ids else (ids[0] if ids else None))
+
+
+NO_MODEL = ("No vision model in the library yet. Find one in the **Hub** tab (task *Vision*, OpenVINO-ready), "
+            "or turn a checkpoint into one in the **Convert** tab.")
+
+
+def build_vision_tab(services: Services) -> dict:
+    session = gr.State(VisionSession())
+    empty_box = {"text": "", "files": []}
+    with gr.Row():
+        with gr.Column(scale=3):
+            chatbot = gr.Chatbot(label="Vision", height=520, elem_id="vision-chatbot", buttons=["copy", "copy_all"],
+                                 placeholder="Add an image (attach, drop or paste one below, or take one with the camera), then ask about it.")
+            with gr.Row(equal_height=True):
+                box = gr.MultimodalTextbox(value={"text": DEFAULT_PROMPT, "files": []}, file_types=["image"],
+                                           file_count="multiple", sources=["upload"], submit_btn=False,
+                                           placeholder="Ask about the images…  (Enter sends)", show_label=False,
+                                           scale=10, elem_id="vision-input", container=False)
+                send = gr.Button("Send", variant="primary", scale=1, min_width=80, elem_id="vision-send")
+                stop = gr.Button("Stop", variant="stop", scale=1, min_width=80, elem_id="vision-stop")
+            with gr.Row():
+                regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="vision-regenerate")
+                clear = gr.Button("✕ Clear", size="sm", elem_id="vision-clear")
+        with gr.Column(scale=1):
+            choices = model_choices(services)
+            model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Model",
+                                elem_id="vision-model")
+            status = gr.Markdown("" if choices else NO_MODEL, elem_id="vision-status")
+            devices = [(d.name, d.id) for d in services.devices.list()]
+            device = gr.Dropdown(devices, value=services.devices.default, label="Device", elem_id="vision-device")
+            camera = gr.Image(sources=["webcam"], type="filepath", label="Camera: a photo joins the next message",
+                              height=200, elem_id="vision-camera")
+            sampling = sampling_controls("vision")
+
+    settings = [model, device, *sampling]
+
+    def answer(state: VisionSession, history: list[dict], user: dict, restore: dict, model_id, device_id, *values):
+        """Stream the answer to `user` on top of `history`; commit both only when done."""
+        state.cancel = threading.Event()
+        epoch = state.epoch
+        try:
+            params = sampling_params(*values)
+            shown = display(history + [user])
+            waiting = "…" if _is_loaded(services, model_id, device_id) else "*Loading the model (first use)…*"
+            yield shown + [{"role": "assistant", "content": waiting}], empty_box
+            stream = services.vision.reply(messages=history + [user], model=model_id or "", device=device_id or "",
+                                           params=params, cancel=state.cancel)
+            with closing(stream):  # leaving early closes the stream, which stops the engine
+                for update in stream:
+                    if state.epoch != epoch:
+                        break
+                    reply = {"role": "assistant", "content": update.text}
+                    if update.metrics:
+                        reply["metrics"] = " · ".join([update.metrics.summary(), *_scaling(user)])
+                    yield shown + display([reply]), gr.skip()
+            if state.epoch != epoch:
+                yield display(state.messages), gr.skip()
+                return
+            state.messages = history + [user, reply]
+        except Exception as err:
+            if state.epoch != epoch:
+                yield display(state.messages), gr.skip()
+                return
+            # nothing is lost: the conversation stays as it was, the question and images go back in the box
+            yield display(state.messages), restore
+            raise to_gr_error(err) from None
+
+    def on_send(state: VisionSession, value: dict | None, *options):
+        value = value or empty_box
+        files = list(value.get("files") or [])
+        try:
+            pictures = [load_picture(f) for f in files]
+            user = {**user_message(value.get("text") or "", pictures), "files": files}
+            if not user["content"]:
+                raise EmptyMessage()
+        except UserError as err:
+            raise to_gr_error(err) from None
+        yield from answer(state, state.messages, user, value, *options)
+
+    def on_regenerate(state: VisionSession, value: dict | None, *options):
+        last = max((i for i, m in enumerate(state.messages) if m["role"] == "user"), default=None)
+        if last is None:
+            raise gr.Error("There is no answer to regenerate yet.", print_exception=False)
+        yield from answer(state, state.messages[:last], state.messages[last], gr.skip(), *options)
+
+    def on_stop(state: VisionSession) -> None:
+        state.cancel.set()
+
+    def on_clear(state: VisionSession):
+        state.epoch += 1
+        state.cancel.set()
+        state.messages = []
+        return [], {"text": DEFAULT_PROMPT, "files": []}
+
+    def on_pick(model_id: str | None, device_id: str | None):
+        """Load the picked model at once: a model that cannot run says so now, not at the first question."""
+        if not model_id:
+            yield NO_MODEL
+            return
+        yield f"Loading **{model_id}** on {device_id or services.devices.default}…"
+        try:
+            loaded = services.vision.load(model=model_id, device=device_id or "")
+        except UserError as err:
+            yield f"<span class='gu-error'>⚠ {err}</span>"
+            return
+        yield f"✓ **{loaded.entry.id}** is ready on {loaded.device} (loaded in {loaded.load_ms / 1000:.1f} s)."
+
+    def on_photo(value: dict | None, photo: str | None):
+        if not photo:
+            return gr.skip(), gr.skip()
+        value = value or empty_box
+        return {"text": value.get("text") or "", "files": [*(value.get("files") or []), photo]}, None
+
+    outputs = [chatbot, box]
+    for trigger in (send.click, box.submit):
+        trigger(on_send, [session, box, *settings], outputs, api_visibility="private", show_progress="hidden")
+    regenerate.click(on_regenerate, [session, box, *settings], outputs, api_visibility="private",
+                     show_progress="hidden")
+    stop.click(on_stop, [session], None, queue=False, api_visibility="private")
+    clear.click(on_clear, [session], outputs, queue=False, api_visibility="private")
+    chatbot.clear(on_clear, [session], outputs, queue=False, api_visibility="private")
+    for picker in (model.input, device.input):
+        picker(on_pick, [model, device], status, api_visibility="private", show_progress="hidden")
+    camera.change(on_photo, [box, camera], [box, camera], queue=False, api_visibility="private")
+    return {"model": model, "status": status, "chatbot": chatbot}
+
+
+def _scaling(user: dict) -> list[str]:
+    """Say so when an image was scaled down before the model saw it."""
+    return [f"{p.name} read at {p.size[0]}×{p.size[1]} (from {p.original_size[0]}×{p.original_size[1]})"
+            for p in user.get("images", []) if p.scaled]
+
+
+def _is_loaded(services: Services, model_id: str, device_id: str) -> bool:
+    try:
+        entry = services.library.get(services.vision.model_id(model_id or ""), task=TASK)
+        wanted = (entry.id, services.devices.resolve(device_id or ""))
+    except UserError:
+        return True  # the error is about to be shown; no loading message before it
+    return wanted in services.pipelines.loaded()

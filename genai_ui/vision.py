@@ -1,0 +1,94 @@
+"""Questions about images as a service: what the Vision tab and the /caption endpoint both call.
+
+A conversation is a list of {role, content, images} dicts: each user message carries the
+pictures given with it (already read and scaled, see images.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from .devices import Devices
+from .engines.chat import ChatUpdate, GenerationParams
+from .engines.pipelines import LoadedPipeline, PipelineManager
+from .engines.vision import ImageTokens, stream_vision
+from .errors import EmptyMessage, InvalidParameter, NotAvailable
+from .images import Picture, load_picture
+from .library import Library
+
+TASK = "image-text-to-text"
+DEFAULT_PROMPT = "Describe this image."
+MAX_PROMPT_CHARS = 20_000
+MAX_IMAGES_PER_MESSAGE = 8
+MAX_IMAGES = 16  # in one conversation: each is up to 4 MB of pixels kept for the session
+
+
+def default_prompt(images: int) -> str:
+    return DEFAULT_PROMPT if images <= 1 else "Describe these images."
+
+
+class VisionService:
+    def __init__(self, library: Library, devices: Devices, pipelines: PipelineManager) -> None:
+        self.library = library
+        self.devices = devices
+        self.pipelines = pipelines
+        self.image_tokens = ImageTokens()
+
+    def model_id(self, model: str = "") -> str:
+        """The model asked for, else the first vision model in the library."""
+        if model:
+            return model
+        models = self.library.list(TASK)
+        if not models:
+            raise NotAvailable("No vision model in the library yet: fetch one in the Hub tab (task Vision) "
+                               "or convert one in the Convert tab.")
+        return models[0].id
+
+    def load(self, *, model: str = "", device: str = "") -> LoadedPipeline:
+        """Load a model now (when it is picked), so what cannot run says so before any question."""
+        entry = self.library.get(self.model_id(model), task=TASK)
+        return self.pipelines.get(entry, self.devices.resolve(device))
+
+    def reply(self, *, messages: list[dict], model: str = "", device: str = "",
+              params: GenerationParams = GenerationParams(),
+              cancel: threading.Event | None = None) -> Iterator[ChatUpdate]:
+        """Stream the answer to the last user message of `messages`. Checks everything first."""
+        messages = check_conversation(messages)
+        loaded = self.load(model=model, device=device)
+        return stream_vision(loaded, messages, params, cancel or threading.Event(), self.image_tokens)
+
+    def caption(self, *, image: str | Path, prompt: str = DEFAULT_PROMPT, model: str = "", device: str = "",
+                max_new_tokens: int = 256, name: str = "", cancel: threading.Event | None = None
+                ) -> Iterator[ChatUpdate]:
+        """One image, one question, a greedy answer (the same image and question give the same answer)."""
+        params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0)
+        picture = load_picture(image, name=name)
+        return self.reply(messages=[user_message(prompt, [picture])], model=model, device=device, params=params,
+                          cancel=cancel)
+
+
+def user_message(text: str, images: list[Picture]) -> dict:
+    text = (text or "").strip()
+    return {"role": "user", "content": text or (default_prompt(len(images)) if images else ""), "images": images}
+
+
+def check_conversation(messages: list[dict]) -> list[dict]:
+    if not messages or messages[-1].get("role") != "user":
+        raise InvalidParameter("The conversation must end with the question to answer.")
+    last = messages[-1]
+    if not last["content"].strip() and not last.get("images"):
+        raise EmptyMessage()
+    if len(last["content"]) > MAX_PROMPT_CHARS:
+        raise InvalidParameter(f"The question is {len(last['content']):,} characters; "
+                               f"the limit is {MAX_PROMPT_CHARS:,}.")
+    if len(last.get("images") or []) > MAX_IMAGES_PER_MESSAGE:
+        raise InvalidParameter(f"{len(last['images'])} images in one message; up to {MAX_IMAGES_PER_MESSAGE} "
+                               "are read at once.")
+    total = sum(len(m.get("images") or []) for m in messages)
+    if total > MAX_IMAGES:
+        raise InvalidParameter(f"This conversation would hold {total} images; up to {MAX_IMAGES} are kept. "
+                               "Clear it to start another.")
+    return [{"role": m["role"], "content": m["content"], "images": list(m.get("images") or [])}
+            for m in messages if m.get("role") in ("user", "assistant")]

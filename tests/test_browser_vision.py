@@ -1,0 +1,68 @@
+"""The Vision tab in a real browser: upload an image, ask, see the answer; the camera; a model that
+cannot run is refused when picked. The model is the tiny LLaVA made by the app's own convert path."""
+
+from PIL import Image
+
+from tests.models import copy_as_architecture
+
+
+def answers(page):
+    return page.locator("#vision-chatbot .message.bot")
+
+
+def wait_for_answers(page, count: int) -> None:
+    page.wait_for_function(f"() => document.querySelectorAll('#vision-chatbot .message.bot sub').length >= {count}",
+                           timeout=60_000)  # the metrics line comes last
+
+
+def pick(page, model_label: str) -> None:
+    page.locator("#vision-model input").click()
+    page.get_by_role("option", name=model_label).click()
+
+
+def test_upload_ask_follow_up_with_the_camera_and_a_refused_model(browser, app_url, services, vision_model,
+                                                                  tmp_path, output_dir):
+    image = tmp_path / "red.png"
+    Image.new("RGB", (64, 48), (255, 0, 0)).save(image)
+    broken = copy_as_architecture(services.library, vision_model, "florence-like", "florence2")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=["camera"])
+    try:
+        page = context.new_page()
+        page.goto(app_url)
+        page.get_by_role("tab", name="Vision").click()
+        pick(page, vision_model.label())
+        page.locator("#vision-status").get_by_text("is ready on CPU").wait_for(timeout=60_000)
+        assert page.locator("#vision-input textarea").input_value() == "Describe this image."
+        page.locator("#vision-sampling").click()  # short answers: the tiny model reads 512 tokens, the follow-up keeps all
+        page.fill("#vision-max-new-tokens input[type=number]", "48")
+        page.press("#vision-max-new-tokens input[type=number]", "Enter")
+
+        page.locator("#vision-input input[type=file]").set_input_files(str(image))
+        page.locator("#vision-input img").wait_for()
+        page.click("#vision-send")
+        wait_for_answers(page, 1)
+        assert page.locator("#vision-chatbot .message.user img").count() == 1, "the question shows its image"
+        assert "tokens/s" in answers(page).last.inner_text()
+        assert page.locator("#vision-input textarea").input_value() == ""  # ready for a follow-up
+
+        # a follow-up with a photo from the camera (chromium's test pattern, see conftest)
+        page.locator("#vision-camera").get_by_text("Click to Access Webcam").click()
+        page.wait_for_function("() => document.querySelector('#vision-camera video')?.readyState >= 2")
+        page.locator("#vision-camera button[aria-label='capture photo']").click()
+        page.locator("#vision-input img").wait_for()
+        page.fill("#vision-input textarea", "And what is in this one?")
+        page.press("#vision-input textarea", "Enter")
+        wait_for_answers(page, 2)
+        assert page.locator("#vision-chatbot .message.user img").count() == 2
+        assert "left out" not in answers(page).last.inner_text()  # the first image is still in the prompt
+        page.screenshot(path=str(output_dir / "vision.png"), full_page=True)
+
+        pick(page, broken.label())
+        page.locator("#vision-status").get_by_text("does not run the florence2 architecture").wait_for(timeout=30_000)
+
+        page.click("#vision-clear")
+        page.wait_for_function("() => !document.querySelector('#vision-chatbot .message')")
+        assert page.locator("#vision-input textarea").input_value() == "Describe this image."
+    finally:
+        context.close()
+        services.library.delete(broken.id)
