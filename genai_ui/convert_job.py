@@ -27,7 +27,7 @@ from .downloads import fetch_files
 from .errors import NotAvailable, UserError
 from .hub import HubService, details
 from .jobs import Finished, Log, Progress, ProcessResult, Stage, run_job, run_process
-from .library import Library, ModelEntry, check_model_id, folder_size
+from .library import Library, ModelEntry, check_model_id, context_length_of, folder_size
 
 Events = Generator[object, None, "ConversionReport"]
 # what a checkpoint repo holds that an export does not read
@@ -172,8 +172,7 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
         report = stage.finish(report)
         entry = library.install(model_dir, ModelEntry(
             id=local_id, task=task, format="openvino", weight_format=options.weight_format, location="",
-            context_length=config.get("max_position_embeddings") or (config.get("text_config") or {}).get(
-                "max_position_embeddings"),
+            context_length=context_length_of(config),
             source={"repo_id": about.id, "revision": "main", "commit": about.commit, "license": about.license},
             options=opts, report=report.to_api()))
     return replace(report, location=entry.location)

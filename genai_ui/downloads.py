@@ -17,7 +17,7 @@ from typing import Callable
 from .errors import NotAvailable, UserError
 from .gguf_meta import read_gguf_info
 from .hub import HubService, details, weight_format_in_name
-from .library import Library, ModelEntry, check_model_id
+from .library import Library, ModelEntry, check_model_id, context_length_of
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
 IR_MARKERS = ("openvino_model.xml", "openvino_language_model.xml")
@@ -100,7 +100,7 @@ def download_model(*, hub: HubService, library: Library, repo_id: str, revision:
                         context_length=read_gguf_info(path).context_length, revision=revision)
     config = json.loads(paths[names.index("config.json")].read_text()) if "config.json" in names else {}
     return _install(library, local_id, dict(zip(names, paths)), about, "openvino", "", weight_format_in_name(about.id),
-                    context_length=config.get("max_position_embeddings"), revision=revision)
+                    context_length=context_length_of(config), revision=revision)
 
 
 # the first of these a repo holds is what a download without a file name takes: 4-bit first

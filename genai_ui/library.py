@@ -66,6 +66,11 @@ class ModelEntry:
         return f"{self.id} ({self.format}, {self.weight_format}, {self.size_bytes / 2**20:,.0f} MB)"
 
 
+def context_length_of(config: dict) -> int | None:
+    """The longest prompt and reply a model reads, from its config.json (a VLM keeps it in text_config)."""
+    return config.get("max_position_embeddings") or (config.get("text_config") or {}).get("max_position_embeddings")
+
+
 def check_model_id(model_id: str) -> str:
     if not isinstance(model_id, str) or not _ID.match(model_id) or ".." in model_id:
         raise InvalidParameter(

@@ -1,6 +1,7 @@
 """`python app.py` itself: flags, the page, and the MCP server with --mcp."""
 
 import asyncio
+import base64
 import subprocess
 import sys
 import urllib.request
@@ -48,11 +49,27 @@ def test_mcp_tools_answer(mcp_app):
                 tools = await session.list_tools()
                 answer = await session.call_tool("chat", {"message": "What is the capital of France?",
                                                           "temperature": 0.0, "max_new_tokens": 32})
-                return {t.name for t in tools.tools}, answer
+                # an image as MCP clients send one (a data URI): read, then no vision model in this library
+                captions = [await session.call_tool("caption", {"image": uri}) for uri in (png, text)]
+                return {t.name for t in tools.tools}, answer, captions
 
-    names, answer = asyncio.run(session_calls())
-    assert {"devices", "local_models", "chat", "benchmark"} <= names
+    png = "data:image/png;base64," + base64.b64encode(_png()).decode()
+    text = "data:image/png;base64," + base64.b64encode(b"not a picture").decode()
+    names, answer, (caption, not_image) = asyncio.run(session_calls())
+    assert {"devices", "local_models", "chat", "caption", "benchmark"} <= names
     assert not answer.isError and "Paris" in answer.content[0].text
+    assert caption.isError and "No vision model in the library yet" in caption.content[0].text
+    assert not_image.isError and "is not an image this app can read" in not_image.content[0].text
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (255, 0, 0)).save(out, format="PNG")
+    return out.getvalue()
 
 
 def test_help_lists_the_flags():

@@ -1,9 +1,19 @@
-"""The Vision tab in a real browser: upload an image, ask, see the answer; the camera; a model that
-cannot run is refused when picked. The model is the tiny LLaVA made by the app's own convert path."""
+"""The Vision tab in a real browser: upload an image, ask, see the answer; the camera and the
+clipboard; a model that cannot run is refused when picked. The model is the tiny LLaVA made by
+the app's own convert path."""
+
+import base64
 
 from PIL import Image
 
 from tests.models import copy_as_architecture
+
+PASTE = """(box, data) => {
+    const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+    const clipboard = new DataTransfer();
+    clipboard.items.add(new File([bytes], 'pasted.png', {type: 'image/png'}));
+    box.dispatchEvent(new ClipboardEvent('paste', {clipboardData: clipboard, bubbles: true, cancelable: true}));
+}"""
 
 
 def answers(page):
@@ -44,6 +54,10 @@ def test_upload_ask_follow_up_with_the_camera_and_a_refused_model(browser, app_u
         assert page.locator("#vision-chatbot .message.user img").count() == 1, "the question shows its image"
         assert "tokens/s" in answers(page).last.inner_text()
         assert page.locator("#vision-input textarea").input_value() == ""  # ready for a follow-up
+        page.click("#vision-regenerate")  # the same question and image, answered again in place
+        page.wait_for_selector("#vision-chatbot .message.bot sub", state="detached", timeout=10_000)
+        wait_for_answers(page, 1)
+        assert page.locator("#vision-chatbot .message.user img").count() == 1 and answers(page).count() == 1
 
         # a follow-up with a photo from the camera (chromium's test pattern, see conftest)
         page.locator("#vision-camera").get_by_text("Click to Access Webcam").click()
@@ -63,6 +77,10 @@ def test_upload_ask_follow_up_with_the_camera_and_a_refused_model(browser, app_u
         page.click("#vision-clear")
         page.wait_for_function("() => !document.querySelector('#vision-chatbot .message')")
         assert page.locator("#vision-input textarea").input_value() == "Describe this image."
+
+        # paste: an image on the clipboard joins the message
+        page.locator("#vision-input textarea").evaluate(PASTE, base64.b64encode(image.read_bytes()).decode())
+        page.locator("#vision-input img").wait_for()
     finally:
         context.close()
         services.library.delete(broken.id)

@@ -1,7 +1,8 @@
-"""`python -m genai_ui.bench chat|convert`: the app against the raw engine, side by side, in one run.
+"""`python -m genai_ui.bench chat|vision|convert`: the app against the raw engine, side by side, in one run.
 
 chat (bench/chat.py): speed as a person sees it: the raw LLMPipeline's streamer callbacks against
 the chunks a gradio_client receives from the app's /chat, same model file, same prompt, greedy.
+vision (bench/vision.py): the raw VLMPipeline against the app's /caption, same model, image and prompt.
 convert (bench/convert.py): a Hub checkpoint to int4 by `optimum-cli export openvino` against the
 app's /convert_model, both from the same warm Hugging Face cache: wall time, peak memory, output size.
 Runs are interleaved so both sides see the same machine.
@@ -15,6 +16,7 @@ from pathlib import Path
 from .chat import bench_chat
 from .common import free_port, wait_for_page
 from .convert import CONVERT_REPO, bench_convert, convert_table
+from .vision import bench_vision
 
 __all__ = ["convert_table", "free_port", "main", "wait_for_page"]
 
@@ -26,15 +28,24 @@ def main(argv: list[str] | None = None) -> None:
     chat_args.add_argument("--runs", type=int, default=5)
     chat_args.add_argument("--max-new-tokens", type=int, default=128)
     chat_args.add_argument("--output", type=Path, default=Path("bench-output"))
+    vision_args = sub.add_parser("vision", help="the app's /caption against the raw VLMPipeline")
+    vision_args.add_argument("--runs", type=int, default=5)
+    vision_args.add_argument("--max-new-tokens", type=int, default=128)
+    vision_args.add_argument("--model", type=Path, help="an OpenVINO vision-language model folder "
+                             "(default: the bench's own, a LLaVA on SmolLM2 built by the test set-up)")
+    vision_args.add_argument("--image", type=Path, help="the image (default: a 1280x960 photo-like JPEG)")
+    vision_args.add_argument("--output", type=Path, default=Path("bench-output"))
     convert_args = sub.add_parser("convert", help="the app's /convert_model against optimum-cli, a Hub checkpoint to "
                              "int4 (the Hub at HF_ENDPOINT)")
     convert_args.add_argument("--runs", type=int, default=2)
     convert_args.add_argument("--repo", default=CONVERT_REPO)
     convert_args.add_argument("--output", type=Path, default=Path("bench-output"))
     args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be 1 or more")
     if args.what == "chat":
         bench_chat(args.runs, args.max_new_tokens, args.output)
-    elif args.runs < 1:
-        parser.error("--runs must be 1 or more")
+    elif args.what == "vision":
+        bench_vision(args.runs, args.max_new_tokens, args.output, args.model, args.image)
     else:
         bench_convert(args.runs, args.repo, args.output)

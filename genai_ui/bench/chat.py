@@ -22,6 +22,7 @@ class Run:
     ttft_ms: float
     decode_tokens_per_s: float
     tokens: int
+    total_s: float = 0.0  # from the request to the whole answer
 
 
 def _median(runs: list[Run]) -> Run:

@@ -88,9 +88,9 @@ def stream_vision(loaded: LoadedPipeline, messages: list[dict], params: Generati
 
     def learning(updates: Iterator[ChatUpdate]) -> Iterator[ChatUpdate]:
         for update in updates:
+            yield update  # first: the answer is not held up by the counting
             if update.metrics and pictures:
                 image_tokens.learn(loaded, update.metrics.input_tokens, text_tokens(messages), len(pictures))
-            yield update
 
     return learning(stream_generation(loaded, generate, params, cancel, min_interval, draw_seed(params), dropped,
                                       max_new))

@@ -17,6 +17,13 @@ def chat_stream(client, message: str, max_new_tokens: int, temperature: float = 
     yield from client.submit(message, [], "", "", max_new_tokens, temperature, 1.0, 0, 1.0, -1, "", api_name="/chat")
 
 
+def caption_stream(client, image: str, prompt: str, model: str, max_new_tokens: int) -> Iterator[str]:
+    """/caption's answer as it grows, the image file sent with the call."""
+    from gradio_client import handle_file
+
+    yield from client.submit(handle_file(image), prompt, model, max_new_tokens, "", api_name="/caption")
+
+
 def convert_model(client, repo_id: str, weight_format: str, group_size: int) -> dict:
     """The /convert_model report; the app's own message as a RuntimeError when it refuses or fails."""
     from gradio_client.exceptions import AppError

@@ -84,15 +84,18 @@ def build_vision_tab(services: Services) -> dict:
 
     settings = [model, device, *sampling]
 
-    def answer(state: VisionSession, history: list[dict], user: dict, restore: dict, model_id, device_id, *values):
-        """Stream the answer to `user` on top of `history`; commit both only when done."""
+    def answer(state: VisionSession, history: list[dict], user: dict, restore: dict | None, model_id, device_id,
+               *values):
+        """Stream the answer to `user` on top of `history`; commit both only when done. `restore` is what
+        the box held when sent (it goes back there on failure); None when regenerating leaves the box be."""
+        keep = gr.skip()
         state.cancel = threading.Event()
         epoch = state.epoch
         try:
             params = sampling_params(*values)
             shown = display(history + [user])
             waiting = "…" if _is_loaded(services, model_id, device_id) else "*Loading the model (first use)…*"
-            yield shown + [{"role": "assistant", "content": waiting}], empty_box
+            yield shown + [{"role": "assistant", "content": waiting}], keep if restore is None else empty_box
             stream = services.vision.reply(messages=history + [user], model=model_id or "", device=device_id or "",
                                            params=params, cancel=state.cancel)
             with closing(stream):  # leaving early closes the stream, which stops the engine
@@ -112,7 +115,7 @@ def build_vision_tab(services: Services) -> dict:
                 yield display(state.messages), gr.skip()
                 return
             # nothing is lost: the conversation stays as it was, the question and images go back in the box
-            yield display(state.messages), restore
+            yield display(state.messages), keep if restore is None else restore
             raise to_gr_error(err) from None
 
     def on_send(state: VisionSession, value: dict | None, *options):
@@ -131,7 +134,7 @@ def build_vision_tab(services: Services) -> dict:
         last = max((i for i, m in enumerate(state.messages) if m["role"] == "user"), default=None)
         if last is None:
             raise gr.Error("There is no answer to regenerate yet.", print_exception=False)
-        yield from answer(state, state.messages[:last], state.messages[last], gr.skip(), *options)
+        yield from answer(state, state.messages[:last], state.messages[last], None, *options)
 
     def on_stop(state: VisionSession) -> None:
         state.cancel.set()
