@@ -7,6 +7,7 @@ import base64
 from PIL import Image
 
 from tests.models import copy_as_architecture
+from tests.test_browser_hub import cell
 
 PASTE = """(box, data) => {
     const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
@@ -54,9 +55,10 @@ def test_upload_ask_follow_up_with_the_camera_and_a_refused_model(browser, app_u
         assert page.locator("#vision-chatbot .message.user img").count() == 1, "the question shows its image"
         assert "tokens/s" in answers(page).last.inner_text()
         assert page.locator("#vision-input textarea").input_value() == ""  # ready for a follow-up
-        page.click("#vision-regenerate")  # the same question and image, answered again in place
-        page.wait_for_selector("#vision-chatbot .message.bot sub", state="detached", timeout=10_000)
-        wait_for_answers(page, 1)
+        before = page.locator("#vision-chatbot .message.bot sub").inner_text()
+        page.click("#vision-regenerate")  # the same question and image, answered again in place (a new seed)
+        page.wait_for_function("before => [...document.querySelectorAll('#vision-chatbot .message.bot sub')]"
+                               ".some(s => s.innerText !== before)", arg=before, timeout=60_000)
         assert page.locator("#vision-chatbot .message.user img").count() == 1 and answers(page).count() == 1
 
         # a follow-up with a photo from the camera (chromium's test pattern, see conftest)
@@ -84,3 +86,17 @@ def test_upload_ask_follow_up_with_the_camera_and_a_refused_model(browser, app_u
     finally:
         context.close()
         services.library.delete(broken.id)
+
+
+def test_open_a_vision_model_from_the_library(browser, app_url, vision_model):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(app_url)
+        page.get_by_role("tab", name="Library").click()
+        cell(page, "#library-table", vision_model.id).click()
+        page.click("#library-open-image-text-to-text")
+        page.wait_for_selector("#vision-input textarea", state="visible")
+        assert page.locator("#vision-model input").input_value().startswith(vision_model.id)
+    finally:
+        context.close()
