@@ -63,32 +63,45 @@ LLAVA_TEMPLATE = (
 
 def build_llava(folder: Path, recipe: dict) -> None:
     import torch
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    from transformers import LlamaConfig
 
     torch.manual_seed(recipe["seed"])
     tokenizer = _bpe_tokenizer(recipe["vocab"], ["<image>"], 512)
     tokenizer.chat_template = LLAVA_TEMPLATE
-    image_token_id = tokenizer.convert_tokens_to_ids("<image>")
-    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                              image_size=recipe["image"], patch_size=recipe["patch"], projection_dim=32)
     text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                        pad_token_id=tokenizer.pad_token_id)
-    config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=image_token_id,
+    model = _llava_model(32, text, tokenizer, recipe)
+    _save_llava(folder, model, tokenizer, LLAVA_TEMPLATE, recipe, model.generation_config)
+
+
+def _llava_model(vision_hidden: int, text_config, tokenizer, recipe: dict):
+    """A LLaVA with a small random CLIP vision tower (2 layers of `vision_hidden`) before `text_config`."""
+    from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration
+
+    vision = CLIPVisionConfig(hidden_size=vision_hidden, intermediate_size=2 * vision_hidden, num_hidden_layers=2,
+                              num_attention_heads=4, image_size=recipe["image"], patch_size=recipe["patch"],
+                              projection_dim=vision_hidden)
+    config = LlavaConfig(vision_config=vision, text_config=text_config,
+                         image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
                          vision_feature_select_strategy="default", vision_feature_layer=-1)
-    model = LlavaForConditionalGeneration(config).eval()
+    return LlavaForConditionalGeneration(config).eval()
+
+
+def _save_llava(folder: Path, model, tokenizer, template: str, recipe: dict, generation_config) -> None:
+    from transformers import CLIPImageProcessor, LlavaProcessor
+
     model.save_pretrained(folder, safe_serialization=True)
     size = recipe["image"]
     processor = LlavaProcessor(
         image_processor=CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}),
         tokenizer=tokenizer, patch_size=recipe["patch"], vision_feature_select_strategy="default",
-        chat_template=LLAVA_TEMPLATE, num_additional_image_tokens=1)
+        chat_template=template, num_additional_image_tokens=1)
     processor.save_pretrained(folder)
     # Hub LLaVA repos carry the image processor's own file too; openvino_genai reads only that one
     processor.image_processor.save_pretrained(folder)
-    model.generation_config.save_pretrained(folder)
+    generation_config.save_pretrained(folder)
 
 
 def build_stable_diffusion(folder: Path, recipe: dict) -> None:
@@ -223,8 +236,7 @@ def build_smol_llava(folder: Path, recipe: dict) -> None:
     random CLIP: it decodes at the speed of a real small model (it writes English), so the vision
     bench measures the app against the engine on realistic work, not on a toy's microseconds."""
     import torch
-    from transformers import (AutoTokenizer, CLIPImageProcessor, CLIPVisionConfig, LlamaForCausalLM, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    from transformers import AutoTokenizer, LlamaForCausalLM
 
     torch.manual_seed(recipe["seed"])
     source = smollm2_checkpoint()
@@ -233,26 +245,13 @@ def build_smol_llava(folder: Path, recipe: dict) -> None:
     tokenizer.chat_template = SMOL_LLAVA_TEMPLATE
     text = LlamaForCausalLM.from_pretrained(source, dtype=torch.float32)
     text.resize_token_embeddings(len(tokenizer))
-    vision = CLIPVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                              image_size=recipe["image"], patch_size=recipe["patch"], projection_dim=64)
-    config = LlavaConfig(vision_config=vision, text_config=text.config,
-                         image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-                         vision_feature_select_strategy="default", vision_feature_layer=-1)
-    model = LlavaForConditionalGeneration(config).eval()
+    model = _llava_model(64, text.config, tokenizer, recipe)
     model.model.language_model.load_state_dict(text.model.state_dict())
     model.lm_head.weight.data.copy_(text.lm_head.weight.data)
     with torch.no_grad():  # faint image features: random ones of full strength derail the language model
         model.model.multi_modal_projector.linear_2.weight.mul_(recipe["projector_scale"])
         model.model.multi_modal_projector.linear_2.bias.zero_()
-    model.save_pretrained(folder, safe_serialization=True)
-    size = recipe["image"]
-    processor = LlavaProcessor(
-        image_processor=CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}),
-        tokenizer=tokenizer, patch_size=recipe["patch"], vision_feature_select_strategy="default",
-        chat_template=SMOL_LLAVA_TEMPLATE, num_additional_image_tokens=1)
-    processor.save_pretrained(folder)
-    processor.image_processor.save_pretrained(folder)
-    text.generation_config.save_pretrained(folder)
+    _save_llava(folder, model, tokenizer, SMOL_LLAVA_TEMPLATE, recipe, text.generation_config)
 
 
 def build_smol_llava_ir(folder: Path, recipe: dict) -> None:

@@ -8,10 +8,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .common import launch_app, paired, stop, tree_rss
+from .common import launch_app, paired, sse_call, stop, tree_rss
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
 FIRST_QUESTION = "What is the capital of France?"
@@ -35,7 +35,8 @@ def _speed(start: float, first: float, last: float, tokens: int) -> Run:
     return Run((first - start) * 1000, decode, tokens)
 
 
-def raw_genai_run(pipe, max_new_tokens: int) -> Run:
+def timed_generation(pipe, max_new_tokens: int, generate) -> tuple[Run, object]:
+    """Greedy `generate(config, streamer)` with each streamed token timed: (its Run, the engine's result)."""
     import openvino_genai as og
 
     stamps: list[float] = []
@@ -47,8 +48,17 @@ def raw_genai_run(pipe, max_new_tokens: int) -> Run:
     config = pipe.get_generation_config()
     config.max_new_tokens, config.do_sample = max_new_tokens, False
     start = time.perf_counter()
-    result = pipe.generate(og.ChatHistory([{"role": "user", "content": PROMPT}]), config, streamer)
-    return _speed(start, stamps[0], stamps[-1], result.perf_metrics.get_num_generated_tokens())
+    result = generate(config, streamer)
+    run = _speed(start, stamps[0], stamps[-1], result.perf_metrics.get_num_generated_tokens())
+    return replace(run, total_s=stamps[-1] - start), result
+
+
+def raw_genai_run(pipe, max_new_tokens: int) -> Run:
+    import openvino_genai as og
+
+    history = og.ChatHistory([{"role": "user", "content": PROMPT}])
+    run, _ = timed_generation(pipe, max_new_tokens, lambda config, streamer: pipe.generate(history, config, streamer))
+    return run
 
 
 def app_run(client, tokenizer, max_new_tokens: int) -> Run:
@@ -71,15 +81,7 @@ def http_run(http, base_url: str, tokenizer, max_new_tokens: int) -> Run:
     one loads the CA bundle, which takes longer than the request)."""
     data = [PROMPT, [], "", "", max_new_tokens, 0.0, 1.0, 0, 1.0, -1, ""]
     start = time.perf_counter()
-    event_id = http.post(f"{base_url}gradio_api/call/chat", json={"data": data}).json()["event_id"]
-    first = last = None
-    text = ""
-    with http.stream("GET", f"{base_url}gradio_api/call/chat/{event_id}") as events:
-        for line in events.iter_lines():
-            if line.startswith("data:") and line[5:].strip().startswith("["):
-                now = time.perf_counter()
-                first, last = first or now, now
-                text = json.loads(line[5:])[0]
+    first, last, text = sse_call(http, base_url, "chat", data)
     tokens = int(tokenizer.encode(text, add_special_tokens=False).input_ids.get_shape()[1])
     return _speed(start, first, last, tokens)
 

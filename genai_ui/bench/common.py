@@ -66,3 +66,20 @@ def stop(server: subprocess.Popen) -> None:
     server.wait(10)
 
 
+
+
+def sse_call(http, base_url: str, api_name: str, data: list) -> tuple[float | None, float | None, str]:
+    """Call an endpoint over Gradio's plain HTTP API and read its server-sent events, as a browser or
+    curl would: (time of the first update, time of the last, the last text)."""
+    import json
+
+    event_id = http.post(f"{base_url}gradio_api/call/{api_name}", json={"data": data}).json()["event_id"]
+    first = last = None
+    text = ""
+    with http.stream("GET", f"{base_url}gradio_api/call/{api_name}/{event_id}") as events:
+        for line in events.iter_lines():
+            if line.startswith("data:") and line[5:].strip().startswith("["):
+                now = time.perf_counter()
+                first, last = first or now, now
+                text = json.loads(line[5:])[0]
+    return first, last, text

@@ -16,8 +16,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from .chat import Run, _median, _speed
-from .common import launch_app, paired, stop, tree_rss
+from .chat import Run, _median, _speed, timed_generation
+from .common import launch_app, paired, sse_call, stop, tree_rss
 
 PROMPT = "Describe this image."
 MODEL_ID = "bench-vlm"
@@ -41,23 +41,15 @@ def make_photo(folder: Path, size=(1280, 960)) -> Path:
 def raw_run(pipe, image: Path, max_new_tokens: int) -> tuple[Run, str]:
     import numpy as np
     import openvino as ov
-    import openvino_genai as og
     from PIL import Image
 
-    stamps: list[float] = []
+    def generate(config, streamer):
+        with Image.open(image) as picture:  # reading the image is part of the work, as in the app
+            tensor = ov.Tensor(np.asarray(picture.convert("RGB"))[None])
+        return pipe.generate(PROMPT, images=[tensor], generation_config=config, streamer=streamer)
 
-    def streamer(_: str):
-        stamps.append(time.perf_counter())
-        return og.StreamingStatus.RUNNING
-
-    config = pipe.get_generation_config()
-    config.max_new_tokens, config.do_sample = max_new_tokens, False
-    start = time.perf_counter()
-    with Image.open(image) as picture:
-        tensor = ov.Tensor(np.asarray(picture.convert("RGB"))[None])
-    result = pipe.generate(PROMPT, images=[tensor], generation_config=config, streamer=streamer)
-    run = _speed(start, stamps[0], stamps[-1], result.perf_metrics.get_num_generated_tokens())
-    return _with_total(run, start, stamps[-1]), result.texts[0]
+    run, result = timed_generation(pipe, max_new_tokens, generate)
+    return run, result.texts[0]
 
 
 def app_run(client, image: Path, tokenizer, max_new_tokens: int) -> tuple[Run, str]:
@@ -79,15 +71,7 @@ def http_run(http, base_url: str, image: Path, tokenizer, max_new_tokens: int) -
         (uploaded,) = http.post(f"{base_url}gradio_api/upload", files={"files": (image.name, f)}).json()
     data = [{"path": uploaded, "orig_name": image.name, "meta": {"_type": "gradio.FileData"}}, PROMPT, MODEL_ID,
             max_new_tokens, ""]
-    event_id = http.post(f"{base_url}gradio_api/call/caption", json={"data": data}).json()["event_id"]
-    first = last = None
-    text = ""
-    with http.stream("GET", f"{base_url}gradio_api/call/caption/{event_id}") as events:
-        for line in events.iter_lines():
-            if line.startswith("data:") and line[5:].strip().startswith("["):
-                now = time.perf_counter()
-                first, last = first or now, now
-                text = json.loads(line[5:])[0]
+    first, last, text = sse_call(http, base_url, "caption", data)
     return _with_total(_speed(start, first, last, _tokens(tokenizer, text)), start, last), text
 
 

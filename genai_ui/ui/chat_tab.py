@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-from contextlib import closing
-
 import gradio as gr
 
 from ..conversation import split_last_turn
 from ..engines.chat import GenerationParams
 from ..errors import EmptyMessage, UserError
 from ..services import Services
+from .conversation import Conversation, stream_reply, waiting_text
 from .errors import to_gr_error
-
-
-class ChatSession:
-    """One browser session's chat. It lives in gr.State, which gives each session its own
-    deep copy, so no two sessions ever share it."""
-
-    def __init__(self, messages: list[dict] | None = None) -> None:
-        self.messages: list[dict] = messages or []  # assistant messages may carry "metrics"
-        self.cancel = threading.Event()  # Stop: end the reply, keep what came
-        self.epoch = 0  # Undo and Clear move it on: a reply begun before them is dropped
-
-    def __deepcopy__(self, memo) -> "ChatSession":  # an Event cannot be deep-copied
-        return ChatSession([dict(m) for m in self.messages])
-
 
 EXAMPLES = ("What is the capital of France?", "Write a haiku about the sea.",
             "Explain what a neural network is in two sentences.")
@@ -47,7 +31,7 @@ def model_choices(services: Services) -> list[tuple[str, str]]:  # (label, id)
 
 
 def build_chat_tab(services: Services) -> dict:
-    session = gr.State(ChatSession())
+    session = gr.State(Conversation())
     with gr.Row():
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(label="Chat", height=520, elem_id="chatbot", buttons=["copy", "copy_all"],
@@ -73,66 +57,40 @@ def build_chat_tab(services: Services) -> dict:
 
     settings = [model, device, system_prompt, *sampling]
 
-    def answer(state: ChatSession, history: list[dict], text: str, model_id, device_id, system, *sampling):
-        """Stream a reply to `text` on top of `history`; commit both only when done."""
-        state.cancel = threading.Event()
-        epoch = state.epoch
-        try:
-            params = sampling_params(*sampling)
-            user = {"role": "user", "content": text}
-            shown = display(history) + [user]
-            waiting = "…" if _is_loaded(services, model_id, device_id) else "*Loading the model (first use)…*"
-            yield shown + [{"role": "assistant", "content": waiting}], ""
-            stream = services.chat.reply(message=text, history=history, model=model_id or "", device=device_id or "",
-                                         system_prompt=system or "", params=params, cancel=state.cancel)
-            with closing(stream):  # leaving early closes the stream, which stops the engine
-                for update in stream:
-                    if state.epoch != epoch:
-                        break  # undone or cleared meanwhile
-                    reply = {"role": "assistant", "content": update.text}
-                    if update.metrics:
-                        reply["metrics"] = update.metrics.summary()
-                    yield shown + display([reply]), ""
-            if state.epoch != epoch:
-                # show the undone or cleared chat, not an update that was still on its way
-                yield display(state.messages), gr.skip()
-                return
-            state.messages = history + [user, reply]
-        except Exception as err:
-            if state.epoch != epoch:
-                yield display(state.messages), gr.skip()
-                return
-            # nothing is lost: the conversation stays as it was and the message goes back in the box
-            yield display(state.messages), text
-            raise to_gr_error(err) from None
+    def answer(state: Conversation, history: list[dict], text: str, model_id, device_id, system, *sampling):
+        def start(cancel):
+            return services.chat.reply(message=text, history=history, model=model_id or "", device=device_id or "",
+                                       system_prompt=system or "", params=sampling_params(*sampling), cancel=cancel)
 
-    def on_send(state: ChatSession, text: str, *options):
+        waiting = waiting_text(services, "text-generation", model_id, device_id, services.chat.model_id)
+        yield from stream_reply(state, history, {"role": "user", "content": text}, start, display, waiting,
+                                box_sent="", box_restore=text)
+
+    def on_send(state: Conversation, text: str, *options):
         if not text or not text.strip():
             raise to_gr_error(EmptyMessage())
         yield from answer(state, state.messages, text, *options)
 
-    def on_regenerate(state: ChatSession, text: str, *options):
+    def on_regenerate(state: Conversation, text: str, *options):
         split = split_last_turn(state.messages)
         if split is None:
             raise gr.Error("There is no reply to regenerate yet.", print_exception=False)
         before, last = split
         yield from answer(state, before, last, *options)
 
-    def on_stop(state: ChatSession) -> None:
+    def on_stop(state: Conversation) -> None:
         state.cancel.set()
 
-    def on_undo(state: ChatSession, text: str):
+    def on_undo(state: Conversation, text: str):
         split = split_last_turn(state.messages)
-        state.epoch += 1
-        state.cancel.set()
+        state.drop_reply()
         if split is None:
             return display(state.messages), text
         state.messages = split[0]
         return display(state.messages), split[1]
 
-    def on_clear(state: ChatSession):
-        state.epoch += 1
-        state.cancel.set()
+    def on_clear(state: Conversation):
+        state.drop_reply()
         state.messages = []
         return [], ""
 
@@ -178,14 +136,6 @@ def sampling_controls(prefix: str) -> list:
 def sampling_params(max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed) -> GenerationParams:
     return GenerationParams(int(max_new_tokens), float(temperature), float(top_p), int(top_k),
                             float(repetition_penalty), int(seed if seed is not None else -1))
-
-
-def _is_loaded(services: Services, model_id: str, device_id: str) -> bool:
-    try:
-        wanted = (services.chat.model_id(model_id or ""), services.devices.resolve(device_id or ""))
-    except UserError:
-        return True  # the error is about to be shown; no loading message before it
-    return wanted in services.pipelines.loaded()
 
 
 def _default_model(services: Services, choices: list[tuple[str, str]]) -> str | None:

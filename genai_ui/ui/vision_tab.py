@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from contextlib import closing
-
 import gradio as gr
 
 from ..errors import EmptyMessage, UserError
@@ -12,20 +9,8 @@ from ..images import load_picture
 from ..services import Services
 from ..vision import DEFAULT_PROMPT, TASK, user_message
 from .chat_tab import sampling_controls, sampling_params
+from .conversation import Conversation, stream_reply, waiting_text
 from .errors import to_gr_error
-
-
-class VisionSession:
-    """One browser session's conversation: user messages keep their pictures (for the model)
-    and the uploaded files (for the page). Lives in gr.State, so each session has its own."""
-
-    def __init__(self, messages: list[dict] | None = None) -> None:
-        self.messages: list[dict] = messages or []
-        self.cancel = threading.Event()
-        self.epoch = 0  # Clear moves it on: a reply begun before is dropped
-
-    def __deepcopy__(self, memo) -> "VisionSession":  # an Event cannot be deep-copied
-        return VisionSession([dict(m) for m in self.messages])
 
 
 def display(messages: list[dict]) -> list[dict]:
@@ -55,7 +40,7 @@ NO_MODEL = ("No vision model in the library yet. Find one in the **Hub** tab (ta
 
 
 def build_vision_tab(services: Services) -> dict:
-    session = gr.State(VisionSession())
+    session = gr.State(Conversation())
     empty_box = {"text": "", "files": []}
     with gr.Row():
         with gr.Column(scale=3):
@@ -84,41 +69,21 @@ def build_vision_tab(services: Services) -> dict:
 
     settings = [model, device, *sampling]
 
-    def answer(state: VisionSession, history: list[dict], user: dict, restore: dict | None, model_id, device_id,
+    def answer(state: Conversation, history: list[dict], user: dict, restore: dict | None, model_id, device_id,
                *values):
-        """Stream the answer to `user` on top of `history`; commit both only when done. `restore` is what
-        the box held when sent (it goes back there on failure); None when regenerating leaves the box be."""
-        keep = gr.skip()
-        state.cancel = threading.Event()
-        epoch = state.epoch
-        try:
-            params = sampling_params(*values)
-            shown = display(history + [user])
-            waiting = "…" if _is_loaded(services, model_id, device_id) else "*Loading the model (first use)…*"
-            yield shown + [{"role": "assistant", "content": waiting}], keep if restore is None else empty_box
-            stream = services.vision.reply(messages=history + [user], model=model_id or "", device=device_id or "",
-                                           params=params, cancel=state.cancel)
-            with closing(stream):  # leaving early closes the stream, which stops the engine
-                for update in stream:
-                    if state.epoch != epoch:
-                        break
-                    reply = {"role": "assistant", "content": update.text}
-                    if update.metrics:
-                        reply["metrics"] = " · ".join([update.metrics.summary(), *_scaling(user)])
-                    yield shown + display([reply]), gr.skip()
-            if state.epoch != epoch:
-                yield display(state.messages), gr.skip()
-                return
-            state.messages = history + [user, reply]
-        except Exception as err:
-            if state.epoch != epoch:
-                yield display(state.messages), gr.skip()
-                return
-            # nothing is lost: the conversation stays as it was, the question and images go back in the box
-            yield display(state.messages), keep if restore is None else restore
-            raise to_gr_error(err) from None
+        """`restore`: what the box held when sent (back there on failure); None (regenerating) leaves the box be."""
+        def start(cancel):
+            return services.vision.reply(messages=history + [user], model=model_id or "", device=device_id or "",
+                                         params=sampling_params(*values), cancel=cancel)
 
-    def on_send(state: VisionSession, value: dict | None, *options):
+        waiting = waiting_text(services, TASK, model_id, device_id, services.vision.model_id)
+        keep = gr.skip()
+        yield from stream_reply(state, history, user, start, display, waiting,
+                                box_sent=keep if restore is None else empty_box,
+                                box_restore=keep if restore is None else restore,
+                                note=lambda metrics: " · ".join([metrics.summary(), *_scaling(user)]))
+
+    def on_send(state: Conversation, value: dict | None, *options):
         value = value or empty_box
         files = list(value.get("files") or [])
         try:
@@ -130,18 +95,17 @@ def build_vision_tab(services: Services) -> dict:
             raise to_gr_error(err) from None
         yield from answer(state, state.messages, user, value, *options)
 
-    def on_regenerate(state: VisionSession, value: dict | None, *options):
+    def on_regenerate(state: Conversation, value: dict | None, *options):
         last = max((i for i, m in enumerate(state.messages) if m["role"] == "user"), default=None)
         if last is None:
             raise gr.Error("There is no answer to regenerate yet.", print_exception=False)
         yield from answer(state, state.messages[:last], state.messages[last], None, *options)
 
-    def on_stop(state: VisionSession) -> None:
+    def on_stop(state: Conversation) -> None:
         state.cancel.set()
 
-    def on_clear(state: VisionSession):
-        state.epoch += 1
-        state.cancel.set()
+    def on_clear(state: Conversation):
+        state.drop_reply()
         state.messages = []
         return [], {"text": DEFAULT_PROMPT, "files": []}
 
@@ -182,12 +146,3 @@ def _scaling(user: dict) -> list[str]:
     """Say so when an image was scaled down before the model saw it."""
     return [f"{p.name} read at {p.size[0]}×{p.size[1]} (from {p.original_size[0]}×{p.original_size[1]})"
             for p in user.get("images", []) if p.scaled]
-
-
-def _is_loaded(services: Services, model_id: str, device_id: str) -> bool:
-    try:
-        entry = services.library.get(services.vision.model_id(model_id or ""), task=TASK)
-        wanted = (entry.id, services.devices.resolve(device_id or ""))
-    except UserError:
-        return True  # the error is about to be shown; no loading message before it
-    return wanted in services.pipelines.loaded()

@@ -1,0 +1,75 @@
+"""What the Chat and Vision tabs share: a session's conversation, and streaming a reply into it."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import closing
+from typing import Callable, Iterator
+
+import gradio as gr
+
+from ..engines.chat import ChatMetrics, ChatUpdate
+from ..errors import UserError
+from ..services import Services
+from .errors import to_gr_error
+
+
+class Conversation:
+    """One browser session's messages. It lives in gr.State, which gives each session its own
+    deep copy, so no two sessions ever share it."""
+
+    def __init__(self, messages: list[dict] | None = None) -> None:
+        self.messages: list[dict] = messages or []  # assistant messages may carry "metrics"
+        self.cancel = threading.Event()  # Stop: end the reply, keep what came
+        self.epoch = 0  # Undo and Clear move it on: a reply begun before them is dropped
+
+    def __deepcopy__(self, memo) -> "Conversation":  # an Event cannot be deep-copied
+        return Conversation([dict(m) for m in self.messages])
+
+    def drop_reply(self) -> None:
+        """A reply on its way is stopped and will not be kept (Undo, Clear)."""
+        self.epoch += 1
+        self.cancel.set()
+
+
+def stream_reply(state: Conversation, history: list[dict], user: dict,
+                 start: Callable[[threading.Event], Iterator[ChatUpdate]], display: Callable[[list[dict]], list],
+                 waiting: str, box_sent, box_restore, note: Callable[[ChatMetrics], str] = ChatMetrics.summary):
+    """Yield (chatbot, box) updates while the reply to `user` on top of `history` streams; commit
+    both only when it is done. `start(cancel)` begins the stream; `box_sent` is the box's value once
+    sent, `box_restore` its value back after a failure (nothing is lost); `note` the line under the reply."""
+    state.cancel = threading.Event()
+    epoch = state.epoch
+    try:
+        shown = display(history + [user])
+        yield shown + [{"role": "assistant", "content": waiting}], box_sent
+        stream = start(state.cancel)
+        with closing(stream):  # leaving early closes the stream, which stops the engine
+            for update in stream:
+                if state.epoch != epoch:
+                    break  # undone or cleared meanwhile
+                reply = {"role": "assistant", "content": update.text}
+                if update.metrics:
+                    reply["metrics"] = note(update.metrics)
+                yield shown + display([reply]), gr.skip()
+        if state.epoch != epoch:
+            # show the undone or cleared conversation, not an update that was still on its way
+            yield display(state.messages), gr.skip()
+            return
+        state.messages = history + [user, reply]
+    except Exception as err:
+        if state.epoch != epoch:
+            yield display(state.messages), gr.skip()
+            return
+        yield display(state.messages), box_restore
+        raise to_gr_error(err) from None
+
+
+def waiting_text(services: Services, task: str, model_id: str, device_id: str, default_model) -> str:
+    """What the reply shows before its first word: a note when the model loads first."""
+    try:
+        wanted = (services.library.get(default_model(model_id or ""), task=task).id,
+                  services.devices.resolve(device_id or ""))
+    except UserError:
+        return "…"  # the error is about to be shown; no loading message before it
+    return "…" if wanted in services.pipelines.loaded(task) else "*Loading the model (first use)…*"
