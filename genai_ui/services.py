@@ -11,6 +11,7 @@ from .chat import ChatService
 from .devices import Devices
 from .engines.pipelines import PipelineManager
 from .hub import HubService
+from .image_gen import ImageService
 from .library import Library
 from .settings import Settings
 from .vision import VisionService
@@ -28,6 +29,7 @@ class Services:
     benchmark: BenchmarkService
     hub: HubService
     vision: VisionService
+    images: ImageService
 
 
 def create_services(settings: Settings) -> Services:
@@ -38,4 +40,5 @@ def create_services(settings: Settings) -> Services:
     chat = ChatService(library, devices, pipelines, default_model=BUILTIN_ID)
     hub = HubService(endpoint=settings.hub_endpoint, token=settings.hf_token, offline=settings.offline)
     vision = VisionService(library, devices, pipelines)
-    return Services(settings, library, devices, pipelines, chat, BenchmarkService(chat), hub, vision)
+    return Services(settings, library, devices, pipelines, chat, BenchmarkService(chat), hub, vision,
+                    ImageService(library, devices, pipelines))

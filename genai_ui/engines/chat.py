@@ -29,12 +29,12 @@ class GenerationParams:
     ignore_eos: bool = False  # benchmarks decode exactly max_new_tokens
 
     def __post_init__(self) -> None:
-        _check("max_new_tokens", self.max_new_tokens, 1, 32768, integer=True)
-        _check("temperature", self.temperature, 0.0, 2.0)
-        _check("top_p", self.top_p, 0.0, 1.0, low_open=True)
-        _check("top_k", self.top_k, 0, 1000, integer=True)
-        _check("repetition_penalty", self.repetition_penalty, 0.0, 2.0, low_open=True)
-        _check("seed", self.seed, -1, 2**32 - 1, integer=True)
+        check_number("max_new_tokens", self.max_new_tokens, 1, 32768, integer=True)
+        check_number("temperature", self.temperature, 0.0, 2.0)
+        check_number("top_p", self.top_p, 0.0, 1.0, low_open=True)
+        check_number("top_k", self.top_k, 0, 1000, integer=True)
+        check_number("repetition_penalty", self.repetition_penalty, 0.0, 2.0, low_open=True)
+        check_number("seed", self.seed, -1, 2**32 - 1, integer=True)
 
     @property
     def greedy(self) -> bool:
@@ -54,7 +54,7 @@ class GenerationParams:
         return base
 
 
-def _check(name: str, value, low, high, integer: bool = False, low_open: bool = False) -> None:
+def check_number(name: str, value, low, high, integer: bool = False, low_open: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and int(value) != value):
         raise InvalidParameter(f"{name} must be {'a whole number' if integer else 'a number'}, not {value!r}.")
     if value < low or value > high or (low_open and value == low):

@@ -50,6 +50,13 @@ def check_gguf(entry: ModelEntry) -> None:
                              f"{info.required_size:,} bytes it needs. Delete it and fetch it again.")
 
 
+def load_image_pipelines(entry: ModelEntry, device: str) -> Any:
+    """engines/image.py imports this module: import it when first needed."""
+    from .image import load_image_pipelines as load
+
+    return load(entry, device)
+
+
 def _load_vlm(entry: ModelEntry, device: str) -> Any:
     import openvino_genai as og
 
@@ -66,6 +73,7 @@ def _load_vlm(entry: ModelEntry, device: str) -> Any:
 PIPELINES: dict[str, Callable[[ModelEntry, str], Any]] = {
     "text-generation": _load_llm,
     "image-text-to-text": _load_vlm,
+    "text-to-image": load_image_pipelines,
 }
 
 

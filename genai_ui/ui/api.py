@@ -15,10 +15,12 @@ from ..convert_job import drain
 from ..downloads import download_model as fetch_model
 from ..engines.chat import GenerationParams
 from ..hub import details
+from ..image_gen import ImageParams
 from ..errors import InvalidParameter
 from ..services import Services
 from ..vision import DEFAULT_PROMPT
 from .errors import user_errors
+from .outputs import save_pngs
 
 
 CONVERSIONS = "conversions"  # the queue that conversions from the page and the API share
@@ -83,6 +85,30 @@ def register_api(services: Services) -> None:
         for update in services.vision.caption(image=path, name=name, prompt=prompt, model=model, device=device,
                                               max_new_tokens=max_new_tokens, cancel=threading.Event()):
             yield update.text
+
+    @user_errors
+    def generate_image(prompt: str, negative_prompt: str = "", model: str = "", width: int = 512, height: int = 512,
+                       steps: int = 20, guidance_scale: float = 7.5, seed: int = -1, num_images: int = 1,
+                       device: str = "") -> list[FileData]:
+        """Generate images from a prompt with a text-to-image model of the local library. Returns PNG files; each
+        carries its parameters (prompt, negative prompt, seed, steps, guidance, size, model) in a text chunk.
+
+        Args:
+            prompt: what the image shows.
+            negative_prompt: what it should not show.
+            model: a text-to-image model id from local_models; empty for the first one.
+            width: in pixels, a multiple of the model's step (8 for Stable Diffusion), 64 to 2048.
+            height: in pixels, as width.
+            steps: denoising steps, 1 to 150.
+            guidance_scale: how closely to follow the prompt, 0 to 30.
+            seed: the random seed, so an image can be made again; -1 draws a new one (it is in the PNG).
+            num_images: how many images, 1 to 8.
+            device: CPU, GPU, NPU or AUTO (see devices); empty for the default.
+        """
+        params = ImageParams(prompt=prompt, negative_prompt=negative_prompt, width=width, height=height, steps=steps,
+                             guidance_scale=guidance_scale, seed=seed, num_images=num_images)
+        *_, result = services.images.generate(params=params, model=model, device=device)
+        return [FileData(path=path) for path in save_pngs(result)]
 
     @user_errors
     def benchmark(model: str = "", device: str = "", prompt: str = "", max_new_tokens: int = 128,
@@ -183,7 +209,7 @@ def register_api(services: Services) -> None:
         return drain(compress_job(library=services.library, hub=services.hub, model=model, options=options,
                                   device=services.devices.resolve(""))).to_api()
 
-    for fn in (devices, local_models, chat, caption, benchmark):
+    for fn in (devices, local_models, chat, caption, generate_image, benchmark):
         gr.api(fn, api_name=fn.__name__)
     for fn in (search_models, model_details, download_model):  # network-bound: several at once
         gr.api(fn, api_name=fn.__name__, concurrency_limit=4)

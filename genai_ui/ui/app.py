@@ -10,6 +10,7 @@ from .api import register_api
 from .chat_tab import build_chat_tab, refresh_models
 from .convert_tab import build_convert_tab, library_choices
 from .hub_tab import build_hub_tab
+from .image_tab import build_image_tab, refresh_image_models
 from .library_tab import build_library_tab
 from .vision_tab import build_vision_tab, refresh_vision_models
 
@@ -46,12 +47,16 @@ def build_app(services: Services) -> gr.Blocks:
                 chat = build_chat_tab(services)
             with gr.Tab("Vision", id="vision") as vision_tab:
                 vision = build_vision_tab(services)
+            with gr.Tab("Image", id="image") as image_tab:
+                image = build_image_tab(services)
             # the tabs that run models, each opening one from the Hub, Convert and Library tabs
             openers = {
                 "text-generation": ("Open in Chat", lambda model_id: (
                     gr.Tabs(selected="chat"), refresh_models(services, model_id)), [tabs, chat["model"]]),
                 "image-text-to-text": ("Open in Vision", lambda model_id: (
                     gr.Tabs(selected="vision"), refresh_vision_models(services, model_id)), [tabs, vision["model"]]),
+                "text-to-image": ("Open in Image", lambda model_id: (
+                    gr.Tabs(selected="image"), refresh_image_models(services, model_id)), [tabs, image["model"]]),
             }
             with gr.Tab("Hub", id="hub") as hub_tab:
                 hub = build_hub_tab(services, openers)
@@ -72,6 +77,8 @@ def build_app(services: Services) -> gr.Blocks:
         demo.load(chat_models, chat["model"], chat["model"], **private)
         chat_tab.select(chat_models, chat["model"], chat["model"], **private)
         vision_tab.select(vision_models, vision["model"], vision["model"], **private)
+        image_tab.select(lambda current: refresh_image_models(services, current), image["model"], image["model"],
+                         **private)
         library_tab.select(refresh_library, None, library_outputs, **private)
         hub["downloaded"].then(refresh_library, None, library_outputs, **private)
         convert["done"].then(refresh_library, None, library_outputs, **private)

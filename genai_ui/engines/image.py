@@ -1,0 +1,117 @@
+"""Image generation over openvino_genai's Text2ImagePipeline, step by step.
+
+generate() runs on a worker thread (it releases the GIL); its callback, on the engine's
+thread, hands each step (and every few steps a decoded preview) to the caller through a
+queue, and returns True to interrupt when asked to stop, so Cancel ends the work inside the
+engine. An interrupted generation returns no image: nothing half-made is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import GenerationFailed
+from ..library import ModelEntry
+from .pipelines import LoadedPipeline, first_line
+
+
+@dataclass
+class ImagePipelines:
+    """The loaded model: Text2ImagePipeline, and what it knows of its sizes."""
+
+    text2image: Any
+    size_step: int  # width and height must be multiples of this (the VAE's scale factor)
+    default_size: int  # the size the model was trained at
+
+    def get_generation_config(self) -> Any:  # what PipelineManager's users may ask of any pipeline
+        return self.text2image.get_generation_config()
+
+
+def load_image_pipelines(entry: ModelEntry, device: str) -> ImagePipelines:
+    import openvino_genai as og
+
+    folder = entry.load_path
+    vae = _config(folder / "vae_decoder" / "config.json")
+    unet = _config(folder / "unet" / "config.json") or _config(folder / "transformer" / "config.json")
+    size_step = 2 ** (len(vae.get("block_out_channels", [0] * 4)) - 1)
+    default_size = int(unet.get("sample_size", 64)) * size_step
+    return ImagePipelines(og.Text2ImagePipeline(str(folder), device), size_step, default_size)
+
+
+def _config(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+@dataclass(frozen=True)
+class Step:
+    step: int  # 1-based: steps done
+    steps: int
+    elapsed_s: float
+    preview: Any = None  # (height, width, 3) uint8 array of the first image, every few steps
+
+
+@dataclass(frozen=True)
+class Generated:
+    images: list  # (height, width, 3) uint8 arrays
+    seconds: float
+    step_ms: float  # the engine's mean time per denoising step
+    cancelled: bool = False
+
+
+def generate_steps(loaded: LoadedPipeline, prompt: str, settings: dict, cancel: threading.Event,
+                   preview_every: int = 0) -> Iterator[Step | Generated]:
+    """Yield a Step per denoising step, then Generated. `settings` are Text2ImagePipeline.generate's
+    keyword arguments (width, height, num_inference_steps, guidance_scale, rng_seed, …)."""
+    import numpy as np
+
+    pipe = loaded.pipeline.text2image
+    events: queue.Queue = queue.Queue()
+    done = object()
+    outcome: dict = {}
+    abandoned = threading.Event()
+    start = time.perf_counter()
+
+    def callback(step: int, steps: int, latent: Any) -> bool:
+        stop = cancel.is_set() or abandoned.is_set()
+        preview = None
+        if preview_every and not stop and (step + 1) % preview_every == 0 and step + 1 < steps:
+            preview = np.array(pipe.decode(latent).data[0])  # a copy: the engine reuses its buffer
+        events.put(Step(step + 1, steps, time.perf_counter() - start, preview))
+        return stop
+
+    def run() -> None:
+        try:
+            with loaded.lock:
+                outcome["images"] = pipe.generate(prompt, callback=callback, **settings)
+                outcome["metrics"] = pipe.get_performance_metrics()
+        except BaseException as err:  # handed to the caller's thread
+            outcome["error"] = err
+        finally:
+            events.put(done)
+
+    worker = threading.Thread(target=run, name="generate-image", daemon=True)
+    worker.start()
+    try:
+        while (event := events.get()) is not done:
+            yield event
+        if "error" in outcome:
+            err = outcome["error"]
+            if isinstance(err, RuntimeError):
+                raise GenerationFailed(f"The engine stopped with an error: {first_line(err)}") from err
+            raise err
+        tensor = outcome["images"]
+        images = [] if cancel.is_set() or not tensor.get_size() else [np.array(i) for i in tensor.data]
+        iterations = outcome["metrics"].get_iteration_duration().mean if images else 0.0
+        yield Generated(images, time.perf_counter() - start, iterations, cancelled=not images)
+    finally:
+        abandoned.set()
+        worker.join()

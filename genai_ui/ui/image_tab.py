@@ -1,0 +1,166 @@
+"""The Image tab: generate images from a prompt, watch them form, reproduce them from their PNGs."""
+
+from __future__ import annotations
+
+import threading
+from html import escape
+
+import gradio as gr
+
+from ..errors import UserError
+from ..image_gen import MAX_SIDE, TASK, ImageParams, ImageResult
+from ..pngmeta import read_png_parameters
+from ..services import Services
+from .conversation import waiting_text
+from .errors import to_gr_error
+from .outputs import save_pngs
+
+
+class ImageSession:
+    """One browser session's results (newest first) and its Cancel."""
+
+    def __init__(self, gallery: list | None = None) -> None:
+        self.gallery: list[tuple[str, str]] = gallery or []  # (PNG path, caption)
+        self.cancel = threading.Event()
+
+    def __deepcopy__(self, memo) -> "ImageSession":
+        return ImageSession(list(self.gallery))
+
+
+def model_choices(services: Services) -> list[tuple[str, str]]:
+    return [(e.label(), e.id) for e in services.library.list(TASK)]
+
+
+def refresh_image_models(services: Services, current: str | None):
+    choices = model_choices(services)
+    ids = [value for _, value in choices]
+    return gr.Dropdown(choices=choices, value=current if current in ids else (ids[0] if ids else None))
+
+
+NO_MODEL = ("No image model in the library yet. Find one in the **Hub** tab (task *Image*, OpenVINO-ready), "
+            "or turn a Diffusers checkpoint into one in the **Convert** tab.")
+
+
+def step_bar(step: int, steps: int, elapsed: float) -> str:
+    left = elapsed / step * (steps - step) if step else 0.0
+    return (f'<div class="gu-progress"><div class="gu-progress-label">Step {step} of {steps} · {elapsed:.1f} s · '
+            f'about {left:.1f} s left</div><progress max="1" value="{step / steps:.4f}"></progress></div>')
+
+
+def build_image_tab(services: Services) -> dict:
+    session = gr.State(ImageSession())
+    with gr.Row():
+        with gr.Column(scale=3):
+            prompt = gr.Textbox(label="Prompt", lines=2, elem_id="image-prompt",
+                                placeholder="A lighthouse on a cliff at sunset, oil painting")
+            negative = gr.Textbox(label="Negative prompt", lines=1, elem_id="image-negative",
+                                  placeholder="blurry, low quality")
+            with gr.Row():
+                generate = gr.Button("Generate", variant="primary", elem_id="image-generate")
+                cancel = gr.Button("Cancel", variant="stop", visible=False, elem_id="image-cancel")
+            progress = gr.HTML(elem_id="image-progress")
+            with gr.Row():
+                preview = gr.Image(label="Forming", type="numpy", interactive=False, height=320,
+                                   elem_id="image-preview", buttons=[])
+                gallery = gr.Gallery(label="This session's images (each PNG carries its parameters)", columns=3,
+                                     height=320, format="png", type="filepath", elem_id="image-gallery",
+                                     buttons=["download", "fullscreen"])
+            info = gr.Markdown(elem_id="image-info")
+        with gr.Column(scale=2):
+            choices = model_choices(services)
+            model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Model",
+                                elem_id="image-model")
+            status = gr.Markdown("" if choices else NO_MODEL, elem_id="image-status")
+            device = gr.Dropdown([(d.name, d.id) for d in services.devices.list()], value=services.devices.default,
+                                 label="Device", elem_id="image-device")
+            with gr.Row():
+                width = gr.Slider(64, MAX_SIDE, value=512, step=8, label="Width", elem_id="image-width")
+                height = gr.Slider(64, MAX_SIDE, value=512, step=8, label="Height", elem_id="image-height")
+            steps = gr.Slider(1, 150, value=20, step=1, label="Steps", elem_id="image-steps")
+            guidance = gr.Slider(0.0, 30.0, value=7.5, step=0.5, label="Guidance scale", elem_id="image-guidance")
+            with gr.Row(equal_height=True):
+                seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", elem_id="image-seed", scale=3)
+                dice = gr.Button("Random", scale=0, min_width=72, elem_id="image-dice")
+                reuse = gr.Button("Last seed", scale=0, min_width=84, elem_id="image-reuse")
+            count = gr.Slider(1, 8, value=1, step=1, label="Images", elem_id="image-count")
+            preview_every = gr.Slider(0, 50, value=5, step=1, label="Preview every N steps (0: none)",
+                                      elem_id="image-preview-every")
+            restore = gr.File(label="Drop a PNG made here (or by AUTOMATIC1111) to restore its parameters",
+                              file_types=[".png"], type="filepath", height=90, elem_id="image-restore")
+            last_seed = gr.State(-1)
+
+    fields = [prompt, negative, width, height, steps, guidance, seed, count]
+
+    def on_generate(state: ImageSession, model_id, device_id, every, *values):
+        state.cancel = threading.Event()
+        running = (gr.Button(visible=False), gr.Button(visible=True))
+        try:
+            params = ImageParams(prompt=values[0], negative_prompt=values[1] or "", width=int(values[2]),
+                                 height=int(values[3]), steps=int(values[4]), guidance_scale=float(values[5]),
+                                 seed=int(values[6] if values[6] is not None else -1), num_images=int(values[7]))
+            waiting = waiting_text(services, TASK, model_id, device_id, services.images.model_id)
+            yield (f"<div>{'Starting…' if waiting == '…' else waiting.strip('*')}</div>", None, gr.skip(), gr.skip(), gr.skip(), *running)
+            result = None
+            for event in services.images.generate(params=params, model=model_id or "", device=device_id or "",
+                                                  preview_every=int(every or 0), cancel=state.cancel):
+                if isinstance(event, ImageResult):
+                    result = event
+                else:
+                    yield (step_bar(event.step, event.steps, event.elapsed_s),
+                           gr.skip() if event.preview is None else event.preview, gr.skip(), gr.skip(), gr.skip(),
+                           *running)
+            paths = save_pngs(result)
+            caption = f"seed {result.params.seed}"
+            state.gallery = [(p, caption) for p in paths] + state.gallery
+            yield ("", result.images[0], state.gallery, f"✓ {escape(result.summary())}", result.params.seed,
+                   gr.Button(visible=True), gr.Button(visible=False))
+        except Exception as err:
+            yield ("", gr.skip(), gr.skip(), f"<span class='gu-error'>⚠ {escape(str(err))}</span>"
+                   if isinstance(err, UserError) else "", gr.skip(), gr.Button(visible=True), gr.Button(visible=False))
+            raise to_gr_error(err) from None
+
+    def on_cancel(state: ImageSession) -> None:
+        state.cancel.set()
+
+    def on_pick(model_id: str | None, device_id: str | None):
+        """Load at once, and take the model's own size: a model that cannot run says so now."""
+        if not model_id:
+            yield NO_MODEL, gr.skip(), gr.skip()
+            return
+        yield f"Loading **{model_id}** on {device_id or services.devices.default}…", gr.skip(), gr.skip()
+        try:
+            loaded = services.images.load(model=model_id, device=device_id or "")
+        except UserError as err:
+            yield f"<span class='gu-error'>⚠ {escape(str(err))}</span>", gr.skip(), gr.skip()
+            return
+        size, step = min(max(loaded.pipeline.default_size, 64), MAX_SIDE), loaded.pipeline.size_step
+        yield (f"✓ **{loaded.entry.id}** is ready on {loaded.device} (loaded in {loaded.load_ms / 1000:.1f} s); "
+               f"made for {size}×{size}, sizes in steps of {step}.",
+               gr.Slider(value=size, step=step), gr.Slider(value=size, step=step))
+
+    def on_restore(path: str | None):
+        if not path:
+            return (gr.skip(),) * (len(fields) + 1)
+        found = read_png_parameters(path)
+        if not found:
+            return (*[gr.skip()] * len(fields), "<span class='gu-error'>⚠ This PNG carries no generation "
+                                                 "parameters.</span>")
+        names = ["prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "seed", "num_images"]
+        updates = [found[name] if name in found else gr.skip() for name in names]
+        note = f"Restored the parameters of seed {found.get('seed')}"
+        if found.get("model") and found["model"] not in [e.id for e in services.library.list(TASK)]:
+            note += f" (made with {escape(str(found['model']))}, which is not in this library)"
+        return (*updates, note + ".")
+
+    outputs = [progress, preview, gallery, info, last_seed, generate, cancel]
+    job = generate.click(on_generate, [session, model, device, preview_every, *fields], outputs,
+                         api_visibility="private", show_progress="hidden")
+    prompt.submit(on_generate, [session, model, device, preview_every, *fields], outputs,
+                  api_visibility="private", show_progress="hidden")
+    cancel.click(on_cancel, [session], None, queue=False, api_visibility="private")
+    dice.click(lambda: -1, None, seed, queue=False, api_visibility="private")
+    reuse.click(lambda last: last, last_seed, seed, queue=False, api_visibility="private")
+    for picker in (model.input, device.input):
+        picker(on_pick, [model, device], [status, width, height], api_visibility="private", show_progress="hidden")
+    restore.upload(on_restore, restore, [*fields, info], queue=False, api_visibility="private")
+    return {"model": model, "job": job}
