@@ -123,3 +123,15 @@ def vision_model(services):
     report = drain(convert_model(hub=services.hub, library=services.library, repo_id="tiny-random/llava",
                                  options=ExportOptions(weight_format="int4")))
     return services.library.get(report.id)
+
+
+@pytest.fixture(scope="session")
+def image_model(services):
+    """The tiny Stable Diffusion from the local Hub, exported and compressed to int8 through the app's own
+    convert path."""
+    from genai_ui.convert import ExportOptions
+    from genai_ui.convert_job import convert_model, drain
+
+    report = drain(convert_model(hub=services.hub, library=services.library, repo_id="tiny-random/stable-diffusion",
+                                 options=ExportOptions(weight_format="int8")))
+    return services.library.get(report.id)

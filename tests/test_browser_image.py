@@ -1,0 +1,45 @@
+"""The Image tab in a real browser: type a prompt, watch the steps and previews, get the image; drop a
+PNG to restore its parameters. The model is the tiny Stable Diffusion made by the app's own convert path."""
+
+from genai_ui.pngmeta import save_png
+
+
+def set_number(page, elem_id: str, value) -> None:
+    page.fill(f"#{elem_id} input[type=number]", str(value))
+    page.press(f"#{elem_id} input[type=number]", "Enter")
+
+
+def test_prompt_progress_image_and_restore(browser, app_url, image_model, tmp_path, output_dir):
+    import numpy as np
+
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(app_url)
+        page.get_by_role("tab", name="Image").click()
+        page.locator("#image-model input").click()
+        page.get_by_role("option", name=image_model.label()).click()
+        page.locator("#image-status").get_by_text("is ready on CPU").wait_for(timeout=60_000)
+        assert page.locator("#image-width input[type=number]").input_value() == "64"  # the model's own size
+
+        page.fill("#image-prompt textarea", "a red lighthouse")
+        set_number(page, "image-steps", 60)
+        set_number(page, "image-preview-every", 2)
+        page.click("#image-generate")
+        page.locator("#image-progress").get_by_text("Step").wait_for(timeout=30_000)  # the steps show as they go
+        page.locator("#image-info").get_by_text("60 steps").wait_for(timeout=120_000)
+        assert page.locator("#image-gallery img").count() >= 1
+        info = page.locator("#image-info").inner_text()
+        assert "seed" in info and "64×64" in info
+        page.screenshot(path=str(output_dir / "image.png"), full_page=True)
+
+        made = save_png(np.zeros((64, 64, 3), np.uint8), tmp_path / "made.png",
+                        {"prompt": "a blue boat", "negative_prompt": "fog", "width": 96, "height": 64, "steps": 7,
+                         "guidance_scale": 5.0, "seed": 1234, "num_images": 1, "model": image_model.id})
+        page.locator("#image-restore input[type=file]").set_input_files(str(made))
+        page.locator("#image-info").get_by_text("Restored the parameters of seed 1234").wait_for()
+        assert page.locator("#image-prompt textarea").input_value() == "a blue boat"
+        assert page.locator("#image-seed input").input_value() == "1234"
+        assert page.locator("#image-width input[type=number]").input_value() == "96"
+    finally:
+        context.close()

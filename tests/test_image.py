@@ -1,0 +1,101 @@
+"""Image generation: the real Text2ImagePipeline on the tiny Stable Diffusion that the app's own convert path
+made from the local Hub (conftest's image_model), through the core's ImageService and /generate_image."""
+
+import threading
+
+import numpy as np
+import pytest
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from genai_ui.engines.image import Step
+from genai_ui.errors import InvalidParameter
+from genai_ui.image_gen import GenerationCancelled, ImageParams, ImageResult
+from genai_ui.pngmeta import read_png_parameters, save_png
+
+
+def generate(services, model, preview_every=0, **params):
+    *steps, result = services.images.generate(params=ImageParams(**{"prompt": "a red lighthouse", **params}),
+                                              model=model.id, preview_every=preview_every)
+    assert isinstance(result, ImageResult) and all(isinstance(s, Step) for s in steps)
+    return steps, result
+
+
+def test_the_size_asked_for_and_one_step_each(services, image_model):
+    steps, result = generate(services, image_model, width=64, height=96, steps=5, seed=1, num_images=2)
+    assert [s.step for s in steps] == [1, 2, 3, 4, 5] and all(s.steps == 5 for s in steps)
+    assert len(result.images) == 2 and all(i.shape == (96, 64, 3) and i.dtype == np.uint8 for i in result.images)
+    assert result.params.seed == 1 and result.step_ms > 0 and result.load_ms > 0
+    assert "seed 1 · 64×96 · 5 steps" in result.summary()
+
+
+def test_the_same_seed_gives_the_same_pixels_and_another_seed_others(services, image_model):
+    _, first = generate(services, image_model, width=64, height=64, steps=4, seed=42)
+    _, again = generate(services, image_model, width=64, height=64, steps=4, seed=42)
+    _, other = generate(services, image_model, width=64, height=64, steps=4, seed=43)
+    assert np.array_equal(first.images[0], again.images[0])
+    assert not np.array_equal(first.images[0], other.images[0])
+    _, drawn = generate(services, image_model, width=64, height=64, steps=2)  # seed -1: drawn and reported
+    assert drawn.params.seed >= 0
+    _, redo = generate(services, image_model, width=64, height=64, steps=2, seed=drawn.params.seed)
+    assert np.array_equal(drawn.images[0], redo.images[0])
+
+
+def test_previews_come_every_few_steps(services, image_model):
+    steps, _ = generate(services, image_model, width=64, height=64, steps=9, seed=3, preview_every=3)
+    assert [s.step for s in steps if s.preview is not None] == [3, 6]  # not the last: the image itself comes then
+    assert all(s.preview.shape == (64, 64, 3) for s in steps if s.preview is not None)
+
+
+def test_parameters_round_trip_through_the_png(services, image_model, tmp_path):
+    _, result = generate(services, image_model, width=64, height=64, steps=2, seed=5, negative_prompt="blurry")
+    path = save_png(result.images[0], tmp_path / "out.png", result.metadata())
+    assert np.array_equal(np.asarray(Image.open(path)), result.images[0])  # lossless
+    assert read_png_parameters(path) == {**result.params.to_dict(), "model": image_model.id}
+    # another tool's PNG (AUTOMATIC1111's text chunk) restores what it says too
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("parameters", "a castle\\non a hill\nNegative prompt: fog\nSteps: 30, Sampler: Euler a, "
+                                "CFG scale: 6.5, Seed: 1234, Size: 768x512, Model: sd15")
+    Image.new("RGB", (8, 8)).save(tmp_path / "a1111.png", pnginfo=info)
+    assert read_png_parameters(tmp_path / "a1111.png") == {
+        "prompt": "a castle\\non a hill", "negative_prompt": "fog", "steps": 30, "guidance_scale": 6.5,
+        "seed": 1234, "width": 768, "height": 512, "model": "sd15"}
+    Image.new("RGB", (8, 8)).save(tmp_path / "plain.png")
+    assert read_png_parameters(tmp_path / "plain.png") is None
+
+
+def test_bad_sizes_and_values_are_refused_clearly(services, image_model):
+    with pytest.raises(InvalidParameter, match=r"width must be a multiple of 2 for this model; 65 is not \(try 64 or 66\)"):
+        services.images.generate(params=ImageParams("x", width=65, height=64), model=image_model.id)
+    for bad, message in [(dict(width=4096), "width must be at least 64 and at most 2048; got 4096"),
+                         (dict(height=32), "height must be at least 64"), (dict(prompt="  "), "the prompt is empty"),
+                         (dict(steps=0), "steps must be at least 1"), (dict(num_images=9), "num_images must be")]:
+        with pytest.raises(InvalidParameter, match=message):
+            ImageParams(**{"prompt": "x", **bad})
+
+
+def test_cancel_stops_inside_the_engine_and_keeps_nothing(services, image_model):
+    cancel = threading.Event()
+    seen = []
+    with pytest.raises(GenerationCancelled, match="Cancelled: no image was kept."):
+        for event in services.images.generate(params=ImageParams("x", width=64, height=64, steps=40),
+                                              model=image_model.id, cancel=cancel):
+            seen.append(event.step)
+            if event.step == 3:
+                cancel.set()
+    assert seen[-1] <= 5, f"the engine went on to step {seen[-1]} of 40"
+
+
+def test_generate_image_endpoint_returns_pngs_with_their_parameters(client, image_model):
+    files = client.predict("a red lighthouse", "", image_model.id, 64, 96, 3, 7.5, 11, 2, "",
+                           api_name="/generate_image")
+    assert len(files) == 2
+    for path in files:
+        assert Image.open(path).size == (64, 96)
+        found = read_png_parameters(path)
+        assert (found["prompt"], found["seed"], found["steps"], found["model"]) == ("a red lighthouse", 11, 3,
+                                                                                    image_model.id)
+    with pytest.raises(AppError, match="height must be a multiple of 2 for this model; 97 is not"):
+        client.predict("x", "", image_model.id, 64, 97, api_name="/generate_image")
