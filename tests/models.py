@@ -110,12 +110,17 @@ def build_stable_diffusion(folder: Path, recipe: dict) -> None:
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(recipe["seed"])
-    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=recipe["latent"],
-                                in_channels=4, out_channels=4, cross_attention_dim=32, attention_head_dim=8,
-                                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), norm_num_groups=32)
-    vae = AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4,
-                        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+    blocks = recipe.get("unet_blocks", [32, 64])  # the bench's model is larger: real work for each step
+    vae_blocks = recipe.get("vae_blocks", [32, 64])
+    attention = ["CrossAttnDownBlock2D"] * (len(blocks) - 1)
+    unet = UNet2DConditionModel(block_out_channels=tuple(blocks), layers_per_block=recipe.get("layers", 1),
+                                sample_size=recipe["latent"], in_channels=4, out_channels=4, cross_attention_dim=32,
+                                attention_head_dim=8, down_block_types=("DownBlock2D", *attention),
+                                up_block_types=(*[b.replace("Down", "Up") for b in attention], "UpBlock2D"),
+                                norm_num_groups=32)
+    vae = AutoencoderKL(block_out_channels=vae_blocks, in_channels=3, out_channels=3, latent_channels=4,
+                        down_block_types=["DownEncoderBlock2D"] * len(vae_blocks),
+                        up_block_types=["UpDecoderBlock2D"] * len(vae_blocks),
                         sample_size=recipe["latent"] * 8, norm_num_groups=32)
     tokenizer = _bpe_tokenizer(recipe["vocab"], [], 77)
     text_encoder = CLIPTextModel(CLIPTextConfig(
@@ -275,6 +280,24 @@ def smol_llava_ir() -> Path:
 
 def tiny_stable_diffusion() -> Path:
     return cached("tiny-sd", {"seed": 0, "vocab": 300, "latent": 8, "v": 1}, build_stable_diffusion)
+
+
+def build_sd_ir(folder: Path, recipe: dict) -> None:
+    import subprocess
+    import sys
+
+    source = cached("bench-sd", recipe["source"], build_stable_diffusion)
+    subprocess.run([str(Path(sys.executable).parent / "optimum-cli"), "export", "openvino", "--model", str(source),
+                    "--task", "text-to-image", "--weight-format", recipe["weight_format"], str(folder)],
+                   check=True, capture_output=True)
+
+
+def bench_sd_ir() -> Path:
+    """A random Stable Diffusion 1.x with a UNet of 128/256/256 channels and an 8x VAE, as an int8 IR: the image
+    bench's model, which does real work at every step (the tiny one takes milliseconds)."""
+    return cached("bench-sd-int8-ov", {"source": {"seed": 0, "vocab": 300, "latent": 32, "unet_blocks": [128, 256, 256],
+                                                  "vae_blocks": [64, 128, 256, 256], "layers": 2, "v": 1},
+                                       "weight_format": "int8", "v": 1}, build_sd_ir)
 
 
 def tiny_t5() -> Path:

@@ -1,8 +1,9 @@
-"""`python -m genai_ui.bench chat|vision|convert`: the app against the raw engine, side by side, in one run.
+"""`python -m genai_ui.bench chat|vision|image|convert`: the app against the raw engine, side by side, in one run.
 
 chat (bench/chat.py): speed as a person sees it: the raw LLMPipeline's streamer callbacks against
 the chunks a gradio_client receives from the app's /chat, same model file, same prompt, greedy.
 vision (bench/vision.py): the raw VLMPipeline against the app's /caption, same model, image and prompt.
+image (bench/image.py): the raw Text2ImagePipeline against the app's /generate_image, and the previews' cost.
 convert (bench/convert.py): a Hub checkpoint to int4 by `optimum-cli export openvino` against the
 app's /convert_model, both from the same warm Hugging Face cache: wall time, peak memory, output size.
 Runs are interleaved so both sides see the same machine.
@@ -16,6 +17,7 @@ from pathlib import Path
 from .chat import bench_chat
 from .common import free_port, wait_for_page
 from .convert import CONVERT_REPO, bench_convert, convert_table
+from .image import bench_image
 from .vision import bench_vision
 
 __all__ = ["convert_table", "free_port", "main", "wait_for_page"]
@@ -35,6 +37,14 @@ def main(argv: list[str] | None = None) -> None:
                              "(default: the bench's own, a LLaVA on SmolLM2 built by the test set-up)")
     vision_args.add_argument("--image", type=Path, help="the image (default: a 1280x960 photo-like JPEG)")
     vision_args.add_argument("--output", type=Path, default=Path("bench-output"))
+    image_args = sub.add_parser("image", help="the app's /generate_image against the raw Text2ImagePipeline")
+    image_args.add_argument("--runs", type=int, default=5)
+    image_args.add_argument("--size", type=int, default=256)
+    image_args.add_argument("--steps", type=int, default=20)
+    image_args.add_argument("--preview-every", type=int, default=5)
+    image_args.add_argument("--model", type=Path, help="an OpenVINO text-to-image model folder (default: the "
+                            "bench's own, a random Stable Diffusion built by the test set-up)")
+    image_args.add_argument("--output", type=Path, default=Path("bench-output"))
     convert_args = sub.add_parser("convert", help="the app's /convert_model against optimum-cli, a Hub checkpoint to "
                              "int4 (the Hub at HF_ENDPOINT)")
     convert_args.add_argument("--runs", type=int, default=2)
@@ -47,5 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         bench_chat(args.runs, args.max_new_tokens, args.output)
     elif args.what == "vision":
         bench_vision(args.runs, args.max_new_tokens, args.output, args.model, args.image)
+    elif args.what == "image":
+        bench_image(args.runs, args.size, args.steps, args.preview_every, args.output, args.model)
     else:
         bench_convert(args.runs, args.repo, args.output)

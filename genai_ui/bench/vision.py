@@ -83,7 +83,7 @@ def _with_total(run: Run, start: float, end: float) -> Run:
     return replace(run, total_s=end - start)  # image file to the whole answer
 
 
-def install(home: Path, model_dir: Path) -> None:
+def install(home: Path, model_dir: Path, model_id: str = MODEL_ID, task: str = "image-text-to-text") -> None:
     """The model into a fresh library, hard-linked where the file system allows."""
     from ..library import Library, ModelEntry, context_length_of
 
@@ -91,9 +91,10 @@ def install(home: Path, model_dir: Path) -> None:
     with library.staging() as staged:
         shutil.copytree(model_dir, staged, dirs_exist_ok=True, copy_function=_link_or_copy)
         (staged / "genai_ui.json").unlink(missing_ok=True)
-        config = json.loads((staged / "config.json").read_text())
-        library.install(staged, ModelEntry(id=MODEL_ID, task="image-text-to-text", format="openvino",
-                                           weight_format="int4", location="", context_length=context_length_of(config)))
+        config_file = staged / "config.json"
+        config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+        library.install(staged, ModelEntry(id=model_id, task=task, format="openvino", weight_format="int8",
+                                           location="", context_length=context_length_of(config)))
 
 
 def _link_or_copy(src: str, dst: str) -> None:
