@@ -5,14 +5,15 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from dataclasses import asdict, dataclass, replace
-from typing import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Iterator
 
 from .devices import Devices
 from .engines.chat import check_number
 from .engines.image import Generated, Step, generate_steps
 from .engines.pipelines import LoadedPipeline, PipelineManager
 from .errors import InvalidParameter, NotAvailable, UserError
+from .images import Picture
 from .library import Library
 
 TASK = "text-to-image"
@@ -66,13 +67,15 @@ class ImageResult:
     load_ms: float
     step_ms: float
     seconds: float
+    extra: dict = field(default_factory=dict)  # image to image, inpainting: the mode and strength
 
     def metadata(self) -> dict:
         """What each image carries in its PNG, to be reproduced."""
-        return {**self.params.to_dict(), "model": self.model}
+        return {**self.params.to_dict(), "model": self.model, **self.extra}
 
     def summary(self) -> str:
-        return (f"seed {self.params.seed} · {self.params.width}×{self.params.height} · {self.params.steps} steps · "
+        mode = f"{self.extra['mode']} at strength {self.extra['strength']} · " if self.extra else ""
+        return (f"{mode}seed {self.params.seed} · {self.params.width}×{self.params.height} · {self.params.steps} steps · "
                 f"{self.step_ms:.0f} ms a step · {self.seconds:.1f} s in all · model loaded in "
                 f"{self.load_ms / 1000:.1f} s")
 
@@ -97,30 +100,72 @@ class ImageService:
         return self.pipelines.get(entry, self.devices.resolve(device))
 
     def generate(self, *, params: ImageParams, model: str = "", device: str = "", preview_every: int = 0,
+                 image: Picture | None = None, mask: Any = None, strength: float = 0.75,
                  cancel: threading.Event | None = None) -> Iterator[Step | ImageResult]:
         """Yield a Step per denoising step (with a preview every `preview_every` steps; 0: none),
-        then the ImageResult. Cancel ends it with GenerationCancelled: no image is kept."""
+        then the ImageResult. Cancel ends it with GenerationCancelled: no image is kept.
+
+        With `image`, start from it (image to image; `strength` 1 replaces it all); with a `mask` too
+        ((height, width) array, non-zero where to paint), repaint only that part (inpainting). Both are
+        scaled to the size asked for."""
         check_number("preview_every", preview_every, 0, 150, integer=True)
+        check_number("strength", strength, 0.0, 1.0, low_open=True)
+        if mask is not None and image is None:
+            raise InvalidParameter("A mask needs the image it belongs to.")
         loaded = self.load(model=model, device=device)
         params.check_size(loaded.pipeline.size_step)
+        mode = "inpainting" if mask is not None else "image-to-image" if image is not None else "text-to-image"
+        if mode != "text-to-image" and loaded.pipeline.image2image is None:
+            raise NotAvailable(f"'{loaded.entry.id}' generates from text only: openvino_genai cannot start it "
+                               "from an image.")
         if params.seed < 0:
             params = replace(params, seed=secrets.randbelow(2**31))
-        return self._run(loaded, params, preview_every, cancel or threading.Event())
+        inputs = _inputs(params, image, mask)
+        extra = {} if mode == "text-to-image" else {"mode": mode, "strength": strength}
+        return self._run(loaded, params, mode, inputs, strength, extra, preview_every, cancel or threading.Event())
 
-    def _run(self, loaded: LoadedPipeline, params: ImageParams, preview_every: int,
-             cancel: threading.Event) -> Iterator[Step | ImageResult]:
+    def _run(self, loaded: LoadedPipeline, params: ImageParams, mode: str, inputs: tuple, strength: float,
+             extra: dict, preview_every: int, cancel: threading.Event) -> Iterator[Step | ImageResult]:
         settings = dict(negative_prompt=params.negative_prompt, width=params.width, height=params.height,
                         num_inference_steps=params.steps, guidance_scale=params.guidance_scale,
                         rng_seed=params.seed, num_images_per_prompt=params.num_images)
+
+        def run(pipes, callback):
+            if mode == "text-to-image":
+                pipe, args = pipes.text2image, ()
+            else:
+                pipe = pipes.inpainting if mode == "inpainting" else pipes.image2image
+                args, settings["strength"] = inputs, strength
+            return pipe.generate(params.prompt, *args, callback=callback, **settings), pipe
+
         started = time.perf_counter()
-        for event in generate_steps(loaded, params.prompt, settings, cancel, preview_every):
+        for event in generate_steps(loaded, run, cancel, preview_every):
             if isinstance(event, Generated):
                 if event.cancelled:
                     raise GenerationCancelled()
                 yield ImageResult(event.images, params, loaded.entry.id, loaded.device, loaded.load_ms,
-                                  event.step_ms, time.perf_counter() - started)
+                                  event.step_ms, time.perf_counter() - started, extra)
             else:
                 yield event
+
+
+def _inputs(params: ImageParams, image: Picture | None, mask: Any) -> tuple:
+    """The image (and mask) as the pipelines take them: (1, height, width, 3) uint8 tensors of the size asked for."""
+    if image is None:
+        return ()
+    import numpy as np
+    import openvino as ov
+    from PIL import Image
+
+    size = (params.width, params.height)
+    pixels = np.asarray(Image.fromarray(image.pixels).resize(size, Image.Resampling.LANCZOS))
+    tensors = [ov.Tensor(np.ascontiguousarray(pixels[None]))]
+    if mask is not None:
+        painted = Image.fromarray((np.asarray(mask) > 0).astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)
+        if not np.asarray(painted).any():
+            raise InvalidParameter("The mask is empty: paint over the part of the image to repaint.")
+        tensors.append(ov.Tensor(np.ascontiguousarray(np.repeat(np.asarray(painted)[None, :, :, None], 3, axis=3))))
+    return tuple(tensors)
 
 
 class GenerationCancelled(UserError):

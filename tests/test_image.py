@@ -14,9 +14,10 @@ from genai_ui.image_gen import GenerationCancelled, ImageParams, ImageResult
 from genai_ui.pngmeta import read_png_parameters, save_png
 
 
-def generate(services, model, preview_every=0, **params):
+def generate(services, model, preview_every=0, image=None, mask=None, strength=0.75, **params):
     *steps, result = services.images.generate(params=ImageParams(**{"prompt": "a red lighthouse", **params}),
-                                              model=model.id, preview_every=preview_every)
+                                              model=model.id, preview_every=preview_every, image=image, mask=mask,
+                                              strength=strength)
     assert isinstance(result, ImageResult) and all(isinstance(s, Step) for s in steps)
     return steps, result
 
@@ -99,3 +100,37 @@ def test_generate_image_endpoint_returns_pngs_with_their_parameters(client, imag
                                                                                     image_model.id)
     with pytest.raises(AppError, match="height must be a multiple of 2 for this model; 97 is not"):
         client.predict("x", "", image_model.id, 64, 97, api_name="/generate_image")
+
+
+def test_image_to_image_and_inpainting_give_images_of_the_size_asked_for(services, image_model, tmp_path):
+    from genai_ui.images import load_picture
+
+    Image.new("RGB", (120, 80), (200, 30, 30)).save(tmp_path / "start.png")
+    start = load_picture(tmp_path / "start.png")
+    params = dict(width=64, height=96, steps=10, seed=9)
+    steps, i2i = generate(services, image_model, **params, image=start, strength=0.5)
+    assert i2i.images[0].shape == (96, 64, 3) and len(steps) == 5  # strength 0.5: half the steps
+    assert i2i.metadata()["mode"] == "image-to-image" and i2i.metadata()["strength"] == 0.5
+    _, text_only = generate(services, image_model, **params)
+    assert not np.array_equal(i2i.images[0], text_only.images[0]), "the start image shapes the result"
+    mask = np.zeros((80, 120), np.uint8)
+    mask[20:60, 30:90] = 1
+    _, painted = generate(services, image_model, **params, image=start, mask=mask, strength=1.0)
+    assert painted.images[0].shape == (96, 64, 3) and painted.metadata()["mode"] == "inpainting"
+    with pytest.raises(InvalidParameter, match="The mask is empty"):
+        generate(services, image_model, **params, image=start, mask=np.zeros((80, 120), np.uint8))
+    with pytest.raises(InvalidParameter, match="A mask needs the image"):
+        generate(services, image_model, **params, mask=mask)
+
+
+def test_the_editor_gives_the_start_image_and_the_painted_mask():
+    from genai_ui.ui.image_tab import start_of
+
+    background = np.full((80, 120, 4), 255, np.uint8)
+    strokes = np.zeros((80, 120, 4), np.uint8)
+    strokes[10:20, 30:40] = (255, 255, 255, 255)
+    picture, mask = start_of({"background": background, "layers": [strokes], "composite": background})
+    assert picture.size == (120, 80) and picture.pixels.shape == (80, 120, 3)
+    assert mask.shape == (80, 120) and mask.sum() == 100
+    assert start_of({"background": background, "layers": [np.zeros_like(strokes)]})[1] is None  # image to image
+    assert start_of({"background": None, "layers": []}) == (None, None)  # text to image

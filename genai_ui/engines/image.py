@@ -9,6 +9,7 @@ engine. An interrupted generation returns no image: nothing half-made is kept.
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 import time
@@ -19,6 +20,8 @@ from typing import Any, Iterator
 from ..errors import GenerationFailed
 from ..library import ModelEntry
 from .pipelines import LoadedPipeline, first_line
+
+log = logging.getLogger(__name__)
 
 
 # How each of the 4 latent channels of Stable Diffusion shows in red, green and blue: a preview made with
@@ -36,6 +39,8 @@ class ImagePipelines:
     """The loaded model: Text2ImagePipeline, and what it knows of its sizes and previews."""
 
     text2image: Any
+    image2image: Any  # None when the model cannot start from an image
+    inpainting: Any  # None when it cannot repaint a masked part
     size_step: int  # width and height must be multiples of this (the VAE's scale factor)
     default_size: int  # the size the model was trained at
     latent_rgb: tuple | None = None  # None: previews are decoded by the VAE
@@ -65,7 +70,13 @@ def load_image_pipelines(entry: ModelEntry, device: str) -> ImagePipelines:
     kind = _config(folder / "model_index.json").get("_class_name", "")
     channels = unet.get("in_channels", 4)
     latent_rgb = None if channels != 4 else LATENT_RGB["sdxl" if "XL" in kind else "sd"]
-    return ImagePipelines(og.Text2ImagePipeline(str(folder), device), size_step, default_size, latent_rgb)
+    try:  # the three pipelines share one set of compiled models
+        inpainting = og.InpaintingPipeline(str(folder), device)
+        pipes = (og.Text2ImagePipeline(inpainting), og.Image2ImagePipeline(inpainting), inpainting)
+    except RuntimeError as err:
+        log.info("%s generates from text only: %s", entry.id, first_line(err))
+        pipes = (og.Text2ImagePipeline(str(folder), device), None, None)
+    return ImagePipelines(*pipes, size_step, default_size, latent_rgb)
 
 
 def _config(path: Path) -> dict:
@@ -91,13 +102,13 @@ class Generated:
     cancelled: bool = False
 
 
-def generate_steps(loaded: LoadedPipeline, prompt: str, settings: dict, cancel: threading.Event,
+def generate_steps(loaded: LoadedPipeline, call: Any, cancel: threading.Event,
                    preview_every: int = 0) -> Iterator[Step | Generated]:
-    """Yield a Step per denoising step, then Generated. `settings` are Text2ImagePipeline.generate's
-    keyword arguments (width, height, num_inference_steps, guidance_scale, rng_seed, …)."""
+    """Yield a Step per denoising step, then Generated. `run(pipelines, callback)` calls one of the
+    pipelines' generate (text to image, image to image, inpainting) with the callback."""
     import numpy as np
 
-    pipe = loaded.pipeline.text2image
+    pipes = loaded.pipeline
     events: queue.Queue = queue.Queue()
     done = object()
     outcome: dict = {}
@@ -115,8 +126,8 @@ def generate_steps(loaded: LoadedPipeline, prompt: str, settings: dict, cancel: 
     def run() -> None:
         try:
             with loaded.lock:
-                outcome["images"] = pipe.generate(prompt, callback=callback, **settings)
-                outcome["metrics"] = pipe.get_performance_metrics()
+                outcome["images"], used = call(pipes, callback)
+                outcome["metrics"] = used.get_performance_metrics()
         except BaseException as err:  # handed to the caller's thread
             outcome["error"] = err
         finally:

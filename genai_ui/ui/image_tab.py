@@ -41,6 +41,25 @@ NO_MODEL = ("No image model in the library yet. Find one in the **Hub** tab (tas
             "or turn a Diffusers checkpoint into one in the **Convert** tab.")
 
 
+def start_of(value: dict | None):
+    """(Picture, mask or None) from the editor: the painted strokes are the mask; (None, None) when empty."""
+    import numpy as np
+
+    from ..images import Picture
+
+    background = (value or {}).get("background")
+    if background is None or not np.asarray(background).size:
+        return None, None
+    pixels = np.asarray(background)
+    rgb = pixels[..., :3] if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2)
+    picture = Picture(name="start image", original_size=(rgb.shape[1], rgb.shape[0]),
+                      pixels=np.ascontiguousarray(rgb, dtype=np.uint8))
+    strokes = [np.asarray(layer) for layer in (value.get("layers") or []) if layer is not None]
+    painted = [layer[..., 3] > 0 for layer in strokes if layer.ndim == 3 and layer.shape[2] == 4]
+    mask = np.logical_or.reduce(painted) if painted and np.logical_or.reduce(painted).any() else None
+    return picture, mask
+
+
 def step_bar(step: int, steps: int, elapsed: float) -> str:
     left = elapsed / step * (steps - step) if step else 0.0
     return (f'<div class="gu-progress"><div class="gu-progress-label">Step {step} of {steps} · {elapsed:.1f} s · '
@@ -66,6 +85,14 @@ def build_image_tab(services: Services) -> dict:
                                      height=320, format="png", type="filepath", elem_id="image-gallery",
                                      buttons=["download", "fullscreen"])
             info = gr.Markdown(elem_id="image-info")
+            with gr.Accordion("Start from an image: image to image, or paint where to repaint (inpainting)",
+                              open=False, elem_id="image-start-box"):
+                start = gr.ImageEditor(type="numpy", sources=["upload", "clipboard"], layers=False, transforms=(),
+                                       brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"), height=320,
+                                       label="Start image; paint over a part to repaint only that part",
+                                       elem_id="image-start")
+                strength = gr.Slider(0.05, 1.0, value=0.75, step=0.05, label="Strength (1: replace it all)",
+                                     elem_id="image-strength")
         with gr.Column(scale=2):
             choices = model_choices(services)
             model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Model",
@@ -91,7 +118,7 @@ def build_image_tab(services: Services) -> dict:
 
     fields = [prompt, negative, width, height, steps, guidance, seed, count]
 
-    def on_generate(state: ImageSession, model_id, device_id, every, *values):
+    def on_generate(state: ImageSession, model_id, device_id, every, start_value, start_strength, *values):
         state.cancel = threading.Event()
         running = (gr.Button(visible=False), gr.Button(visible=True))
         try:
@@ -101,8 +128,10 @@ def build_image_tab(services: Services) -> dict:
             waiting = waiting_text(services, TASK, model_id, device_id, services.images.model_id)
             yield (f"<div>{'Starting…' if waiting == '…' else waiting.strip('*')}</div>", None, gr.skip(), gr.skip(), gr.skip(), *running)
             result = None
+            image, mask = start_of(start_value)
             for event in services.images.generate(params=params, model=model_id or "", device=device_id or "",
-                                                  preview_every=int(every or 0), cancel=state.cancel):
+                                                  preview_every=int(every or 0), image=image, mask=mask,
+                                                  strength=float(start_strength), cancel=state.cancel):
                 if isinstance(event, ImageResult):
                     result = event
                 else:
@@ -153,10 +182,9 @@ def build_image_tab(services: Services) -> dict:
         return (*updates, note + ".")
 
     outputs = [progress, preview, gallery, info, last_seed, generate, cancel]
-    job = generate.click(on_generate, [session, model, device, preview_every, *fields], outputs,
-                         api_visibility="private", show_progress="hidden")
-    prompt.submit(on_generate, [session, model, device, preview_every, *fields], outputs,
-                  api_visibility="private", show_progress="hidden")
+    inputs = [session, model, device, preview_every, start, strength, *fields]
+    job = generate.click(on_generate, inputs, outputs, api_visibility="private", show_progress="hidden")
+    prompt.submit(on_generate, inputs, outputs, api_visibility="private", show_progress="hidden")
     cancel.click(on_cancel, [session], None, queue=False, api_visibility="private")
     dice.click(lambda: -1, None, seed, queue=False, api_visibility="private")
     reuse.click(lambda last: last, last_seed, seed, queue=False, api_visibility="private")
