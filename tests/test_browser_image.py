@@ -33,6 +33,14 @@ def test_prompt_progress_image_and_restore(browser, app_url, image_model, tmp_pa
         assert "seed" in info and "64×64" in info
         page.screenshot(path=str(output_dir / "image.png"), full_page=True)
 
+        set_number(page, "image-steps", 150)  # Cancel: stops inside the engine, keeps nothing
+        shown = page.locator("#image-gallery img").count()
+        page.click("#image-generate")
+        page.locator("#image-progress").get_by_text("Step").wait_for(timeout=30_000)
+        page.click("#image-cancel")
+        page.locator("#image-info").get_by_text("Cancelled: no image was kept.").wait_for(timeout=30_000)
+        assert page.locator("#image-gallery img").count() == shown
+
         made = save_png(np.zeros((64, 64, 3), np.uint8), tmp_path / "made.png",
                         {"prompt": "a blue boat", "negative_prompt": "fog", "width": 96, "height": 64, "steps": 7,
                          "guidance_scale": 5.0, "seed": 1234, "num_images": 1, "model": image_model.id})

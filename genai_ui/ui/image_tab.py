@@ -8,7 +8,7 @@ from html import escape
 import gradio as gr
 
 from ..errors import UserError
-from ..image_gen import MAX_SIDE, TASK, ImageParams, ImageResult
+from ..image_gen import MAX_SIDE, TASK, GenerationCancelled, ImageParams, ImageResult
 from ..pngmeta import read_png_parameters
 from ..services import Services
 from .conversation import waiting_text
@@ -143,6 +143,8 @@ def build_image_tab(services: Services) -> dict:
             state.gallery = [(p, caption) for p in paths] + state.gallery
             yield ("", result.images[0], state.gallery, f"✓ {escape(result.summary())}", result.params.seed,
                    gr.Button(visible=True), gr.Button(visible=False))
+        except GenerationCancelled as err:  # asked for: said in the tab, no error box
+            yield "", None, gr.skip(), str(err), gr.skip(), gr.Button(visible=True), gr.Button(visible=False)
         except Exception as err:
             yield ("", gr.skip(), gr.skip(), f"<span class='gu-error'>⚠ {escape(str(err))}</span>"
                    if isinstance(err, UserError) else "", gr.skip(), gr.Button(visible=True), gr.Button(visible=False))
