@@ -6,6 +6,7 @@ import secrets
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any, Iterator
 
 from .devices import Devices
@@ -74,7 +75,8 @@ class ImageResult:
         return {**self.params.to_dict(), "model": self.model, **self.extra}
 
     def summary(self) -> str:
-        mode = f"{self.extra['mode']} at strength {self.extra['strength']} · " if self.extra else ""
+        mode = f"{self.extra['mode']} at strength {self.extra['strength']} · " if "mode" in self.extra else ""
+        mode += "".join(f"LoRA {name} at {weight} · " for name, weight in self.extra.get("loras", {}).items())
         return (f"{mode}seed {self.params.seed} · {self.params.width}×{self.params.height} · {self.params.steps} steps · "
                 f"{self.step_ms:.0f} ms a step · {self.seconds:.1f} s in all · model loaded in "
                 f"{self.load_ms / 1000:.1f} s")
@@ -95,24 +97,31 @@ class ImageService:
                                "or convert one in the Convert tab.")
         return models[0].id
 
-    def load(self, *, model: str = "", device: str = "") -> LoadedPipeline:
+    def load(self, *, model: str = "", device: str = "", adapters: tuple[str, ...] = ()) -> LoadedPipeline:
         entry = self.library.get(self.model_id(model), task=TASK)
-        return self.pipelines.get(entry, self.devices.resolve(device))
+        return self.pipelines.get(entry, self.devices.resolve(device), adapters)
 
     def generate(self, *, params: ImageParams, model: str = "", device: str = "", preview_every: int = 0,
                  image: Picture | None = None, mask: Any = None, strength: float = 0.75,
+                 loras: dict[str, float] | None = None,
                  cancel: threading.Event | None = None) -> Iterator[Step | ImageResult]:
         """Yield a Step per denoising step (with a preview every `preview_every` steps; 0: none),
         then the ImageResult. Cancel ends it with GenerationCancelled: no image is kept.
 
         With `image`, start from it (image to image; `strength` 1 replaces it all); with a `mask` too
         ((height, width) array, non-zero where to paint), repaint only that part (inpainting). Both are
-        scaled to the size asked for."""
+        scaled to the size asked for. `loras`: LoRA .safetensors files with a weight each (a new set of
+        files reloads the model: openvino_genai builds them into it)."""
         check_number("preview_every", preview_every, 0, 150, integer=True)
         check_number("strength", strength, 0.0, 1.0, low_open=True)
         if mask is not None and image is None:
             raise InvalidParameter("A mask needs the image it belongs to.")
-        loaded = self.load(model=model, device=device)
+        loras = dict(loras or {})
+        for path, weight in loras.items():
+            check_number(f"the weight of {Path(path).name}", weight, -4.0, 4.0)
+            if not str(path).endswith(".safetensors") or not Path(path).is_file():
+                raise InvalidParameter(f"'{Path(path).name}' is not a LoRA file: adapters are .safetensors files.")
+        loaded = self.load(model=model, device=device, adapters=tuple(sorted(loras)))
         params.check_size(loaded.pipeline.size_step)
         mode = "inpainting" if mask is not None else "image-to-image" if image is not None else "text-to-image"
         if mode != "text-to-image" and loaded.pipeline.image2image is None:
@@ -122,13 +131,20 @@ class ImageService:
             params = replace(params, seed=secrets.randbelow(2**31))
         inputs = _inputs(params, image, mask)
         extra = {} if mode == "text-to-image" else {"mode": mode, "strength": strength}
-        return self._run(loaded, params, mode, inputs, strength, extra, preview_every, cancel or threading.Event())
+        if loras:
+            extra["loras"] = {Path(path).name: weight for path, weight in loras.items()}
+        adapters = loaded.pipeline.adapter_config(loras) if loras else None
+        return self._run(loaded, params, mode, inputs, strength, extra, preview_every, cancel or threading.Event(),
+                         adapters)
 
     def _run(self, loaded: LoadedPipeline, params: ImageParams, mode: str, inputs: tuple, strength: float,
-             extra: dict, preview_every: int, cancel: threading.Event) -> Iterator[Step | ImageResult]:
+             extra: dict, preview_every: int, cancel: threading.Event, adapters: Any) -> Iterator[Step | ImageResult]:
         settings = dict(negative_prompt=params.negative_prompt, width=params.width, height=params.height,
                         num_inference_steps=params.steps, guidance_scale=params.guidance_scale,
                         rng_seed=params.seed, num_images_per_prompt=params.num_images)
+
+        if adapters is not None:
+            settings["adapters"] = adapters
 
         def run(pipes, callback):
             if mode == "text-to-image":

@@ -425,3 +425,24 @@ def copy_as_architecture(library, entry, new_id: str, model_type: str):
         return library.install(staged, ModelEntry(id=new_id, task=entry.task, format=entry.format,
                                                   weight_format=entry.weight_format, location="",
                                                   context_length=entry.context_length))
+
+
+def build_tiny_sd_lora(path: Path, seed: int = 0, rank: int = 4) -> Path:
+    """A LoRA for the tiny Stable Diffusion's UNet in the kohya format (lora_down, lora_up, alpha for each
+    attention projection), random but strong enough to change every image."""
+    import numpy as np
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(tiny_stable_diffusion() / "unet" / "diffusion_pytorch_model.safetensors"), "np") as unet:
+        shapes = {k: unet.get_slice(k).get_shape() for k in unet.keys()
+                  if "attentions" in k and k.endswith(("to_q.weight", "to_k.weight", "to_v.weight", "to_out.0.weight"))}
+    rng = np.random.default_rng(seed)
+    tensors = {}
+    for key, (rows, columns) in shapes.items():
+        name = "lora_unet_" + key.removesuffix(".weight").replace(".", "_")
+        tensors[f"{name}.lora_down.weight"] = rng.normal(0, 0.5, (rank, columns)).astype(np.float32)
+        tensors[f"{name}.lora_up.weight"] = rng.normal(0, 0.5, (rows, rank)).astype(np.float32)
+        tensors[f"{name}.alpha"] = np.array(float(rank), np.float32)
+    save_file(tensors, str(path))
+    return path

@@ -2,6 +2,8 @@
 PNG to restore its parameters. The model is the tiny Stable Diffusion made by the app's own convert path."""
 
 from genai_ui.pngmeta import save_png
+from tests.models import build_tiny_sd_lora
+from tests.test_browser_hub import cell
 
 
 def set_number(page, elem_id: str, value) -> None:
@@ -49,5 +51,14 @@ def test_prompt_progress_image_and_restore(browser, app_url, image_model, tmp_pa
         assert page.locator("#image-prompt textarea").input_value() == "a blue boat"
         assert page.locator("#image-seed input").input_value() == "1234"
         assert page.locator("#image-width input[type=number]").input_value() == "96"
+
+        # a LoRA adapter, with its weight
+        lora = build_tiny_sd_lora(tmp_path / "tiny-style.safetensors")
+        page.locator("#image-lora-box").click()
+        page.locator("#image-lora-files input[type=file]").set_input_files(str(lora))
+        cell(page, "#image-lora-weights", "tiny-style.safetensors").wait_for()
+        set_number(page, "image-steps", 4)
+        page.click("#image-generate")
+        page.locator("#image-info").get_by_text("LoRA tiny-style.safetensors at 1.0").wait_for(timeout=120_000)
     finally:
         context.close()

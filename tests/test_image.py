@@ -9,15 +9,15 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from genai_ui.engines.image import Step
-from genai_ui.errors import InvalidParameter
+from genai_ui.errors import InvalidParameter, ModelLoadError
 from genai_ui.image_gen import GenerationCancelled, ImageParams, ImageResult
 from genai_ui.pngmeta import read_png_parameters, save_png
 
 
-def generate(services, model, preview_every=0, image=None, mask=None, strength=0.75, **params):
+def generate(services, model, preview_every=0, image=None, mask=None, strength=0.75, loras=None, **params):
     *steps, result = services.images.generate(params=ImageParams(**{"prompt": "a red lighthouse", **params}),
                                               model=model.id, preview_every=preview_every, image=image, mask=mask,
-                                              strength=strength)
+                                              strength=strength, loras=loras)
     assert isinstance(result, ImageResult) and all(isinstance(s, Step) for s in steps)
     return steps, result
 
@@ -134,3 +134,34 @@ def test_the_editor_gives_the_start_image_and_the_painted_mask():
     assert mask.shape == (80, 120) and mask.sum() == 100
     assert start_of({"background": background, "layers": [np.zeros_like(strokes)]})[1] is None  # image to image
     assert start_of({"background": None, "layers": []}) == (None, None)  # text to image
+
+
+def test_a_lora_changes_the_image_and_weight_zero_does_not(services, image_model, tmp_path):
+    from tests.models import build_tiny_sd_lora
+
+    lora = str(build_tiny_sd_lora(tmp_path / "tiny-style.safetensors"))
+    params = dict(width=64, height=64, steps=4, seed=21)
+    _, plain = generate(services, image_model, **params)
+    _, styled = generate(services, image_model, **params, loras={lora: 1.0})
+    _, zero = generate(services, image_model, **params, loras={lora: 0.0})
+    assert not np.array_equal(styled.images[0], plain.images[0])
+    assert np.array_equal(zero.images[0], plain.images[0])
+    assert styled.metadata()["loras"] == {"tiny-style.safetensors": 1.0}
+    (tmp_path / "notes.safetensors").write_text("not an adapter")
+    with pytest.raises(ModelLoadError, match="'notes.safetensors' is not a LoRA adapter openvino_genai can read"):
+        generate(services, image_model, **params, loras={str(tmp_path / "notes.safetensors"): 1.0})
+    with pytest.raises(InvalidParameter, match="adapters are .safetensors files"):
+        generate(services, image_model, **params, loras={str(tmp_path / "x.bin"): 1.0})
+
+
+def test_the_lora_table_gives_each_file_its_weight():
+    import pandas as pd
+
+    from genai_ui.ui.image_tab import lora_rows, loras_of
+
+    files = ["/tmp/x/style.safetensors", "/tmp/y/detail.safetensors"]
+    assert lora_rows(files, None) == [["style.safetensors", 1.0], ["detail.safetensors", 1.0]]
+    table = pd.DataFrame([["style.safetensors", 0.4]], columns=["adapter", "weight"])
+    assert lora_rows(files, table) == [["style.safetensors", 0.4], ["detail.safetensors", 1.0]]
+    assert loras_of(files, table) == {"/tmp/x/style.safetensors": 0.4, "/tmp/y/detail.safetensors": 1.0}
+    assert loras_of(None, table) == {}

@@ -13,11 +13,11 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import GenerationFailed
+from ..errors import GenerationFailed, ModelLoadError
 from ..library import ModelEntry
 from .pipelines import LoadedPipeline, first_line
 
@@ -44,6 +44,13 @@ class ImagePipelines:
     size_step: int  # width and height must be multiples of this (the VAE's scale factor)
     default_size: int  # the size the model was trained at
     latent_rgb: tuple | None = None  # None: previews are decoded by the VAE
+    adapters: dict = field(default_factory=dict)  # LoRA file -> openvino_genai.Adapter
+
+    def adapter_config(self, weights: dict[str, float]) -> Any:
+        """The LoRA adapters at these weights (file -> weight), for generate()."""
+        import openvino_genai as og
+
+        return og.AdapterConfig([(self.adapters[path], float(w)) for path, w in weights.items()])
 
     def preview(self, latent: Any) -> Any:
         """The first image of a latent batch as (height, width, 3) uint8, cheaply where the model allows."""
@@ -59,7 +66,7 @@ class ImagePipelines:
         return self.text2image.get_generation_config()
 
 
-def load_image_pipelines(entry: ModelEntry, device: str) -> ImagePipelines:
+def load_image_pipelines(entry: ModelEntry, device: str, adapter_files: tuple[str, ...] = ()) -> ImagePipelines:
     import openvino_genai as og
 
     folder = entry.load_path
@@ -70,13 +77,21 @@ def load_image_pipelines(entry: ModelEntry, device: str) -> ImagePipelines:
     kind = _config(folder / "model_index.json").get("_class_name", "")
     channels = unet.get("in_channels", 4)
     latent_rgb = None if channels != 4 else LATENT_RGB["sdxl" if "XL" in kind else "sd"]
+    adapters = {}
+    for path in adapter_files:
+        try:
+            adapters[path] = og.Adapter(path)
+        except RuntimeError as err:
+            raise ModelLoadError(f"'{Path(path).name}' is not a LoRA adapter openvino_genai can read "
+                                 f"({first_line(err)}).") from err
+    options = {"adapters": og.AdapterConfig(list(adapters.values()))} if adapters else {}
     try:  # the three pipelines share one set of compiled models
-        inpainting = og.InpaintingPipeline(str(folder), device)
+        inpainting = og.InpaintingPipeline(str(folder), device, **options)
         pipes = (og.Text2ImagePipeline(inpainting), og.Image2ImagePipeline(inpainting), inpainting)
     except RuntimeError as err:
         log.info("%s generates from text only: %s", entry.id, first_line(err))
-        pipes = (og.Text2ImagePipeline(str(folder), device), None, None)
-    return ImagePipelines(*pipes, size_step, default_size, latent_rgb)
+        pipes = (og.Text2ImagePipeline(str(folder), device, **options), None, None)
+    return ImagePipelines(*pipes, size_step, default_size, latent_rgb, adapters)
 
 
 def _config(path: Path) -> dict:

@@ -50,11 +50,11 @@ def check_gguf(entry: ModelEntry) -> None:
                              f"{info.required_size:,} bytes it needs. Delete it and fetch it again.")
 
 
-def load_image_pipelines(entry: ModelEntry, device: str) -> Any:
+def load_image_pipelines(entry: ModelEntry, device: str, adapters: tuple[str, ...] = ()) -> Any:
     """engines/image.py imports this module: import it when first needed."""
     from .image import load_image_pipelines as load
 
-    return load(entry, device)
+    return load(entry, device, adapters)
 
 
 def _load_vlm(entry: ModelEntry, device: str) -> Any:
@@ -83,6 +83,7 @@ class LoadedPipeline:
     entry: ModelEntry
     device: str
     load_ms: float
+    adapters: tuple[str, ...] = ()  # LoRA files the pipeline was built with (image models)
     # openvino_genai pipelines run one generate() at a time
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -93,19 +94,20 @@ class PipelineManager:
         self._loaded: dict[str, LoadedPipeline] = {}
         self._lock = threading.Lock()
 
-    def get(self, entry: ModelEntry, device: str) -> LoadedPipeline:
+    def get(self, entry: ModelEntry, device: str, adapters: tuple[str, ...] = ()) -> LoadedPipeline:
         """The pipeline for this model on this device, loading it (and unloading the task's
         previous one) when needed."""
         with self._lock:
             current = self._loaded.get(entry.task)
-            if current and current.entry.location == entry.location and current.device == device:
+            if (current and current.entry.location == entry.location and current.device == device
+                    and current.adapters == adapters):
                 return current
             if current:
                 log.info("Unloading %s from %s", current.entry.id, current.device)
                 del self._loaded[entry.task]
                 del current
                 gc.collect()  # release the old weights before the new ones arrive
-            loaded = self._load(entry, device)
+            loaded = self._load(entry, device, adapters)
             self._loaded[entry.task] = loaded
             return loaded
 
@@ -121,7 +123,7 @@ class PipelineManager:
                     del self._loaded[task]
             gc.collect()
 
-    def _load(self, entry: ModelEntry, device: str) -> LoadedPipeline:
+    def _load(self, entry: ModelEntry, device: str, adapters: tuple[str, ...] = ()) -> LoadedPipeline:
         loader = self._loaders.get(entry.task)
         if loader is None:
             raise NotAvailable(f"Running {entry.task} models is not available in this version.")
@@ -131,10 +133,11 @@ class PipelineManager:
         log.info("Loading %s on %s", entry.id, device)
         start = time.perf_counter()
         try:
-            pipeline = loader(entry, device)
+            # LoRA adapters are part of the compiled model in openvino_genai: a new set means a new load
+            pipeline = loader(entry, device, adapters) if adapters else loader(entry, device)
         except RuntimeError as err:
             raise ModelLoadError(f"'{entry.id}' could not be loaded on {device}: {first_line(err)}") from err
-        return LoadedPipeline(pipeline, entry, device, (time.perf_counter() - start) * 1000)
+        return LoadedPipeline(pipeline, entry, device, (time.perf_counter() - start) * 1000, adapters)
 
 
 def first_line(err: Exception) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from html import escape
+from pathlib import Path
 
 import gradio as gr
 
@@ -39,6 +40,34 @@ def refresh_image_models(services: Services, current: str | None):
 
 NO_MODEL = ("No image model in the library yet. Find one in the **Hub** tab (task *Image*, OpenVINO-ready), "
             "or turn a Diffusers checkpoint into one in the **Convert** tab.")
+
+
+def lora_rows(files: list[str] | None, weights) -> list[list]:
+    """A row per LoRA file, keeping the weights already set (1.0 for a new one)."""
+    known = {row[0]: row[1] for row in _rows(weights)}
+    names = [Path(f).name for f in files or []]
+    return [[name, known.get(name, 1.0)] for name in names]
+
+
+def loras_of(files: list[str] | None, weights) -> dict[str, float]:
+    """LoRA file -> weight, from the file list and the weights table."""
+    known = {row[0]: row[1] for row in _rows(weights)}
+    out = {}
+    for path in files or []:
+        weight = known.get(Path(path).name, 1.0)
+        try:
+            out[path] = float(weight)
+        except (TypeError, ValueError):
+            raise UserError(f"The weight of {Path(path).name} must be a number, not {weight!r}.") from None
+    return out
+
+
+def _rows(table) -> list:
+    if table is None:
+        return []
+    if hasattr(table, "values"):  # a pandas DataFrame
+        return [list(r) for r in table.values.tolist()]
+    return [list(r) for r in table]
 
 
 def start_of(value: dict | None):
@@ -112,13 +141,21 @@ def build_image_tab(services: Services) -> dict:
             count = gr.Slider(1, 8, value=1, step=1, label="Images", elem_id="image-count")
             preview_every = gr.Slider(0, 50, value=5, step=1, label="Preview every N steps (0: none)",
                                       elem_id="image-preview-every")
+            with gr.Accordion("LoRA adapters", open=False, elem_id="image-lora-box"):
+                lora_files = gr.File(label="LoRA .safetensors files (adding or removing one reloads the model)",
+                                     file_count="multiple", file_types=[".safetensors"], type="filepath", height=90,
+                                     elem_id="image-lora-files")
+                lora_weights = gr.Dataframe(headers=["adapter", "weight"], datatype=["str", "number"],
+                                            value=[], interactive=True, label="Weight of each (0: off)",
+                                            elem_id="image-lora-weights")
             restore = gr.File(label="Drop a PNG made here (or by AUTOMATIC1111) to restore its parameters",
                               file_types=[".png"], type="filepath", height=90, elem_id="image-restore")
             last_seed = gr.State(-1)
 
     fields = [prompt, negative, width, height, steps, guidance, seed, count]
 
-    def on_generate(state: ImageSession, model_id, device_id, every, start_value, start_strength, *values):
+    def on_generate(state: ImageSession, model_id, device_id, every, start_value, start_strength, files, weights,
+                    *values):
         state.cancel = threading.Event()
         running = (gr.Button(visible=False), gr.Button(visible=True))
         try:
@@ -131,7 +168,8 @@ def build_image_tab(services: Services) -> dict:
             image, mask = start_of(start_value)
             for event in services.images.generate(params=params, model=model_id or "", device=device_id or "",
                                                   preview_every=int(every or 0), image=image, mask=mask,
-                                                  strength=float(start_strength), cancel=state.cancel):
+                                                  strength=float(start_strength), loras=loras_of(files, weights),
+                                                  cancel=state.cancel):
                 if isinstance(event, ImageResult):
                     result = event
                 else:
@@ -184,7 +222,7 @@ def build_image_tab(services: Services) -> dict:
         return (*updates, note + ".")
 
     outputs = [progress, preview, gallery, info, last_seed, generate, cancel]
-    inputs = [session, model, device, preview_every, start, strength, *fields]
+    inputs = [session, model, device, preview_every, start, strength, lora_files, lora_weights, *fields]
     job = generate.click(on_generate, inputs, outputs, api_visibility="private", show_progress="hidden")
     prompt.submit(on_generate, inputs, outputs, api_visibility="private", show_progress="hidden")
     cancel.click(on_cancel, [session], None, queue=False, api_visibility="private")
@@ -192,5 +230,7 @@ def build_image_tab(services: Services) -> dict:
     reuse.click(lambda last: last, last_seed, seed, queue=False, api_visibility="private")
     for picker in (model.input, device.input):
         picker(on_pick, [model, device], [status, width, height], api_visibility="private", show_progress="hidden")
+    lora_files.change(lambda files, weights: lora_rows(files, weights), [lora_files, lora_weights], lora_weights,
+                      queue=False, api_visibility="private")
     restore.upload(on_restore, restore, [*fields, info], queue=False, api_visibility="private")
     return {"model": model, "job": job}
