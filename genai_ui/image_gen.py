@@ -89,13 +89,8 @@ class ImageService:
         self.pipelines = pipelines
 
     def model_id(self, model: str = "") -> str:
-        if model:
-            return model
-        models = self.library.list(TASK)
-        if not models:
-            raise NotAvailable("No image model in the library yet: fetch one in the Hub tab (task Image) "
-                               "or convert one in the Convert tab.")
-        return models[0].id
+        """The model asked for, else the first of the library's."""
+        return self.library.pick(model, TASK)
 
     def load(self, *, model: str = "", device: str = "", adapters: tuple[str, ...] = ()) -> LoadedPipeline:
         entry = self.library.get(self.model_id(model), task=TASK)

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Literal
 
-from .errors import InvalidParameter, ModelNotFound, WrongTask
+from .errors import InvalidParameter, ModelNotFound, NotAvailable, WrongTask
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,17 @@ class Library:
             if entry and (not task or entry.task == task):
                 entries.append(entry)
         return entries
+
+    def pick(self, model_id: str, task: str) -> str:
+        """The model asked for, else the library's first of this task; none gets a message saying where to find one."""
+        if model_id:
+            return model_id
+        models = self.list(task)
+        if not models:
+            kind = {"image-text-to-text": "Vision", "text-to-image": "Image"}.get(task, "Chat")
+            raise NotAvailable(f"No {kind.lower()} model in the library yet: fetch one in the Hub tab (task {kind}) "
+                               "or convert one in the Convert tab.")
+        return models[0].id
 
     def get(self, model_id: str, task: str = "") -> ModelEntry:
         folder = self.models_dir / check_model_id(model_id)

@@ -14,7 +14,7 @@ from .devices import Devices
 from .engines.chat import ChatUpdate, GenerationParams
 from .engines.pipelines import LoadedPipeline, PipelineManager
 from .engines.vision import ImageTokens, stream_vision
-from .errors import EmptyMessage, InvalidParameter, NotAvailable
+from .errors import EmptyMessage, InvalidParameter
 from .images import Picture, load_picture
 from .library import Library
 
@@ -37,14 +37,8 @@ class VisionService:
         self.image_tokens = ImageTokens()
 
     def model_id(self, model: str = "") -> str:
-        """The model asked for, else the first vision model in the library."""
-        if model:
-            return model
-        models = self.library.list(TASK)
-        if not models:
-            raise NotAvailable("No vision model in the library yet: fetch one in the Hub tab (task Vision) "
-                               "or convert one in the Convert tab.")
-        return models[0].id
+        """The model asked for, else the first of the library's."""
+        return self.library.pick(model, TASK)
 
     def load(self, *, model: str = "", device: str = "") -> LoadedPipeline:
         """Load a model now (when it is picked), so what cannot run says so before any question."""

@@ -1,6 +1,7 @@
 """`python app.py` itself: flags, the page, and the MCP server with --mcp."""
 
 import asyncio
+import concurrent.futures
 import base64
 import subprocess
 import sys
@@ -55,7 +56,9 @@ def test_mcp_tools_answer(mcp_app):
 
     png = "data:image/png;base64," + base64.b64encode(_png()).decode()
     text = "data:image/png;base64," + base64.b64encode(b"not a picture").decode()
-    names, answer, (caption, not_image) = asyncio.run(session_calls())
+    # in a thread of its own: the session's browser (playwright) may hold this thread's event loop
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        names, answer, (caption, not_image) = pool.submit(asyncio.run, session_calls()).result()
     assert {"devices", "local_models", "chat", "caption", "benchmark"} <= names
     assert not answer.isError and "Paris" in answer.content[0].text
     assert caption.isError and "No vision model in the library yet" in caption.content[0].text

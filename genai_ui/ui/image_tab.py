@@ -14,6 +14,7 @@ from ..pngmeta import read_png_parameters
 from ..services import Services
 from .conversation import waiting_text
 from .errors import to_gr_error
+from .pickers import model_choices, refresh_picker
 from .outputs import save_pngs
 
 
@@ -28,14 +29,8 @@ class ImageSession:
         return ImageSession(list(self.gallery))
 
 
-def model_choices(services: Services) -> list[tuple[str, str]]:
-    return [(e.label(), e.id) for e in services.library.list(TASK)]
-
-
 def refresh_image_models(services: Services, current: str | None):
-    choices = model_choices(services)
-    ids = [value for _, value in choices]
-    return gr.Dropdown(choices=choices, value=current if current in ids else (ids[0] if ids else None))
+    return refresh_picker(services, TASK, current)
 
 
 NO_MODEL = ("No image model in the library yet. Find one in the **Hub** tab (task *Image*, OpenVINO-ready), "
@@ -123,7 +118,7 @@ def build_image_tab(services: Services) -> dict:
                 strength = gr.Slider(0.05, 1.0, value=0.75, step=0.05, label="Strength (1: replace it all)",
                                      elem_id="image-strength")
         with gr.Column(scale=2):
-            choices = model_choices(services)
+            choices = model_choices(services, TASK)
             model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Model",
                                 elem_id="image-model")
             status = gr.Markdown("" if choices else NO_MODEL, elem_id="image-status")

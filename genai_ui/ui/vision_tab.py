@@ -11,6 +11,7 @@ from ..vision import DEFAULT_PROMPT, TASK, user_message
 from .chat_tab import sampling_controls, sampling_params
 from .conversation import Conversation, stream_reply, waiting_text
 from .errors import to_gr_error
+from .pickers import model_choices, refresh_picker
 
 
 def display(messages: list[dict]) -> list[dict]:
@@ -25,14 +26,8 @@ def display(messages: list[dict]) -> list[dict]:
     return shown
 
 
-def model_choices(services: Services) -> list[tuple[str, str]]:
-    return [(e.label(), e.id) for e in services.library.list(TASK)]
-
-
 def refresh_vision_models(services: Services, current: str | None):
-    choices = model_choices(services)
-    ids = [value for _, value in choices]
-    return gr.Dropdown(choices=choices, value=current if current in ids else (ids[0] if ids else None))
+    return refresh_picker(services, TASK, current)
 
 
 NO_MODEL = ("No vision model in the library yet. Find one in the **Hub** tab (task *Vision*, OpenVINO-ready), "
@@ -57,7 +52,7 @@ def build_vision_tab(services: Services) -> dict:
                 regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="vision-regenerate")
                 clear = gr.Button("✕ Clear", size="sm", elem_id="vision-clear")
         with gr.Column(scale=1):
-            choices = model_choices(services)
+            choices = model_choices(services, TASK)
             model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Model",
                                 elem_id="vision-model")
             status = gr.Markdown("" if choices else NO_MODEL, elem_id="vision-status")
