@@ -141,13 +141,13 @@ class ImageService:
         if adapters is not None:
             settings["adapters"] = adapters
 
+        if mode != "text-to-image":
+            settings["strength"] = strength
+
         def run(pipes, callback):
-            if mode == "text-to-image":
-                pipe, args = pipes.text2image, ()
-            else:
-                pipe = pipes.inpainting if mode == "inpainting" else pipes.image2image
-                args, settings["strength"] = inputs, strength
-            return pipe.generate(params.prompt, *args, callback=callback, **settings), pipe
+            pipe = {"text-to-image": pipes.text2image, "image-to-image": pipes.image2image,
+                    "inpainting": pipes.inpainting}[mode]
+            return pipe.generate(params.prompt, *inputs, callback=callback, **settings), pipe
 
         started = time.perf_counter()
         for event in generate_steps(loaded, run, cancel, preview_every):

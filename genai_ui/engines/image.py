@@ -62,9 +62,6 @@ class ImagePipelines:
         small = ((rgb + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
         return small.repeat(self.size_step, axis=0).repeat(self.size_step, axis=1)
 
-    def get_generation_config(self) -> Any:  # what PipelineManager's users may ask of any pipeline
-        return self.text2image.get_generation_config()
-
 
 def load_image_pipelines(entry: ModelEntry, device: str, adapter_files: tuple[str, ...] = ()) -> ImagePipelines:
     import openvino_genai as og
