@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from ..errors import GenerationFailed, InvalidParameter, PromptTooLong
+from .batching import Outcome
 from .pipelines import LoadedPipeline, first_line
 
 
@@ -93,9 +94,14 @@ class ChatUpdate:
     metrics: ChatMetrics | None = None  # set on the last update only
 
 
-def count_tokens(tokenizer: Any, messages: list[dict]) -> int:
+def prompt_ids(tokenizer: Any, messages: list[dict]) -> Any:
+    """The conversation as the model reads it (its chat template), as LLMPipeline builds it."""
     prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
-    return int(tokenizer.encode(prompt, add_special_tokens=False).input_ids.get_shape()[1])
+    return tokenizer.encode(prompt, add_special_tokens=False).input_ids
+
+
+def count_tokens(tokenizer: Any, messages: list[dict]) -> int:
+    return int(prompt_ids(tokenizer, messages).get_shape()[1])
 
 
 def fit_context(count: Callable[[list[dict]], int], messages: list[dict], max_new_tokens: int,
@@ -141,9 +147,13 @@ def stream_chat(loaded: LoadedPipeline, messages: list[dict], params: Generation
     tokenizer = loaded.pipeline.get_tokenizer()
     messages, dropped, max_new = fit_context(lambda kept: count_tokens(tokenizer, kept), messages,
                                              params.max_new_tokens, loaded.entry.context_length)
-    history = og.ChatHistory(messages)
-    return stream_generation(loaded, lambda config, streamer: loaded.pipeline.generate(history, config, streamer),
-                             params, cancel, min_interval, draw_seed(params), dropped, max_new)
+    if getattr(loaded.pipeline, "concurrent", False):  # the batching engine takes token ids
+        ids = prompt_ids(tokenizer, messages)
+        generate = lambda config, streamer: loaded.pipeline.generate(ids, config, streamer)  # noqa: E731
+    else:
+        history = og.ChatHistory(messages)
+        generate = lambda config, streamer: loaded.pipeline.generate(history, config, streamer)  # noqa: E731
+    return stream_generation(loaded, generate, params, cancel, min_interval, draw_seed(params), dropped, max_new)
 
 
 def stream_generation(loaded: LoadedPipeline, generate: Callable[[Any, Callable], Any], params: GenerationParams,
@@ -204,6 +214,10 @@ def stream_generation(loaded: LoadedPipeline, generate: Callable[[Any, Callable]
 def _metrics(result: Any, cancelled: bool, seed: int | None, dropped: int, max_new: int) -> ChatMetrics:
     import openvino_genai as og
 
+    if isinstance(result, Outcome):  # the batching engine measures its requests itself
+        return ChatMetrics(ttft_ms=result.ttft_ms, tokens_per_s=result.tokens_per_s, input_tokens=result.input_tokens,
+                           output_tokens=result.output_tokens, finish="cancelled" if cancelled else result.finish,
+                           seed=seed, dropped_messages=dropped, max_new_tokens=max_new)
     pm = result.perf_metrics
     out = pm.get_num_generated_tokens()
     reason = result.finish_reasons[0] if getattr(result, "finish_reasons", None) else None

@@ -6,6 +6,7 @@ adding a row.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import re
@@ -22,24 +23,46 @@ log = logging.getLogger(__name__)
 
 
 def _load_llm(entry: ModelEntry, device: str) -> Any:
+    """Through the continuous batching scheduler, so the sessions' replies run together;
+    on an NPU (which has no such scheduler) the plain LLMPipeline, one reply at a time.
+    A GGUF is read once: the engine saves its IR beside it, which later loads read in
+    less than half the time."""
     import openvino_genai as og
 
     if entry.format != "gguf":
-        return og.LLMPipeline(str(entry.load_path), device)
+        return _llm_pipeline(str(entry.load_path), device)
     folder = entry.load_path.parent
     saved_ir = [folder / f"openvino_{part}.{ext}" for part in ("model", "tokenizer", "detokenizer")
                 for ext in ("xml", "bin")]
     if all(f.is_file() for f in saved_ir):
         try:
-            return og.LLMPipeline(str(folder), device)
+            return _llm_pipeline(str(folder), device)
         except RuntimeError:  # a save cut short: build it again from the GGUF
             log.warning("The IR saved beside %s is unreadable; reading the GGUF again", entry.id)
     for f in saved_ir:
         f.unlink(missing_ok=True)
     check_gguf(entry)
-    # The first load also writes the IR the engine builds from the GGUF beside it: later
-    # loads read that IR, which takes less than half the time of reading the GGUF again.
-    return og.LLMPipeline(str(entry.load_path), device, enable_save_ov_model=True)
+    # Only LLMPipeline saves the tokenizer with the model
+    saving = og.LLMPipeline(str(entry.load_path), device, enable_save_ov_model=True)
+    if device.startswith("NPU"):
+        return saving
+    del saving
+    return _llm_pipeline(str(folder), device)
+
+
+MAX_BATCH = 32  # sequences the engine runs at once; more wait in its queue, so memory stays bounded
+
+
+def _llm_pipeline(source: str, device: str) -> Any:
+    import openvino_genai as og
+
+    if device.startswith("NPU"):
+        return og.LLMPipeline(source, device)
+    from .batching import BatchingLLM
+
+    scheduler = og.SchedulerConfig()
+    scheduler.max_num_seqs = MAX_BATCH
+    return BatchingLLM(og.ContinuousBatchingPipeline(source, scheduler, device))
 
 
 def check_gguf(entry: ModelEntry) -> None:
@@ -84,8 +107,17 @@ class LoadedPipeline:
     device: str
     load_ms: float
     adapters: tuple[str, ...] = ()  # LoRA files the pipeline was built with (image models)
-    # openvino_genai pipelines run one generate() at a time
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # openvino_genai pipelines run one generate() at a time, except the batching one
+    lock: Any = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if getattr(self.pipeline, "concurrent", False):
+            self.lock = contextlib.nullcontext()
+
+    def close(self) -> None:
+        """Let the pipeline go: the replies still running finish first."""
+        if hasattr(self.pipeline, "close"):
+            self.pipeline.close()
 
 
 class PipelineManager:
@@ -105,6 +137,7 @@ class PipelineManager:
             if current:
                 log.info("Unloading %s from %s", current.entry.id, current.device)
                 del self._loaded[entry.task]
+                current.close()
                 del current
                 gc.collect()  # release the old weights before the new ones arrive
             loaded = self._load(entry, device, adapters)
@@ -121,6 +154,7 @@ class PipelineManager:
             for task, p in list(self._loaded.items()):
                 if p.entry.id == model_id:
                     del self._loaded[task]
+                    p.close()
             gc.collect()
 
     def _load(self, entry: ModelEntry, device: str, adapters: tuple[str, ...] = ()) -> LoadedPipeline:

@@ -14,6 +14,7 @@ from ..convert_job import convert_model as convert_job
 from ..convert_job import drain
 from ..downloads import download_model as fetch_model
 from ..engines.chat import GenerationParams
+from ..engines.pipelines import MAX_BATCH
 from ..hub import details
 from ..image_gen import ImageParams
 from ..errors import InvalidParameter
@@ -24,6 +25,9 @@ from .outputs import save_pngs
 
 
 CONVERSIONS = "conversions"  # the queue that conversions from the page and the API share
+# Replies from the page and the API share one limit: as many as the engine batches together
+# (the others wait in Gradio's queue and see their place in it).
+CHAT_EVENTS = dict(concurrency_id="chat", concurrency_limit=MAX_BATCH)
 
 
 def register_api(services: Services) -> None:
@@ -209,7 +213,8 @@ def register_api(services: Services) -> None:
         return drain(compress_job(library=services.library, hub=services.hub, model=model, options=options,
                                   device=services.devices.resolve(""))).to_api()
 
-    for fn in (devices, local_models, chat, caption, generate_image, benchmark):
+    gr.api(chat, api_name="chat", **CHAT_EVENTS)
+    for fn in (devices, local_models, caption, generate_image, benchmark):
         gr.api(fn, api_name=fn.__name__)
     for fn in (search_models, model_details, download_model):  # network-bound: several at once
         gr.api(fn, api_name=fn.__name__, concurrency_limit=4)

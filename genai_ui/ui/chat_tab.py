@@ -8,6 +8,7 @@ from ..conversation import split_last_turn
 from ..engines.chat import GenerationParams
 from ..errors import EmptyMessage, UserError
 from ..services import Services
+from .api import CHAT_EVENTS
 from .conversation import Conversation, stream_reply, waiting_text
 from .errors import to_gr_error
 
@@ -95,10 +96,10 @@ def build_chat_tab(services: Services) -> dict:
         return [], ""
 
     outputs = [chatbot, message]
+    replying = dict(api_visibility="private", show_progress="hidden", **CHAT_EVENTS)
     for trigger in (send.click, message.submit):
-        trigger(on_send, [session, message, *settings], outputs, api_visibility="private", show_progress="hidden")
-    regenerate.click(on_regenerate, [session, message, *settings], outputs, api_visibility="private",
-                     show_progress="hidden")
+        trigger(on_send, [session, message, *settings], outputs, **replying)
+    regenerate.click(on_regenerate, [session, message, *settings], outputs, **replying)
     stop.click(on_stop, [session], None, queue=False, api_visibility="private")
     undo.click(on_undo, [session, message], outputs, queue=False, api_visibility="private")
     clear.click(on_clear, [session], outputs, queue=False, api_visibility="private")
