@@ -121,6 +121,10 @@ class Library:
         return entry
 
     def __contains__(self, model_id: str) -> bool:
+        try:
+            check_model_id(model_id)
+        except InvalidParameter:  # a path, not an id: nothing of the library
+            return False
         return (self.models_dir / model_id / MANIFEST).is_file()
 
     @contextmanager

@@ -15,6 +15,7 @@ from .image_gen import ImageService
 from .library import Library
 from .settings import Settings
 from .vision import VisionService
+from .work_queue import WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ class Services:
     hub: HubService
     vision: VisionService
     images: ImageService
+    conversions: WorkQueue  # one at a time: each takes both cores and gigabytes
+    downloads: WorkQueue  # one at a time: each takes the whole link
 
 
 def create_services(settings: Settings) -> Services:
@@ -38,7 +41,14 @@ def create_services(settings: Settings) -> Services:
     devices = Devices(settings.device)
     pipelines = PipelineManager()
     chat = ChatService(library, devices, pipelines, default_model=BUILTIN_ID)
-    hub = HubService(endpoint=settings.hub_endpoint, token=settings.hf_token, offline=settings.offline)
+    # The operator's token reaches visitors only when the app serves this machine alone: on a
+    # shared deployment it would open the operator's private and gated repos to anyone.
+    hub = HubService(endpoint=settings.hub_endpoint, token="" if settings.public else settings.hf_token,
+                     offline=settings.offline)
+    if settings.public and settings.hf_token:
+        log.info("HF_TOKEN is set but not lent to visitors of a shared deployment; each signs in with their own.")
     vision = VisionService(library, devices, pipelines)
     return Services(settings, library, devices, pipelines, chat, BenchmarkService(chat), hub, vision,
-                    ImageService(library, devices, pipelines))
+                    ImageService(library, devices, pipelines),
+                    WorkQueue("conversion", max_waiting=settings.queue_size),
+                    WorkQueue("download", max_waiting=settings.queue_size))

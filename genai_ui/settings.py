@@ -35,10 +35,45 @@ class Settings:
     offline: bool = field(default=False, metadata=_flag("never reach the Hub (HF_HUB_OFFLINE=1)", "HF_HUB_OFFLINE"))
     # the operator's token: from the environment only, never a flag (flags show in `ps`), never shown
     hf_token: str = field(default="", repr=False, metadata=_flag("Hugging Face token", "HF_TOKEN", cli=False))
+    auth: str = field(default="", repr=False, metadata=_flag(
+        "require a login, as user:password (several separated by commas); GENAI_UI_AUTH keeps it out of `ps`",
+        "GENAI_UI_AUTH"))
+    allow_remote_code: bool = field(default=False, metadata=_flag(
+        "let visitors of a shared deployment convert repos that need trust_remote_code", "GENAI_UI_ALLOW_REMOTE_CODE"))
+    queue_size: int = field(default=4, metadata=_flag(
+        "conversions (and downloads) that may wait in line behind the running one; more are refused",
+        "GENAI_UI_QUEUE_SIZE"))
+    max_upload_mb: int = field(default=200, metadata=_flag("the largest file a visitor may upload, in MB",
+                                                           "GENAI_UI_MAX_UPLOAD_MB"))
+    space_id: str = field(default="", metadata=_flag("the Hugging Face Space this runs in", "SPACE_ID", cli=False))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
         object.__setattr__(self, "device", self.device.upper())
+
+    @property
+    def on_space(self) -> bool:
+        return bool(self.space_id)
+
+    @property
+    def public(self) -> bool:
+        """Served to others than this machine's user: a Space, a share link, or an address
+        other than the loopback one."""
+        return self.on_space or self.share or self.host not in ("127.0.0.1", "localhost", "::1")
+
+    @property
+    def remote_code_allowed(self) -> bool:
+        return self.allow_remote_code or not self.public
+
+    def logins(self) -> list[tuple[str, str]]:
+        """(user, password) pairs of --auth; a malformed entry is refused by name, without the password."""
+        pairs = []
+        for item in filter(None, (part.strip() for part in self.auth.split(","))):
+            user, sep, password = item.partition(":")
+            if not sep or not user or not password:
+                raise ValueError(f"--auth takes user:password; the entry for '{user or '?'}' has no password")
+            pairs.append((user, password))
+        return pairs
 
     @property
     def models_dir(self) -> Path:

@@ -8,6 +8,7 @@ from typing import Iterator
 import gradio as gr
 from gradio.data_classes import FileData
 
+from ..access import check_remote_code, check_signed_in
 from ..convert import ExportOptions
 from ..convert_job import compress_model as compress_job
 from ..convert_job import convert_model as convert_job
@@ -19,12 +20,12 @@ from ..hub import details
 from ..image_gen import ImageParams
 from ..errors import InvalidParameter
 from ..services import Services
+from ..work_queue import WorkQueue, in_line
 from ..vision import DEFAULT_PROMPT
 from .errors import user_errors
 from .outputs import save_pngs
 
 
-CONVERSIONS = "conversions"  # the queue that conversions from the page and the API share
 # Replies from the page and the API share one limit: as many as the engine batches together
 # (the others wait in Gradio's queue and see their place in it).
 CHAT_EVENTS = dict(concurrency_id="chat", concurrency_limit=MAX_BATCH)
@@ -166,13 +167,14 @@ def register_api(services: Services) -> None:
             repo_id: the Hub repo, as owner/name.
             revision: a branch, tag or commit.
         """
-        entry = fetch_model(hub=services.hub, library=services.library, repo_id=repo_id, revision=revision)
+        entry = services.downloads.run(threading.Event(), lambda: fetch_model(
+            hub=services.hub, library=services.library, repo_id=repo_id, revision=revision))
         return {"id": entry.id, "location": entry.location, "size_bytes": entry.size_bytes}
 
     @user_errors
     def convert_model(repo_id: str, weight_format: str = "int4", group_size: int = 0, ratio: float = 1.0,
                       sym: bool = False, awq: bool = False, scale_estimation: bool = False, dataset: str = "",
-                      trust_remote_code: bool = False) -> dict:
+                      trust_remote_code: bool = False, signed_in: gr.OAuthToken | None = None) -> dict:
         """Export a Hub checkpoint (Transformers or Diffusers) to OpenVINO IR with optimum-intel, compress its
         weights with NNCF, check it, and add it to the library. Returns the report: id, location, task, seconds,
         source_bytes, output_bytes, peak_rss_bytes, options, and for chat models a quality check against the
@@ -189,15 +191,19 @@ def register_api(services: Services) -> None:
             dataset: calibration data: "auto" (the model's own generations) or empty for none.
             trust_remote_code: run Python code the repo carries; only for repos you trust.
         """
+        check_signed_in(services.settings, signed_in is not None, "convert")
+        check_remote_code(services.settings, bool(trust_remote_code))
         options = ExportOptions(weight_format=weight_format, group_size=int(group_size), ratio=float(ratio),
                                 sym=bool(sym), awq=bool(awq), scale_estimation=bool(scale_estimation),
                                 dataset=dataset or "", trust_remote_code=bool(trust_remote_code))
-        return drain(convert_job(hub=services.hub, library=services.library, repo_id=repo_id, options=options,
-                                 device=services.devices.resolve(""))).to_api()
+        cancel = threading.Event()
+        return drain(in_line(services.conversions, cancel, lambda: convert_job(
+            hub=services.hub, library=services.library, repo_id=repo_id, options=options, cancel=cancel,
+            device=services.devices.resolve("")))).to_api()
 
     @user_errors
     def compress_model(model: str, weight_format: str = "int4", group_size: int = 0, ratio: float = 1.0,
-                       sym: bool = False) -> dict:
+                       sym: bool = False, signed_in: gr.OAuthToken | None = None) -> dict:
         """Compress the weights of an OpenVINO model of the library again with NNCF, into a new library model (the
         original stays). Returns the same report as convert_model.
 
@@ -208,18 +214,29 @@ def register_api(services: Services) -> None:
             ratio: share of layers at 4 bits (the rest at 8 bits), above 0 and at most 1.
             sym: symmetric quantization (no zero points).
         """
+        check_signed_in(services.settings, signed_in is not None, "convert")
         options = ExportOptions(weight_format=weight_format, group_size=int(group_size), ratio=float(ratio),
                                 sym=bool(sym))
-        return drain(compress_job(library=services.library, hub=services.hub, model=model, options=options,
-                                  device=services.devices.resolve(""))).to_api()
+        cancel = threading.Event()
+        return drain(in_line(services.conversions, cancel, lambda: compress_job(
+            library=services.library, hub=services.hub, model=model, options=options, cancel=cancel,
+            device=services.devices.resolve("")))).to_api()
 
     gr.api(chat, api_name="chat", **CHAT_EVENTS)
     for fn in (devices, local_models, caption, generate_image, benchmark):
         gr.api(fn, api_name=fn.__name__)
-    for fn in (search_models, model_details, download_model):  # network-bound: several at once
+    for fn in (search_models, model_details):  # network-bound: several at once
         gr.api(fn, api_name=fn.__name__, concurrency_limit=4)
-    for fn in (convert_model, compress_model):  # one conversion at a time (2 cores), the others wait in line
-        gr.api(fn, api_name=fn.__name__, concurrency_limit=1, concurrency_id=CONVERSIONS)
+    gr.api(download_model, api_name="download_model", **line_events(services.downloads))
+    for fn in (convert_model, compress_model):  # one at a time: the others wait in the app's own line
+        gr.api(fn, api_name=fn.__name__, **line_events(services.conversions))
+
+
+def line_events(queue: WorkQueue) -> dict:
+    """The page's and the API's events of one kind of heavy work (conversions, downloads) share a
+    Gradio limit wide enough for the app's own line, which runs them one at a time, tells each
+    its place and refuses when full."""
+    return dict(concurrency_id=f"{queue.kind}s", concurrency_limit=queue.slots + queue.max_waiting)
 
 
 def uploaded_file(value) -> tuple[str, str]:

@@ -6,6 +6,7 @@ import gradio as gr
 
 from .. import __version__
 from ..services import Services
+from ..settings import Settings
 from .api import register_api
 from .chat_tab import build_chat_tab, refresh_models
 from .convert_tab import build_convert_tab, library_choices
@@ -30,13 +31,25 @@ CSS = """
 QUEUE_POLL_SECONDS = 0.01
 
 
+# Events waiting in Gradio's queue, all users together; beyond, a visitor is told the queue is
+# full instead of waiting without end (heavy work has its own shorter line: work_queue.py).
+MAX_QUEUED = 64
+
+
 def with_queue(demo: gr.Blocks) -> gr.Blocks:
-    """Enable the queue as the app runs it: one chat generation per event at a time (the
-    engine serializes them anyway), other users wait in line and see their position."""
-    demo.queue(default_concurrency_limit=1)
+    """Enable the queue as the app runs it: an event runs one at a time unless it says otherwise
+    (chat replies run together, up to the engine's batch); the others wait and see their place."""
+    demo.queue(default_concurrency_limit=1, max_size=MAX_QUEUED)
     if hasattr(demo._queue, "sleep_when_free"):
         demo._queue.sleep_when_free = QUEUE_POLL_SECONDS
     return demo
+
+
+def launch_options(settings: Settings, logins: list[tuple[str, str]]) -> dict:
+    """What `launch()` takes from the settings, beyond the address: login, upload limit, MCP."""
+    return dict(mcp_server=settings.mcp, css=CSS, footer_links=["api", "settings"], auth=logins or None,
+                auth_message="genai_ui: sign in with the user and password the operator gave you." if logins else None,
+                max_file_size=f"{settings.max_upload_mb}mb")
 
 
 def build_app(services: Services) -> gr.Blocks:

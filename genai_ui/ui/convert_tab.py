@@ -13,12 +13,14 @@ import pandas as pd
 
 from ..convert import FOUR_BIT_FORMATS, PRESETS, ExportOptions, datasets, weight_formats
 from ..convert_job import ConversionReport, compress_model, convert_model, gguf_to_ir
+from ..access import check_remote_code, check_signed_in
 from ..errors import UserError
 from ..jobs import Finished, Log, Progress, Stage, in_background
 from ..publish import default_repo_name, publish
 from ..services import Services
+from ..work_queue import Waiting, in_line
 from ..support import TASKS
-from .api import CONVERSIONS
+from .api import line_events
 from .errors import to_gr_error
 from .format import human_bytes, human_seconds
 
@@ -106,6 +108,8 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
     session = gr.State(ConvertSession())
     formats = list(weight_formats())
     o = PRESETS["Balanced"][0]
+    if services.settings.on_space:  # conversions and pushes are tied to a signed-in person there
+        gr.LoginButton(elem_id="convert-sign-in")
     with gr.Row():
         with gr.Column(scale=2):
             source_kind = gr.Radio(["A Hub checkpoint", "A model in my library"], value="A Hub checkpoint",
@@ -134,7 +138,10 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
                                          label="Backup precision")
                     task = gr.Dropdown([("from the Hub", ""), *[(f"{n} ({t})", t) for t, n in TASKS.items()]],
                                        value="", label="Task")
-                trust = gr.Checkbox(label="Trust remote code", elem_id="convert-trust")
+                allowed = services.settings.remote_code_allowed
+                trust = gr.Checkbox(label="Trust remote code", elem_id="convert-trust", interactive=allowed,
+                                    info=None if allowed else "off on this shared deployment (its operator can "
+                                                              "allow it with --allow-remote-code)")
                 trust_note = gr.Markdown(visible=False)
             with gr.Row():
                 start = gr.Button("Convert", variant="primary", elem_id="convert-start")
@@ -182,14 +189,17 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
                            "rights. Turn it on only for repos whose code you have read or whose authors you trust.",
                            visible=bool(on))
 
-    def on_start(state: ConvertSession, kind: str, repo_id: str, local_id: str | None, hub_state, *values):
+    def on_start(state: ConvertSession, kind: str, repo_id: str, local_id: str | None, hub_state, *values,
+                 signed_in: gr.OAuthToken | None = None):
         state.cancel = threading.Event()
         lines: deque[str] = deque(maxlen=LOG_LINES)
         started, stage, progress, last = time.monotonic(), None, None, 0.0
         hidden = (gr.Button(visible=False), gr.BarPlot(visible=False), gr.Accordion(visible=False), gr.skip())
         running = (gr.Button(interactive=False), gr.Button(visible=True))
         try:
+            check_signed_in(services.settings, signed_in is not None, "convert")
             options = read_options(*values)
+            check_remote_code(services.settings, options.trust_remote_code)
             if kind == "A Hub checkpoint":
                 if not (repo_id or "").strip():
                     raise gr.Error("Type the Hub repo of the checkpoint to convert (owner/name).",
@@ -207,10 +217,13 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
                                       cancel=state.cancel, device=services.devices.resolve("")))
             yield "", "", "", *hidden, *running
             result = None
-            for event in in_background(job, tick=1.0):
+            for event in in_background(in_line(services.conversions, state.cancel, lambda: job), tick=1.0):
                 if isinstance(event, Finished):
                     result: ConversionReport = event.result
                     break
+                if isinstance(event, Waiting):
+                    yield (f'<div class="gu-progress-label">⏳ {escape(event.describe())}</div>', *[gr.skip()] * 8)
+                    continue
                 if isinstance(event, Log):
                     lines.append(event.line)
                 elif isinstance(event, Stage):
@@ -238,11 +251,14 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
     def on_cancel(state: ConvertSession) -> None:
         state.cancel.set()
 
-    def on_publish(state: ConvertSession, hub_state, name: str, is_private: bool):
-        # the session's own token; the operator's HF_TOKEN only when the app serves this machine alone
-        local = services.settings.host in ("127.0.0.1", "localhost") and not services.settings.share
-        token = getattr(hub_state, "token", "") or (services.settings.hf_token if local else "")
+    def on_publish(state: ConvertSession, hub_state, name: str, is_private: bool,
+                   signed_in: gr.OAuthToken | None = None):
+        # the person's own token (their sign-in on a Space); the operator's HF_TOKEN only when the
+        # app serves this machine alone
+        token = (signed_in.token if signed_in else "") or getattr(hub_state, "token", "") or \
+            ("" if services.settings.public else services.settings.hf_token)
         try:
+            check_signed_in(services.settings, signed_in is not None, "publish")
             done = publish(hub=services.hub, entry=services.library.get(state.last_id), token=token,
                            repo_name=name or "", private=bool(is_private))
         except UserError as err:
@@ -257,8 +273,7 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
     trust.change(on_trust, trust, trust_note, queue=False, api_visibility="private")
     job = start.click(on_start, [session, source_kind, repo, local, hub_session, *option_inputs],
                       [status, log, report, open_model, chart, publish_box, repo_name, start, cancel],
-                      api_visibility="private",
-                      show_progress="hidden", concurrency_limit=1, concurrency_id=CONVERSIONS)
+                      api_visibility="private", show_progress="hidden", **line_events(services.conversions))
     cancel.click(on_cancel, [session], None, queue=False, api_visibility="private")
     push.click(on_publish, [session, hub_session, repo_name, private], published, api_visibility="private",
                concurrency_limit=2)

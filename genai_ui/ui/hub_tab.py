@@ -14,6 +14,7 @@ from ..hub import HubUnavailable, ModelDetails, ModelSummary, details
 from ..jobs import Finished, run_job
 from ..services import Services
 from ..support import TASKS
+from .api import line_events
 from .errors import to_gr_error
 from .format import human_bytes, human_count, progress_bar
 
@@ -187,15 +188,18 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
         hidden = [gr.Button(visible=False) for _ in open_buttons]
         yield progress_bar(None, f"Fetching {name}"), gr.Button(interactive=False), gr.Button(visible=True), "", \
             *hidden
+        skip = [gr.skip() for _ in range(3 + len(open_buttons))]
         try:
-            for event in run_job(lambda report, cancel: download_model(
-                    hub=hub, library=services.library, repo_id=d.id, filename=filename or "", token=state.token,
-                    on_progress=report, cancel=cancel), cancel=state.cancel):
-                if isinstance(event, Finished):
-                    entry = event.result
-                else:
-                    yield progress_bar(event, f"Fetching {name}"), gr.skip(), gr.skip(), gr.skip(), \
-                        *[gr.skip() for _ in open_buttons]
+            with services.downloads.place(state.cancel) as ticket:  # one download at a time
+                for waiting in ticket.turn():
+                    yield progress_bar(None, f"Fetching {name}", note=waiting.describe()), *skip
+                for event in run_job(lambda report, cancel: download_model(
+                        hub=hub, library=services.library, repo_id=d.id, filename=filename or "", token=state.token,
+                        on_progress=report, cancel=cancel), cancel=state.cancel):
+                    if isinstance(event, Finished):
+                        entry = event.result
+                    else:
+                        yield progress_bar(event, f"Fetching {name}"), *skip
         except Exception as err:
             message = escape(str(err)) if isinstance(err, UserError) else "The download failed."
             yield f'<div class="gu-error">⚠ {message}</div>', gr.Button(interactive=True), \
@@ -235,7 +239,7 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
                  api_visibility="private", concurrency_limit=4)
     fetch = download.click(on_download, [session, gguf_file], [progress, download, cancel, fetched,
                                                                 *open_buttons.values()],
-                           api_visibility="private", show_progress="hidden", concurrency_limit=4)
+                           api_visibility="private", show_progress="hidden", **line_events(services.downloads))
     for task, button in open_buttons.items():
         _, fn, outputs = openers[task]
         button.click(fn, [fetched], outputs, queue=False, api_visibility="private")

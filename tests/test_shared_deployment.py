@@ -1,0 +1,222 @@
+"""The app as strangers reach it: `python app.py` as on a Space (SPACE_ID set), with a login, the
+operator's HF_TOKEN, and a small upload limit; and the rules of a shared deployment."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from genai_ui.access import RedactTokens, check_remote_code
+from genai_ui.bench import free_port, wait_for_page
+from genai_ui.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+OPERATOR_TOKEN = "hf_operator_secret_4f8a2c9e1b"  # the local Hub knows hf_test_token; this one only the app
+LOGIN = ("ada", "lovelace-1815")
+
+
+@pytest.fixture(scope="module")
+def space_app(tmp_path_factory, local_hub):
+    port = free_port()
+    home = tmp_path_factory.mktemp("space-home")
+    env = {**os.environ, "SYSTEM": "spaces", "SPACE_ID": "tester/genai-ui", "HF_TOKEN": OPERATOR_TOKEN, "HF_ENDPOINT": local_hub.endpoint,
+           "GENAI_UI_AUTH": f"{LOGIN[0]}:{LOGIN[1]}", "GENAI_UI_MAX_UPLOAD_MB": "1",
+           # what a Space gives an app with hf_oauth: true (values of no use outside a Space)
+           "OAUTH_CLIENT_ID": "test-client", "OAUTH_CLIENT_SECRET": "test-secret", "OAUTH_SCOPES": "openid profile",
+           "OPENID_PROVIDER_URL": local_hub.endpoint}
+    log_path = home / "app.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--home", str(home)],
+                                   cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            wait_for_page(url, process)
+            yield url, log_path
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def test_a_login_is_required(space_app):
+    url, _ = space_app
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url + "gradio_api/info", timeout=10)
+    assert refused.value.code == 401
+    with pytest.raises(Exception):
+        Client(url, verbose=False)
+    client = Client(url, auth=LOGIN, verbose=False)
+    answer = client.predict("What is the capital of France?", [], "", "", 32, 0.0, api_name="/chat")
+    assert "Paris" in answer
+
+
+def test_conversions_need_a_sign_in_on_a_space(space_app):
+    url, _ = space_app
+    client = Client(url, auth=LOGIN, verbose=False)
+    with pytest.raises(AppError, match="Sign in with Hugging Face .* to convert on this Space"):
+        client.predict("tiny-random/llava", api_name="/convert_model")
+    with pytest.raises(AppError, match="Sign in with Hugging Face"):
+        client.predict("SmolLM2-135M-Instruct-Q4_1", api_name="/compress_model")
+
+
+def test_the_operator_token_is_neither_lent_nor_echoed(space_app):
+    """HF_TOKEN on a shared deployment opens no gated repo to visitors, and appears in no answer
+    of any endpoint and no line of the server's log."""
+    url, log_path = space_app
+    client = Client(url, auth=LOGIN, verbose=False)
+    answers = [client.predict(api_name="/devices"), client.predict(api_name="/local_models"),
+               client.predict("SmolLM2", api_name="/search_models"),
+               client.predict("What is the capital of France?", [], "", "", 16, 0.0, api_name="/chat")]
+    refusals = []
+    for call in (lambda: client.predict("gated-org/SmolLM2-135M-Instruct-GGUF", api_name="/download_model"),
+                 lambda: client.predict("../../etc/passwd", api_name="/model_details")):
+        with pytest.raises(AppError) as refused:
+            call()
+        refusals.append(str(refused.value))
+    assert "gated" in refusals[0].lower() or "token" in refusals[0].lower()
+    for text in map(str, answers + refusals):
+        assert OPERATOR_TOKEN not in text and OPERATOR_TOKEN[3:] not in text
+    log = log_path.read_text()
+    assert OPERATOR_TOKEN not in log and "HF_TOKEN is set but not lent" in log
+
+
+def test_uploads_above_the_limit_are_refused(space_app, tmp_path):
+    url, _ = space_app
+    client = Client(url, auth=LOGIN, verbose=False)
+    big = tmp_path / "big.png"
+    from PIL import Image
+
+    Image.frombytes("RGB", (1024, 1024), os.urandom(1024 * 1024 * 3)).save(big)  # ~3 MB of noise
+    assert big.stat().st_size > 1024 * 1024
+    with pytest.raises(Exception, match="(?i)exceeds the maximum file size|too large|413"):
+        client.predict(handle_file(str(big)), "Describe this image.", "", 16, "", api_name="/caption")
+
+
+def test_visitors_cannot_turn_on_remote_code():
+    from genai_ui.access import NotAllowed
+
+    for public in (Settings(share=True), Settings(host="0.0.0.0"), Settings(space_id="a/b")):
+        assert public.public
+        with pytest.raises(NotAllowed, match="--allow-remote-code"):
+            check_remote_code(public, True)
+        check_remote_code(public, False)
+        check_remote_code(Settings(share=True, allow_remote_code=True), True)
+    check_remote_code(Settings(), True)  # the machine's own user decides for themself
+
+
+def test_remote_code_is_refused_over_the_api_of_a_shared_app(tmp_path, gguf, local_hub):
+    from genai_ui.services import create_services
+    from genai_ui.ui.app import build_app, with_queue
+
+    services = create_services(Settings(home=tmp_path, host="0.0.0.0", hub_endpoint=local_hub.endpoint))
+    demo = build_app(services)
+    port = free_port()
+    with_queue(demo).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        with pytest.raises(AppError, match="trust_remote_code\\) is off on this shared deployment"):
+            client.predict("tiny-random/llava", "int4", 0, 1.0, False, False, False, "", True, api_name="/convert_model")
+        assert not any(e.id != "SmolLM2-135M-Instruct-Q4_1" for e in services.library.list())
+    finally:
+        demo.close()
+
+
+def test_token_redaction_catches_tokens_in_any_log_record():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactTokens())
+    logger = logging.getLogger("some.library")
+    logger.addHandler(handler)
+    try:
+        logger.warning("GET %s failed", "https://hub/api/whoami?token=hf_abcdefghijklmnop")
+        logger.warning("Authorization: Bearer hf_oauth_ZYXWVUTSRQ123")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "hf_abcdefghijklmnop" not in text and "ZYXWVUTSRQ123" not in text and text.count("hf_***") == 2
+
+
+def test_a_full_line_is_busy_not_a_wait_without_end(services, client):
+    """With the conversion slot taken and the line full, the next conversion is refused at once."""
+    queue = services.conversions
+    taken, release, threads = threading.Event(), threading.Event(), []
+
+    def occupy(first: bool):
+        with queue.place(threading.Event()) as ticket:
+            for _ in ticket.turn():
+                pass
+            if first:
+                taken.set()
+            release.wait(60)
+
+    threads.append(threading.Thread(target=occupy, args=(True,)))
+    threads[0].start()
+    assert taken.wait(10)
+    for _ in range(queue.max_waiting):
+        threads.append(threading.Thread(target=occupy, args=(False,)))
+        threads[-1].start()
+    try:
+        while queue.waiting() < queue.max_waiting:
+            threading.Event().wait(0.05)
+        with pytest.raises(AppError, match="The server is busy: 1 conversion running and 4 waiting"):
+            client.predict("SmolLM2-135M-Instruct-Q4_1", api_name="/compress_model")
+    finally:
+        release.set()
+        [t.join(10) for t in threads]
+    assert queue.waiting() == 0
+
+
+TRAVERSALS = ["../../etc/passwd", "/etc/passwd", "..", "models/../../x", "a/../../b"]
+
+
+@pytest.mark.parametrize("bad", TRAVERSALS)
+def test_model_ids_that_climb_out_are_refused(client, bad):
+    """Every endpoint that takes a model or repo id refuses one that names a path, with a message."""
+    calls = {
+        "/chat": lambda: client.predict("Hello", [], bad, "", 8, 0.0, api_name="/chat"),
+        "/generate_image": lambda: client.predict("a cat", "", bad, api_name="/generate_image"),
+        "/compress_model": lambda: client.predict(bad, api_name="/compress_model"),
+        "/model_details": lambda: client.predict(bad, api_name="/model_details"),
+        "/download_model": lambda: client.predict(bad, api_name="/download_model"),
+        "/convert_model": lambda: client.predict(bad, api_name="/convert_model"),
+        "/benchmark": lambda: client.predict(bad, api_name="/benchmark"),
+    }
+    for name, call in calls.items():
+        with pytest.raises(AppError) as refused:
+            call()
+        message = str(refused.value)
+        assert "Something went wrong" not in message and "Traceback" not in message, (name, message)
+        assert any(word in message for word in ("not a valid", "not in the library", "No ", "not a model id",
+                                                "Hub repo", "repo id")), (name, message)
+
+
+def test_a_download_revision_cannot_climb_out(client):
+    with pytest.raises(AppError) as refused:
+        client.predict("HuggingFaceTB/SmolLM2-135M-Instruct", "../../../etc", api_name="/download_model")
+    assert "Something went wrong" not in str(refused.value)
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "app.py", "{root}/app.py", "{library}/genai_ui.json",
+                                    "{library}/SmolLM2-135M-Instruct.Q4_1.gguf", "../../../../etc/passwd"])
+def test_the_server_serves_no_file_of_its_own(app_url, services, target):
+    """Only what a session uploaded or the app wrote for it: not the code, the library, or the system."""
+    library = services.library.get("SmolLM2-135M-Instruct-Q4_1").location
+    path = target.format(root=ROOT, library=library)
+    for url in (f"{app_url}gradio_api/file={path}", f"{app_url}file={path}"):
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                body = response.read()
+        except urllib.error.HTTPError as err:
+            assert err.code in (403, 404, 405), (url, err.code)
+            continue
+        assert b"root:" not in body and b"genai_ui" not in body[:2000] and b"GGUF" not in body[:4], url
