@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ def create_services(settings: Settings) -> Services:
     ensure_builtin(library)
     devices = Devices(settings.device)
     pipelines = PipelineManager()
+    atexit.register(pipelines.close)
     chat = ChatService(library, devices, pipelines, default_model=BUILTIN_ID)
     # The operator's token reaches visitors only when the app serves this machine alone: on a
     # shared deployment it would open the operator's private and gated repos to anyone.

@@ -52,6 +52,10 @@ def test_one_at_a_time_with_places_then_busy():
             pass
     jobs[0]["release"].set()
     assert jobs[1]["started"].wait(5) and not jobs[2]["started"].is_set()
+    for _ in range(50):  # the last one moves up a place
+        if Waiting(1, "conversion") in jobs[2]["places"]:
+            break
+        threading.Event().wait(0.05)
     jobs[1]["release"].set()
     assert jobs[2]["started"].wait(5)
     jobs[2]["release"].set()

@@ -1,9 +1,11 @@
-"""`python -m genai_ui.bench chat|vision|image|convert`: the app against the raw engine, side by side, in one run.
+"""`python -m genai_ui.bench chat|vision|image|load|convert`: the app against the raw engine, side by side, in one run.
 
 chat (bench/chat.py): speed as a person sees it: the raw LLMPipeline's streamer callbacks against
 the chunks a gradio_client receives from the app's /chat, same model file, same prompt, greedy.
 vision (bench/vision.py): the raw VLMPipeline against the app's /caption, same model, image and prompt.
 image (bench/image.py): the raw Text2ImagePipeline against the app's /generate_image, and the previews' cost.
+load (bench/load.py): many users chatting at once: errors, crosstalk, throughput, memory over time,
+and the combined tokens/s of 4 users against 1.
 convert (bench/convert.py): a Hub checkpoint to int4 by `optimum-cli export openvino` against the
 app's /convert_model, both from the same warm Hugging Face cache: wall time, peak memory, output size.
 Runs are interleaved so both sides see the same machine.
@@ -18,6 +20,7 @@ from .chat import bench_chat
 from .common import free_port, wait_for_page
 from .convert import CONVERT_REPO, bench_convert, convert_table
 from .image import bench_image
+from .load import bench_load
 from .vision import bench_vision
 
 __all__ = ["convert_table", "free_port", "main", "wait_for_page"]
@@ -45,12 +48,19 @@ def main(argv: list[str] | None = None) -> None:
     image_args.add_argument("--model", type=Path, help="an OpenVINO text-to-image model folder (default: the "
                             "bench's own, a random Stable Diffusion built by the test set-up)")
     image_args.add_argument("--output", type=Path, default=Path("bench-output"))
+    load_args = sub.add_parser("load", help="many users chatting with the app at once, on the built-in model")
+    load_args.add_argument("--users", type=int, default=8)
+    load_args.add_argument("--minutes", type=float, default=2.0)
+    load_args.add_argument("--output", type=Path, default=Path("bench-output"))
     convert_args = sub.add_parser("convert", help="the app's /convert_model against optimum-cli, a Hub checkpoint to "
                              "int4 (the Hub at HF_ENDPOINT)")
     convert_args.add_argument("--runs", type=int, default=2)
     convert_args.add_argument("--repo", default=CONVERT_REPO)
     convert_args.add_argument("--output", type=Path, default=Path("bench-output"))
     args = parser.parse_args(argv)
+    if args.what == "load":
+        bench_load(args.users, args.minutes, args.output)
+        return
     if args.runs < 1:
         parser.error("--runs must be 1 or more")
     if args.what == "chat":

@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.01  # how often an added request looks for new tokens: far below a person's reading pace
+POLL_S = 0.03  # how often an added request looks for new tokens: about a decode step; each look costs the engine CPU
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ class BatchingLLM:
         self._running = False  # generate() is stepping: add requests straight to it
         self._added_this_run, self._lead_over = 0, False
         self._closed = False
-        threading.Thread(target=self._drive, name="genai_ui-batching", daemon=True).start()
+        self._driver = threading.Thread(target=self._drive, name="genai_ui-batching", daemon=True)
+        self._driver.start()
 
     def get_tokenizer(self) -> Any:
         return self._tokenizer
@@ -99,11 +100,14 @@ class BatchingLLM:
         finish = "cancelled" if request.stopped else "length" if count >= config.max_new_tokens else "stop"
         return Outcome(ttft, speed, request.input_tokens, count, finish)
 
-    def close(self) -> None:
-        """Stop taking requests; those running finish first."""
+    def close(self, wait: float = 0.0) -> None:
+        """Stop taking requests; those running finish first. With `wait`, wait that long for the
+        engine to be idle (at exit: a pipeline destroyed mid-generate() aborts the process)."""
         with self._lock:
             self._closed = True
             self._work.notify()
+        if wait and threading.current_thread() is not self._driver:
+            self._driver.join(wait)
 
     def _add(self, request: "_Request") -> None:
         """Under the lock, while the engine runs."""

@@ -63,6 +63,9 @@ def check_number(name: str, value, low, high, integer: bool = False, low_open: b
         raise InvalidParameter(f"{name} must be {low_text} and at most {high}; got {value}.")
 
 
+Interval = float | Callable[[], float]  # seconds between updates, or how to read it as it changes
+
+
 @dataclass(frozen=True)
 class ChatMetrics:
     ttft_ms: float
@@ -135,7 +138,7 @@ def draw_seed(params: GenerationParams) -> int | None:
 
 
 def stream_chat(loaded: LoadedPipeline, messages: list[dict], params: GenerationParams,
-                cancel: threading.Event, min_interval: float = 0.05) -> Iterator[ChatUpdate]:
+                cancel: threading.Event, min_interval: Interval = 0.05) -> Iterator[ChatUpdate]:
     """Stream the reply to `messages` ({role, content} dicts, the new user message last).
 
     The context is checked here, before anything runs; the reply then streams. Updates come
@@ -157,7 +160,7 @@ def stream_chat(loaded: LoadedPipeline, messages: list[dict], params: Generation
 
 
 def stream_generation(loaded: LoadedPipeline, generate: Callable[[Any, Callable], Any], params: GenerationParams,
-                      cancel: threading.Event, min_interval: float, seed: int | None, dropped: int,
+                      cancel: threading.Event, min_interval: Interval, seed: int | None, dropped: int,
                       max_new: int) -> Iterator[ChatUpdate]:
     """Run `generate(config, streamer)` on a worker thread, holding the pipeline's lock, and
     yield the text as it grows; the last update carries the metrics."""
@@ -186,9 +189,11 @@ def stream_generation(loaded: LoadedPipeline, generate: Callable[[Any, Callable]
     worker = threading.Thread(target=run, name="generate", daemon=True)
     worker.start()
     text, pending, last_yield = "", False, 0.0
+    interval = min_interval if callable(min_interval) else lambda: min_interval
     try:
         while True:
-            wait = max(0.0, last_yield + min_interval - time.monotonic()) if pending else None
+            gap = interval()
+            wait = max(0.0, last_yield + gap - time.monotonic()) if pending else None
             try:
                 chunk = chunks.get(timeout=wait)
             except queue.Empty:  # the engine paused: show what has come so far
@@ -197,7 +202,7 @@ def stream_generation(loaded: LoadedPipeline, generate: Callable[[Any, Callable]
                 break
             text += chunk
             pending = True
-            if time.monotonic() - last_yield >= min_interval:
+            if time.monotonic() - last_yield >= gap:
                 yield ChatUpdate(text)
                 pending, last_yield = False, time.monotonic()
         if isinstance(outcome.get("error"), RuntimeError):

@@ -114,10 +114,10 @@ class LoadedPipeline:
         if getattr(self.pipeline, "concurrent", False):
             self.lock = contextlib.nullcontext()
 
-    def close(self) -> None:
+    def close(self, wait: float = 0.0) -> None:
         """Let the pipeline go: the replies still running finish first."""
         if hasattr(self.pipeline, "close"):
-            self.pipeline.close()
+            self.pipeline.close(wait)
 
 
 class PipelineManager:
@@ -156,6 +156,13 @@ class PipelineManager:
                     del self._loaded[task]
                     p.close()
             gc.collect()
+
+    def close(self) -> None:
+        """At exit: every pipeline let go once its engine is idle."""
+        with self._lock:
+            for loaded in self._loaded.values():
+                loaded.close(wait=10.0)
+            self._loaded.clear()
 
     def _load(self, entry: ModelEntry, device: str, adapters: tuple[str, ...] = ()) -> LoadedPipeline:
         loader = self._loaders.get(entry.task)

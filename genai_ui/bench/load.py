@@ -1,0 +1,146 @@
+"""`python -m genai_ui.bench load --users 8 --minutes 2`: many people chatting with the app at once.
+
+The app runs on the built-in model in a subprocess, as users reach it. Each simulated user is
+its own gradio_client session keeping its own conversation, and asks for short stories set in
+its own two capitals in turn (no two users share a city). An answer that leaves out its own city
+and names another user's counts as crosstalk (a story set in Beijing may well mention Tokyo;
+one that has lost Beijing for another user's city is someone else's); one that only leaves out
+its own city is counted apart, the small model's own doing. First the scaling: the combined
+tokens/s of 1 user alone, then of 4 at once; then the load itself: errors, crosstalk, latency,
+throughput, and the app's memory after warm-up against the end.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .common import launch_app, stop, tree_rss
+
+CAPITALS = {"France": "Paris", "Italy": "Rome", "Japan": "Tokyo", "Germany": "Berlin", "Egypt": "Cairo",
+            "Canada": "Ottawa", "Russia": "Moscow", "China": "Beijing", "England": "London", "Greece": "Athens",
+            "Kenya": "Nairobi", "Peru": "Lima", "Norway": "Oslo", "Portugal": "Lisbon", "Austria": "Vienna",
+            "Spain": "Madrid"}
+MAX_NEW_TOKENS = 96  # a few sentences: replies as people read them (stories run to the limit)
+KEPT_TURNS = 1  # each user sends its last exchange along, as a chat page does
+
+
+@dataclass
+class UserLog:
+    countries: list[str]
+    replies: int = 0
+    tokens: int = 0
+    errors: list[str] = field(default_factory=list)
+    crosstalk: list[str] = field(default_factory=list)  # another user's capital in the answer
+    wrong: list[str] = field(default_factory=list)  # its own city missing, no one else's there
+    latencies: list[float] = field(default_factory=list)
+
+
+def countries_of(user: int, users: int) -> list[str]:
+    names = list(CAPITALS)
+    if users * 2 > len(names):
+        raise SystemExit(f"at most {len(names) // 2} users: each needs two countries of its own")
+    return [names[user], names[user + users]]
+
+
+def chat_user(url: str, log: UserLog, others: set[str], until: float, count_tokens) -> None:
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    history: list[dict] = []
+    turn = 0
+    while time.monotonic() < until:
+        country = log.countries[turn % 2]
+        question = f"Write a short story set in {CAPITALS[country]}, the capital of {country}."
+        started = time.monotonic()
+        try:
+            answer = client.predict(question, history[-2 * KEPT_TURNS:], "", "", MAX_NEW_TOKENS, 0.0,
+                                    api_name="/chat")
+        except Exception as err:  # counted, and the user goes on as a person would
+            log.errors.append(f"{country}: {err}")
+            turn += 1
+            continue
+        log.latencies.append(time.monotonic() - started)
+        log.replies += 1
+        log.tokens += count_tokens(answer)
+        if CAPITALS[country] not in answer:  # another's story would name another's city instead
+            (log.crosstalk if any(capital in answer for capital in others) else log.wrong).append(
+                f"{country}: {answer!r}")
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        turn += 1
+
+
+def run_users(url: str, users: int, seconds: float, count_tokens) -> tuple[list[UserLog], float]:
+    logs = [UserLog(countries_of(i, users)) for i in range(users)]
+    mine = [{CAPITALS[c] for c in log.countries} for log in logs]
+    until = time.monotonic() + seconds
+    threads = [threading.Thread(target=chat_user, args=(url, log, set().union(*(m for j, m in enumerate(mine) if j != i)),
+                                                        until, count_tokens))
+               for i, log in enumerate(logs)]
+    start = time.monotonic()
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    return logs, time.monotonic() - start
+
+
+def bench_load(users: int, minutes: float, output: Path, scaling_seconds: float = 30.0) -> dict:
+    import openvino_genai as og
+
+    output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="genai-ui-bench-load-") as home:
+        server, url, _ = launch_app(home)
+        try:
+            from gradio_client import Client
+
+            Client(url, verbose=False).predict("Hello", [], "", "", 8, 0.0, api_name="/chat")  # loads the model
+            model_dir = next(Path(home, "models").iterdir())
+            tokenizer = og.Tokenizer(str(model_dir))  # the IR the engine saved beside the GGUF
+
+            def count_tokens(text: str) -> int:
+                return int(tokenizer.encode(text, add_special_tokens=False).input_ids.get_shape()[1])
+
+            scaling = {}
+            for n in (1, 4):
+                logs, took = run_users(url, n, scaling_seconds, count_tokens)
+                scaling[n] = sum(log.tokens for log in logs) / took
+            warm_until = time.monotonic() + min(20.0, minutes * 60 / 4)
+            samples: list[tuple[float, int]] = []
+            done = threading.Event()
+
+            def sample_memory() -> None:
+                while not done.wait(1.0):
+                    samples.append((time.monotonic(), tree_rss(server.pid)))
+
+            sampler = threading.Thread(target=sample_memory, daemon=True)
+            sampler.start()
+            logs, took = run_users(url, users, minutes * 60, count_tokens)
+            done.set()
+            sampler.join()
+        finally:
+            stop(server)
+    after_warmup = [rss for t, rss in samples if t >= warm_until] or [rss for _, rss in samples]
+    latencies = sorted(x for log in logs for x in log.latencies)
+    result = {
+        "users": users, "seconds": round(took, 1),
+        "replies": sum(log.replies for log in logs), "errors": sum(len(log.errors) for log in logs),
+        "crosstalk": sum(len(log.crosstalk) for log in logs),
+        "own_city_missing": sum(len(log.wrong) for log in logs),
+        "tokens_per_s": round(sum(log.tokens for log in logs) / took, 1),
+        "latency_median_s": round(statistics.median(latencies), 2) if latencies else None,
+        "latency_p95_s": round(latencies[int(len(latencies) * 0.95)], 2) if latencies else None,
+        "rss_after_warmup_mb": round(after_warmup[0] / 2**20), "rss_end_mb": round(after_warmup[-1] / 2**20),
+        "rss_peak_mb": round(max(after_warmup) / 2**20),
+        "memory_growth": round(after_warmup[-1] / after_warmup[0] - 1, 3),
+        "scaling_tokens_per_s": {str(n): round(v, 1) for n, v in scaling.items()},
+        "four_users_vs_one": round(scaling[4] / scaling[1], 2),
+        "examples": {log.countries[0]: (log.crosstalk + log.errors + log.wrong)[:2] for log in logs
+                     if log.crosstalk or log.errors or log.wrong},
+    }
+    (output / "load.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    return result
