@@ -54,3 +54,34 @@ def test_cancel_an_export_halfway(browser, app_url, services):
         assert page.locator("#convert-start").is_enabled()
     finally:
         page.context.close()
+
+
+def test_a_second_conversion_waits_its_turn_and_each_cancels_only_their_own(browser, app_url, services):
+    """Two people convert at once: the second is told it is next in line; cancelling it leaves the
+    first one's conversion running."""
+    first, second = open_page(browser, app_url), open_page(browser, app_url)
+    before = [e.id for e in services.library.list()]
+    try:
+        for page, repo in ((first, "HuggingFaceTB/SmolLM2-135M-Instruct"), (second, "tiny-random/llava")):
+            page.get_by_role("tab", name="Convert").click()
+            page.locator("#convert-repo textarea").fill(repo)
+        first.click("#convert-start")
+        first.locator("#convert-status").get_by_text("Step 1 of").wait_for(timeout=60_000)
+        second.click("#convert-start")
+        second.locator("#convert-status").get_by_text(
+            "Waiting for the conversion running now to finish: yours is next.").wait_for(timeout=30_000)
+        second.click("#convert-cancel")
+        second.locator("#convert-status").get_by_text("Cancelled: nothing was added to the library").wait_for(
+            timeout=30_000)
+        # the first one goes on to its export, untouched
+        first.wait_for_function("() => document.querySelector('#convert-log textarea').value.includes('optimum')",
+                                timeout=120_000)
+        assert "Cancelled" not in first.locator("#convert-status").inner_text()
+        first.click("#convert-cancel")
+        first.locator("#convert-status").get_by_text("Cancelled: nothing was added to the library").wait_for(
+            timeout=30_000)
+        assert [e.id for e in services.library.list()] == before and not staged(services) and not workers()
+        assert services.conversions.waiting() == 0
+    finally:
+        first.context.close()
+        second.context.close()
