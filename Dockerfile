@@ -32,15 +32,15 @@ COPY --chown=user app.py ./
 COPY --chown=user genai_ui ./genai_ui
 
 # The built-in model made ready here, in the library the app opens when there is no /data: its
-# GGUF copied in and read once into the IR the engine saves beside it (12 s, about 200 MB), so a
-# Space without persistent storage, whose disk starts from this image at every restart, answers
-# its first chat without that work. With persistent storage the library is /data/genai_ui
-# (settings.py): the first start there copies the GGUF, the first chat saves the IR, once for good.
-RUN HF_HUB_OFFLINE=1 python -c "from genai_ui.builtin import BUILTIN_ID; \
-from genai_ui.services import create_services; from genai_ui.settings import Settings; \
-services = create_services(Settings()); \
-services.pipelines.get(services.library.get(BUILTIN_ID), 'CPU'); \
-print('built-in model ready in', services.settings.models_dir)"
+# GGUF copied in and the IR the engine builds from it saved beside it (12 s, about 200 MB), so a
+# Space without persistent storage, whose disk starts from this image at every restart, loads its
+# model from the IR at once. With persistent storage the library is /data/genai_ui (settings.py):
+# the first start there copies the GGUF, and the first chat saves the IR in the background, once.
+RUN HF_HUB_OFFLINE=1 python -c "from genai_ui.builtin import BUILTIN_ID, ensure_builtin; \
+from genai_ui.engines.pipelines import save_gguf_ir; from genai_ui.library import Library; \
+from genai_ui.settings import Settings; \
+entry = ensure_builtin(Library(Settings().models_dir)); save_gguf_ir(entry, wait=True); \
+print('built-in model ready in', entry.location)"
 
 EXPOSE 7860
 CMD ["python", "app.py"]

@@ -10,9 +10,11 @@ import contextlib
 import gc
 import logging
 import re
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ModelLoadError, NotAvailable
@@ -25,29 +27,51 @@ log = logging.getLogger(__name__)
 def _load_llm(entry: ModelEntry, device: str) -> Any:
     """Through the continuous batching scheduler, so the sessions' replies run together;
     on an NPU (which has no such scheduler) the plain LLMPipeline, one reply at a time.
-    A GGUF is read once: the engine saves its IR beside it, which later loads read in
-    less than half the time."""
-    import openvino_genai as og
-
+    A GGUF is read as it is the first time, while a background process saves the IR the
+    engine builds from it beside it: later loads read that IR in less than half the time."""
     if entry.format != "gguf":
         return _llm_pipeline(str(entry.load_path), device)
     folder = entry.load_path.parent
-    saved_ir = [folder / f"openvino_{part}.{ext}" for part in ("model", "tokenizer", "detokenizer")
-                for ext in ("xml", "bin")]
-    if all(f.is_file() for f in saved_ir):
+    if all(f.is_file() for f in saved_ir_files(entry)):
         try:
             return _llm_pipeline(str(folder), device)
         except RuntimeError:  # a save cut short: build it again from the GGUF
             log.warning("The IR saved beside %s is unreadable; reading the GGUF again", entry.id)
-    for f in saved_ir:
+    for f in saved_ir_files(entry):
         f.unlink(missing_ok=True)
     check_gguf(entry)
-    # Only LLMPipeline saves the tokenizer with the model
-    saving = og.LLMPipeline(str(entry.load_path), device, enable_save_ov_model=True)
-    if device.startswith("NPU"):
-        return saving
-    del saving
-    return _llm_pipeline(str(folder), device)
+    save_gguf_ir(entry)
+    return _llm_pipeline(str(entry.load_path), device)
+
+
+def saved_ir_files(entry: ModelEntry) -> list[Path]:
+    folder = entry.load_path.parent
+    return [folder / f"openvino_{part}.{ext}" for part in ("model", "tokenizer", "detokenizer") for ext in ("xml", "bin")]
+
+
+def save_gguf_ir(entry: ModelEntry, wait: bool = False) -> None:
+    """Save the IR openvino_genai builds from a GGUF beside it, in a process of its own at the lowest
+    priority (only LLMPipeline saves the tokenizer with the model). Files appear when complete; a
+    save cut short leaves a set the next load sees incomplete and rebuilds."""
+    import os
+    import subprocess
+    import sys
+
+    work = entry.load_path.parent / ".gguf"
+    if work.exists():
+        if time.time() - work.stat().st_mtime < 600:  # another load is saving it now
+            return
+        shutil.rmtree(work, ignore_errors=True)
+    process = subprocess.Popen(
+        ["nice", "-n", "19", sys.executable, "-m", "genai_ui.convert_worker", "gguf-ir", "--gguf",
+         str(entry.load_path), "--output", str(entry.load_path.parent)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True,
+        env={k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")},
+        cwd=Path(__file__).resolve().parents[2])  # where genai_ui is found, wherever the app was started
+    if wait:
+        process.wait()
+    else:  # reaped when it ends
+        threading.Thread(target=process.wait, name="genai_ui-save-ir", daemon=True).start()
 
 
 MAX_BATCH = 32  # sequences the engine runs at once; more wait in its queue, so memory stays bounded
