@@ -89,7 +89,7 @@ class BatchingLLM:
             first = first or last
             count += len(tokens)
             if text.write(tokens):
-                request.stop()  # ends it in the engine; what came so far is kept
+                self._stop(request)
                 break
         else:
             text.end()
@@ -108,6 +108,15 @@ class BatchingLLM:
             self._work.notify()
         if wait and threading.current_thread() is not self._driver:
             self._driver.join(wait)
+
+    def _stop(self, request: "_Request") -> None:
+        """End a request in the engine; what came so far is kept. generate()'s own request, with
+        nothing else running, means generate() returns at its next step: what comes next (a
+        Regenerate after Stop) waits for the next run instead of joining this one."""
+        with self._lock:
+            request.stop()
+            if request.handle is None and not self._added_this_run:
+                self._lead_over, self._running = True, False
 
     def _add(self, request: "_Request") -> None:
         """Under the lock, while the engine runs."""

@@ -86,6 +86,9 @@ def _llm_pipeline(source: str, device: str) -> Any:
 
     scheduler = og.SchedulerConfig()
     scheduler.max_num_seqs = MAX_BATCH
+    # As LLMPipeline does: a conversation's next prompt starts with the last one, whose KV blocks
+    # are still there; freed blocks are reused before the cache grows (the load bench's memory).
+    scheduler.enable_prefix_caching = True
     return BatchingLLM(og.ContinuousBatchingPipeline(source, scheduler, device))
 
 
