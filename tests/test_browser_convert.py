@@ -66,7 +66,7 @@ def test_a_second_conversion_waits_its_turn_and_each_cancels_only_their_own(brow
             page.get_by_role("tab", name="Convert").click()
             page.locator("#convert-repo textarea").fill(repo)
         first.click("#convert-start")
-        first.locator("#convert-status").get_by_text("Step 1 of").wait_for(timeout=60_000)
+        first.locator("#convert-status").get_by_text(re.compile(r"Step \d+ of")).wait_for(timeout=60_000)
         second.click("#convert-start")
         second.locator("#convert-status").get_by_text(
             "Waiting for the conversion running now to finish: yours is next.").wait_for(timeout=30_000)

@@ -49,9 +49,9 @@ def countries_of(user: int, users: int) -> list[str]:
 
 
 def chat_user(url: str, log: UserLog, others: set[str], until: float, count_tokens) -> None:
-    from gradio_client import Client
+    from ..ui.client import chat_reply, connect
 
-    client = Client(url, verbose=False)
+    client = connect(url)
     history: list[dict] = []
     turn = 0
     while time.monotonic() < until:
@@ -59,8 +59,7 @@ def chat_user(url: str, log: UserLog, others: set[str], until: float, count_toke
         question = f"Write a short story set in {CAPITALS[country]}, the capital of {country}."
         started = time.monotonic()
         try:
-            answer = client.predict(question, history[-2 * KEPT_TURNS:], "", "", MAX_NEW_TOKENS, 0.0,
-                                    api_name="/chat")
+            answer = chat_reply(client, question, history[-2 * KEPT_TURNS:], MAX_NEW_TOKENS)
         except Exception as err:  # counted, and the user goes on as a person would
             log.errors.append(f"{country}: {err}")
             turn += 1
@@ -95,9 +94,9 @@ def bench_load(users: int, minutes: float, output: Path, scaling_seconds: float 
     with tempfile.TemporaryDirectory(prefix="genai-ui-bench-load-") as home:
         server, url, _ = launch_app(home)
         try:
-            from gradio_client import Client
+            from ..ui.client import chat_reply, connect
 
-            Client(url, verbose=False).predict("Hello", [], "", "", 8, 0.0, api_name="/chat")  # loads the model
+            chat_reply(connect(url), "Hello", [], 8)  # loads the model
             model_dir = next(Path(home, "models").iterdir())
             tokenizer = og.Tokenizer(str(model_dir))  # the IR the engine saved beside the GGUF
 

@@ -17,6 +17,11 @@ def chat_stream(client, message: str, max_new_tokens: int, temperature: float = 
     yield from client.submit(message, [], "", "", max_new_tokens, temperature, 1.0, 0, 1.0, -1, "", api_name="/chat")
 
 
+def chat_reply(client, message: str, history: list[dict], max_new_tokens: int) -> str:
+    """The whole reply to a message in a conversation, greedy (the load bench's people)."""
+    return client.predict(message, history, "", "", max_new_tokens, 0.0, api_name="/chat")
+
+
 def caption_stream(client, image: str, prompt: str, model: str, max_new_tokens: int) -> Iterator[str]:
     """/caption's answer as it grows, the image file sent with the call."""
     from gradio_client import handle_file
