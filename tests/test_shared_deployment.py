@@ -220,3 +220,51 @@ def test_the_server_serves_no_file_of_its_own(app_url, services, target):
             assert err.code in (403, 404, 405), (url, err.code)
             continue
         assert b"root:" not in body and b"genai_ui" not in body[:2000] and b"GGUF" not in body[:4], url
+
+
+def _signed_in_cookie(secret: str) -> str:
+    """The session cookie a Space's Hugging Face sign-in leaves (Gradio's OAuth, signed with the
+    Space's OAuth secret, which this test's fake Space knows)."""
+    import base64
+    import hashlib
+    import json
+    import time
+
+    from itsdangerous import TimestampSigner
+
+    info = {"oauth_info": {"access_token": "hf_oauth_visitor_token_1234", "scope": "openid profile",
+                           "expires_at": int(time.time()) + 3600,
+                           "userinfo": {"sub": "1", "name": "Visitor", "preferred_username": "visitor",
+                                        "picture": "", "profile": "", "website": "", "aud": "test-client",
+                                        "eat": 0, "iss": "", "iat": 0, "exp": 0}}}
+    signer = TimestampSigner(hashlib.sha256((secret + "-v4").encode()).hexdigest())
+    return signer.sign(base64.b64encode(json.dumps(info).encode())).decode()
+
+
+def test_the_convert_tab_asks_for_a_sign_in_and_takes_one(space_app, browser):
+    """On a Space the Convert tab refuses a visitor who has not signed in, and goes on for one who has."""
+    url, _ = space_app
+    pages = {}
+    for who in ("anonymous", "signed in"):
+        context = browser.new_context()
+        if who == "signed in":
+            context.add_cookies([{"name": "session", "value": _signed_in_cookie("test-secret"), "url": url}])
+        page = context.new_page()
+        page.goto(url)
+        page.locator("input[type=text]").fill(LOGIN[0])  # the --auth login page first
+        page.locator("input[type=password]").fill(LOGIN[1])
+        page.get_by_role("button", name="Login").click()
+        page.get_by_role("tab", name="Convert").click()
+        page.locator("#convert-repo textarea").fill("tiny-random/t5")  # unsupported: stops at its check
+        page.click("#convert-start")
+        pages[who] = page
+    try:
+        pages["anonymous"].locator("#convert-status").get_by_text(
+            "Sign in with Hugging Face (the button at the top of the Convert tab) to convert on this Space"
+        ).wait_for(timeout=30_000)
+        signed = pages["signed in"].locator("#convert-status")
+        signed.locator(".gu-error").wait_for(timeout=60_000)
+        assert "Sign in" not in signed.inner_text() and "t5" in signed.inner_text()
+    finally:
+        for page in pages.values():
+            page.context.close()

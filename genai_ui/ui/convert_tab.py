@@ -189,8 +189,9 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
                            "rights. Turn it on only for repos whose code you have read or whose authors you trust.",
                            visible=bool(on))
 
-    def on_start(state: ConvertSession, kind: str, repo_id: str, local_id: str | None, hub_state, *values,
-                 signed_in: gr.OAuthToken | None = None):
+    # `signed_in` comes before *values: Gradio fills a sign-in only into positional parameters
+    def on_start(state: ConvertSession, kind: str, repo_id: str, local_id: str | None, hub_state,
+                 signed_in: gr.OAuthToken | None, *values):
         state.cancel = threading.Event()
         lines: deque[str] = deque(maxlen=LOG_LINES)
         started, stage, progress, last = time.monotonic(), None, None, 0.0
@@ -204,8 +205,9 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
                 if not (repo_id or "").strip():
                     raise gr.Error("Type the Hub repo of the checkpoint to convert (owner/name).",
                                    print_exception=False)
+                token = getattr(hub_state, "token", "") or (signed_in.token if signed_in else "")
                 job = convert_model(hub=services.hub, library=services.library, repo_id=repo_id.strip(),
-                                    options=options, token=getattr(hub_state, "token", ""), cancel=state.cancel,
+                                    options=options, token=token, cancel=state.cancel,
                                     device=services.devices.resolve(""))
             else:
                 if not local_id:
