@@ -46,7 +46,7 @@ def test_upload_ask_follow_up_with_the_camera_and_a_refused_model(browser, app_u
         assert page.locator("#vision-input textarea").input_value() == "Describe this image."
         # short answers: the tiny model reads 512 tokens, and its random bytes re-encode to more tokens than it wrote
         page.locator("#vision-sampling").click()
-        page.fill("#vision-max-new-tokens input[type=number]", "12")
+        page.fill("#vision-max-new-tokens input[type=number]", "4")
         page.press("#vision-max-new-tokens input[type=number]", "Enter")
 
         page.locator("#vision-input input[type=file]").set_input_files(str(image))
