@@ -268,3 +268,11 @@ def test_the_convert_tab_asks_for_a_sign_in_and_takes_one(space_app, browser):
     finally:
         for page in pages.values():
             page.context.close()
+
+
+def test_a_malformed_login_stops_the_app_with_a_message_that_shows_no_password():
+    for value in ("ada", "ada:", "ada:secret-one,grace"):
+        result = subprocess.run([sys.executable, "app.py", "--auth", value], cwd=ROOT, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode != 0
+        assert "--auth takes user:password" in result.stderr and "secret-one" not in result.stderr
