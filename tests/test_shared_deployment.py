@@ -22,7 +22,7 @@ from genai_ui.bench import free_port, wait_for_page
 from genai_ui.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-OPERATOR_TOKEN = "hf_operator_secret_4f8a2c9e1b"  # the local Hub knows hf_test_token; this one only the app
+OPERATOR_TOKEN = "hf_test_token"  # a real token of the local Hub, with access to its gated repos
 LOGIN = ("ada", "lovelace-1815")
 
 
@@ -70,8 +70,8 @@ def test_conversions_need_a_sign_in_on_a_space(space_app):
 
 
 def test_the_operator_token_is_neither_lent_nor_echoed(space_app):
-    """HF_TOKEN on a shared deployment opens no gated repo to visitors, and appears in no answer
-    of any endpoint and no line of the server's log."""
+    """HF_TOKEN on a shared deployment opens no gated repo to visitors (this token would open the
+    one asked for), and appears in no answer of any endpoint and no line of the server's log."""
     url, log_path = space_app
     client = Client(url, auth=LOGIN, verbose=False)
     answers = [client.predict(api_name="/devices"), client.predict(api_name="/local_models"),
