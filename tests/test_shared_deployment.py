@@ -18,7 +18,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from genai_ui.access import RedactTokens, check_remote_code
-from genai_ui.bench import free_port, wait_for_page
+from genai_ui.bench import free_port
+from genai_ui.bench.common import launch_app, stop
 from genai_ui.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +29,6 @@ LOGIN = ("ada", "lovelace-1815")
 
 @pytest.fixture(scope="module")
 def space_app(tmp_path_factory, local_hub):
-    port = free_port()
     home = tmp_path_factory.mktemp("space-home")
     env = {**os.environ, "SYSTEM": "spaces", "SPACE_ID": "tester/genai-ui", "HF_TOKEN": OPERATOR_TOKEN, "HF_ENDPOINT": local_hub.endpoint,
            "GENAI_UI_AUTH": f"{LOGIN[0]}:{LOGIN[1]}", "GENAI_UI_MAX_UPLOAD_MB": "1",
@@ -37,15 +37,12 @@ def space_app(tmp_path_factory, local_hub):
            "OPENID_PROVIDER_URL": local_hub.endpoint}
     log_path = home / "app.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--home", str(home)],
-                                   cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-        url = f"http://127.0.0.1:{port}/"
+        # --share as an operator might pass it: a Space does not offer it
+        process, url, _ = launch_app(str(home), env=env, log=log, args=("--share",))
         try:
-            wait_for_page(url, process)
             yield url, log_path
         finally:
-            process.terminate()
-            process.wait(10)
+            stop(process)
 
 
 def test_a_login_is_required(space_app):
@@ -88,6 +85,7 @@ def test_the_operator_token_is_neither_lent_nor_echoed(space_app):
         assert OPERATOR_TOKEN not in text and OPERATOR_TOKEN[3:] not in text
     log = log_path.read_text()
     assert OPERATOR_TOKEN not in log and "HF_TOKEN is set but not lent" in log
+    assert "--share is not offered on a Space" in log and "gradio.live" not in log
 
 
 def test_uploads_above_the_limit_are_refused(space_app, tmp_path):
@@ -191,6 +189,7 @@ def test_model_ids_that_climb_out_are_refused(client, bad):
         "/convert_model": lambda: client.predict(bad, api_name="/convert_model"),
         "/benchmark": lambda: client.predict(bad, api_name="/benchmark"),
     }
+    hub_ids = {"/model_details", "/download_model", "/convert_model"}
     for name, call in calls.items():
         with pytest.raises(AppError) as refused:
             call()
@@ -198,6 +197,9 @@ def test_model_ids_that_climb_out_are_refused(client, bad):
         assert "Something went wrong" not in message and "Traceback" not in message, (name, message)
         assert any(word in message for word in ("not a valid", "not in the library", "No ", "not a model id",
                                                 "Hub repo", "repo id")), (name, message)
+        # refused for what the id is, before anything looks for it
+        expected = "is not a Hub repo id" if name in hub_ids else "is not a valid local model id"
+        assert f"'{bad}' {expected}" in message, (name, message)
 
 
 def test_a_download_revision_cannot_climb_out(client):

@@ -46,12 +46,14 @@ def tree_rss(pid: int) -> int:
     return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
 
 
-def launch_app(home: str, env: dict | None = None, log=subprocess.DEVNULL) -> tuple[subprocess.Popen, str, float]:
-    """Start app.py on `home`; return the process, its URL and seconds until the page answered."""
+def launch_app(home: str, env: dict | None = None, log=subprocess.DEVNULL,
+               args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str, float]:
+    """Start app.py on `home` (with more flags in `args`); return the process, its URL and seconds
+    until the page answered."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     started = time.perf_counter()
-    server = subprocess.Popen([sys.executable, str(APP_PY), "--port", str(port), "--home", home],
+    server = subprocess.Popen([sys.executable, str(APP_PY), "--port", str(port), "--home", home, *args],
                               stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         wait_for_page(url, server)

@@ -138,7 +138,7 @@ class BatchingLLM:
                 lead = self._waiting.pop(0)
                 self._added_this_run, self._lead_over = 0, False
             try:
-                self.pipeline.generate([lead.input_ids], [lead.config], _LeadStreamer(self, lead))
+                self.pipeline.generate([lead.input_ids], [lead.config], _lead_streamer_class()(self, lead))
             except RuntimeError as err:
                 lead.fail(err)
             with self._lock:
@@ -185,10 +185,6 @@ def _lead_streamer_class():
             pass
 
     return LeadStreamer
-
-
-def _LeadStreamer(owner: BatchingLLM, request: "_Request"):
-    return _lead_streamer_class()(owner, request)
 
 
 class _Request:

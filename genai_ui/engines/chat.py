@@ -150,7 +150,7 @@ def stream_chat(loaded: LoadedPipeline, messages: list[dict], params: Generation
     tokenizer = loaded.pipeline.get_tokenizer()
     messages, dropped, max_new = fit_context(lambda kept: count_tokens(tokenizer, kept), messages,
                                              params.max_new_tokens, loaded.entry.context_length)
-    if getattr(loaded.pipeline, "concurrent", False):  # the batching engine takes token ids
+    if loaded.concurrent:  # the batching engine takes token ids
         ids = prompt_ids(tokenizer, messages)
         generate = lambda config, streamer: loaded.pipeline.generate(ids, config, streamer)  # noqa: E731
     else:

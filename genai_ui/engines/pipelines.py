@@ -138,8 +138,13 @@ class LoadedPipeline:
     lock: Any = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        if getattr(self.pipeline, "concurrent", False):
+        if self.concurrent:
             self.lock = contextlib.nullcontext()
+
+    @property
+    def concurrent(self) -> bool:
+        """Serves several calls at once (the batching engine): no lock, token ids in."""
+        return getattr(self.pipeline, "concurrent", False)
 
     def close(self, wait: float = 0.0) -> None:
         """Let the pipeline go: the replies still running finish first."""
