@@ -3,6 +3,7 @@ clipboard; a model that cannot run is refused when picked. The model is the tiny
 the app's own convert path."""
 
 import base64
+import re
 
 from PIL import Image
 
@@ -48,6 +49,9 @@ def test_upload_ask_follow_up_with_the_camera_and_a_refused_model(browser, app_u
         page.locator("#vision-sampling").click()
         page.fill("#vision-max-new-tokens input[type=number]", "4")
         page.press("#vision-max-new-tokens input[type=number]", "Enter")
+        # the setting must have reached the slider before the first question (512, the default, would
+        # leave no room for a follow-up in the tiny model's 512-token context: a flaky run showed it)
+        page.wait_for_function("() => document.querySelector('#vision-max-new-tokens input[type=range]').value === '4'")
 
         page.locator("#vision-input input[type=file]").set_input_files(str(image))
         page.locator("#vision-input img").wait_for()
@@ -55,6 +59,7 @@ def test_upload_ask_follow_up_with_the_camera_and_a_refused_model(browser, app_u
         wait_for_answers(page, 1)
         assert page.locator("#vision-chatbot .message.user img").count() == 1, "the question shows its image"
         assert "tokens/s" in answers(page).last.inner_text()
+        assert re.search(r"\b[0-4] out\b", answers(page).last.inner_text()), "the answer kept to 4 tokens"
         assert page.locator("#vision-input textarea").input_value() == ""  # ready for a follow-up
         before = page.locator("#vision-chatbot .message.bot sub").inner_text()
         page.click("#vision-regenerate")  # the same question and image, answered again in place (a new seed)
