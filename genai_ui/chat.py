@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Iterator
 
 from .conversation import for_model
 from .devices import Devices
 from .engines.chat import ChatUpdate, GenerationParams, stream_chat
-from .engines.pipelines import PipelineManager
+from .engines.options import EngineOptions, EngineOptionsStore, check_draft, llm_source
+from .engines.pipelines import LoadedPipeline, PipelineManager, save_gguf_ir
 from .errors import EmptyMessage, InvalidParameter, NotAvailable
-from .library import Library
+from .library import Library, ModelEntry
 
 MAX_MESSAGE_CHARS = 100_000
 UPDATE_INTERVAL_S = 0.05  # one person reading one reply: 20 updates a second
@@ -25,11 +27,12 @@ def update_interval(replying: int) -> float:
 
 class ChatService:
     def __init__(self, library: Library, devices: Devices, pipelines: PipelineManager,
-                 default_model: str = "") -> None:
+                 default_model: str = "", options: EngineOptionsStore | None = None) -> None:
         self.library = library
         self.devices = devices
         self.pipelines = pipelines
         self.default_model = default_model
+        self.options = options or EngineOptionsStore(library.models_dir.parent / "engine_options.json")
         self._replying = 0
         self._count = threading.Lock()
 
@@ -53,17 +56,64 @@ class ChatService:
         if len(message) > MAX_MESSAGE_CHARS:
             raise InvalidParameter(f"The message is {len(message):,} characters; the limit is {MAX_MESSAGE_CHARS:,}.")
         messages = for_model(history or [], message, system_prompt or "")
-        entry = self.library.get(self.model_id(model), task="text-generation")
-        loaded = self.pipelines.get(entry, self.devices.resolve(device))
-        return self._counted(stream_chat(loaded, messages, params, cancel or threading.Event(),
-                                         min_interval=lambda: update_interval(self._replying)))
+        before = self.pipelines.current("text-generation")
+        loaded = self.load(model=model, device=device)
+        stream = stream_chat(loaded, messages, params, cancel or threading.Event(),
+                             min_interval=lambda: update_interval(self._replying))
+        return self._counted(stream, load_ms=loaded.load_ms if loaded is not before else None)
 
-    def _counted(self, stream: Iterator[ChatUpdate]) -> Iterator[ChatUpdate]:
-        """The stream, counted among the replies streaming while it is read."""
+    def load(self, *, model: str = "", device: str = "") -> LoadedPipeline:
+        """The model on the device, with the engine options remembered for it."""
+        entry = self.library.get(self.model_id(model), task="text-generation")
+        return self.pipelines.get(entry, self.devices.resolve(device), options=self._resolved(entry, self.options.get(entry.id)))
+
+    def set_options(self, *, model: str = "", device: str = "", options: EngineOptions) -> LoadedPipeline:
+        """Check the options (a draft must exist and share the model's tokenizer), reload the model
+        with them once, and remember them for it. A load that fails leaves the old choice in place."""
+        entry = self.library.get(self.model_id(model), task="text-generation")
+        device = self.devices.resolve(device)
+        self._check_device(device, options)
+        resolved = self._resolved(entry, options)
+        loaded = self.pipelines.get(entry, device, options=resolved)
+        self.options.set(entry.id, options)
+        return loaded
+
+    def _resolved(self, entry: ModelEntry, options: EngineOptions) -> EngineOptions:
+        if not options.draft_model:
+            return options
+        if options.draft_model == entry.id:
+            raise InvalidParameter(f"'{entry.id}' cannot be its own draft: pick a smaller model with the same tokenizer.")
+        if options.draft_model not in self.library:
+            raise NotAvailable(f"The draft model '{options.draft_model}' is not in the library; fetch it or pick another.")
+        draft = self.library.get(options.draft_model, task="text-generation")
+        source = llm_source(draft)
+        if source.suffix == ".gguf":  # openvino_genai drafts with an IR only: the one saved beside the GGUF
+            save_gguf_ir(draft)
+            raise NotAvailable(f"'{draft.id}' is a GGUF; a draft must be an OpenVINO IR. The IR of '{draft.id}' is "
+                               "being saved beside it now (about a minute): pick it again then.")
+        check_draft(entry, draft)
+        return replace(options, draft_path=str(source))
+
+    def _check_device(self, device: str, options: EngineOptions) -> None:
+        """A property the device does not take would fail the load with OpenVINO's words: say it in ours."""
+        supported = self.devices.properties(device)
+        if supported is None:
+            return
+        for name, label in (("KV_CACHE_PRECISION", "a KV-cache precision"),
+                            ("DYNAMIC_QUANTIZATION_GROUP_SIZE", "a dynamic quantization group size")):
+            if name in options.properties() and name not in supported:
+                raise InvalidParameter(f"{device} does not take {label}: leave it at the device's default.")
+
+    def _counted(self, stream: Iterator[ChatUpdate], load_ms: float | None) -> Iterator[ChatUpdate]:
+        """The stream, counted among the replies streaming while it is read; a reply that loaded
+        the model says how long that took."""
         with self._count:
             self._replying += 1
         try:
-            yield from stream
+            for update in stream:
+                if update.metrics and load_ms is not None:
+                    update = replace(update, metrics=replace(update.metrics, load_ms=load_ms))
+                yield update
         finally:
             with self._count:
                 self._replying -= 1

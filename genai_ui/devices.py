@@ -23,6 +23,7 @@ class Devices:
     def __init__(self, default: str = "CPU") -> None:
         self.default = default
         self._found: tuple[Device, ...] | None = None
+        self._properties: dict[str, frozenset[str] | None] = {}
         self._lock = threading.Lock()
 
     def list(self) -> tuple[Device, ...]:
@@ -41,6 +42,13 @@ class Devices:
             return device
         raise DeviceNotFound(requested or self.default, known)
 
+    def properties(self, device: str) -> frozenset[str] | None:
+        """The properties the device takes (KV_CACHE_PRECISION, …); None when OpenVINO cannot say (AUTO)."""
+        with self._lock:
+            if device not in self._properties:
+                self._properties[device] = _supported_properties(device)
+            return self._properties[device]
+
 
 def _query_openvino() -> tuple[Device, ...]:
     import openvino as ov
@@ -55,3 +63,12 @@ def _query_openvino() -> tuple[Device, ...]:
         found.append(Device(device_id, f"{device_id}: {name}"))
     found.append(Device("AUTO", "AUTO: let OpenVINO choose the best device"))
     return tuple(found)
+
+
+def _supported_properties(device: str) -> frozenset[str] | None:
+    import openvino as ov
+
+    try:
+        return frozenset(str(p) for p in ov.Core().get_property(device, "SUPPORTED_PROPERTIES"))
+    except RuntimeError:
+        return None

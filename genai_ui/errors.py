@@ -39,6 +39,10 @@ class ModelLoadError(UserError):
     """The model's files are missing or broken, or the device refused it."""
 
 
+class DraftMismatch(UserError):
+    """A draft model for speculative decoding whose tokenizer is not its model's."""
+
+
 class PromptTooLong(UserError):
     pass
 

@@ -10,6 +10,7 @@ from .benchmark import BenchmarkService
 from .builtin import BUILTIN_ID, ensure_builtin
 from .chat import ChatService
 from .devices import Devices
+from .engines.options import EngineOptionsStore
 from .engines.pipelines import PipelineManager
 from .hub import HubService
 from .image_gen import ImageService
@@ -40,9 +41,10 @@ def create_services(settings: Settings) -> Services:
     library = Library(settings.models_dir)
     ensure_builtin(library)
     devices = Devices(settings.device)
-    pipelines = PipelineManager()
+    pipelines = PipelineManager(cache_dir=settings.compile_cache_dir)
     atexit.register(pipelines.close)
-    chat = ChatService(library, devices, pipelines, default_model=BUILTIN_ID)
+    chat = ChatService(library, devices, pipelines, default_model=BUILTIN_ID,
+                       options=EngineOptionsStore(settings.home / "engine_options.json"))
     # The operator's token reaches visitors only when the app serves this machine alone: on a
     # shared deployment it would open the operator's private and gated repos to anyone.
     hub = HubService(endpoint=settings.hub_endpoint, token="" if settings.public else settings.hf_token,

@@ -79,6 +79,11 @@ class Settings:
     def models_dir(self) -> Path:
         return self.home / "models"
 
+    @property
+    def compile_cache_dir(self) -> Path:
+        """OpenVINO's compiled models: a second load of a model on a device skips compiling."""
+        return self.home / "cache" / "compiled"
+
     @classmethod
     def from_args(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> "Settings":
         """Flags win over environment variables, which win over defaults."""

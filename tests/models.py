@@ -446,3 +446,24 @@ def build_tiny_sd_lora(path: Path, seed: int = 0, rank: int = 4) -> Path:
         tensors[f"{name}.alpha"] = np.array(float(rank), np.float32)
     save_file(tensors, str(path))
     return path
+
+
+def install_folder(library, model_id: str, folder: Path, weight_format: str, replace: dict[str, Path] | None = None):
+    """An OpenVINO chat model's folder into the library under `model_id` (hard links where the
+    file system allows: the files are never written), with some files swapped for others."""
+    import os
+    import shutil
+
+    from genai_ui.library import ModelEntry
+
+    if model_id in library:
+        return library.get(model_id)
+    files = {**folder_files(folder), **(replace or {})}
+    with library.staging() as staged:
+        for name, source in files.items():
+            try:
+                os.link(source, staged / name)
+            except OSError:
+                shutil.copy(source, staged / name)
+        return library.install(staged, ModelEntry(id=model_id, task="text-generation", format="openvino",
+                                                  weight_format=weight_format, location="", context_length=8192))

@@ -43,6 +43,7 @@ class Outcome:
     input_tokens: int
     output_tokens: int
     finish: str  # "stop", "length", "cancelled"
+    accepted_tokens: int | None = None  # with speculative decoding or prompt lookup: proposed tokens the model kept
 
 
 class BatchingLLM:
@@ -51,8 +52,9 @@ class BatchingLLM:
 
     concurrent = True  # the pipeline manager gives it no lock
 
-    def __init__(self, pipeline: Any) -> None:
+    def __init__(self, pipeline: Any, assisted: bool = False) -> None:
         self.pipeline = pipeline
+        self.assisted = assisted  # speculative decoding or prompt lookup: a step may give several tokens
         self._tokenizer = pipeline.get_tokenizer()
         self._ids = itertools.count(1 << 40)  # far from the ids generate() gives its own requests
         self._lock = threading.Lock()
@@ -83,11 +85,12 @@ class BatchingLLM:
                 self._waiting.append(request)
                 self._work.notify()
         text = _TextFeed(self._tokenizer, streamer)
-        count, first, last = 0, 0.0, 0.0
+        count, steps, first, last = 0, 0, 0.0, 0.0
         for tokens in request.tokens():
             last = time.perf_counter()
             first = first or last
             count += len(tokens)
+            steps += 1
             if text.write(tokens):
                 self._stop(request)
                 break
@@ -98,7 +101,8 @@ class BatchingLLM:
         ttft = (first - request.submitted) * 1000 if first else 0.0
         speed = (count - 1) / (last - first) if count > 1 and last > first else 0.0
         finish = "cancelled" if request.stopped else "length" if count >= config.max_new_tokens else "stop"
-        return Outcome(ttft, speed, request.input_tokens, count, finish)
+        accepted = count - request.steps(steps) if self.assisted else None
+        return Outcome(ttft, speed, request.input_tokens, count, finish, accepted)
 
     def close(self, wait: float = 0.0) -> None:
         """Stop taking requests; those running finish first. With `wait`, wait that long for the
@@ -224,6 +228,17 @@ class _Request:
         self.stopped = True
         if self.handle is not None:
             self.handle.stop()
+
+    def steps(self, chunks: int) -> int:
+        """Engine steps that gave this request tokens: one a chunk for generate()'s own request,
+        whose streamer is called once a step; an added one is read less often than the engine
+        steps, so its handle's own count."""
+        if self.handle is None:
+            return chunks
+        try:
+            return len(self.handle.get_perf_metrics().raw_metrics.m_batch_sizes) or chunks
+        except RuntimeError:
+            return chunks
 
     def tokens(self) -> Iterator[list[int]]:
         while True:

@@ -76,10 +76,15 @@ class ChatMetrics:
     seed: int | None = None
     dropped_messages: int = 0
     max_new_tokens: int = 0
+    accepted_tokens: int | None = None  # speculative decoding or prompt lookup: proposed tokens kept
+    load_ms: float | None = None  # when this reply loaded the model
 
     def summary(self) -> str:
-        parts = [f"first token {self.ttft_ms:.0f} ms", f"{self.tokens_per_s:.1f} tokens/s",
+        parts = [f"model loaded in {self.load_ms / 1000:.1f} s"] if self.load_ms is not None else []
+        parts += [f"first token {self.ttft_ms:.0f} ms", f"{self.tokens_per_s:.1f} tokens/s",
                  f"{self.input_tokens} in, {self.output_tokens} out"]
+        if self.accepted_tokens is not None:
+            parts.append(f"{self.accepted_tokens} proposed tokens accepted")
         if self.seed is not None:
             parts.append(f"seed {self.seed}")
         if self.finish == "cancelled":
@@ -180,6 +185,8 @@ def stream_generation(loaded: LoadedPipeline, generate: Callable[[Any, Callable]
         try:
             with loaded.lock:
                 config = params.to_config(loaded.pipeline.get_generation_config(), max_new, seed or 0)
+                if loaded.options:
+                    loaded.options.configure(config)
                 outcome["result"] = generate(config, streamer)
         except BaseException as err:  # handed to the caller's thread
             outcome["error"] = err
@@ -222,11 +229,14 @@ def _metrics(result: Any, cancelled: bool, seed: int | None, dropped: int, max_n
     if isinstance(result, Outcome):  # the batching engine measures its requests itself
         return ChatMetrics(ttft_ms=result.ttft_ms, tokens_per_s=result.tokens_per_s, input_tokens=result.input_tokens,
                            output_tokens=result.output_tokens, finish="cancelled" if cancelled else result.finish,
-                           seed=seed, dropped_messages=dropped, max_new_tokens=max_new)
+                           seed=seed, dropped_messages=dropped, max_new_tokens=max_new,
+                           accepted_tokens=result.accepted_tokens)
     pm = result.perf_metrics
+    extended = getattr(result, "extended_perf_metrics", None)  # LLMPipeline with a draft (on an NPU)
+    accepted = extended.get_num_accepted_tokens() if hasattr(extended, "get_num_accepted_tokens") else None
     out = pm.get_num_generated_tokens()
     reason = result.finish_reasons[0] if getattr(result, "finish_reasons", None) else None
     finish = "cancelled" if cancelled else "length" if reason == og.GenerationFinishReason.LENGTH or out >= max_new else "stop"
     return ChatMetrics(ttft_ms=pm.get_ttft().mean, tokens_per_s=pm.get_throughput().mean if out > 1 else 0.0,
                        input_tokens=pm.get_num_input_tokens(), output_tokens=out, finish=finish,
-                       seed=seed, dropped_messages=dropped, max_new_tokens=max_new)
+                       seed=seed, dropped_messages=dropped, max_new_tokens=max_new, accepted_tokens=accepted)

@@ -63,7 +63,8 @@ class ImagePipelines:
         return small.repeat(self.size_step, axis=0).repeat(self.size_step, axis=1)
 
 
-def load_image_pipelines(entry: ModelEntry, device: str, adapter_files: tuple[str, ...] = ()) -> ImagePipelines:
+def load_image_pipelines(entry: ModelEntry, device: str, adapter_files: tuple[str, ...] = (),
+                         cache_dir: str = "") -> ImagePipelines:
     import openvino_genai as og
 
     folder = entry.load_path
@@ -81,7 +82,9 @@ def load_image_pipelines(entry: ModelEntry, device: str, adapter_files: tuple[st
         except RuntimeError as err:
             raise ModelLoadError(f"'{Path(path).name}' is not a LoRA adapter openvino_genai can read "
                                  f"({first_line(err)}).") from err
-    options = {"adapters": og.AdapterConfig(list(adapters.values()))} if adapters else {}
+    options: dict = {"adapters": og.AdapterConfig(list(adapters.values()))} if adapters else {}
+    if cache_dir:  # a second load of the same model reads its compiled parts (measured 3.7 s → 1.0 s)
+        options["CACHE_DIR"] = cache_dir
     try:  # the three pipelines share one set of compiled models
         inpainting = og.InpaintingPipeline(str(folder), device, **options)
         pipes = (og.Text2ImagePipeline(inpainting), og.Image2ImagePipeline(inpainting), inpainting)

@@ -20,28 +20,31 @@ from typing import Any, Callable
 from ..errors import ModelLoadError, NotAvailable
 from ..gguf_meta import read_gguf_info
 from ..library import ModelEntry
+from .options import EngineOptions
 
 log = logging.getLogger(__name__)
 
 
-def _load_llm(entry: ModelEntry, device: str) -> Any:
+def _load_llm(entry: ModelEntry, device: str, options: EngineOptions | None = None, cache_dir: str = "") -> Any:
     """Through the continuous batching scheduler, so the sessions' replies run together;
-    on an NPU (which has no such scheduler) the plain LLMPipeline, one reply at a time.
-    A GGUF is read as it is the first time, while a background process saves the IR the
-    engine builds from it beside it: later loads read that IR in less than half the time."""
+    on an NPU (which has no such scheduler) or when asked for the stateful engine, the plain
+    LLMPipeline, one reply at a time. A GGUF is read as it is the first time, while a
+    background process saves the IR the engine builds from it beside it: later loads read
+    that IR in less than half the time."""
+    options = options or EngineOptions()
     if entry.format != "gguf":
-        return _llm_pipeline(str(entry.load_path), device)
+        return _llm_pipeline(str(entry.load_path), device, options, cache_dir)
     folder = entry.load_path.parent
     if all(f.is_file() for f in saved_ir_files(entry)):
         try:
-            return _llm_pipeline(str(folder), device)
+            return _llm_pipeline(str(folder), device, options, cache_dir)
         except RuntimeError:  # a save cut short: build it again from the GGUF
             log.warning("The IR saved beside %s is unreadable; reading the GGUF again", entry.id)
     for f in saved_ir_files(entry):
         f.unlink(missing_ok=True)
     check_gguf(entry)
     save_gguf_ir(entry)
-    return _llm_pipeline(str(entry.load_path), device)
+    return _llm_pipeline(str(entry.load_path), device, options, cache_dir)
 
 
 def saved_ir_files(entry: ModelEntry) -> list[Path]:
@@ -77,11 +80,21 @@ def save_gguf_ir(entry: ModelEntry, wait: bool = False) -> None:
 MAX_BATCH = 32  # sequences the engine runs at once; more wait in its queue, so memory stays bounded
 
 
-def _llm_pipeline(source: str, device: str) -> Any:
+def _llm_pipeline(source: str, device: str, options: EngineOptions, cache_dir: str) -> Any:
     import openvino_genai as og
 
-    if device.startswith("NPU"):
-        return og.LLMPipeline(source, device)
+    props = options.properties()
+    stateful = options.stateful or device.startswith("NPU")
+    if cache_dir and compile_cache_works(device, paged=not stateful):
+        props["CACHE_DIR"] = cache_dir
+    if options.draft_path:
+        props["draft_model"] = og.draft_model(options.draft_path, device, **options.properties())
+    if options.prompt_lookup:
+        props["prompt_lookup"] = True
+    if stateful:
+        if not device.startswith("NPU"):
+            props["ATTENTION_BACKEND"] = "SDPA"  # LLMPipeline's default on CPU and GPU is the paged one
+        return og.LLMPipeline(source, device, **props)
     from .batching import BatchingLLM
 
     scheduler = og.SchedulerConfig()
@@ -89,7 +102,15 @@ def _llm_pipeline(source: str, device: str) -> Any:
     # As LLMPipeline does: a conversation's next prompt starts with the last one, whose KV blocks
     # are still there; freed blocks are reused before the cache grows (the load bench's memory).
     scheduler.enable_prefix_caching = True
-    return BatchingLLM(og.ContinuousBatchingPipeline(source, scheduler, device))
+    return BatchingLLM(og.ContinuousBatchingPipeline(source, scheduler, device, props), options.assisted)
+
+
+def compile_cache_works(device: str, paged: bool) -> bool:
+    """OpenVINO 2026.4 writes a paged-attention model compiled for the CPU to the cache but cannot
+    read it back (its IR reader does not know the PagedAttentionExtension op), so every load would
+    compile again and rewrite hundreds of megabytes: on the CPU only models without paged attention
+    (the stateful engine, image models) use the cache. GPU and NPU caches hold their own blobs."""
+    return not paged or device.startswith(("GPU", "NPU"))
 
 
 def check_gguf(entry: ModelEntry) -> None:
@@ -100,18 +121,19 @@ def check_gguf(entry: ModelEntry) -> None:
                              f"{info.required_size:,} bytes it needs. Delete it and fetch it again.")
 
 
-def load_image_pipelines(entry: ModelEntry, device: str, adapters: tuple[str, ...] = ()) -> Any:
+def load_image_pipelines(entry: ModelEntry, device: str, adapters: tuple[str, ...] = (), cache_dir: str = "") -> Any:
     """engines/image.py imports this module: import it when first needed."""
     from .image import load_image_pipelines as load
 
-    return load(entry, device, adapters)
+    return load(entry, device, adapters, cache_dir if compile_cache_works(device, paged=False) else "")
 
 
-def _load_vlm(entry: ModelEntry, device: str) -> Any:
+def _load_vlm(entry: ModelEntry, device: str, cache_dir: str = "") -> Any:
     import openvino_genai as og
 
+    props = {"CACHE_DIR": cache_dir} if cache_dir and compile_cache_works(device, paged=True) else {}
     try:
-        return og.VLMPipeline(str(entry.load_path), device)
+        return og.VLMPipeline(str(entry.load_path), device, **props)
     except RuntimeError as err:
         unsupported = re.search(r"Unsupported '([^']+)' VLM model type", str(err))
         if unsupported:
@@ -120,7 +142,7 @@ def _load_vlm(entry: ModelEntry, device: str) -> Any:
         raise
 
 
-PIPELINES: dict[str, Callable[[ModelEntry, str], Any]] = {
+PIPELINES: dict[str, Callable[..., Any]] = {
     "text-generation": _load_llm,
     "image-text-to-text": _load_vlm,
     "text-to-image": load_image_pipelines,
@@ -134,6 +156,7 @@ class LoadedPipeline:
     device: str
     load_ms: float
     adapters: tuple[str, ...] = ()  # LoRA files the pipeline was built with (image models)
+    options: EngineOptions | None = None  # how a chat model runs (engines/options.py)
     # openvino_genai pipelines run one generate() at a time, except the batching one
     lock: Any = field(default_factory=threading.Lock)
 
@@ -153,18 +176,21 @@ class LoadedPipeline:
 
 
 class PipelineManager:
-    def __init__(self, loaders: dict[str, Callable[[ModelEntry, str], Any]] | None = None) -> None:
+    def __init__(self, loaders: dict[str, Callable[..., Any]] | None = None, cache_dir: Path | None = None) -> None:
+        """`cache_dir`: where OpenVINO keeps compiled models, so a second load of one skips compiling."""
         self._loaders = loaders if loaders is not None else PIPELINES
+        self.cache_dir = cache_dir
         self._loaded: dict[str, LoadedPipeline] = {}
         self._lock = threading.Lock()
 
-    def get(self, entry: ModelEntry, device: str, adapters: tuple[str, ...] = ()) -> LoadedPipeline:
-        """The pipeline for this model on this device, loading it (and unloading the task's
-        previous one) when needed."""
+    def get(self, entry: ModelEntry, device: str, adapters: tuple[str, ...] = (),
+            options: EngineOptions | None = None) -> LoadedPipeline:
+        """The pipeline for this model on this device (with these LoRA adapters, or these engine
+        options), loading it (and unloading the task's previous one) when needed."""
         with self._lock:
             current = self._loaded.get(entry.task)
             if (current and current.entry.location == entry.location and current.device == device
-                    and current.adapters == adapters):
+                    and current.adapters == adapters and current.options == options):
                 return current
             if current:
                 log.info("Unloading %s from %s", current.entry.id, current.device)
@@ -172,7 +198,7 @@ class PipelineManager:
                 current.close()
                 del current
                 gc.collect()  # release the old weights before the new ones arrive
-            loaded = self._load(entry, device, adapters)
+            loaded = self._load(entry, device, adapters, options)
             self._loaded[entry.task] = loaded
             return loaded
 
@@ -181,10 +207,15 @@ class PipelineManager:
         with self._lock:
             return [(p.entry.id, p.device) for t, p in self._loaded.items() if not task or t == task]
 
+    def current(self, task: str) -> LoadedPipeline | None:
+        with self._lock:
+            return self._loaded.get(task)
+
     def unload(self, model_id: str) -> None:
+        """Let go of the model, and of any model that drafts with it."""
         with self._lock:
             for task, p in list(self._loaded.items()):
-                if p.entry.id == model_id:
+                if p.entry.id == model_id or (p.options and p.options.draft_model == model_id):
                     del self._loaded[task]
                     p.close()
             gc.collect()
@@ -196,21 +227,26 @@ class PipelineManager:
                 loaded.close(wait=10.0)
             self._loaded.clear()
 
-    def _load(self, entry: ModelEntry, device: str, adapters: tuple[str, ...] = ()) -> LoadedPipeline:
+    def _load(self, entry: ModelEntry, device: str, adapters: tuple[str, ...] = (),
+              options: EngineOptions | None = None) -> LoadedPipeline:
         loader = self._loaders.get(entry.task)
         if loader is None:
             raise NotAvailable(f"Running {entry.task} models is not available in this version.")
         if not entry.load_path.exists():
             raise ModelLoadError(f"The files of '{entry.id}' are missing ({entry.load_path}); "
                                  "delete it from the library and fetch it again.")
-        log.info("Loading %s on %s", entry.id, device)
+        log.info("Loading %s on %s%s", entry.id, device, f" ({options.describe()})" if options else "")
+        extra: dict[str, Any] = {"cache_dir": str(self.cache_dir)} if self.cache_dir else {}
+        if adapters:  # LoRA adapters are part of the compiled model in openvino_genai: a new set means a new load
+            extra["adapters"] = adapters
+        if options is not None:
+            extra["options"] = options
         start = time.perf_counter()
         try:
-            # LoRA adapters are part of the compiled model in openvino_genai: a new set means a new load
-            pipeline = loader(entry, device, adapters) if adapters else loader(entry, device)
+            pipeline = loader(entry, device, **extra)
         except RuntimeError as err:
             raise ModelLoadError(f"'{entry.id}' could not be loaded on {device}: {first_line(err)}") from err
-        return LoadedPipeline(pipeline, entry, device, (time.perf_counter() - start) * 1000, adapters)
+        return LoadedPipeline(pipeline, entry, device, (time.perf_counter() - start) * 1000, adapters, options)
 
 
 def first_line(err: Exception) -> str:

@@ -15,6 +15,7 @@ from ..convert_job import convert_model as convert_job
 from ..convert_job import drain
 from ..downloads import download_model as fetch_model
 from ..engines.chat import GenerationParams
+from ..engines.options import EngineOptions
 from ..engines.pipelines import MAX_BATCH
 from ..hub import details
 from ..image_gen import ImageParams
@@ -133,6 +134,39 @@ def register_api(services: Services) -> None:
                                       runs=runs, engine=engine).to_api()
 
     @user_errors
+    def engine_options(model: str = "") -> dict:
+        """The engine options remembered for a chat model of the library (see set_engine_options).
+
+        Args:
+            model: a text-generation model id from local_models; empty for the default model.
+        """
+        entry = services.library.get(services.chat.model_id(model), task="text-generation")
+        return {"model": entry.id, **services.chat.options.get(entry.id).to_api()}
+
+    @user_errors
+    def set_engine_options(model: str = "", device: str = "", draft_model: str = "", assistant_tokens: int = 5,
+                           prompt_lookup: bool = False, kv_cache_precision: str = "", dq_group_size: int = -1,
+                           stateful: bool = False) -> dict:
+        """Choose how the engine runs a chat model, reload it once with that choice, and remember it for the
+        model (chat and benchmark then use it). Returns the options with the device and the load time (load_ms).
+
+        Args:
+            model: a text-generation model id from local_models; empty for the default model.
+            device: CPU, GPU, NPU or AUTO; empty for the default.
+            draft_model: speculative decoding with this smaller model of the library (same tokenizer); empty for none.
+            assistant_tokens: tokens the draft (or prompt lookup) proposes per step, 1 to 32.
+            prompt_lookup: propose tokens found in the prompt itself (not with a draft).
+            kv_cache_precision: f16, u8 or u4; empty for the device's default.
+            dq_group_size: dynamic quantization group size: 0 (off), 32, 64, 128 or 256; -1 for the device's default.
+            stateful: the stateful engine: one reply at a time, its compiled model cached (no draft or prompt lookup).
+        """
+        options = EngineOptions(draft_model=draft_model, assistant_tokens=assistant_tokens,
+                                prompt_lookup=bool(prompt_lookup), kv_cache_precision=kv_cache_precision,
+                                dq_group_size=dq_group_size, stateful=bool(stateful))
+        loaded = services.chat.set_options(model=model, device=device, options=options)
+        return {"model": loaded.entry.id, "device": loaded.device, "load_ms": loaded.load_ms, **options.to_api()}
+
+    @user_errors
     def search_models(query: str = "", task: str = "", sort: str = "downloads", limit: int = 20,
                       openvino_only: bool = False, gguf_only: bool = False) -> list[dict]:
         """Search the Hugging Face Hub for models, each with whether it runs here and its estimated size.
@@ -223,7 +257,7 @@ def register_api(services: Services) -> None:
             device=services.devices.resolve("")))).to_api()
 
     gr.api(chat, api_name="chat", **CHAT_EVENTS)
-    for fn in (devices, local_models, caption, generate_image, benchmark):
+    for fn in (devices, local_models, caption, generate_image, benchmark, engine_options, set_engine_options):
         gr.api(fn, api_name=fn.__name__)
     for fn in (search_models, model_details):  # network-bound: several at once
         gr.api(fn, api_name=fn.__name__, concurrency_limit=4)

@@ -87,8 +87,8 @@ def build_app(services: Services) -> gr.Blocks:
         def vision_models(current):
             return refresh_vision_models(services, current)
 
-        demo.load(chat_models, chat["model"], chat["model"], **private)
-        chat_tab.select(chat_models, chat["model"], chat["model"], **private)
+        demo.load(chat_models, chat["model"], chat["model"], **private).then(**chat["engine"], **private)
+        chat_tab.select(chat_models, chat["model"], chat["model"], **private).then(**chat["engine"], **private)
         vision_tab.select(vision_models, vision["model"], vision["model"], **private)
         image_tab.select(lambda current: refresh_image_models(services, current), image["model"], image["model"],
                          **private)

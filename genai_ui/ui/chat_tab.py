@@ -10,6 +10,7 @@ from ..errors import EmptyMessage, UserError
 from ..services import Services
 from .api import CHAT_EVENTS
 from .conversation import Conversation, stream_reply, waiting_text
+from .engine_panel import build_engine_panel
 from .errors import to_gr_error
 
 EXAMPLES = ("What is the capital of France?", "Write a haiku about the sea.",
@@ -55,6 +56,7 @@ def build_chat_tab(services: Services) -> dict:
             device = gr.Dropdown(devices, value=services.devices.default, label="Device", elem_id="chat-device")
             system_prompt = gr.Textbox(label="System prompt", lines=3, placeholder="You are a helpful assistant.")
             sampling = sampling_controls("chat")
+            engine = build_engine_panel(services, model, device)
 
     settings = [model, device, system_prompt, *sampling]
 
@@ -106,7 +108,7 @@ def build_chat_tab(services: Services) -> dict:
     chatbot.clear(on_clear, [session], outputs, queue=False, api_visibility="private")  # its own bin icon
     chatbot.example_select(_example_text, None, message, queue=False, api_visibility="private") \
         .then(on_send, [session, message, *settings], outputs, api_visibility="private", show_progress="hidden")
-    return {"model": model, "chatbot": chatbot}
+    return {"model": model, "chatbot": chatbot, "engine": engine}
 
 
 def refresh_models(services: Services, current: str | None):

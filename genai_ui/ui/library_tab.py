@@ -69,6 +69,7 @@ def build_library_tab(services: Services, openers: dict) -> dict:
         try:
             services.pipelines.unload(model_id)  # its memory goes with it
             services.library.delete(model_id)
+            services.chat.options.forget(model_id)  # its engine options, and its place as a draft
         except UserError as err:
             raise to_gr_error(err) from None
         gr.Info(f"Deleted {model_id}.")

@@ -1,0 +1,75 @@
+"""The Chat tab's Advanced panel: how the engine runs the picked model, remembered per model.
+
+Applying reloads the model once, with a message; the messages after that run on it as it is.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..engines.options import DQ_GROUP_SIZES, KV_PRECISIONS, EngineOptions
+from ..errors import InvalidParameter, UserError
+from ..services import Services
+from .errors import to_gr_error
+
+ENGINES = [("Batching: serves many replies at once", "batching"),
+           ("Stateful: one reply at a time; its compiled model is cached", "stateful")]
+SPEEDUPS = [("Off", "off"), ("Speculative decoding (draft model)", "draft"), ("Prompt lookup", "lookup")]
+
+
+def build_engine_panel(services: Services, model: gr.Dropdown, device: gr.Dropdown) -> dict:
+    """Returns the event that shows the picked model's options (the page runs it when it opens)."""
+    with gr.Accordion("Advanced: engine", open=False, elem_id="chat-advanced"):
+        engine = gr.Radio(ENGINES, value="batching", label="Engine", elem_id="engine-kind")
+        speedup = gr.Radio(SPEEDUPS, value="off", label="Propose tokens to check in one step",
+                           elem_id="engine-speedup",
+                           info="Greedy answers stay the same; a step may then give several tokens.")
+        draft = gr.Dropdown([], label="Draft model (smaller, same tokenizer)", visible=False, elem_id="engine-draft")
+        tokens = gr.Slider(1, 16, value=5, step=1, label="Tokens proposed per step", visible=False,
+                           elem_id="engine-tokens")
+        kv = gr.Dropdown([("Device default", "")] + [(p, p) for p in KV_PRECISIONS], value="",
+                         label="KV-cache precision", elem_id="engine-kv")
+        dq = gr.Dropdown([("Device default", -1), ("Off", 0)] + [(str(g), g) for g in DQ_GROUP_SIZES if g],
+                         value=-1, label="Dynamic quantization group size", elem_id="engine-dq")
+        apply = gr.Button("Apply and reload", size="sm", elem_id="engine-apply")
+        status = gr.Markdown(elem_id="engine-status")
+    controls = [engine, speedup, draft, tokens, kv, dq]
+
+    def show(model_id: str | None):
+        """The options remembered for the picked model, and the drafts it can use."""
+        try:
+            model_id = services.chat.model_id(model_id or "")
+        except UserError:
+            return [gr.update()] * len(controls) + [""]
+        options = services.chat.options.get(model_id)
+        drafts = [(e.label(), e.id) for e in services.library.list("text-generation") if e.id != model_id]
+        speed = "draft" if options.draft_model else "lookup" if options.prompt_lookup else "off"
+        return [gr.update(value="stateful" if options.stateful else "batching"), gr.update(value=speed),
+                gr.update(choices=drafts, value=options.draft_model or None, visible=speed == "draft"),
+                gr.update(value=options.assistant_tokens, visible=speed != "off"),
+                gr.update(value=options.kv_cache_precision), gr.update(value=options.dq_group_size),
+                f"Remembered for **{model_id}**: {options.describe()}."]
+
+    def on_speedup(choice: str):
+        return gr.update(visible=choice == "draft"), gr.update(visible=choice != "off")
+
+    def on_apply(model_id, device_id, kind, speed, draft_id, n_tokens, kv_precision, group):
+        try:
+            options = EngineOptions(draft_model=(draft_id or "") if speed == "draft" else "",
+                                    assistant_tokens=int(n_tokens), prompt_lookup=speed == "lookup",
+                                    kv_cache_precision=kv_precision or "", dq_group_size=int(group),
+                                    stateful=kind == "stateful")
+            if speed == "draft" and not draft_id:
+                raise InvalidParameter("Pick a draft model: a smaller model with the same tokenizer.")
+            name = services.chat.model_id(model_id or "")
+            yield f"Reloading **{name}** with {options.describe()}…"
+            loaded = services.chat.set_options(model=name, device=device_id or "", options=options)
+        except UserError as err:
+            raise to_gr_error(err) from None
+        yield (f"✓ **{loaded.entry.id}** reloaded on {loaded.device} in {loaded.load_ms / 1000:.1f} s with "
+               f"{options.describe()}. Remembered for this model.")
+
+    model.change(show, model, [*controls, status], queue=False, api_visibility="private")
+    speedup.change(on_speedup, speedup, [draft, tokens], queue=False, api_visibility="private")
+    apply.click(on_apply, [model, device, *controls], status, api_visibility="private", show_progress="minimal")
+    return dict(fn=show, inputs=model, outputs=[*controls, status])
