@@ -17,6 +17,11 @@ LLM_TYPES = frozenset({
     "opt", "orion", "persimmon", "phi", "phi3", "phimoe", "qwen", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe",
     "stablelm", "starcoder2", "xglm",
 })
+# Causal LMs optimum-intel 2.2.0 exports with this transformers (5.5) that openvino_genai's list lacks: the app
+# runs them with openvino_genai when it can, else on the Optimum Intel engine (engines/optimum.py)
+OPTIMUM_LLM_TYPES = frozenset({
+    "afmoe", "arcee", "biogpt", "cohere2", "glm4", "granitemoehybrid", "hunyuan_v1_dense", "smollm3",
+})
 VLM_TYPES = frozenset({
     "gemma3", "idefics3", "internvl_chat", "llava", "llava_next", "llava_next_video", "llava-qwen2", "minicpmv",
     "phi3_v", "phi4mm", "qwen2_vl", "qwen2_5_vl", "smolvlm",
@@ -58,6 +63,9 @@ def check_support(*, task: str | None, config: dict | None = None, gguf: dict | 
     known, pipeline = (LLM_TYPES, "LLMPipeline") if task == "text-generation" else (VLM_TYPES, "VLMPipeline")
     if model_type in known:
         return Support(True)
+    if task == "text-generation" and model_type in OPTIMUM_LLM_TYPES:
+        return Support(True, f"architecture {model_type} is not on openvino_genai's list: it runs there if it can, "
+                             "else on the Optimum Intel engine (slower)")
     if model_type is None:
         return Support(openvino_ready, "" if openvino_ready else "the repo does not say its architecture")
     return Support(False, f"architecture {model_type} is not run by openvino_genai's {pipeline}")

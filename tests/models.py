@@ -467,3 +467,69 @@ def install_folder(library, model_id: str, folder: Path, weight_format: str, rep
                 shutil.copy(source, staged / name)
         return library.install(staged, ModelEntry(id=model_id, task="text-generation", format="openvino",
                                                   weight_format=weight_format, location="", context_length=8192))
+
+
+NEOX_JA_WORDS = ["Hello", "world", "the", "The", "is", "a", "of", "and", "to", "in", "model", "tiny", "test", "OpenVINO",
+                 "chat", "Paris", "France", "capital", "what", "What", "you", "are", "helpful", "assistant", "user",
+                 "こんにちは", "世界", "日本"]
+SIMPLE_TEMPLATE = ("{{ bos_token }}{% for message in messages %}"
+                   "{{ '<|' + message['role'] + '|>\\n' + message['content'] + eos_token + '\\n' }}"
+                   "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}")
+
+
+def build_neox_japanese(folder: Path, recipe: dict) -> None:
+    """A tiny random GPT-NeoX-Japanese, exported. Two things openvino_genai cannot do with it: its
+    attention is plain matrix products (the batching engine pages only ScaledDotProductAttention),
+    and its tokenizer (GPTNeoXJapaneseTokenizer, as abeja's checkpoints ship) does not convert to an
+    OpenVINO tokenizer. optimum-intel runs it with the Hugging Face tokenizer."""
+    import string
+    import subprocess
+    import sys
+
+    import torch
+    from transformers import (GenerationConfig, GPTNeoXJapaneseConfig, GPTNeoXJapaneseForCausalLM,
+                              GPTNeoXJapaneseTokenizer)
+
+    source = Path(tempfile.mkdtemp(prefix="neox-ja-"))
+    try:
+        specials = ["<|endoftext|>", "<|startoftext|>", "<|user|>", "<|assistant|>", "<|system|>",
+                    "<SP>", "<BR>", "<TAB>", "<BLOCK>", "<KIGOU>", "<U2000U2BFF>"]
+        chars = [c for c in string.printable if c not in " \t\n\r\x0b\x0c"]
+        vocab = list(dict.fromkeys(specials + NEOX_JA_WORDS + chars + [f"<|byte{i}|>" for i in range(256)]))
+        (source / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+        (source / "emoji.json").write_text(json.dumps({"emoji": {}, "emoji_inv": {}}), encoding="utf-8")
+        tok = GPTNeoXJapaneseTokenizer(str(source / "vocab.txt"), str(source / "emoji.json"))
+        tok.chat_template = SIMPLE_TEMPLATE
+        tok.save_pretrained(source)
+        ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+        config = GPTNeoXJapaneseConfig(vocab_size=len(vocab), hidden_size=64, num_hidden_layers=2,
+                                       num_attention_heads=4, intermediate_multiple_size=2,
+                                       max_position_embeddings=512, **ids)
+        torch.manual_seed(recipe["seed"])
+        model = GPTNeoXJapaneseForCausalLM(config).eval()
+        model.generation_config = GenerationConfig(**ids)
+        model.save_pretrained(source)
+        subprocess.run([str(Path(sys.executable).parent / "optimum-cli"), "export", "openvino", "--model", str(source),
+                        "--task", "text-generation-with-past", str(folder)], check=True, capture_output=True)
+    finally:
+        shutil.rmtree(source, ignore_errors=True)
+
+
+def tiny_neox_japanese() -> Path:
+    return cached("tiny-neox-japanese-ov", {"seed": 0, "v": 1}, build_neox_japanese)
+
+
+def openvino_tokenizer_files(folder: Path) -> dict[str, Path]:
+    """An OpenVINO tokenizer and detokenizer converted from a small BPE tokenizer with a chat template:
+    what a model whose own tokenizer converts would carry."""
+    import openvino as ov
+    from openvino_tokenizers import convert_tokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = _bpe_tokenizer(300, ["<|user|>", "<|assistant|>", "<|system|>"], 512)
+    tok.chat_template = SIMPLE_TEMPLATE
+    tokenizer, detokenizer = convert_tokenizer(tok, with_detokenizer=True)
+    ov.save_model(tokenizer, folder / "openvino_tokenizer.xml")
+    ov.save_model(detokenizer, folder / "openvino_detokenizer.xml")
+    return {f"openvino_{kind}.{ext}": folder / f"openvino_{kind}.{ext}"
+            for kind in ("tokenizer", "detokenizer") for ext in ("xml", "bin")}

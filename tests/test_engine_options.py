@@ -135,7 +135,7 @@ def test_the_compile_cache_makes_the_second_load_faster(services, settings):
     import shutil
 
     cache = settings.compile_cache_dir
-    stateful = EngineOptions(stateful=True)
+    stateful = EngineOptions(engine="stateful")
     cold, warm = [], []
     for _ in range(2):
         shutil.rmtree(cache, ignore_errors=True)
@@ -152,7 +152,7 @@ def test_engine_options_check_themselves():
     with pytest.raises(InvalidParameter, match="cannot run together"):
         EngineOptions(draft_model="x", prompt_lookup=True)
     with pytest.raises(InvalidParameter, match="not the stateful one"):
-        EngineOptions(prompt_lookup=True, stateful=True)
+        EngineOptions(prompt_lookup=True, engine="stateful")
     with pytest.raises(InvalidParameter, match="kv_cache_precision must be one of f16, u8, u4"):
         EngineOptions(kv_cache_precision="i3")
     with pytest.raises(InvalidParameter, match="dq_group_size must be one of 0, 32, 64, 128, 256"):

@@ -11,11 +11,12 @@ import queue
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 from ..errors import GenerationFailed, InvalidParameter, PromptTooLong
 from .batching import Outcome
+from .optimum import LABEL as OPTIMUM_LABEL
 from .pipelines import LoadedPipeline, first_line
 
 
@@ -78,9 +79,12 @@ class ChatMetrics:
     max_new_tokens: int = 0
     accepted_tokens: int | None = None  # speculative decoding or prompt lookup: proposed tokens kept
     load_ms: float | None = None  # when this reply loaded the model
+    engine: str = ""  # named when it is not openvino_genai
 
     def summary(self) -> str:
-        parts = [f"model loaded in {self.load_ms / 1000:.1f} s"] if self.load_ms is not None else []
+        parts = [self.engine] if self.engine else []
+        if self.load_ms is not None:
+            parts.append(f"model loaded in {self.load_ms / 1000:.1f} s")
         parts += [f"first token {self.ttft_ms:.0f} ms", f"{self.tokens_per_s:.1f} tokens/s",
                  f"{self.input_tokens} in, {self.output_tokens} out"]
         if self.accepted_tokens is not None:
@@ -152,10 +156,16 @@ def stream_chat(loaded: LoadedPipeline, messages: list[dict], params: Generation
     """
     import openvino_genai as og
 
-    tokenizer = loaded.pipeline.get_tokenizer()
-    messages, dropped, max_new = fit_context(lambda kept: count_tokens(tokenizer, kept), messages,
-                                             params.max_new_tokens, loaded.entry.context_length)
-    if loaded.concurrent:  # the batching engine takes token ids
+    pipeline = loaded.pipeline
+    if loaded.engine == "optimum":  # optimum-intel: the Hugging Face tokenizer, in Python
+        count = pipeline.count_tokens
+    else:
+        tokenizer = pipeline.get_tokenizer()
+        count = lambda kept: count_tokens(tokenizer, kept)  # noqa: E731
+    messages, dropped, max_new = fit_context(count, messages, params.max_new_tokens, loaded.entry.context_length)
+    if loaded.engine == "optimum":
+        generate = lambda config, streamer: pipeline.generate(messages, config, streamer)  # noqa: E731
+    elif loaded.concurrent:  # the batching engine takes token ids
         ids = prompt_ids(tokenizer, messages)
         generate = lambda config, streamer: loaded.pipeline.generate(ids, config, streamer)  # noqa: E731
     else:
@@ -217,7 +227,10 @@ def stream_generation(loaded: LoadedPipeline, generate: Callable[[Any, Callable]
                 from outcome["error"]
         if "error" in outcome:
             raise outcome["error"]
-        yield ChatUpdate(text, _metrics(outcome["result"], cancel.is_set(), seed, dropped, max_new))
+        metrics = _metrics(outcome["result"], cancel.is_set(), seed, dropped, max_new)
+        if loaded.engine == "optimum":
+            metrics = replace(metrics, engine=OPTIMUM_LABEL)
+        yield ChatUpdate(text, metrics)
     finally:
         abandoned.set()
         worker.join()

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 KV_PRECISIONS = ("f16", "u8", "u4")  # "" keeps the device's default (u8 on CPU)
 DQ_GROUP_SIZES = (0, 32, 64, 128, 256)  # -1 keeps the device's default (32 on CPU); 0 turns it off
+# batching: openvino_genai's continuous batching, many replies at once; stateful: its LLMPipeline on a
+# stateful model, one reply at a time, compiled model cached; optimum: optimum-intel's OVModelForCausalLM
+ENGINES = ("batching", "stateful", "optimum")
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class EngineOptions:
     prompt_lookup: bool = False
     kv_cache_precision: str = ""
     dq_group_size: int = -1
-    stateful: bool = False  # LLMPipeline's stateful model: one reply at a time, compile cache works
+    engine: str = "batching"
     draft_path: str = ""  # where the draft's files are: set when the draft is checked, not stored
 
     def __post_init__(self) -> None:
@@ -46,9 +49,11 @@ class EngineOptions:
             raise InvalidParameter(f"assistant_tokens must be a whole number from 1 to 32; got {self.assistant_tokens!r}.")
         if self.draft_model and self.prompt_lookup:
             raise InvalidParameter("Speculative decoding and prompt lookup cannot run together: pick one.")
-        if self.stateful and self.assisted:
-            raise InvalidParameter("Speculative decoding and prompt lookup run on the batching engine, "
-                                   "not the stateful one: turn one of them off.")
+        if self.engine not in ENGINES:
+            raise InvalidParameter(f"engine must be one of {', '.join(ENGINES)}; got {self.engine!r}.")
+        if self.engine != "batching" and self.assisted:
+            raise InvalidParameter(f"Speculative decoding and prompt lookup run on the batching engine, "
+                                   f"not the {self.engine} one: turn one of them off.")
         if self.kv_cache_precision not in ("", *KV_PRECISIONS):
             raise InvalidParameter(f"kv_cache_precision must be one of {', '.join(KV_PRECISIONS)} "
                                    f"(or empty for the device's default); got {self.kv_cache_precision!r}.")
@@ -91,8 +96,8 @@ class EngineOptions:
             parts.append("dynamic quantization off")
         elif self.dq_group_size > 0:
             parts.append(f"dynamic quantization group {self.dq_group_size}")
-        if self.stateful:
-            parts.append("stateful engine")
+        if self.engine != "batching":
+            parts.append("Optimum Intel engine" if self.engine == "optimum" else "stateful engine")
         return ", ".join(parts) or "default options"
 
     def to_api(self) -> dict:

@@ -13,7 +13,7 @@ import re
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,14 +26,16 @@ log = logging.getLogger(__name__)
 
 
 def _load_llm(entry: ModelEntry, device: str, options: EngineOptions | None = None, cache_dir: str = "") -> Any:
-    """Through the continuous batching scheduler, so the sessions' replies run together;
-    on an NPU (which has no such scheduler) or when asked for the stateful engine, the plain
-    LLMPipeline, one reply at a time. A GGUF is read as it is the first time, while a
-    background process saves the IR the engine builds from it beside it: later loads read
-    that IR in less than half the time."""
+    """Through the continuous batching scheduler, so the sessions' replies run together; on an
+    NPU (which has no such scheduler), or when asked for the stateful engine, the plain
+    LLMPipeline, one reply at a time; a model openvino_genai cannot run, through optimum-intel.
+    A GGUF is read as it is the first time, while a background process saves the IR the engine
+    builds from it beside it: later loads read that IR in less than half the time."""
     options = options or EngineOptions()
     if entry.format != "gguf":
-        return _llm_pipeline(str(entry.load_path), device, options, cache_dir)
+        return _load_ir(entry, device, options, cache_dir)
+    if options.engine == "optimum":
+        raise ModelLoadError(f"The Optimum Intel engine runs OpenVINO IR models; '{entry.id}' is a GGUF.")
     folder = entry.load_path.parent
     if all(f.is_file() for f in saved_ir_files(entry)):
         try:
@@ -45,6 +47,42 @@ def _load_llm(entry: ModelEntry, device: str, options: EngineOptions | None = No
     check_gguf(entry)
     save_gguf_ir(entry)
     return _llm_pipeline(str(entry.load_path), device, options, cache_dir)
+
+
+def _load_ir(entry: ModelEntry, device: str, options: EngineOptions, cache_dir: str) -> Any:
+    """openvino_genai first; a model whose attention it cannot page runs on its stateful engine, and
+    one it cannot run at all (no OpenVINO tokenizer, an architecture it does not know) on optimum-intel."""
+    from .optimum import OptimumLLM, needs_optimum
+
+    folder = entry.load_path
+    why = needs_optimum(folder)
+    if options.engine == "optimum" or why:
+        if why:
+            log.info("%s runs on the Optimum Intel engine: %s", entry.id, why)
+        return OptimumLLM(folder, device, _properties(options, device, cache_dir, paged=False))
+    try:
+        return _llm_pipeline(str(folder), device, options, cache_dir)
+    except RuntimeError as err:
+        if "ScaledDotProductAttention" in str(err) and options.engine == "batching" and not options.assisted:
+            log.info("%s has no attention the batching engine can page: one reply at a time", entry.id)
+            try:
+                return _llm_pipeline(str(folder), device, replace(options, engine="stateful"), cache_dir)
+            except RuntimeError as stateful_err:
+                err = stateful_err
+        if not (folder / "tokenizer_config.json").is_file():
+            raise err
+        log.info("openvino_genai cannot run %s (%s): trying the Optimum Intel engine", entry.id, first_line(err))
+        try:
+            return OptimumLLM(folder, device, _properties(options, device, cache_dir, paged=False))
+        except Exception:  # the first engine's reason is the one to tell
+            raise err from None
+
+
+def _properties(options: EngineOptions, device: str, cache_dir: str, paged: bool) -> dict[str, Any]:
+    props = options.properties()
+    if cache_dir and compile_cache_works(device, paged=paged):
+        props["CACHE_DIR"] = cache_dir
+    return props
 
 
 def saved_ir_files(entry: ModelEntry) -> list[Path]:
@@ -83,10 +121,8 @@ MAX_BATCH = 32  # sequences the engine runs at once; more wait in its queue, so 
 def _llm_pipeline(source: str, device: str, options: EngineOptions, cache_dir: str) -> Any:
     import openvino_genai as og
 
-    props = options.properties()
-    stateful = options.stateful or device.startswith("NPU")
-    if cache_dir and compile_cache_works(device, paged=not stateful):
-        props["CACHE_DIR"] = cache_dir
+    stateful = options.engine == "stateful" or device.startswith("NPU")
+    props = _properties(options, device, cache_dir, paged=not stateful)
     if options.draft_path:
         props["draft_model"] = og.draft_model(options.draft_path, device, **options.properties())
     if options.prompt_lookup:
@@ -163,6 +199,11 @@ class LoadedPipeline:
     def __post_init__(self) -> None:
         if self.concurrent:
             self.lock = contextlib.nullcontext()
+
+    @property
+    def engine(self) -> str:
+        """genai (openvino_genai's pipelines) or optimum (optimum-intel's OVModelForCausalLM)."""
+        return getattr(self.pipeline, "engine", "genai")
 
     @property
     def concurrent(self) -> bool:

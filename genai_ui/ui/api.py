@@ -146,7 +146,7 @@ def register_api(services: Services) -> None:
     @user_errors
     def set_engine_options(model: str = "", device: str = "", draft_model: str = "", assistant_tokens: int = 5,
                            prompt_lookup: bool = False, kv_cache_precision: str = "", dq_group_size: int = -1,
-                           stateful: bool = False) -> dict:
+                           engine: str = "batching") -> dict:
         """Choose how the engine runs a chat model, reload it once with that choice, and remember it for the
         model (chat and benchmark then use it). Returns the options with the device and the load time (load_ms).
 
@@ -158,11 +158,13 @@ def register_api(services: Services) -> None:
             prompt_lookup: propose tokens found in the prompt itself (not with a draft).
             kv_cache_precision: f16, u8 or u4; empty for the device's default.
             dq_group_size: dynamic quantization group size: 0 (off), 32, 64, 128 or 256; -1 for the device's default.
-            stateful: the stateful engine: one reply at a time, its compiled model cached (no draft or prompt lookup).
+            engine: batching (openvino_genai, many replies at once), stateful (openvino_genai, one reply at a time,
+                its compiled model cached) or optimum (optimum-intel's OVModelForCausalLM); draft and prompt lookup
+                need batching.
         """
         options = EngineOptions(draft_model=draft_model, assistant_tokens=assistant_tokens,
                                 prompt_lookup=bool(prompt_lookup), kv_cache_precision=kv_cache_precision,
-                                dq_group_size=dq_group_size, stateful=bool(stateful))
+                                dq_group_size=dq_group_size, engine=engine)
         loaded = services.chat.set_options(model=model, device=device, options=options)
         return {"model": loaded.entry.id, "device": loaded.device, "load_ms": loaded.load_ms, **options.to_api()}
 

@@ -6,6 +6,7 @@ import gradio as gr
 
 from ..conversation import split_last_turn
 from ..engines.chat import GenerationParams
+from ..engines.optimum import LABEL as OPTIMUM_LABEL, needs_optimum
 from ..errors import EmptyMessage, UserError
 from ..services import Services
 from .api import CHAT_EVENTS
@@ -29,7 +30,8 @@ def display(messages: list[dict]) -> list[dict]:
 
 
 def model_choices(services: Services) -> list[tuple[str, str]]:  # (label, id)
-    return [(e.label(), e.id) for e in services.library.list("text-generation")]
+    return [(e.label() + (f" · {OPTIMUM_LABEL}" if e.format == "openvino" and needs_optimum(e.load_path) else ""), e.id)
+            for e in services.library.list("text-generation")]
 
 
 def build_chat_tab(services: Services) -> dict:

@@ -12,8 +12,9 @@ from ..errors import InvalidParameter, UserError
 from ..services import Services
 from .errors import to_gr_error
 
-ENGINES = [("Batching: serves many replies at once", "batching"),
-           ("Stateful: one reply at a time; its compiled model is cached", "stateful")]
+ENGINES = [("openvino_genai, batching: serves many replies at once", "batching"),
+           ("openvino_genai, stateful: one reply at a time; its compiled model is cached", "stateful"),
+           ("Optimum Intel engine: optimum-intel's OVModelForCausalLM (widest model coverage, slower)", "optimum")]
 SPEEDUPS = [("Off", "off"), ("Speculative decoding (draft model)", "draft"), ("Prompt lookup", "lookup")]
 
 
@@ -44,7 +45,7 @@ def build_engine_panel(services: Services, model: gr.Dropdown, device: gr.Dropdo
         options = services.chat.options.get(model_id)
         drafts = [(e.label(), e.id) for e in services.library.list("text-generation") if e.id != model_id]
         speed = "draft" if options.draft_model else "lookup" if options.prompt_lookup else "off"
-        return [gr.update(value="stateful" if options.stateful else "batching"), gr.update(value=speed),
+        return [gr.update(value=options.engine), gr.update(value=speed),
                 gr.update(choices=drafts, value=options.draft_model or None, visible=speed == "draft"),
                 gr.update(value=options.assistant_tokens, visible=speed != "off"),
                 gr.update(value=options.kv_cache_precision), gr.update(value=options.dq_group_size),
@@ -58,7 +59,7 @@ def build_engine_panel(services: Services, model: gr.Dropdown, device: gr.Dropdo
             options = EngineOptions(draft_model=(draft_id or "") if speed == "draft" else "",
                                     assistant_tokens=int(n_tokens), prompt_lookup=speed == "lookup",
                                     kv_cache_precision=kv_precision or "", dq_group_size=int(group),
-                                    stateful=kind == "stateful")
+                                    engine=kind)
             if speed == "draft" and not draft_id:
                 raise InvalidParameter("Pick a draft model: a smaller model with the same tokenizer.")
             name = services.chat.model_id(model_id or "")
