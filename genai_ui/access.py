@@ -2,8 +2,9 @@
 
 A deployment is shared when it runs on a Space, behind a share link, or on an address other
 than the loopback one (Settings.public). There, running a repo's own Python code
-(trust_remote_code) is the operator's decision, and on a Space conversions and pushes need
-a Hugging Face sign-in, so that each is tied to a person and runs with their own token.
+(trust_remote_code) and how the engine runs a chat model (which every visitor shares) are the
+operator's decisions, and on a Space conversions and pushes need a Hugging Face sign-in, so
+that each is tied to a person and runs with their own token.
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ def check_remote_code(settings: Settings, trust_remote_code: bool) -> None:
     if trust_remote_code and not settings.remote_code_allowed:
         raise NotAllowed("Running a repo's own code (trust_remote_code) is off on this shared deployment: "
                          "its operator can allow it with --allow-remote-code.")
+
+
+def check_engine_options(settings: Settings) -> None:
+    """A chat model's engine options are everyone's: a change reloads it for all and is remembered."""
+    if not settings.engine_options_allowed:
+        raise NotAllowed("The engine options are set by this shared deployment's operator: a change would reload the "
+                         "model for everyone using it. The operator can let visitors change them with "
+                         "--allow-engine-options.")
 
 
 def check_signed_in(settings: Settings, signed_in: bool, action: str) -> None:

@@ -65,7 +65,7 @@ class ChatService:
     def load(self, *, model: str = "", device: str = "") -> LoadedPipeline:
         """The model on the device, with the engine options remembered for it."""
         entry = self.library.get(self.model_id(model), task="text-generation")
-        return self.pipelines.get(entry, self.devices.resolve(device), options=self._resolved(entry, self.options.get(entry.id)))
+        return self.pipelines.get(entry, self.devices.resolve(device), options=self.resolved(entry, self.options.get(entry.id)))
 
     def set_options(self, *, model: str = "", device: str = "", options: EngineOptions) -> LoadedPipeline:
         """Check the options (a draft must exist and share the model's tokenizer), reload the model
@@ -73,12 +73,13 @@ class ChatService:
         entry = self.library.get(self.model_id(model), task="text-generation")
         device = self.devices.resolve(device)
         self._check_device(device, options)
-        resolved = self._resolved(entry, options)
+        resolved = self.resolved(entry, options)
         loaded = self.pipelines.get(entry, device, options=resolved)
         self.options.set(entry.id, options)
         return loaded
 
-    def _resolved(self, entry: ModelEntry, options: EngineOptions) -> EngineOptions:
+    def resolved(self, entry: ModelEntry, options: EngineOptions) -> EngineOptions:
+        """The options with the draft's files found, once the draft is checked."""
         if not options.draft_model:
             return options
         if options.draft_model == entry.id:

@@ -40,6 +40,9 @@ class Settings:
         "GENAI_UI_AUTH"))
     allow_remote_code: bool = field(default=False, metadata=_flag(
         "let visitors of a shared deployment convert repos that need trust_remote_code", "GENAI_UI_ALLOW_REMOTE_CODE"))
+    allow_engine_options: bool = field(default=False, metadata=_flag(
+        "let visitors of a shared deployment change how the engine runs a chat model (it is everyone's)",
+        "GENAI_UI_ALLOW_ENGINE_OPTIONS"))
     queue_size: int = field(default=4, metadata=_flag(
         "conversions (and downloads) that may wait in line behind the running one; more are refused",
         "GENAI_UI_QUEUE_SIZE"))
@@ -64,6 +67,10 @@ class Settings:
     @property
     def remote_code_allowed(self) -> bool:
         return self.allow_remote_code or not self.public
+
+    @property
+    def engine_options_allowed(self) -> bool:
+        return self.allow_engine_options or not self.public
 
     def logins(self) -> list[tuple[str, str]]:
         """(user, password) pairs of --auth; a malformed entry is refused by name, without the password."""

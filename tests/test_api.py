@@ -59,9 +59,35 @@ def test_app_keeps_working_after_errors(client):
 
 def test_benchmark(client):
     result = client.predict(BUILTIN_ID, "CPU", "Count to twenty.", 16, 2, "genai", api_name="/benchmark")
-    assert set(result) == {"ttft_ms", "tpot_ms", "tokens_per_s", "load_ms", "peak_rss_bytes"}
+    assert {"ttft_ms", "tpot_ms", "tokens_per_s", "load_ms", "peak_rss_bytes"} <= set(result)
+    assert result["model"] == BUILTIN_ID and result["engine"] == "genai" and result["runs"] == 2
     assert result["ttft_ms"] > 0 and result["tokens_per_s"] > 0 and result["load_ms"] > 0
     assert abs(result["tpot_ms"] - 1000 / result["tokens_per_s"]) < 1e-6
     assert result["peak_rss_bytes"] > 100_000_000
     with pytest.raises(AppError, match="runs must be a whole number from 1 to 20"):
         client.predict("", "", "", 16, 0, api_name="/benchmark")
+
+
+def test_engine_options_over_the_api(client, services):
+    """Chosen over the API, remembered for the model, used by /chat; refused in words when wrong."""
+    from genai_ui.engines.options import EngineOptions
+    from tests.models import install_folder, smollm2_ir
+
+    install_folder(services.library, "smollm2-int4", smollm2_ir(), "int4")
+    try:
+        result = client.predict("smollm2-int4", "CPU", "", 5, True, "u8", 64, "batching",
+                                api_name="/set_engine_options")
+        assert result["model"] == "smollm2-int4" and result["device"] == "CPU" and result["load_ms"] > 0
+        assert result["prompt_lookup"] and result["kv_cache_precision"] == "u8" and result["dq_group_size"] == 64
+        assert client.predict("smollm2-int4", api_name="/engine_options") == {"model": "smollm2-int4", **{
+            k: result[k] for k in EngineOptions().to_api()}}
+        assert "Paris" in client.predict(QUESTION, [], "smollm2-int4", "", 32, 0.0, api_name="/chat")
+        assert services.pipelines.current("text-generation").options.prompt_lookup
+        with pytest.raises(AppError, match="kv_cache_precision must be one of f16, u8, u4"):
+            client.predict("smollm2-int4", "", "", 5, False, "q2", api_name="/set_engine_options")
+        with pytest.raises(AppError, match="Speculative decoding and prompt lookup run on the batching engine"):
+            client.predict("smollm2-int4", "", "", 5, True, "", -1, "optimum", api_name="/set_engine_options")
+        assert client.predict("smollm2-int4", api_name="/engine_options")["kv_cache_precision"] == "u8"  # kept
+    finally:
+        services.chat.options.set("smollm2-int4", EngineOptions())
+        services.pipelines.unload("smollm2-int4")

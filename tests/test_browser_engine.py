@@ -27,7 +27,7 @@ def test_speculative_decoding_from_the_advanced_panel(browser, app_url, services
     page.wait_for_selector("#chat-input textarea")
     pick(page, "#chat-model", "smollm2-fp16")
     page.click("text=Advanced: engine")
-    page.wait_for_function("() => document.querySelector('#engine-status').innerText.includes('smollm2-fp16')")
+    page.wait_for_function("() => document.querySelector('#engine-status')?.innerText.includes('smollm2-fp16')")
     assert "default options" in page.inner_text("#engine-status")
 
     page.click("#engine-speedup >> text=Speculative decoding (draft model)")
@@ -36,7 +36,7 @@ def test_speculative_decoding_from_the_advanced_panel(browser, app_url, services
 
     pick(page, "#engine-draft", "smollm2-int4")
     page.click("#engine-apply")
-    page.wait_for_function("() => document.querySelector('#engine-status').innerText.includes('reloaded on CPU in')",
+    page.wait_for_function("() => document.querySelector('#engine-status')?.innerText.includes('reloaded on CPU in')",
                            timeout=60_000)
     status = page.inner_text("#engine-status")
     assert "speculative decoding with smollm2-int4 (5 tokens a step)" in status and "Remembered" in status
@@ -61,6 +61,6 @@ def test_speculative_decoding_from_the_advanced_panel(browser, app_url, services
     other.wait_for_selector("#chat-input textarea")
     pick(other, "#chat-model", "smollm2-fp16")
     other.click("text=Advanced: engine")
-    other.wait_for_function("() => document.querySelector('#engine-status').innerText.includes('smollm2-int4')")
+    other.wait_for_function("() => document.querySelector('#engine-status')?.innerText.includes('smollm2-int4')")
     other.context.close()
     page.context.close()

@@ -17,7 +17,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from genai_ui.access import RedactTokens, check_remote_code
+from genai_ui.access import RedactTokens, check_engine_options, check_remote_code
 from genai_ui.bench import free_port
 from genai_ui.bench.common import launch_app, stop
 from genai_ui.settings import Settings
@@ -112,7 +112,18 @@ def test_visitors_cannot_turn_on_remote_code():
     check_remote_code(Settings(), True)  # the machine's own user decides for themself
 
 
-def test_remote_code_is_refused_over_the_api_of_a_shared_app(tmp_path, gguf, local_hub):
+def test_visitors_cannot_change_the_engine_everyone_shares():
+    from genai_ui.access import NotAllowed
+
+    for public in (Settings(share=True), Settings(host="0.0.0.0"), Settings(space_id="a/b")):
+        with pytest.raises(NotAllowed, match="set by this shared deployment's operator.*--allow-engine-options"):
+            check_engine_options(public)
+        check_engine_options(Settings(share=True, allow_engine_options=True))
+    check_engine_options(Settings())
+    assert Settings.from_args([], env={"GENAI_UI_ALLOW_ENGINE_OPTIONS": "1"}).allow_engine_options
+
+
+def test_remote_code_and_engine_options_are_refused_over_the_api_of_a_shared_app(tmp_path, gguf, local_hub):
     from genai_ui.services import create_services
     from genai_ui.ui.app import build_app, with_queue
 
@@ -125,6 +136,10 @@ def test_remote_code_is_refused_over_the_api_of_a_shared_app(tmp_path, gguf, loc
         with pytest.raises(AppError, match="trust_remote_code\\) is off on this shared deployment"):
             client.predict("tiny-random/llava", "int4", 0, 1.0, False, False, False, "", True, api_name="/convert_model")
         assert not any(e.id != "SmolLM2-135M-Instruct-Q4_1" for e in services.library.list())
+        with pytest.raises(AppError, match="engine options are set by this shared deployment's operator"):
+            client.predict("", "", "", 5, False, "u8", api_name="/set_engine_options")
+        assert client.predict("", api_name="/engine_options")["kv_cache_precision"] == ""  # read, not changed
+        assert services.pipelines.current("text-generation") is None  # nothing was loaded
     finally:
         demo.close()
 

@@ -1,4 +1,4 @@
-"""`python -m genai_ui.bench chat|vision|image|load|convert`: the app against the raw engine, side by side, in one run.
+"""`python -m genai_ui.bench chat|vision|image|load|engines|convert`: the app against the raw engine, side by side, in one run.
 
 chat (bench/chat.py): speed as a person sees it: the raw LLMPipeline's streamer callbacks against
 the chunks a gradio_client receives from the app's /chat, same model file, same prompt, greedy.
@@ -6,6 +6,8 @@ vision (bench/vision.py): the raw VLMPipeline against the app's /caption, same m
 image (bench/image.py): the raw Text2ImagePipeline against the app's /generate_image, and the previews' cost.
 load (bench/load.py): many users chatting at once: errors, crosstalk, throughput, memory over time,
 and the combined tokens/s of 4 users against 1.
+engines (bench/engines.py): one chat model on openvino_genai and on optimum-intel's OVModelForCausalLM:
+load, first token, tokens/s and memory of each, each engine in a process of its own.
 convert (bench/convert.py): a Hub checkpoint to int4 by `optimum-cli export openvino` against the
 app's /convert_model, both from the same warm Hugging Face cache: wall time, peak memory, output size.
 Runs are interleaved so both sides see the same machine.
@@ -19,6 +21,7 @@ from pathlib import Path
 from .chat import bench_chat
 from .common import free_port, wait_for_page
 from .convert import CONVERT_REPO, bench_convert, convert_table
+from .engines import bench_engines
 from .image import bench_image
 from .load import bench_load
 from .vision import bench_vision
@@ -52,6 +55,13 @@ def main(argv: list[str] | None = None) -> None:
     load_args.add_argument("--users", type=int, default=8)
     load_args.add_argument("--minutes", type=float, default=2.0)
     load_args.add_argument("--output", type=Path, default=Path("bench-output"))
+    engines_args = sub.add_parser("engines", help="one chat model on openvino_genai and on optimum-intel")
+    engines_args.add_argument("--rounds", type=int, default=3)
+    engines_args.add_argument("--runs", type=int, default=3)
+    engines_args.add_argument("--max-new-tokens", type=int, default=128)
+    engines_args.add_argument("--model", type=Path, help="an OpenVINO chat model folder with its Hugging Face "
+                              "tokenizer (default: SmolLM2-135M-Instruct int4, built by the test set-up)")
+    engines_args.add_argument("--output", type=Path, default=Path("bench-output"))
     convert_args = sub.add_parser("convert", help="the app's /convert_model against optimum-cli, a Hub checkpoint to "
                              "int4 (the Hub at HF_ENDPOINT)")
     convert_args.add_argument("--runs", type=int, default=2)
@@ -67,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         bench_chat(args.runs, args.max_new_tokens, args.output)
     elif args.what == "vision":
         bench_vision(args.runs, args.max_new_tokens, args.output, args.model, args.image)
+    elif args.what == "engines":
+        bench_engines(args.rounds, args.runs, args.max_new_tokens, args.output, args.model)
     elif args.what == "image":
         bench_image(args.runs, args.size, args.steps, args.preview_every, args.output, args.model)
     else:

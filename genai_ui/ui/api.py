@@ -8,7 +8,7 @@ from typing import Iterator
 import gradio as gr
 from gradio.data_classes import FileData
 
-from ..access import check_remote_code, check_signed_in
+from ..access import check_engine_options, check_remote_code, check_signed_in
 from ..convert import ExportOptions
 from ..convert_job import compress_model as compress_job
 from ..convert_job import convert_model as convert_job
@@ -120,7 +120,9 @@ def register_api(services: Services) -> None:
     def benchmark(model: str = "", device: str = "", prompt: str = "", max_new_tokens: int = 128,
                   runs: int = 3, engine: str = "genai") -> dict:
         """Measure a chat model's speed: medians of time to first token, time per output token and
-        tokens/s, with its load time and the server's peak memory.
+        tokens/s, with its load time and the server's memory (peak_rss_bytes, and rss_bytes after the runs);
+        also the model, device, engine and engine options measured, and the accepted tokens of speculative
+        decoding or prompt lookup.
 
         Args:
             model: a model id from local_models; empty for the default model.
@@ -128,7 +130,8 @@ def register_api(services: Services) -> None:
             prompt: the prompt to answer; empty for a standard one.
             max_new_tokens: tokens to generate in each run.
             runs: how many runs to take the median of (1 to 20).
-            engine: genai (openvino_genai's LLMPipeline).
+            engine: genai (openvino_genai, with the engine options remembered for the model) or optimum
+                (optimum-intel's OVModelForCausalLM).
         """
         return services.benchmark.run(model=model, device=device, prompt=prompt, max_new_tokens=max_new_tokens,
                                       runs=runs, engine=engine).to_api()
@@ -161,7 +164,11 @@ def register_api(services: Services) -> None:
             engine: batching (openvino_genai, many replies at once), stateful (openvino_genai, one reply at a time,
                 its compiled model cached) or optimum (optimum-intel's OVModelForCausalLM); draft and prompt lookup
                 need batching.
+
+        On a shared deployment (a Space, a share link, another address than the loopback one) the options are the
+        operator's: refused unless the app was started with --allow-engine-options.
         """
+        check_engine_options(services.settings)
         options = EngineOptions(draft_model=draft_model, assistant_tokens=assistant_tokens,
                                 prompt_lookup=bool(prompt_lookup), kv_cache_precision=kv_cache_precision,
                                 dq_group_size=dq_group_size, engine=engine)

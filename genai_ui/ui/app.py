@@ -8,6 +8,7 @@ from .. import __version__
 from ..services import Services
 from ..settings import Settings
 from .api import register_api
+from .benchmark_tab import build_benchmark_tab
 from .chat_tab import build_chat_tab, refresh_models
 from .convert_tab import build_convert_tab, library_choices
 from .hub_tab import build_hub_tab
@@ -77,6 +78,8 @@ def build_app(services: Services) -> gr.Blocks:
                 convert = build_convert_tab(services, hub["session"], {t: label for t, (label, _, _) in openers.items()})
             with gr.Tab("Library", id="library") as library_tab:
                 library = build_library_tab(services, openers)
+            with gr.Tab("Benchmark", id="benchmark") as benchmark_tab:
+                bench = build_benchmark_tab(services)
         register_api(services)
 
         def chat_models(current):
@@ -93,6 +96,7 @@ def build_app(services: Services) -> gr.Blocks:
         image_tab.select(lambda current: refresh_image_models(services, current), image["model"], image["model"],
                          **private)
         library_tab.select(refresh_library, None, library_outputs, **private)
+        benchmark_tab.select(chat_models, bench["model"], bench["model"], **private)
         hub["downloaded"].then(refresh_library, None, library_outputs, **private)
         convert["done"].then(refresh_library, None, library_outputs, **private)
         open_any, open_outputs = any_opener(services, openers)

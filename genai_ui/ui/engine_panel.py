@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..access import check_engine_options
 from ..engines.options import DQ_GROUP_SIZES, KV_PRECISIONS, EngineOptions
 from ..errors import InvalidParameter, UserError
 from ..services import Services
@@ -32,7 +33,12 @@ def build_engine_panel(services: Services, model: gr.Dropdown, device: gr.Dropdo
                          label="KV-cache precision", elem_id="engine-kv")
         dq = gr.Dropdown([("Device default", -1), ("Off", 0)] + [(str(g), g) for g in DQ_GROUP_SIZES if g],
                          value=-1, label="Dynamic quantization group size", elem_id="engine-dq")
-        apply = gr.Button("Apply and reload", size="sm", elem_id="engine-apply")
+        allowed = services.settings.engine_options_allowed
+        apply = gr.Button("Apply and reload", size="sm", elem_id="engine-apply", interactive=allowed)
+        if not allowed:
+            gr.Markdown("On this shared deployment the engine options are its operator's: a change would reload "
+                        "the model for everyone (`--allow-engine-options` lets visitors change them).",
+                        elem_id="engine-operator")
         status = gr.Markdown(elem_id="engine-status")
     controls = [engine, speedup, draft, tokens, kv, dq]
 
@@ -56,6 +62,7 @@ def build_engine_panel(services: Services, model: gr.Dropdown, device: gr.Dropdo
 
     def on_apply(model_id, device_id, kind, speed, draft_id, n_tokens, kv_precision, group):
         try:
+            check_engine_options(services.settings)
             options = EngineOptions(draft_model=(draft_id or "") if speed == "draft" else "",
                                     assistant_tokens=int(n_tokens), prompt_lookup=speed == "lookup",
                                     kv_cache_precision=kv_precision or "", dq_group_size=int(group),

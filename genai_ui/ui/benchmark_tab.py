@@ -1,0 +1,76 @@
+"""The Benchmark tab: /benchmark on any chat model of the library, the session's runs side by side
+(a table of medians, a bar chart of tokens/s) and as a CSV file."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from ..benchmark import ENGINE_NAMES, BenchmarkResult, table, to_csv
+from ..services import Services
+from .chat_tab import model_choices
+from .errors import user_errors
+
+HEADERS = ["#", "model", "device", "engine", "options", "load s", "first token ms", "ms / token", "tokens/s",
+           "accepted / run", "memory MB", "runs", "new tokens"]
+
+
+def build_benchmark_tab(services: Services) -> dict:
+    session = gr.State([])  # this browser session's results
+    with gr.Row():
+        with gr.Column(scale=1):
+            model = gr.Dropdown(model_choices(services), label="Model", elem_id="bench-model")
+            device = gr.Dropdown([(d.name, d.id) for d in services.devices.list()], value=services.devices.default,
+                                 label="Device", elem_id="bench-device")
+            engine = gr.Radio([("openvino_genai, with the model's options from Chat's Advanced panel", "genai"),
+                               ("Optimum Intel engine (optimum-intel's OVModelForCausalLM)", "optimum")],
+                              value="genai", label="Engine", elem_id="bench-engine")
+            prompt = gr.Textbox(label="Prompt", placeholder="A short story about a lighthouse keeper (default)")
+            max_new = gr.Slider(16, 1024, value=128, step=16, label="New tokens a run (greedy, all of them)",
+                                elem_id="bench-tokens")
+            runs = gr.Slider(1, 10, value=3, step=1, label="Runs (medians are reported)", elem_id="bench-runs")
+            run = gr.Button("Run benchmark", variant="primary", elem_id="bench-run")
+            status = gr.Markdown(elem_id="bench-status")
+        with gr.Column(scale=2):
+            # one colour: Gradio 6.31's bar plot keeps the colour scale of its first data, so a series
+            # added later (a second engine) would not be drawn; the engine is in each bar's name
+            plot = gr.BarPlot(x="run", y="tokens/s", sort=None, y_lim=[0, None], height=360, x_label_angle=-20,
+                              label="Decode speed of this session's runs (tokens/s)", elem_id="bench-plot")
+    results = gr.Dataframe(headers=HEADERS, interactive=False, elem_id="bench-table",
+                           label="Medians of each benchmark; memory is the app's after its runs")
+    csv = gr.DownloadButton("Download CSV", visible=False, size="sm", elem_id="bench-csv")
+
+    @user_errors
+    def on_run(state: list[BenchmarkResult], model_id, device_id, engine_id, text, tokens, n,
+               progress=gr.Progress()):
+        def report(done: int, total: int) -> None:
+            progress((done, total), desc=f"run {done + 1} of {total}", unit="runs")
+
+        progress(0, desc="loading the model")
+        result = services.benchmark.run(model=model_id or "", device=device_id or "", prompt=text or "",
+                                        max_new_tokens=int(tokens), runs=int(n), engine=engine_id, progress=report)
+        state = [*state, result]
+        return (state, chart(state), table(state), gr.DownloadButton(value=write_csv(state), visible=True),
+                f"✓ #{len(state)} **{result.model}** on {result.device}, {ENGINE_NAMES[result.engine]}: "
+                f"**{result.tokens_per_s:.1f} tokens/s**, first token {result.ttft_ms:.0f} ms, "
+                f"loaded in {result.load_ms / 1000:.1f} s.")
+
+    run.click(on_run, [session, model, device, engine, prompt, max_new, runs], [session, plot, results, csv, status],
+              api_visibility="private", concurrency_id="benchmark", concurrency_limit=1, show_progress="minimal")
+    return {"model": model}
+
+
+def chart(results: list[BenchmarkResult]) -> pd.DataFrame:
+    rows = table(results)
+    return pd.DataFrame({"run": [f"#{r[0]} {r[1]} · {r[3]}" + (f" · {r[4]}" if r[4] != "default options" else "")
+                                 for r in rows],
+                         "tokens/s": [r[8] for r in rows]})
+
+
+def write_csv(results: list[BenchmarkResult]) -> str:
+    path = Path(tempfile.mkdtemp(prefix="genai_ui-bench-")) / "benchmark.csv"
+    path.write_text(to_csv(results))
+    return str(path)

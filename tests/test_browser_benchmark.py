@@ -1,0 +1,52 @@
+"""The Benchmark tab in a real browser: runs of the real engines, side by side, and as CSV."""
+
+import csv
+import io
+
+from genai_ui.benchmark import COLUMNS
+from genai_ui.ui.benchmark_tab import HEADERS
+from tests.models import install_folder, smollm2_ir
+
+
+def test_benchmark_tab_compares_the_sessions_runs(browser, app_url, services, output_dir):
+    install_folder(services.library, "smollm2-int4", smollm2_ir(), "int4")
+    page = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True).new_page()
+    page.goto(app_url)
+    page.click("button[role=tab]:has-text('Benchmark')")
+    page.click("#bench-model input")
+    page.click("ul[role=listbox] >> text=smollm2-int4")
+    for slider, value in (("#bench-tokens", "32"), ("#bench-runs", "2")):
+        page.fill(f"{slider} input[type=number]", value)
+        page.press(f"{slider} input[type=number]", "Enter")
+    page.click("#bench-run")
+    page.wait_for_function("() => document.querySelector('#bench-status')?.innerText.includes('tokens/s')",
+                           timeout=120_000)
+    first = services.pipelines.current("text-generation")
+    assert first.entry.id == "smollm2-int4" and first.engine == "genai"
+
+    page.click("#bench-engine >> text=Optimum Intel engine")
+    page.click("#bench-run")
+    page.wait_for_function("() => document.querySelector('#bench-status')?.innerText.includes('#2')", timeout=180_000)
+    assert "Optimum Intel" in page.inner_text("#bench-status")
+    assert services.pipelines.current("text-generation").engine == "optimum"
+    bars = "() => Array.from(document.querySelectorAll('#bench-plot [aria-roledescription=bar]')).map(b => b.ariaLabel)"
+    page.wait_for_function(f"({bars})().length == 2", timeout=10_000)  # both runs drawn
+    page.screenshot(path=str(output_dir / "benchmark.png"), full_page=True)
+
+    with page.expect_download() as download:
+        page.click("#bench-csv")
+    rows = list(csv.DictReader(io.StringIO(download.value.path().read_text())))
+    assert list(rows[0]) == list(COLUMNS) and len(HEADERS) == len(COLUMNS)
+    assert [r["engine"] for r in rows] == ["openvino_genai", "Optimum Intel"]
+    assert all(r["model"] == "smollm2-int4" and r["runs"] == "2" and r["max_new_tokens"] == "32" for r in rows)
+    for r in rows:  # measured: figures that hang together, not placeholders
+        assert float(r["tokens_per_s"]) > 0 and float(r["ttft_ms"]) > 0 and float(r["load_s"]) > 0
+        assert abs(float(r["tpot_ms"]) - 1000 / float(r["tokens_per_s"])) < 0.2
+        assert int(r["memory_mb"]) > 200
+    assert float(rows[0]["load_s"]) == round(first.load_ms / 1000, 2)
+    table = page.inner_text("#bench-table")
+    assert rows[1]["tokens_per_s"] in table and rows[0]["tokens_per_s"] in table
+    assert page.evaluate(bars) == [f"run: #1 smollm2-int4 · openvino_genai; tokens/s: {rows[0]['tokens_per_s']}",
+                                   f"run: #2 smollm2-int4 · Optimum Intel; tokens/s: {rows[1]['tokens_per_s']}"]
+    page.context.close()
+    services.pipelines.unload("smollm2-int4")
