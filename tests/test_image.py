@@ -144,8 +144,10 @@ def test_a_lora_changes_the_image_and_weight_zero_does_not(services, image_model
     _, plain = generate(services, image_model, **params)
     _, styled = generate(services, image_model, **params, loras={lora: 1.0})
     _, zero = generate(services, image_model, **params, loras={lora: 0.0})
-    assert not np.array_equal(styled.images[0], plain.images[0])
-    assert np.array_equal(zero.images[0], plain.images[0])
+    # weight 0 is the image without the adapter: to the bit where the CPU computes in f32; within rounding
+    # where OpenVINO's CPU default is bf16 (a Xeon with AMX), the adapter's graph rounding otherwise
+    changed, off = (np.abs(i.images[0].astype(int) - plain.images[0]).mean() for i in (styled, zero))
+    assert off < 2 and changed > 10 * max(off, 1), (changed, off)
     assert styled.metadata()["loras"] == {"tiny-style.safetensors": 1.0}
     (tmp_path / "notes.safetensors").write_text("not an adapter")
     with pytest.raises(ModelLoadError, match="'notes.safetensors' is not a LoRA adapter openvino_genai can read"):

@@ -7,7 +7,8 @@ image (bench/image.py): the raw Text2ImagePipeline against the app's /generate_i
 load (bench/load.py): many users chatting at once: errors, crosstalk, throughput, memory over time,
 and the combined tokens/s of 4 users against 1.
 engines (bench/engines.py): one chat model on openvino_genai and on optimum-intel's OVModelForCausalLM:
-load, first token, tokens/s and memory of each, each engine in a process of its own.
+load, first token, tokens/s and memory of each, each engine in a process of its own; with --options,
+also each engine option (KV cache, dynamic quantization, stateful, prompt lookup, speculative decoding).
 convert (bench/convert.py): a Hub checkpoint to int4 by `optimum-cli export openvino` against the
 app's /convert_model, both from the same warm Hugging Face cache: wall time, peak memory, output size.
 Runs are interleaved so both sides see the same machine.
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     engines_args.add_argument("--max-new-tokens", type=int, default=128)
     engines_args.add_argument("--model", type=Path, help="an OpenVINO chat model folder with its Hugging Face "
                               "tokenizer (default: SmolLM2-135M-Instruct int4, built by the test set-up)")
+    engines_args.add_argument("--options", action="store_true", help="also KV-cache precision, dynamic "
+                              "quantization, the stateful engine, prompt lookup and speculative decoding")
     engines_args.add_argument("--output", type=Path, default=Path("bench-output"))
     convert_args = sub.add_parser("convert", help="the app's /convert_model against optimum-cli, a Hub checkpoint to "
                              "int4 (the Hub at HF_ENDPOINT)")
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.what == "vision":
         bench_vision(args.runs, args.max_new_tokens, args.output, args.model, args.image)
     elif args.what == "engines":
-        bench_engines(args.rounds, args.runs, args.max_new_tokens, args.output, args.model)
+        bench_engines(args.rounds, args.runs, args.max_new_tokens, args.output, args.model, args.options)
     elif args.what == "image":
         bench_image(args.runs, args.size, args.steps, args.preview_every, args.output, args.model)
     else:
