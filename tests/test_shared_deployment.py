@@ -282,6 +282,12 @@ def test_the_convert_tab_asks_for_a_sign_in_and_takes_one(space_app, browser):
         signed = pages["signed in"].locator("#convert-status")
         signed.locator(".gu-error").wait_for(timeout=60_000)
         assert "Sign in" not in signed.inner_text() and "t5" in signed.inner_text()
+        # the engine options everyone shares: shown, not changed by a visitor
+        page = pages["anonymous"]
+        page.get_by_role("tab", name="Chat").click()
+        page.click("text=Advanced: engine")
+        assert page.locator("#engine-apply").is_disabled()
+        assert "--allow-engine-options" in page.inner_text("#engine-operator")
     finally:
         for page in pages.values():
             page.context.close()

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..benchmark import ENGINE_NAMES, BenchmarkResult, table, to_csv
 from ..services import Services
-from .chat_tab import model_choices
+from .chat_tab import default_model, model_choices
 from .errors import user_errors
 
 HEADERS = ["#", "model", "device", "engine", "options", "load s", "first token ms", "ms / token", "tokens/s",
@@ -22,7 +22,8 @@ def build_benchmark_tab(services: Services) -> dict:
     session = gr.State([])  # this browser session's results
     with gr.Row():
         with gr.Column(scale=1):
-            model = gr.Dropdown(model_choices(services), label="Model", elem_id="bench-model")
+            choices = model_choices(services)
+            model = gr.Dropdown(choices, value=default_model(services, choices), label="Model", elem_id="bench-model")
             device = gr.Dropdown([(d.name, d.id) for d in services.devices.list()], value=services.devices.default,
                                  label="Device", elem_id="bench-device")
             engine = gr.Radio([("openvino_genai, with the model's options from Chat's Advanced panel", "genai"),

@@ -52,7 +52,7 @@ def build_chat_tab(services: Services) -> dict:
                 clear = gr.Button("✕ Clear", size="sm", elem_id="chat-clear")
         with gr.Column(scale=1):
             choices = model_choices(services)
-            model = gr.Dropdown(choices, value=_default_model(services, choices), label="Model",
+            model = gr.Dropdown(choices, value=default_model(services, choices), label="Model",
                                 elem_id="chat-model")
             devices = [(d.name, d.id) for d in services.devices.list()]
             device = gr.Dropdown(devices, value=services.devices.default, label="Device", elem_id="chat-device")
@@ -113,11 +113,14 @@ def build_chat_tab(services: Services) -> dict:
     return {"model": model, "chatbot": chatbot, "engine": engine}
 
 
-def refresh_models(services: Services, current: str | None):
-    """The model picker's choices as the library holds them now (it changes while the app runs)."""
+def refresh_models(services: Services, current: str | None, select: bool = False):
+    """The model picker's choices as the library holds them now (it changes while the app runs). A model
+    still there is not sent back, unless `select` (a model opened here): one picked while this ran would
+    be overwritten by the one it saw."""
     choices = model_choices(services)
-    ids = [value for _, value in choices]
-    return gr.Dropdown(choices=choices, value=current if current in ids else _default_model(services, choices))
+    if current in [value for _, value in choices]:
+        return gr.Dropdown(choices=choices, value=current) if select else gr.Dropdown(choices=choices)
+    return gr.Dropdown(choices=choices, value=default_model(services, choices))
 
 
 def _example_text(evt: gr.SelectData) -> str:
@@ -143,7 +146,7 @@ def sampling_params(max_new_tokens, temperature, top_p, top_k, repetition_penalt
                             float(repetition_penalty), int(seed if seed is not None else -1))
 
 
-def _default_model(services: Services, choices: list[tuple[str, str]]) -> str | None:
+def default_model(services: Services, choices: list[tuple[str, str]]) -> str | None:
     try:
         return services.chat.model_id()
     except UserError:
