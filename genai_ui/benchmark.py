@@ -58,7 +58,7 @@ class BenchmarkService:
     def run(self, *, model: str = "", device: str = "", prompt: str = "", max_new_tokens: int = 128,
             runs: int = 3, engine: Literal["genai", "optimum"] = "genai",
             progress: Callable[[int, int], None] | None = None) -> BenchmarkResult:
-        """`progress(done, runs)` is called once the model is loaded and after each run."""
+        """`progress(done, runs)` is called before each run, once the model is loaded."""
         if engine not in ENGINE_NAMES:
             raise InvalidParameter(f"engine must be 'genai' or 'optimum', not {engine!r}.")
         if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= 20:
