@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import resource
 import statistics
 import threading
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Literal
+
+import psutil
 
 from .chat import ChatService
 from .engines.chat import GenerationParams, stream_chat
@@ -47,8 +48,7 @@ def peak_rss_bytes() -> int:
 
 
 def rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return psutil.Process().memory_info().rss
 
 
 class BenchmarkService:

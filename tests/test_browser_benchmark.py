@@ -50,3 +50,4 @@ def test_benchmark_tab_compares_the_sessions_runs(browser, app_url, services, ou
                                    f"run: #2 smollm2-int4 · Optimum Intel; tokens/s: {rows[1]['tokens_per_s']}"]
     page.context.close()
     services.pipelines.unload("smollm2-int4")
+

@@ -125,15 +125,14 @@ def engines_table(r: dict) -> str:
 def _worker(job: dict) -> None:
     """In its own process: the models in a library of their own, the variant's options remembered for its
     model, measured by the app's BenchmarkService."""
-    from ..benchmark import BenchmarkService
-    from ..chat import ChatService
-    from ..devices import Devices
-    from ..engines.options import EngineOptions, EngineOptionsStore
-    from ..engines.pipelines import PipelineManager
-    from ..library import Library, ModelEntry
+    from ..engines.options import EngineOptions
+    from ..library import ModelEntry
+    from ..services import create_services
+    from ..settings import Settings
 
-    home = Path(tempfile.mkdtemp(prefix="genai-ui-bench-engines-"))
-    library = Library(home / "models")
+    services = create_services(Settings(home=Path(tempfile.mkdtemp(prefix="genai-ui-bench-engines-")), device="CPU",
+                                        offline=True))
+    library = services.library
     for model_id, folder in job["models"].items():
         with library.staging() as staged:
             for f in Path(folder).iterdir():
@@ -142,11 +141,9 @@ def _worker(job: dict) -> None:
             library.install(staged, ModelEntry(id=model_id, task="text-generation", format="openvino",
                                                weight_format=model_id, location="", context_length=8192))
     variant = Variant(**job["variant"])
-    options = EngineOptionsStore(home / "engine_options.json")
-    options.set(variant.model, EngineOptions(**variant.options))
-    chat = ChatService(library, Devices("CPU"), PipelineManager(cache_dir=None), options=options)
-    result = BenchmarkService(chat).run(model=variant.model, engine=variant.engine, prompt=variant.prompt,
-                                        runs=job["runs"], max_new_tokens=job["max_new_tokens"])
+    services.chat.options.set(variant.model, EngineOptions(**variant.options))
+    result = services.benchmark.run(model=variant.model, engine=variant.engine, prompt=variant.prompt,
+                                    runs=job["runs"], max_new_tokens=job["max_new_tokens"])
     print(json.dumps(result.to_api()))
     os._exit(0)  # without tearing the engine down: its threads may still hold it
 

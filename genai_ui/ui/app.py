@@ -66,14 +66,11 @@ def build_app(services: Services) -> gr.Blocks:
             # the tabs that run models, each opening one from the Hub, Convert and Library tabs
             openers = {
                 "text-generation": ("Open in Chat", lambda model_id: (
-                    gr.Tabs(selected="chat"), refresh_models(services, model_id, select=True)),
-                    [tabs, chat["model"]]),
+                    gr.Tabs(selected="chat"), refresh_models(services, model_id)), [tabs, chat["model"]]),
                 "image-text-to-text": ("Open in Vision", lambda model_id: (
-                    gr.Tabs(selected="vision"), refresh_vision_models(services, model_id, select=True)),
-                    [tabs, vision["model"]]),
+                    gr.Tabs(selected="vision"), refresh_vision_models(services, model_id)), [tabs, vision["model"]]),
                 "text-to-image": ("Open in Image", lambda model_id: (
-                    gr.Tabs(selected="image"), refresh_image_models(services, model_id, select=True)),
-                    [tabs, image["model"]]),
+                    gr.Tabs(selected="image"), refresh_image_models(services, model_id)), [tabs, image["model"]]),
             }
             with gr.Tab("Hub", id="hub") as hub_tab:
                 hub = build_hub_tab(services, openers)

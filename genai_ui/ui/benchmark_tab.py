@@ -65,10 +65,10 @@ def build_benchmark_tab(services: Services) -> dict:
 
 
 def chart(results: list[BenchmarkResult]) -> pd.DataFrame:
-    rows = table(results)
-    return pd.DataFrame({"run": [f"#{r[0]} {r[1]} · {r[3]}" + (f" · {r[4]}" if r[4] != "default options" else "")
-                                 for r in rows],
-                         "tokens/s": [r[8] for r in rows]})
+    """A bar a run, named by what was measured; its height as the table rounds it."""
+    names = [f"#{n} {r.model} · {ENGINE_NAMES[r.engine]}"
+             + (f" · {r.options}" if r.options != "default options" else "") for n, r in enumerate(results, 1)]
+    return pd.DataFrame({"run": names, "tokens/s": [round(r.tokens_per_s, 1) for r in results]})
 
 
 def write_csv(results: list[BenchmarkResult]) -> str:

@@ -113,14 +113,11 @@ def build_chat_tab(services: Services) -> dict:
     return {"model": model, "chatbot": chatbot, "engine": engine}
 
 
-def refresh_models(services: Services, current: str | None, select: bool = False):
-    """The model picker's choices as the library holds them now (it changes while the app runs). A model
-    still there is not sent back, unless `select` (a model opened here): one picked while this ran would
-    be overwritten by the one it saw."""
+def refresh_models(services: Services, current: str | None):
+    """The model picker's choices as the library holds them now (it changes while the app runs)."""
     choices = model_choices(services)
-    if current in [value for _, value in choices]:
-        return gr.Dropdown(choices=choices, value=current) if select else gr.Dropdown(choices=choices)
-    return gr.Dropdown(choices=choices, value=default_model(services, choices))
+    ids = [value for _, value in choices]
+    return gr.Dropdown(choices=choices, value=current if current in ids else default_model(services, choices))
 
 
 def _example_text(evt: gr.SelectData) -> str:

@@ -29,8 +29,8 @@ class ImageSession:
         return ImageSession(list(self.gallery))
 
 
-def refresh_image_models(services: Services, current: str | None, select: bool = False):
-    return refresh_picker(services, TASK, current, select)
+def refresh_image_models(services: Services, current: str | None):
+    return refresh_picker(services, TASK, current)
 
 
 NO_MODEL = ("No image model in the library yet. Find one in the **Hub** tab (task *Image*, OpenVINO-ready), "

@@ -11,12 +11,8 @@ def model_choices(services: Services, task: str) -> list[tuple[str, str]]:  # (l
     return [(e.label(), e.id) for e in services.library.list(task)]
 
 
-def refresh_picker(services: Services, task: str, current: str | None, select: bool = False):
-    """The picker's choices as the library holds them now, keeping the current model while it is there
-    (not sent back unless `select`, a model opened here: one picked while this ran would be overwritten
-    by the one it saw)."""
+def refresh_picker(services: Services, task: str, current: str | None):
+    """The picker's choices as the library holds them now, keeping the current model while it is there."""
     choices = model_choices(services, task)
     ids = [value for _, value in choices]
-    if current in ids:
-        return gr.Dropdown(choices=choices, value=current) if select else gr.Dropdown(choices=choices)
-    return gr.Dropdown(choices=choices, value=ids[0] if ids else None)
+    return gr.Dropdown(choices=choices, value=current if current in ids else (ids[0] if ids else None))

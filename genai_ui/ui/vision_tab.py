@@ -26,8 +26,8 @@ def display(messages: list[dict]) -> list[dict]:
     return shown
 
 
-def refresh_vision_models(services: Services, current: str | None, select: bool = False):
-    return refresh_picker(services, TASK, current, select)
+def refresh_vision_models(services: Services, current: str | None):
+    return refresh_picker(services, TASK, current)
 
 
 NO_MODEL = ("No vision model in the library yet. Find one in the **Hub** tab (task *Vision*, OpenVINO-ready), "
