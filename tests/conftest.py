@@ -96,6 +96,27 @@ def browser():
         browser.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """A browser test that fails leaves a screenshot of each page it had open in
+    test-output/failures/ and the pages' toasts and chat in its report, so a failure seen once in CI
+    can be read afterwards."""
+    report = yield
+    browser = item.funcargs.get("browser") if report.when == "call" and report.failed else None
+    if browser is not None:
+        (OUTPUT / "failures").mkdir(parents=True, exist_ok=True)
+        pages = [page for context in browser.contexts for page in context.pages]
+        for n, page in enumerate(pages):
+            try:
+                page.screenshot(path=str(OUTPUT / "failures" / f"{item.name}-{n}.png"), full_page=True)
+                shown = page.evaluate("() => Array.from(document.querySelectorAll('.toast-body, #chatbot'))"
+                                      ".map(e => e.innerText.slice(0, 1500))")
+                report.sections.append((f"page {n} ({page.url})", "\n---\n".join(shown)))
+            except Exception as err:  # a page already gone says so in the report, the report stands
+                report.sections.append(("screenshot", f"page {n}: {err!r}"))
+    return report
+
+
 def pytest_configure(config):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 

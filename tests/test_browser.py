@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.pages import set_slider
+
 
 @pytest.fixture
 def page(browser, app_url):
@@ -11,8 +13,7 @@ def page(browser, app_url):
     page.wait_for_selector("#chat-input textarea")
     # greedy, so the answers are the model's likeliest ones
     page.click("text=Sampling")
-    page.fill("#chat-temperature input[type=number]", "0")
-    page.press("#chat-temperature input[type=number]", "Enter")
+    set_slider(page, "chat-temperature", 0)
     yield page
     context.close()
 

@@ -6,6 +6,7 @@ import io
 from genai_ui.benchmark import COLUMNS
 from genai_ui.ui.benchmark_tab import HEADERS
 from tests.models import install_folder, smollm2_ir
+from tests.pages import set_slider
 
 
 def test_benchmark_tab_compares_the_sessions_runs(browser, app_url, services, output_dir):
@@ -15,9 +16,8 @@ def test_benchmark_tab_compares_the_sessions_runs(browser, app_url, services, ou
     page.click("button[role=tab]:has-text('Benchmark')")
     page.click("#bench-model input")
     page.click("ul[role=listbox] >> text=smollm2-int4")
-    for slider, value in (("#bench-tokens", "32"), ("#bench-runs", "2")):
-        page.fill(f"{slider} input[type=number]", value)
-        page.press(f"{slider} input[type=number]", "Enter")
+    set_slider(page, "bench-tokens", 32)
+    set_slider(page, "bench-runs", 2)
     page.click("#bench-run")
     page.wait_for_function("() => document.querySelector('#bench-status')?.innerText.includes('tokens/s')",
                            timeout=120_000)

@@ -4,6 +4,7 @@ import pytest
 
 from genai_ui.engines.options import EngineOptions
 from tests.models import install_folder, smollm2_ir, smollm2_ir_fp16
+from tests.pages import set_slider
 
 
 @pytest.fixture
@@ -44,8 +45,7 @@ def test_speculative_decoding_from_the_advanced_panel(browser, app_url, services
     loaded = services.pipelines.current("text-generation")
 
     page.click("text=Sampling")
-    page.fill("#chat-temperature input[type=number]", "0")
-    page.press("#chat-temperature input[type=number]", "Enter")
+    set_slider(page, "chat-temperature", 0)
     page.fill("#chat-input textarea", "What is the capital of France?")
     page.click("#chat-send")
     page.wait_for_selector("#chatbot .message.bot sub", timeout=60_000)

@@ -3,12 +3,8 @@ PNG to restore its parameters. The model is the tiny Stable Diffusion made by th
 
 from genai_ui.pngmeta import save_png
 from tests.models import build_tiny_sd_lora
+from tests.pages import set_slider
 from tests.test_browser_hub import cell
-
-
-def set_number(page, elem_id: str, value) -> None:
-    page.fill(f"#{elem_id} input[type=number]", str(value))
-    page.press(f"#{elem_id} input[type=number]", "Enter")
 
 
 def test_prompt_progress_image_and_restore(browser, app_url, image_model, tmp_path, output_dir):
@@ -25,8 +21,8 @@ def test_prompt_progress_image_and_restore(browser, app_url, image_model, tmp_pa
         assert page.locator("#image-width input[type=number]").input_value() == "64"  # the model's own size
 
         page.fill("#image-prompt textarea", "a red lighthouse")
-        set_number(page, "image-steps", 60)
-        set_number(page, "image-preview-every", 2)
+        set_slider(page, "image-steps", 60)
+        set_slider(page, "image-preview-every", 2)
         page.click("#image-generate")
         page.locator("#image-progress").get_by_text("Step").wait_for(timeout=30_000)  # the steps show as they go
         page.locator("#image-info").get_by_text("60 steps").wait_for(timeout=120_000)
@@ -35,7 +31,7 @@ def test_prompt_progress_image_and_restore(browser, app_url, image_model, tmp_pa
         assert "seed" in info and "64×64" in info
         page.screenshot(path=str(output_dir / "image.png"), full_page=True)
 
-        set_number(page, "image-steps", 150)  # Cancel: stops inside the engine, keeps nothing
+        set_slider(page, "image-steps", 150)  # Cancel: stops inside the engine, keeps nothing
         shown = page.locator("#image-gallery img").count()
         page.click("#image-generate")
         page.locator("#image-progress").get_by_text("Step").wait_for(timeout=30_000)
@@ -57,7 +53,7 @@ def test_prompt_progress_image_and_restore(browser, app_url, image_model, tmp_pa
         page.locator("#image-lora-box").click()
         page.locator("#image-lora-files input[type=file]").set_input_files(str(lora))
         cell(page, "#image-lora-weights", "tiny-style.safetensors").wait_for()
-        set_number(page, "image-steps", 4)
+        set_slider(page, "image-steps", 4)
         page.click("#image-generate")
         page.locator("#image-info").get_by_text("LoRA tiny-style.safetensors at 1.0").wait_for(timeout=120_000)
     finally:
