@@ -118,7 +118,7 @@ def test_visitors_cannot_change_the_engine_everyone_shares():
     for public in (Settings(share=True), Settings(host="0.0.0.0"), Settings(space_id="a/b")):
         with pytest.raises(NotAllowed, match="set by this shared deployment's operator.*--allow-engine-options"):
             check_engine_options(public)
-        check_engine_options(Settings(share=True, allow_engine_options=True))
+    check_engine_options(Settings(share=True, allow_engine_options=True))
     check_engine_options(Settings())
     assert Settings.from_args([], env={"GENAI_UI_ALLOW_ENGINE_OPTIONS": "1"}).allow_engine_options
 

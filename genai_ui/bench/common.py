@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -17,6 +20,28 @@ def paired(app: list, raw: list, measure) -> float:
     """The median of a measure over interleaved (app, raw) pairs: a drift of the machine cancels out
     within a pair."""
     return statistics.median(measure(a, r) for a, r in zip(app, raw))
+
+
+def install(home: Path, model_dir: Path, model_id: str, task: str, weight_format: str = "int8") -> None:
+    """An OpenVINO model folder into the library of the app home `home`, hard-linked where the file
+    system allows (the files are never written)."""
+    from ..library import Library, ModelEntry, context_length_of
+
+    library = Library(home / "models")
+    with library.staging() as staged:
+        shutil.copytree(model_dir, staged, dirs_exist_ok=True, copy_function=_link_or_copy)
+        (staged / "genai_ui.json").unlink(missing_ok=True)
+        config_file = staged / "config.json"
+        config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+        library.install(staged, ModelEntry(id=model_id, task=task, format="openvino", weight_format=weight_format,
+                                           location="", context_length=context_length_of(config)))
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def free_port() -> int:

@@ -19,6 +19,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .common import install, paired
+
 # prompt lookup proposes tokens the prompt already holds: a rewrite is where it pays, a story is not
 REWRITE = ("Rewrite this paragraph in plain English, keeping every fact: The lighthouse on the northern cape "
            "was built in 1871 by the harbour board, and its lamp, first lit with whale oil and later with "
@@ -88,7 +90,7 @@ def _paired_ratio(runs: list[dict], against: list[dict] | None) -> float | None:
     """The median over rounds of the speed against the compared variant's in the same round."""
     if not against or runs is against:
         return None
-    return statistics.median(r["tokens_per_s"] / a["tokens_per_s"] for r, a in zip(runs, against))
+    return paired(runs, against, lambda r, a: r["tokens_per_s"] / a["tokens_per_s"])
 
 
 def _median_or_none(values) -> float | None:
@@ -97,10 +99,11 @@ def _median_or_none(values) -> float | None:
 
 
 def _run(variant: Variant, models: dict[str, Path], runs: int, max_new_tokens: int) -> dict:
-    job = {"variant": variant.__dict__, "models": {k: str(v) for k, v in models.items()}, "runs": runs,
-           "max_new_tokens": max_new_tokens}
-    out = subprocess.run([sys.executable, "-m", "genai_ui.bench.engines", json.dumps(job)], capture_output=True,
-                         text=True, cwd=Path(__file__).resolve().parents[2])
+    with tempfile.TemporaryDirectory(prefix="genai-ui-bench-engines-") as home:  # the worker's app home
+        job = {"variant": variant.__dict__, "models": {k: str(v) for k, v in models.items()}, "runs": runs,
+               "max_new_tokens": max_new_tokens, "home": home}
+        out = subprocess.run([sys.executable, "-m", "genai_ui.bench.engines", json.dumps(job)], capture_output=True,
+                             text=True, cwd=Path(__file__).resolve().parents[2])
     if out.returncode:
         sys.exit(f"{variant.name} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -126,20 +129,13 @@ def _worker(job: dict) -> None:
     """In its own process: the models in a library of their own, the variant's options remembered for its
     model, measured by the app's BenchmarkService."""
     from ..engines.options import EngineOptions
-    from ..library import ModelEntry
     from ..services import create_services
     from ..settings import Settings
 
-    services = create_services(Settings(home=Path(tempfile.mkdtemp(prefix="genai-ui-bench-engines-")), device="CPU",
-                                        offline=True))
-    library = services.library
+    home = Path(job["home"])
     for model_id, folder in job["models"].items():
-        with library.staging() as staged:
-            for f in Path(folder).iterdir():
-                if f.is_file() and not f.name.startswith("."):
-                    os.symlink(f, staged / f.name)
-            library.install(staged, ModelEntry(id=model_id, task="text-generation", format="openvino",
-                                               weight_format=model_id, location="", context_length=8192))
+        install(home, Path(folder), model_id, "text-generation", weight_format=model_id)
+    services = create_services(Settings(home=home, device="CPU", offline=True))
     variant = Variant(**job["variant"])
     services.chat.options.set(variant.model, EngineOptions(**variant.options))
     result = services.benchmark.run(model=variant.model, engine=variant.engine, prompt=variant.prompt,

@@ -62,7 +62,7 @@ def bench_image(runs: int, size: int, steps: int, every: int, output: Path, mode
     from ..image_gen import ImageService
     from ..library import Library
     from ..ui.client import connect
-    from .vision import install
+    from .common import install
 
     model_dir = model_dir or default_model()
     work = Path(tempfile.mkdtemp(prefix="genai-ui-bench-image-"))

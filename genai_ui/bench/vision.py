@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .chat import Run, _median, _speed, timed_generation
-from .common import launch_app, paired, sse_call, stop, tree_rss
+from .common import install, launch_app, paired, sse_call, stop, tree_rss
 
 PROMPT = "Describe this image."
 MODEL_ID = "bench-vlm"
@@ -83,29 +83,6 @@ def _with_total(run: Run, start: float, end: float) -> Run:
     return replace(run, total_s=end - start)  # image file to the whole answer
 
 
-def install(home: Path, model_dir: Path, model_id: str = MODEL_ID, task: str = "image-text-to-text") -> None:
-    """The model into a fresh library, hard-linked where the file system allows."""
-    from ..library import Library, ModelEntry, context_length_of
-
-    library = Library(home / "models")
-    with library.staging() as staged:
-        shutil.copytree(model_dir, staged, dirs_exist_ok=True, copy_function=_link_or_copy)
-        (staged / "genai_ui.json").unlink(missing_ok=True)
-        config_file = staged / "config.json"
-        config = json.loads(config_file.read_text()) if config_file.is_file() else {}
-        library.install(staged, ModelEntry(id=model_id, task=task, format="openvino", weight_format="int8",
-                                           location="", context_length=context_length_of(config)))
-
-
-def _link_or_copy(src: str, dst: str) -> None:
-    import os
-
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 def default_model() -> Path:
     try:
         from tests.models import smol_llava_ir
@@ -125,7 +102,7 @@ def bench_vision(runs: int, max_new_tokens: int, output: Path, model_dir: Path |
     model_dir = model_dir or default_model()
     work = Path(tempfile.mkdtemp(prefix="genai-ui-bench-vision-"))
     image = image or make_photo(work)
-    install(work / "home", model_dir)
+    install(work / "home", model_dir, MODEL_ID, "image-text-to-text")
     server, url, _ = launch_app(str(work / "home"))
     try:
         client, http = connect(url), httpx.Client(timeout=300)
