@@ -7,19 +7,24 @@ import csv
 import io
 import resource
 import statistics
+import sys
 import threading
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Literal
 
 import psutil
 
-from .chat import ChatService
+from .access import LOCAL, Caller
+from .chat import MAX_MESSAGE_CHARS, ChatService
 from .engines.chat import GenerationParams, stream_chat
 from .engines.options import EngineOptions
 from .errors import InvalidParameter
+from .jobs import own_peak_bytes
 
 DEFAULT_PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 ENGINE_NAMES = {"genai": "openvino_genai", "optimum": "Optimum Intel"}
+# One benchmark's work, bounded: on a shared deployment the model is everyone's while it runs
+MAX_BENCHMARK_TOKENS = 16_384
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,15 @@ class BenchmarkResult:
 
 
 def peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    """This process's own peak memory since it started (exec). Not ru_maxrss: Linux carries the parent's
+    high-water mark over fork and exec, and two bench workers started from a 1.47 GB pytest process
+    both reported 1.47 GB."""
+    own = own_peak_bytes()
+    if own is not None:
+        return own
+    # no /proc (not Linux): ru_maxrss, which may hold the parent's mark too; macOS counts bytes, others KiB
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss if sys.platform == "darwin" else maxrss * 1024
 
 
 def rss_bytes() -> int:
@@ -57,14 +70,19 @@ class BenchmarkService:
 
     def run(self, *, model: str = "", device: str = "", prompt: str = "", max_new_tokens: int = 128,
             runs: int = 3, engine: Literal["genai", "optimum"] = "genai",
-            progress: Callable[[int, int], None] | None = None) -> BenchmarkResult:
+            progress: Callable[[int, int], None] | None = None, caller: Caller = LOCAL) -> BenchmarkResult:
         """`progress(done, runs)` is called before each run, once the model is loaded."""
         if engine not in ENGINE_NAMES:
             raise InvalidParameter(f"engine must be 'genai' or 'optimum', not {engine!r}.")
         if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= 20:
             raise InvalidParameter(f"runs must be a whole number from 1 to 20; got {runs!r}.")
         params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0, ignore_eos=True)
-        entry = self.chat.library.get(self.chat.model_id(model), task="text-generation")
+        if not isinstance(prompt, str) or len(prompt) > MAX_MESSAGE_CHARS:
+            raise InvalidParameter(f"prompt must be text of at most {MAX_MESSAGE_CHARS:,} characters.")
+        if max_new_tokens * runs > MAX_BENCHMARK_TOKENS:
+            raise InvalidParameter(f"max_new_tokens × runs is {max_new_tokens:,} × {runs} = {max_new_tokens * runs:,} "
+                                   f"tokens; the limit is {MAX_BENCHMARK_TOKENS:,} (for example 1,024 tokens × 16 runs).")
+        entry = self.chat.seen(caller).get(self.chat.model_id(model, caller), task="text-generation")
         options = self._options(entry.id, engine)
         loaded = self.chat.pipelines.get(entry, self.chat.devices.resolve(device),
                                          options=self.chat.resolved(entry, options))

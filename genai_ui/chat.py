@@ -6,7 +6,8 @@ import threading
 from dataclasses import replace
 from typing import Iterator
 
-from .conversation import for_model
+from .access import LOCAL, Caller
+from .conversation import for_model, normalize
 from .devices import Devices
 from .engines.chat import ChatUpdate, GenerationParams, stream_chat
 from .engines.options import EngineOptions, EngineOptionsStore, check_draft, llm_source
@@ -15,6 +16,12 @@ from .errors import EmptyMessage, InvalidParameter, NotAvailable
 from .library import Library, ModelEntry
 
 MAX_MESSAGE_CHARS = 100_000
+# One caller's conversation is bounded before anything reads it: a history is the caller's to
+# send, and what does not fit the model's context is dropped anyway (the largest contexts here,
+# 128k tokens, hold about 500k characters).
+MAX_HISTORY_MESSAGES = 1_000
+MAX_HISTORY_CHARS = 1_000_000
+MAX_SYSTEM_PROMPT_CHARS = 20_000
 UPDATE_INTERVAL_S = 0.05  # one person reading one reply: 20 updates a second
 
 
@@ -25,10 +32,24 @@ def update_interval(replying: int) -> float:
     return UPDATE_INTERVAL_S * max(1, replying) ** 0.5
 
 
+def check_history(history: list) -> list:
+    """A history within the bounds, else a message saying which bound and what to do."""
+    if isinstance(history, list) and len(history) > MAX_HISTORY_MESSAGES:
+        raise InvalidParameter(f"The conversation has {len(history):,} messages; the limit is "
+                               f"{MAX_HISTORY_MESSAGES:,}. Clear it (or send only its latest messages).")
+    messages = normalize(history)
+    chars = sum(len(m["content"]) for m in messages)
+    if chars > MAX_HISTORY_CHARS:
+        raise InvalidParameter(f"The conversation holds {chars:,} characters; the limit is {MAX_HISTORY_CHARS:,}. "
+                               "Clear it (or send only its latest messages).")
+    return messages
+
+
 class ChatService:
     def __init__(self, library: Library, devices: Devices, pipelines: PipelineManager,
-                 default_model: str = "", options: EngineOptionsStore | None = None) -> None:
+                 default_model: str = "", options: EngineOptionsStore | None = None, access=None) -> None:
         self.library = library
+        self.access = access  # a manage.ModelAccess: which models each caller may see and run
         self.devices = devices
         self.pipelines = pipelines
         self.default_model = default_model
@@ -36,41 +57,50 @@ class ChatService:
         self._replying = 0
         self._count = threading.Lock()
 
-    def model_id(self, model: str = "") -> str:
+    def seen(self, caller: Caller = LOCAL):
+        """The library as `caller` sees it (on a shared deployment, without the gated models they cannot read)."""
+        return self.access.view(caller) if self.access else self.library
+
+    def model_id(self, model: str = "", caller: Caller = LOCAL) -> str:
         """The model to chat with: the one asked for, else the default, else the first in the library."""
         if model:
             return model
-        if self.default_model and self.default_model in self.library:
+        seen = self.seen(caller)
+        if self.default_model and self.default_model in seen:
             return self.default_model
-        models = self.library.list("text-generation")
+        models = seen.list("text-generation")
         if not models:
             raise NotAvailable("No chat model in the library yet: fetch one in the Hub tab.")
         return models[0].id
 
     def reply(self, *, message: str, history: list | None = None, model: str = "", device: str = "",
               system_prompt: str = "", params: GenerationParams = GenerationParams(),
-              cancel: threading.Event | None = None) -> Iterator[ChatUpdate]:
+              cancel: threading.Event | None = None, caller: Caller = LOCAL) -> Iterator[ChatUpdate]:
         """Stream the reply to `message`. Checks everything before loading anything."""
         if not isinstance(message, str) or not message.strip():
             raise EmptyMessage()
         if len(message) > MAX_MESSAGE_CHARS:
             raise InvalidParameter(f"The message is {len(message):,} characters; the limit is {MAX_MESSAGE_CHARS:,}.")
-        messages = for_model(history or [], message, system_prompt or "")
+        if len(system_prompt or "") > MAX_SYSTEM_PROMPT_CHARS:
+            raise InvalidParameter(f"The system prompt is {len(system_prompt):,} characters; the limit is "
+                                   f"{MAX_SYSTEM_PROMPT_CHARS:,}.")
+        messages = for_model(check_history(history or []), message, system_prompt or "")
         before = self.pipelines.current("text-generation")
-        loaded = self.load(model=model, device=device)
+        loaded = self.load(model=model, device=device, caller=caller)
         stream = stream_chat(loaded, messages, params, cancel or threading.Event(),
                              min_interval=lambda: update_interval(self._replying))
         return self._counted(stream, load_ms=loaded.load_ms if loaded is not before else None)
 
-    def load(self, *, model: str = "", device: str = "") -> LoadedPipeline:
+    def load(self, *, model: str = "", device: str = "", caller: Caller = LOCAL) -> LoadedPipeline:
         """The model on the device, with the engine options remembered for it."""
-        entry = self.library.get(self.model_id(model), task="text-generation")
+        entry = self.seen(caller).get(self.model_id(model, caller), task="text-generation")
         return self.pipelines.get(entry, self.devices.resolve(device), options=self.resolved(entry, self.options.get(entry.id)))
 
-    def set_options(self, *, model: str = "", device: str = "", options: EngineOptions) -> LoadedPipeline:
+    def set_options(self, *, model: str = "", device: str = "", options: EngineOptions,
+                    caller: Caller = LOCAL) -> LoadedPipeline:
         """Check the options (a draft must exist and share the model's tokenizer), reload the model
         with them once, and remember them for it. A load that fails leaves the old choice in place."""
-        entry = self.library.get(self.model_id(model), task="text-generation")
+        entry = self.seen(caller).get(self.model_id(model, caller), task="text-generation")
         device = self.devices.resolve(device)
         self._check_device(device, options)
         resolved = self.resolved(entry, options)

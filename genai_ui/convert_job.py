@@ -18,25 +18,32 @@ import shutil
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Generator
 
+from .access import SECRET_NAME
 from .convert import EXPORT_TASKS, ExportOptions
-from .downloads import fetch_files
+from .downloads import fetch_files, restriction
 from .errors import NotAvailable, UserError
 from .hub import HubService, details
-from .jobs import Finished, Log, Progress, ProcessResult, Stage, run_job, run_process
+from .jobs import Finished, Log, Progress, ProcessResult, Stage, Tracebacks, run_job, run_process
 from .library import Library, ModelEntry, check_model_id, context_length_of, folder_size
 
 Events = Generator[object, None, "ConversionReport"]
 # what a checkpoint repo holds that an export does not read
 SKIPPED = re.compile(r"(?i)(\.(gguf|onnx|onnx_data|msgpack|h5|ot|tflite|mlmodel|md|png|jpe?g|gif|pdf)$"
                      r"|^(onnx|openvino|original|flax|tf|coreml)/|\.(fp16|non_ema|ema)\.(safetensors|bin)$)")
+WEIGHTS = re.compile(r"(?i)\.(safetensors|bin)$")  # what transformers and diffusers load weights from
 
 
 class ConversionFailed(UserError):
     pass
+
+
+class NothingToConvert(UserError):
+    """A checkpoint with no weights an export reads, once the files it does not read are left out."""
 
 
 @dataclass(frozen=True)
@@ -70,14 +77,22 @@ def drain(job: Events) -> ConversionReport:
             return done.value
 
 
+PROJECT = Path(__file__).resolve().parents[1]  # where `python -m genai_ui.…` finds the package
+# What a step's process inherits: an allowlist, since with trust_remote_code it runs a repo's own
+# code. No token, no GENAI_UI_* setting (--auth passwords), no OAuth secret of a Space.
+CHILD_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "VIRTUAL_ENV", "LD_LIBRARY_PATH",
+             "HF_HOME", "HF_HUB_CACHE", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
+             "MKL_NUM_THREADS", "SSL_CERT_FILE", "SSL_CERT_DIR", "SYSTEMROOT")
+
+
 def child_env(hub: HubService) -> dict:
     """The environment of a step: the app's Hub endpoint, no Hub access (the files are local by then)
-    and no token at all (a step needs none, and none should reach a process that runs a repo's code)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
-           "HF_ENDPOINT": hub.endpoint, "COLUMNS": "100", "NO_COLOR": "1", "TQDM_MININTERVAL": "1",
-           "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"}  # NNCF (rich) draws its progress bars for us
-    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
-        env.pop(name, None)
+    and nothing secret (a step needs none, and none should reach a process that runs a repo's code)."""
+    env = {k: v for k, v in os.environ.items()
+           if (k in CHILD_ENV or k.startswith("LC_")) and not SECRET_NAME.search(k)}
+    env.update({"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
+                "HF_ENDPOINT": hub.endpoint, "COLUMNS": "100", "NO_COLOR": "1", "TQDM_MININTERVAL": "1",
+                "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"})  # NNCF (rich) draws its progress bars for us
     return env
 
 
@@ -97,7 +112,8 @@ def unique_id(library: Library, base: str) -> str:
 
 
 def convert_model(*, hub: HubService, library: Library, repo_id: str, options: ExportOptions, token: str = "",
-                  cancel: threading.Event | None = None, cache_dir: Path | None = None, device: str = "CPU") -> Events:
+                  cancel: threading.Event | None = None, cache_dir: Path | None = None, device: str = "CPU",
+                  owner: str = "") -> Events:
     cancel = cancel or threading.Event()
     stage = Steps(["Check", "Download", "Export"] + (["Compress"] if options.compresses else []) + ["Verify", "Register"])
 
@@ -120,6 +136,10 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
              and (options.trust_remote_code or not f["name"].endswith(".py"))]
     if any(f["name"].endswith(".safetensors") for f in files):  # the same weights twice: take the safetensors
         files = [f for f in files if not re.search(r"(pytorch_model|diffusion_pytorch_model)[-.\w]*\.bin$", f["name"])]
+    if not any(WEIGHTS.search(f["name"]) for f in files):  # before the download: the export would fail on it
+        raise NothingToConvert(f"{about.id} has no weights to convert: it holds {holdings(about.files)}. A conversion "
+                               "reads .safetensors or PyTorch .bin weights; ONNX, TensorFlow, Flax, Core ML, "
+                               "OpenVINO and GGUF files, and the .fp16 and .ema copies, are not read.")
     source_bytes = sum(f["size"] for f in files)
     fp16 = about.sizes.get("fp16") or source_bytes
     out = about.sizes.get(options.weight_format if options.weight_format in about.sizes else "fp16") or fp16
@@ -173,13 +193,14 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
         entry = library.install(model_dir, ModelEntry(
             id=local_id, task=task, format="openvino", weight_format=options.weight_format, location="",
             context_length=context_length_of(config),
-            source={"repo_id": about.id, "revision": "main", "commit": about.commit, "license": about.license},
-            options=opts, report=report.to_api()))
+            source={"repo_id": about.id, "revision": "main", "commit": about.commit, "license": about.license,
+                    **restriction(about)},
+            options=opts, report=report.to_api(), owner=owner))
     return replace(report, location=entry.location)
 
 
 def compress_model(*, library: Library, hub: HubService, model: str, options: ExportOptions,
-                   cancel: threading.Event | None = None, device: str = "CPU") -> Events:
+                   cancel: threading.Event | None = None, device: str = "CPU", owner: str = "") -> Events:
     """An OpenVINO model of the library compressed again with NNCF (data-free), into a new entry; the
     original stays."""
     cancel = cancel or threading.Event()
@@ -224,12 +245,12 @@ def compress_model(*, library: Library, hub: HubService, model: str, options: Ex
         entry = library.install(model_dir, ModelEntry(
             id=local_id, task=source.task, format="openvino", weight_format=options.weight_format, location="",
             context_length=source.context_length, source={**source.source, "library_model": source.id},
-            options=opts, report=report.to_api()))
+            options=opts, report=report.to_api(), owner=owner))
     return replace(report, location=entry.location)
 
 
 def gguf_to_ir(*, library: Library, hub: HubService, model: str, cancel: threading.Event | None = None,
-               device: str = "CPU") -> Events:
+               device: str = "CPU", owner: str = "") -> Events:
     """A GGUF of the library as an OpenVINO IR (openvino_genai's own reading of it), in a new entry."""
     cancel = cancel or threading.Event()
     stage = Steps(["Check", "Export", "Verify", "Register"])
@@ -260,7 +281,7 @@ def gguf_to_ir(*, library: Library, hub: HubService, model: str, cancel: threadi
         entry = library.install(model_dir, ModelEntry(
             id=local_id, task=source.task, format="openvino", weight_format=weight_format, location="",
             context_length=source.context_length, source={**source.source, "library_model": source.id},
-            options=report.options, report=report.to_api()))
+            options=report.options, report=report.to_api(), owner=owner))
     return replace(report, location=entry.location)
 
 
@@ -292,9 +313,11 @@ def _step(cmd: list[str], what: str, cancel: threading.Event, env: dict, percent
     ends the job with the step's own last words."""
     from .convert_worker import STAGE
 
-    result = ProcessResult()
-    for line in run_process(cmd, cancel=cancel, result=result, env=env):
+    result, tracebacks = ProcessResult(), Tracebacks(what)
+    for line in run_process(cmd, cancel=cancel, result=result, env=env, cwd=str(PROJECT)):
         line = _ANSI.sub("", line).rstrip()
+        if not tracebacks.shown(line):
+            continue
         if stage and line.startswith(STAGE):
             yield stage(line[len(STAGE):].strip())
             continue
@@ -305,6 +328,7 @@ def _step(cmd: list[str], what: str, cancel: threading.Event, env: dict, percent
             if done < 100:
                 continue
         yield Log(line)
+    tracebacks.flush()
     if result.returncode != 0:
         raise ConversionFailed(f"{what} failed: {_reason(result.tail)}")
     return result.peak_rss_bytes
@@ -324,12 +348,13 @@ def _verify(model_dir: Path, task: str, reference: Path | None, cancel, env, dev
         cmd = [sys.executable, "-m", "genai_ui.convert_worker", "verify", "--model", str(model_dir), "--task", task,
                "--device", device]
         what = "Verifying the new model"
-    result, last = ProcessResult(), None
-    for line in run_process(cmd, cancel=cancel, result=result, env=env):
+    result, last, tracebacks = ProcessResult(), None, Tracebacks(what)
+    for line in run_process(cmd, cancel=cancel, result=result, env=env, cwd=str(PROJECT)):
         if line.startswith("{"):
             last = line
-        else:
+        elif tracebacks.shown(line):
             yield Log(line)
+    tracebacks.flush()
     if result.returncode != 0 or last is None:
         raise ConversionFailed(f"{what} failed, so the model was not added: {_reason(result.tail)}")
     found = json.loads(last)
@@ -340,6 +365,18 @@ def _verify(model_dir: Path, task: str, reference: Path | None, cancel, env, dev
     else:
         yield Log(f"Verified: {found.get('output', '')!r}")
     return checked, result.peak_rss_bytes
+
+
+def holdings(files: list[dict]) -> str:
+    """What a repo holds, in a few words: "no files", or "2 .onnx files, 1 .json file and 1 .gitattributes"."""
+    if not files:
+        return "no files"
+    kinds = Counter(Path(f["name"]).suffix.lower() or Path(f["name"]).name for f in files)
+    parts = [f"{n} {kind} file{'s' if n > 1 else ''}" if kind.startswith(".") else f"{n} {kind}"
+             for kind, n in kinds.most_common(6)]
+    if len(kinds) > 6:
+        parts.append(f"{len(kinds) - 6} more kinds")
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def _read_json(path: Path) -> dict:

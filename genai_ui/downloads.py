@@ -7,19 +7,23 @@ into place only when complete: a cancelled or failed download leaves nothing in 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
 from typing import Callable
 
+from .access import NotAllowed
 from .errors import NotAvailable, UserError
 from .gguf_meta import read_gguf_info
-from .hub import HubService, details, weight_format_in_name
+from .hub import HubService, branches_and_tags, details, weight_format_in_name
 from .library import Library, ModelEntry, check_model_id, context_length_of
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
+MAIN = ("main", "refs/heads/main")  # the default branch, whose models keep the repo's plain name
 IR_MARKERS = ("openvino_model.xml", "openvino_language_model.xml")
 
 
@@ -59,10 +63,28 @@ def _tracking(on_progress: Progress | None, cancel: threading.Event | None):
     return Tracked
 
 
+def _check_space(library: Library, cache_dir: Path | None, need: int) -> None:
+    """Room for every wanted byte on the cache's disk and on the library's (on another disk the files are
+    copied, not linked). Files the cache holds already would need none: counting them errs on the safe side."""
+    from huggingface_hub import constants
+
+    from .convert_job import check_disk  # convert_job imports this module
+
+    cache = Path(cache_dir or constants.HF_HUB_CACHE)
+    cache = next((p for p in (cache, *cache.parents) if p.exists()), cache)  # a first download creates it
+    for folder in (cache, library.models_dir):
+        check_disk(folder, need)
+
+
 def download_model(*, hub: HubService, library: Library, repo_id: str, revision: str = "main", filename: str = "",
                    token: str = "", cache_dir: Path | None = None, on_progress: Progress | None = None,
-                   cancel: threading.Event | None = None) -> ModelEntry:
-    """An OpenVINO IR repo or a GGUF file into the library, ready to run."""
+                   cancel: threading.Event | None = None, owner: str = "", shared: bool = False) -> ModelEntry:
+    """An OpenVINO IR repo or a GGUF file into the library, ready to run; `owner` is who asked, `shared` whether
+    under a shared deployment's rules (a branch or a tag only). A revision other than main gets an id of its own."""
+    revision = revision.strip() or "main"
+    asked = revision
+    if shared and revision not in MAIN:
+        revision = shared_revision(hub, repo_id, revision, token)
     about = details(hub, repo_id, token, revision, with_card=False)  # the files, not the card
     if not about.supported:
         raise NotAvailable(f"{repo_id} cannot run here: {about.reason}.")
@@ -75,32 +97,77 @@ def download_model(*, hub: HubService, library: Library, repo_id: str, revision:
             raise UserError(f"{repo_id} has no GGUF file '{chosen}' that openvino_genai can load "
                             f"(loadable: {loadable}).")
         quant = picked["quantization"]
-        local_id = check_model_id(about.id.split("/")[-1] + (f"-{quant}" if quant != "unknown" else
-                                                             f"-{Path(chosen).stem}"))
+        local_id = with_revision(about.id.split("/")[-1] + (f"-{quant}" if quant != "unknown" else
+                                                            f"-{Path(chosen).stem}"), asked)
         wanted = [f for f in about.files if f["name"] == chosen]
     elif any(n.split("/")[-1] in IR_MARKERS for n in names):
-        local_id = check_model_id(about.id.split("/")[-1])
+        local_id = with_revision(about.id.split("/")[-1], asked)
         wanted = about.files
     else:
         raise NotAvailable(f"{repo_id} holds a checkpoint, not an OpenVINO model: convert it to OpenVINO first.")
     if local_id in library:  # before fetching gigabytes, not after
         present = library.get(local_id)
-        if present.source.get("repo_id") != about.id:
+        if present.source.get("repo_id") != about.id or \
+                ref_name(present.source.get("revision") or "main") != ref_name(asked):
             raise UserError(f"Another model named '{local_id}' is already in the library: delete it first.")
         if present.source.get("commit") not in ("", None, about.commit):
             raise UserError(f"An older version of {about.id} is in the library as '{local_id}': "
                             "delete it to fetch this one.")
         return present  # fetching what is there already is done at once
+    _check_space(library, cache_dir, sum(f["size"] for f in wanted))
     # by commit, so the files match the listing just read even if the repo changes meanwhile
     paths = hub.call(lambda api: fetch_files(hub, about.id, about.commit or revision, wanted, token, cache_dir,
                                         on_progress, cancel), token)
     if about.gguf_files:
         (path,) = paths
         return _install(library, local_id, {chosen: path}, about, "gguf", chosen, quant,
-                        context_length=read_gguf_info(path).context_length, revision=revision)
+                        context_length=read_gguf_info(path).context_length, revision=asked, owner=owner)
     config = json.loads(paths[names.index("config.json")].read_text()) if "config.json" in names else {}
     return _install(library, local_id, dict(zip(names, paths)), about, "openvino", "", weight_format_in_name(about.id),
-                    context_length=context_length_of(config), revision=revision)
+                    context_length=context_length_of(config), revision=asked, owner=owner)
+
+
+def shared_revision(hub: HubService, repo_id: str, revision: str, token: str = "") -> str:
+    """The full ref of the branch or tag `revision` names, else refused: only the repo's owners write its branches
+    and tags, while anyone may open a pull request on any repo, and its commits are served by id like any other."""
+    branches, tags = branches_and_tags(hub, repo_id, token)
+    for ref in (revision, f"refs/heads/{revision}", f"refs/tags/{revision}"):
+        if ref in branches or ref in tags:
+            return ref  # by full ref, so the Hub reads the very branch or tag checked here
+    raise NotAllowed(f"On this shared deployment only a branch or a tag of the repo can be fetched (branches: "
+                     f"{_names(branches)}; tags: {_names(tags)}): '{revision}' is neither. Pull requests (refs/pr/N) "
+                     "and single commits can be fetched only when the app runs locally.")
+
+
+def _names(refs: list[str], most: int = 10) -> str:
+    names = [ref_name(ref) for ref in refs]
+    shown = ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+    return shown or "none"
+
+
+def ref_name(revision: str) -> str:
+    """A branch or a tag by its short name (refs/tags/v1.0 → v1.0); "" is main."""
+    for prefix in ("refs/heads/", "refs/tags/"):
+        if revision.startswith(prefix):
+            return revision[len(prefix):]
+    return revision or "main"
+
+
+def with_revision(base: str, revision: str) -> str:
+    """The local id of a model fetched at `revision`: `base` for main, else `base` and a suffix of its own, so it
+    cannot take the main model's name: refs/pr/3 → -pr-3, a branch or tag v1.0 → -rev-v1.0, a commit → -rev- and
+    its first 12 characters."""
+    if revision in MAIN:
+        return check_model_id(base)
+    name = ref_name(revision)
+    if pr := re.fullmatch(r"refs/pr/(\d+)", name):
+        suffix = f"-pr-{pr.group(1)}"
+    else:
+        if re.fullmatch(r"[0-9a-f]{40}", name):
+            name = name[:12]
+        safe = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._-]+", "-", name))[:40].strip("-.")
+        suffix = f"-rev-{safe or hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    return check_model_id(base[:128 - len(suffix)].rstrip("-.") + suffix)  # ids have at most 128 characters
 
 
 # the first of these a repo holds is what a download without a file name takes: 4-bit first
@@ -130,7 +197,7 @@ def fetch_files(hub: HubService, repo_id: str, revision: str, files: list[dict],
     for f in files:
         report = (lambda n, _, base=done: on_progress(base + n, total)) if on_progress else None
         paths.append(Path(hf_hub_download(repo_id, f["name"], revision=revision, cache_dir=cache_dir,
-                                          token=hub.token_for(token), endpoint=hub.endpoint,
+                                          token=hub.token_for(token) or False, endpoint=hub.endpoint,
                                           tqdm_class=_tracking(report, cancel))))
         done += f["size"]
         if on_progress:
@@ -138,8 +205,14 @@ def fetch_files(hub: HubService, repo_id: str, revision: str, files: list[dict],
     return paths
 
 
+def restriction(about) -> dict:
+    """What a manifest records of a repo that not everyone may read: a gated or private repo's models are
+    shown and run, on a shared deployment, only for callers whose own token reaches the repo."""
+    return {k: v for k, v in (("gated", about.gated or False), ("private", bool(about.private))) if v}
+
+
 def _install(library: Library, local_id: str, files: dict[str, Path], about, fmt: str, model_file: str, quant: str,
-             context_length: int | None = None, revision: str = "main") -> ModelEntry:
+             context_length: int | None = None, revision: str = "main", owner: str = "") -> ModelEntry:
     if local_id in library:
         raise UserError(f"'{local_id}' is already in the library.")
     with library.staging() as staged:
@@ -155,6 +228,6 @@ def _install(library: Library, local_id: str, files: dict[str, Path], about, fmt
         entry = ModelEntry(id=local_id, task=about.task, format=fmt, weight_format=quant, location=str(staged),
                            model_file=model_file, context_length=context_length,
                            source={"repo_id": about.id, "revision": revision, "commit": about.commit,
-                                   "license": about.license})
+                                   "license": about.license, **restriction(about)}, owner=owner)
         return library.install(staged, entry)
 

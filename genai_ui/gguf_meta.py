@@ -58,59 +58,123 @@ class GGUFInfo:
         return max(pool, key=pool.get) if pool else "unknown"
 
 
+# Sane maxima, far above real files (a 405B Llama has about 1,100 tensors and 40 metadata keys; the
+# largest vocabularies are about 262k tokens), so a hostile header cannot make us loop for hours
+MAX_TENSORS = 1 << 20
+MAX_KEYS = 1 << 16
+MAX_ITEMS = 1 << 24  # of one array
+MAX_STRING = 1 << 24  # bytes (a chat template is a few KB)
+MAX_DIMS = 4  # ggml's GGML_MAX_DIMS
+MAX_DEPTH = 3  # arrays of arrays: real files do not nest at all
+
+
+class _Header:
+    """The header, read with every count and length checked against what the file still holds."""
+
+    def __init__(self, f: BinaryIO, size: int) -> None:
+        self.f, self.size = f, size
+
+    @property
+    def left(self) -> int:
+        return self.size - self.f.tell()
+
+    def take(self, n: int) -> bytes:
+        if n > self.left:
+            raise _Bad(f"it needs {n:,} more bytes at offset {self.f.tell():,}, and the file ends "
+                       f"{self.left:,} bytes later")
+        return self.f.read(n)
+
+    def skip(self, n: int) -> None:
+        if n > self.left:
+            raise _Bad(f"it claims {n:,} bytes at offset {self.f.tell():,}, more than the file holds")
+        self.f.seek(n, 1)
+
+    def unpack(self, fmt: str) -> tuple:
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
+
+    def count(self, what: str, n: int, at_least: int, most: int) -> int:
+        """A count read from the file, refused when its items (each at least `at_least` bytes) cannot fit."""
+        if n > most or n * at_least > self.left:
+            raise _Bad(f"it claims {n:,} {what} with {self.left:,} bytes left in the file")
+        return n
+
+    def string(self, keep: bool = True) -> str:
+        (length,) = self.unpack("<Q")
+        if length > MAX_STRING:
+            raise _Bad(f"it claims a string of {length:,} bytes")
+        if not keep:
+            self.skip(length)
+            return ""
+        return self.take(length).decode("utf-8")
+
+    def value(self, value_type: int, keep: bool = True, depth: int = 0):
+        if value_type in _SCALARS:
+            return self.unpack(_SCALARS[value_type])[0]
+        if value_type == _STRING:
+            return self.string(keep)
+        if value_type == _ARRAY:
+            if depth >= MAX_DEPTH:
+                raise _Bad(f"it nests arrays more than {MAX_DEPTH} deep")
+            item_type, count = self.unpack("<IQ")
+            item_size = struct.calcsize(_SCALARS[item_type]) if item_type in _SCALARS else \
+                8 if item_type == _STRING else 12 if item_type == _ARRAY else None
+            if item_size is None:
+                raise _Bad(f"it has an array of unknown GGUF value type {item_type}")
+            self.count("array items", count, item_size, MAX_ITEMS)
+            if item_type in _SCALARS:
+                self.skip(item_size * count)
+            else:
+                for _ in range(count):  # each item's own length is checked as it is read
+                    self.value(item_type, keep=False, depth=depth + 1)
+            return count
+        raise _Bad(f"it has a value of unknown GGUF value type {value_type}")
+
+
+class _Bad(Exception):
+    """What is wrong with a header, said for the message that names the file."""
+
+
 def read_gguf_info(path: Path) -> GGUFInfo:
+    name = Path(path).name
     try:
         with open(path, "rb") as f:
             if f.read(4) != b"GGUF":
-                raise ModelLoadError(f"{Path(path).name} is not a GGUF file (its first bytes are wrong).")
-            version, tensor_count, kv_count = struct.unpack("<IQQ", f.read(20))
+                raise ModelLoadError(f"{name} is not a GGUF file (its first bytes are wrong).")
+            header = _Header(f, os.fstat(f.fileno()).st_size)
+            version, tensor_count, kv_count = header.unpack("<IQQ")
             if version < 2:
-                raise ModelLoadError(f"{Path(path).name} uses GGUF version {version}, which is too old.")
+                raise ModelLoadError(f"{name} uses GGUF version {version}, which is too old.")
+            # the smallest key-value: an empty key (8), its type (4), one byte; the smallest tensor: an
+            # empty name (8), no dims (4), its type and offset (12)
+            header.count("metadata entries", kv_count, 13, MAX_KEYS)
+            header.count("tensors", tensor_count, 24, MAX_TENSORS)
             metadata = {}
             for _ in range(kv_count):
-                key = _string(f)
-                metadata[key] = _value(f, struct.unpack("<I", f.read(4))[0])
+                key = header.string()
+                metadata[key] = header.value(header.unpack("<I")[0])
             types: Counter = Counter()
             data_end = 0
             for _ in range(tensor_count):
-                _string(f)
-                n_dims = struct.unpack("<I", f.read(4))[0]
+                header.string(keep=False)
+                (n_dims,) = header.unpack("<I")
+                if n_dims > MAX_DIMS:
+                    raise _Bad(f"a tensor claims {n_dims:,} dimensions (at most {MAX_DIMS})")
                 elements = 1
-                for dim in struct.unpack(f"<{n_dims}Q", f.read(8 * n_dims)):
+                for dim in header.unpack(f"<{n_dims}Q"):
                     elements *= dim
-                tensor_type, offset = struct.unpack("<IQ", f.read(12))
-                name = TENSOR_TYPES.get(tensor_type, f"type{tensor_type}")
-                types[name] += 1
-                per_block, block_bytes = _BLOCKS.get(name, (1, 0))
+                tensor_type, offset = header.unpack("<IQ")
+                type_name = TENSOR_TYPES.get(tensor_type, f"type{tensor_type}")
+                types[type_name] += 1
+                per_block, block_bytes = _BLOCKS.get(type_name, (1, 0))
                 data_end = max(data_end, offset + -(-elements // per_block) * block_bytes)
-            alignment = int(metadata.get("general.alignment", 32))
+            alignment = metadata.get("general.alignment", 32)
+            if not isinstance(alignment, int) or alignment < 1 or alignment & (alignment - 1):
+                raise _Bad(f"its alignment {alignment!r} is not a power of two")
             data_start = -(-f.tell() // alignment) * alignment
-            return GGUFInfo(metadata, types, os.fstat(f.fileno()).st_size, data_start + data_end)
-    except (struct.error, UnicodeDecodeError, KeyError, OverflowError, MemoryError) as err:
-        raise ModelLoadError(f"{Path(path).name} is damaged: its GGUF header cannot be read ({err}).") from err
+            return GGUFInfo(metadata, types, header.size, data_start + data_end)
+    except _Bad as err:
+        raise ModelLoadError(f"{name} is damaged: its GGUF header cannot be read ({err}).") from None
+    except (struct.error, UnicodeDecodeError) as err:
+        raise ModelLoadError(f"{name} is damaged: its GGUF header cannot be read ({err}).") from None
     except OSError as err:
         raise ModelLoadError(f"Cannot read {path}: {err.strerror}.") from err
-
-
-def _string(f: BinaryIO) -> str:
-    (length,) = struct.unpack("<Q", f.read(8))
-    if length > 1 << 24:
-        raise struct.error(f"a string of {length} bytes")
-    return f.read(length).decode("utf-8")
-
-
-def _value(f: BinaryIO, value_type: int):
-    if value_type in _SCALARS:
-        fmt = _SCALARS[value_type]
-        return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
-    if value_type == _STRING:
-        return _string(f)
-    if value_type == _ARRAY:
-        item_type, count = struct.unpack("<IQ", f.read(12))
-        if item_type in _SCALARS:
-            f.seek(struct.calcsize(_SCALARS[item_type]) * count, 1)
-        else:
-            for _ in range(count):
-                _value(f, item_type)
-        return count
-    raise KeyError(f"unknown GGUF value type {value_type}")

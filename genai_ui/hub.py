@@ -7,6 +7,7 @@ import hashlib
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -20,6 +21,11 @@ _EXPAND = ["downloads", "likes", "lastModified", "pipeline_tag", "tags", "safete
 # bytes per parameter: fp16 2; int8 1 plus a scale per row; int4 0.5 plus a scale and zero point per group
 BYTES_PER_PARAMETER = {"fp16": 2.0, "int8": 1.01, "int4": 0.53}
 STORED_BYTES_PER_PARAMETER = {**BYTES_PER_PARAMETER, "bf16": 2.0, "fp32": 4.0, "nf4": 0.53, "mxfp4": 0.53}
+# searches remembered at once: every visitor's query is a key, so the cache must not grow with them;
+# 256 listings of up to 100 models each are a few MB
+CACHE_ENTRIES = 256
+REPO_ID_RULE = ("write it as owner/name, each part of letters, digits, '-', '_' and '.', neither starting nor "
+                "ending with '-' or '.', without '--' or '..', and the name at most 96 characters")
 
 
 class HubUnavailable(UserError):
@@ -56,17 +62,20 @@ def estimate_sizes(parameters: int | None, stored_bytes: int | None = None, stor
 
 
 class HubService:
-    def __init__(self, *, endpoint: str, token: str = "", offline: bool = False, cache_seconds: float = 60.0) -> None:
+    def __init__(self, *, endpoint: str, offline: bool = False, cache_seconds: float = 60.0,
+                 cache_entries: int = CACHE_ENTRIES) -> None:
         self.endpoint = endpoint
-        self._token = token
         self.offline = offline
         self.cache_seconds = cache_seconds
-        self._cache: dict[tuple, tuple[float, list[ModelSummary]]] = {}
+        self.cache_entries = cache_entries
+        self._cache: OrderedDict[tuple, tuple[float, list[ModelSummary]]] = OrderedDict()  # oldest first
         self._lock = threading.Lock()
 
-    def token_for(self, session_token: str = "") -> str | None:
-        """The session's own token, else the operator's (HF_TOKEN), else none."""
-        return session_token or self._token or None
+    @staticmethod
+    def token_for(token: str = "") -> str | None:
+        """The token a request may use (access.Caller.hub_token: its own, or the operator's HF_TOKEN
+        where the request is this machine's user's), else none: the service holds no token itself."""
+        return token or None
 
     def search(self, *, query: str = "", task: str = "", sort: Sort = "downloads", limit: int = 20,
                openvino_only: bool = False, gguf_only: bool = False, token: str = "") -> list[ModelSummary]:
@@ -89,8 +98,19 @@ class HubService:
             limit=limit, expand=_EXPAND)), token)
         found = [summarize(info) for info in infos]
         with self._lock:
-            self._cache[key] = (time.monotonic(), found)
+            self._remember(key, found)
         return found
+
+    def _remember(self, key: tuple, found: list[ModelSummary]) -> None:
+        """Keep a search's result, dropping the expired ones and then the oldest beyond cache_entries."""
+        now = time.monotonic()
+        self._cache[key] = (now, found)
+        self._cache.move_to_end(key)
+        while self._cache:  # oldest first, so the expired ones are at the front
+            oldest_key, (stored, _) = next(iter(self._cache.items()))
+            if now - stored < self.cache_seconds and len(self._cache) <= self.cache_entries:
+                break
+            del self._cache[oldest_key]
 
     def whoami(self, token: str) -> str:
         """The account a token belongs to; a wrong token is the user's error, not the Hub's."""
@@ -112,11 +132,15 @@ class HubService:
             raise HubUnavailable("The Hub is off (HF_HUB_OFFLINE=1): the local library still works.")
         import httpx
         from huggingface_hub import HfApi
-        from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
+        from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, HFValidationError
 
         api = HfApi(endpoint=self.endpoint, token=self.token_for(token) or False)
         try:
             return fn(api)
+        except HFValidationError as err:  # a repo id huggingface_hub refuses before any request
+            named = re.findall(r"'([^']*)'", str(err))  # its messages end with the id, quoted
+            raise InvalidParameter(f"'{named[-1]}' is not a Hub repo id: {REPO_ID_RULE}." if named
+                                   else f"That is not a Hub repo id: {REPO_ID_RULE}.") from err
         except GatedRepoError as err:
             raise GatedModel("This model is gated: accept its terms on its Hub page, then give a token with "
                              "access (HF_TOKEN, or the token box of your session).") from err
@@ -166,6 +190,7 @@ class ModelDetails:
     card: str = ""
     license: str = ""
     gated: bool | str = False
+    private: bool = False
     gguf_files: list = field(default_factory=list)  # [{name, size, quantization, loadable}]
     commit: str = ""
 
@@ -184,9 +209,7 @@ def details(hub: HubService, repo_id: str, token: str = "", revision: str = "mai
     needs no card)."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
-    if not isinstance(repo_id, str) or not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id.strip()):
-        raise InvalidParameter(f"'{repo_id}' is not a Hub repo id: write it as owner/name.")
-    repo_id = repo_id.strip()
+    repo_id = check_repo_id(repo_id)
 
     def info_and_card(api):
         try:
@@ -218,8 +241,38 @@ def details(hub: HubService, repo_id: str, token: str = "", revision: str = "mai
                         architecture=gguf_arch or (info.config or {}).get("model_type")
                         or ((info.config or {}).get("diffusers") or {}).get("_class_name", ""),
                         files=files, sizes=summary.sizes, card=_strip_front_matter(card),
-                        license=str(card_data.get("license", "")), gated=info.gated or False, gguf_files=ggufs,
+                        license=str(card_data.get("license", "")), gated=info.gated or False, private=bool(info.private), gguf_files=ggufs,
                         commit=info.sha or "")
+
+
+def check_repo_id(repo_id: str) -> str:
+    """The id, stripped, if it is owner/name by huggingface_hub's own rule (validate_repo_id); else a message."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    text = repo_id.strip() if isinstance(repo_id, str) else ""
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        text = ""
+    if text.count("/") != 1:  # a bare name ("gpt2") is a Hub redirect this app does not follow
+        raise InvalidParameter(f"'{repo_id}' is not a Hub repo id: {REPO_ID_RULE}.")
+    return text
+
+
+def branches_and_tags(hub: HubService, repo_id: str, token: str = "") -> tuple[list[str], list[str]]:
+    """The full refs of a repo's branches (refs/heads/…) and of its tags (refs/tags/…), in one request."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    repo_id = check_repo_id(repo_id)
+
+    def ask(api):
+        try:
+            refs = api.list_repo_refs(repo_id, token=hub.token_for(token) or False)
+        except RepositoryNotFoundError as err:
+            raise InvalidParameter(f"No model '{repo_id}' on the Hub (or it is private and needs a token).") from err
+        return [r.ref for r in refs.branches], [r.ref for r in refs.tags]
+    return hub.call(ask, token)
 
 
 def _strip_front_matter(card: str) -> str:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
+from .access import LOCAL, Caller
 from .devices import Devices
 from .engines.chat import check_number
 from .engines.image import Generated, Step, generate_steps
@@ -20,6 +21,11 @@ from .library import Library
 TASK = "text-to-image"
 MAX_SIDE = 2048  # a 4096x4096 image took 11 GB here with the tiny test model alone
 MAX_PROMPT_CHARS = 2_000
+
+
+# One request's work, bounded: the engine's time grows with pixels × images × steps, and the other
+# visitors of a shared deployment wait behind it
+MAX_PIXEL_STEPS = 1024 * 1024 * 2 * 50
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,12 @@ class ImageParams:
         check_number("guidance_scale", self.guidance_scale, 0.0, 30.0)
         check_number("seed", self.seed, -1, 2**32 - 1, integer=True)
         check_number("num_images", self.num_images, 1, 8, integer=True)
+        work = self.width * self.height * self.num_images * self.steps
+        if work > MAX_PIXEL_STEPS:
+            raise InvalidParameter(
+                f"width × height × images × steps is {self.width}×{self.height}×{self.num_images}×{self.steps} = "
+                f"{work / 1e6:,.0f} million; the limit is {MAX_PIXEL_STEPS / 1e6:,.0f} million (for example "
+                f"1024×1024, 2 images, 50 steps): lower one of them.")
 
     def check_size(self, step: int) -> None:
         """Width and height are multiples of the model's step; the message proposes the nearest ones."""
@@ -83,23 +95,28 @@ class ImageResult:
 
 
 class ImageService:
-    def __init__(self, library: Library, devices: Devices, pipelines: PipelineManager) -> None:
+    def __init__(self, library: Library, devices: Devices, pipelines: PipelineManager, access=None) -> None:
         self.library = library
+        self.access = access  # a manage.ModelAccess: which models each caller may see and run
         self.devices = devices
         self.pipelines = pipelines
 
-    def model_id(self, model: str = "") -> str:
-        """The model asked for, else the first of the library's."""
-        return self.library.pick(model, TASK)
+    def seen(self, caller: Caller = LOCAL):
+        return self.access.view(caller) if self.access else self.library
 
-    def load(self, *, model: str = "", device: str = "", adapters: tuple[str, ...] = ()) -> LoadedPipeline:
-        entry = self.library.get(self.model_id(model), task=TASK)
+    def model_id(self, model: str = "", caller: Caller = LOCAL) -> str:
+        """The model asked for, else the first of the library's (of those `caller` may see)."""
+        return self.seen(caller).pick(model, TASK)
+
+    def load(self, *, model: str = "", device: str = "", adapters: tuple[str, ...] = (),
+             caller: Caller = LOCAL) -> LoadedPipeline:
+        entry = self.seen(caller).get(self.model_id(model, caller), task=TASK)
         return self.pipelines.get(entry, self.devices.resolve(device), adapters)
 
     def generate(self, *, params: ImageParams, model: str = "", device: str = "", preview_every: int = 0,
                  image: Picture | None = None, mask: Any = None, strength: float = 0.75,
                  loras: dict[str, float] | None = None,
-                 cancel: threading.Event | None = None) -> Iterator[Step | ImageResult]:
+                 cancel: threading.Event | None = None, caller: Caller = LOCAL) -> Iterator[Step | ImageResult]:
         """Yield a Step per denoising step (with a preview every `preview_every` steps; 0: none),
         then the ImageResult. Cancel ends it with GenerationCancelled: no image is kept.
 
@@ -116,7 +133,7 @@ class ImageService:
             check_number(f"the weight of {Path(path).name}", weight, -4.0, 4.0)
             if not str(path).endswith(".safetensors") or not Path(path).is_file():
                 raise InvalidParameter(f"'{Path(path).name}' is not a LoRA file: adapters are .safetensors files.")
-        loaded = self.load(model=model, device=device, adapters=tuple(sorted(loras)))
+        loaded = self.load(model=model, device=device, adapters=tuple(sorted(loras)), caller=caller)
         params.check_size(loaded.pipeline.size_step)
         mode = "inpainting" if mask is not None else "image-to-image" if image is not None else "text-to-image"
         if mode != "text-to-image" and loaded.pipeline.image2image is None:

@@ -8,6 +8,7 @@ that went away) sets the cancel token, so the work really stops.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -123,9 +124,39 @@ class Log:
 @dataclass
 class ProcessResult:
     returncode: int | None = None
+    # the largest own peak among the process and its descendants, sampled every 0.1 s while they run:
+    # a spike shorter than that, or a process that ends sooner, can be missed
     peak_rss_bytes: int = 0
     seconds: float = 0.0
     tail: list[str] = field(default_factory=list)  # the last lines, for an error message
+
+
+class Tracebacks:
+    """Sorts a step's output: a Python traceback goes to the server log, whole, and never to the person
+    watching (its last line, the reason, still reaches them through the step's error message)."""
+
+    STARTS = ("Traceback (most recent call last)", "During handling of the above exception",
+              "The above exception was the direct cause")
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.block: list[str] = []
+
+    def shown(self, line: str) -> bool:
+        """Whether `line` is for the person; a traceback's lines are kept for the log instead."""
+        if line.lstrip().startswith(self.STARTS) or (self.block and line[:1] in (" ", "\t", "")):
+            self.block.append(line)
+            return False
+        if self.block:  # the exception's own line ends the traceback
+            self.block.append(line)
+            self.flush()
+            return False
+        return True
+
+    def flush(self) -> None:
+        if self.block:
+            logging.getLogger("genai_ui.jobs").warning("%s printed:\n%s", self.what, "\n".join(self.block))
+            self.block = []
 
 
 class JobCancelled(UserError):
@@ -140,7 +171,7 @@ def run_process(cmd: list[str], *, cancel: threading.Event, result: ProcessResul
     """Run a command in its own process group, yielding its output line by line (a carriage
     return ends a line too: progress bars redraw with it). Cancel ends the whole group: the
     command and everything it started. `result` gets the exit code, the peak memory of the
-    process (and of its largest child), the time, and the last lines."""
+    process (or of its largest descendant), the time, and the last lines."""
     import os
     import signal
     import subprocess
@@ -163,10 +194,12 @@ def run_process(cmd: list[str], *, cancel: threading.Event, result: ProcessResul
 
     reader = threading.Thread(target=read, name="genai_ui-process-output", daemon=True)
     reader.start()
+    family = _FamilyPeak(proc.pid)
     tail: deque[str] = deque(maxlen=30)
     killed_at, ended = None, False
     try:
         while True:
+            family.sample()
             if cancel.is_set() and killed_at is None:
                 killed_at = time.monotonic()
                 _signal_group(proc.pid, signal.SIGTERM)
@@ -177,6 +210,7 @@ def run_process(cmd: list[str], *, cancel: threading.Event, result: ProcessResul
             except queue.Empty:
                 continue
             if line is None:
+                family.sample(every=0.0)  # its output closed: it may still be there, about to end
                 ended = True
                 break
             if line.strip():
@@ -185,32 +219,77 @@ def run_process(cmd: list[str], *, cancel: threading.Event, result: ProcessResul
     finally:
         if not ended and killed_at is None:  # the caller left early: the work stops too
             _signal_group(proc.pid, signal.SIGTERM)
-        status, usage = _reap(proc.pid, grace if not ended or killed_at is not None else 60.0)
+        status = _reap(proc.pid, grace if not ended or killed_at is not None else 60.0)
         _signal_group(proc.pid, signal.SIGKILL)  # what the command left running in its group
         proc.returncode = os.waitstatus_to_exitcode(status)
         result.returncode = proc.returncode
-        result.peak_rss_bytes = usage.ru_maxrss * 1024  # Linux counts KiB
+        result.peak_rss_bytes = family.peak
         result.seconds = time.monotonic() - start
         result.tail = list(tail)
     if cancel.is_set():
         raise JobCancelled()
 
 
-def _reap(pid: int, grace: float):
-    """Wait for the process, killing it after `grace` seconds; wait4 (not Popen.wait) also
-    tells its peak memory."""
+def _reap(pid: int, grace: float) -> int:
+    """Wait for the process, killing it after `grace` seconds; its wait status. (wait4's ru_maxrss is no
+    measure of it: Linux carries the parent's high-water mark over fork and exec, and a child of a
+    1 GiB process reported 1 GiB.)"""
     import os
     import signal
 
     deadline = time.monotonic() + grace
     while True:
-        done, status, usage = os.wait4(pid, os.WNOHANG)
+        done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return status, usage
+            return status
         if time.monotonic() > deadline:
             _signal_group(pid, signal.SIGKILL)
-            return os.wait4(pid, 0)[1:]
+            return os.waitpid(pid, 0)[1]
         time.sleep(0.05)
+
+
+def own_peak_bytes(pid: int | str = "self") -> int | None:
+    """A process's own peak memory: VmHWM in /proc/<pid>/status, which starts afresh at exec (ru_maxrss
+    does not). None without it: no /proc (not Linux), or a process that has ended (a zombie has none)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024  # counted in kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+class _FamilyPeak:
+    """The largest own peak among a process and its descendants, sampled while they run (one scan of
+    the process table took 0.8 ms here, so at most one every `every` seconds)."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self.root = psutil.Process(pid)
+        self.peak, self.last = 0, float("-inf")
+
+    def sample(self, *, every: float = 0.1) -> None:
+        import psutil
+
+        now = time.monotonic()
+        if now - self.last < every:
+            return
+        self.last = now
+        try:
+            family = [self.root, *self.root.children(recursive=True)]
+        except psutil.Error:
+            return
+        for process in family:
+            own = own_peak_bytes(process.pid)
+            if own is None:  # no /proc (not Linux): its memory now, the nearest to its own peak psutil has
+                try:
+                    own = process.memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak = max(self.peak, own)
 
 
 def _signal_group(pid: int, sig) -> None:

@@ -14,12 +14,14 @@ import re
 import shutil
 import tempfile
 import threading
+import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Literal
 
+from . import atomic
 from .errors import InvalidParameter, ModelNotFound, NotAvailable, WrongTask
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class ModelEntry:
     options: dict = field(default_factory=dict)
     report: dict = field(default_factory=dict)
     created: str = ""
+    owner: str = ""  # who added it (access.Caller.owner): on a shared deployment, who may delete it
 
     def __post_init__(self) -> None:
         check_model_id(self.id)
@@ -100,11 +103,12 @@ class Library:
                 entries.append(entry)
         return entries
 
-    def pick(self, model_id: str, task: str) -> str:
-        """The model asked for, else the library's first of this task; none gets a message saying where to find one."""
+    def pick(self, model_id: str, task: str, models: list[ModelEntry] | None = None) -> str:
+        """The model asked for, else the library's first of this task (of `models`, when given: what one
+        caller may see); none gets a message saying where to find one."""
         if model_id:
             return model_id
-        models = self.list(task)
+        models = self.list(task) if models is None else models
         if not models:
             kind = {"image-text-to-text": "Vision", "text-to-image": "Image"}.get(task, "Chat")
             raise NotAvailable(f"No {kind.lower()} model in the library yet: fetch one in the Hub tab (task {kind}) "
@@ -141,19 +145,42 @@ class Library:
         target = self.models_dir / entry.id
         entry = replace(entry, location=str(target), size_bytes=folder_size(staged),
                          created=entry.created or datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        (staged / MANIFEST).write_text(json.dumps(asdict(entry), indent=2))
+        # replaced, not written into: a repo's own genai_ui.json is a hard link to the Hugging Face cache
+        atomic.write_text(staged / MANIFEST, json.dumps(asdict(entry), indent=2))
         with self._lock:
             if target.exists():
                 raise InvalidParameter(f"A model '{entry.id}' is already in the library; delete it first.")
             os.rename(staged, target)
+        atomic.sync_folder(self.models_dir)
         return entry
 
     def delete(self, model_id: str) -> None:
         entry = self.get(model_id)
-        trash = self.models_dir / f".deleting-{entry.id}"
+        # a name of its own: a crash may have left a `.deleting-<id>` of an earlier model of this id
+        trash = self.models_dir / f".deleting-{entry.id}-{uuid.uuid4().hex[:12]}"
         with self._lock:
             os.rename(entry.location, trash)  # the model leaves the listing at once
         shutil.rmtree(trash, ignore_errors=True)
+
+    def sweep(self) -> list[Path]:
+        """Remove what a crash left behind: the staging folders of jobs that never ended and the
+        models whose deletion never ended. Only at start-up, before any job: a running job's staging
+        folder looks the same as a dead one's."""
+        removed = []
+        for folder in sorted(self.models_dir.iterdir()):
+            if not folder.name.startswith((".staging-", ".deleting-")):
+                continue
+            what = "an unfinished job's work" if folder.name.startswith(".staging-") else "an unfinished delete"
+            if folder.is_dir() and not folder.is_symlink():
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                folder.unlink(missing_ok=True)
+            if os.path.lexists(folder):
+                log.warning("Could not remove %s (%s a crash left behind)", folder, what)
+            else:
+                log.warning("Removed %s: %s a crash left behind", folder, what)
+                removed.append(folder)
+        return removed
 
     def _read(self, folder: Path) -> ModelEntry | None:
         manifest = folder / MANIFEST

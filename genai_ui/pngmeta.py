@@ -8,11 +8,20 @@ image they made restores its prompt, seed, steps, guidance and size here.
 from __future__ import annotations
 
 import json
+import os
 import re
+import struct
+import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+from .errors import InvalidParameter
+from .images import MAX_PIXELS, check_pixels
 
 KEY = "genai_ui"
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+WANTED = (KEY, "parameters")
+MAX_TEXT_BYTES = 1 << 20  # a prompt is at most 2,000 characters and a tool's parameters a few KB
 
 
 def save_png(pixels: Any, path: Path, metadata: dict) -> Path:
@@ -35,21 +44,95 @@ def a1111_text(m: dict) -> str:
     return "\n".join(lines)
 
 
-def read_png_parameters(path: str | Path) -> dict | None:
-    """The parameters a PNG carries (ours, or another tool's `parameters` text); None when it has none."""
-    from PIL import Image, UnidentifiedImageError
+def read_png_parameters(path: str | Path, *, name: str = "") -> dict | None:
+    """The parameters a PNG carries (ours, or another tool's `parameters` text); None when it has none.
 
-    try:
-        with Image.open(path) as image:
-            text = dict(getattr(image, "text", {}) or {})
-    except (OSError, UnidentifiedImageError):
-        return None
+    The chunks are walked and the pixels never decoded (PIL's `text` decodes the whole image to find
+    text after the pixels); a PNG whose header claims more than MAX_PIXELS is refused like any image."""
+    text = png_text(path, name=name or Path(path).name)
     if KEY in text:
         try:
-            return json.loads(text[KEY])
+            ours = json.loads(text[KEY])
         except ValueError:
-            pass
-    return _parse_a1111(text["parameters"]) if "parameters" in text else None
+            ours = None
+        if isinstance(ours, dict):
+            return ours
+    try:
+        return _parse_a1111(text["parameters"]) if "parameters" in text else None
+    except ValueError:  # "Steps: many": text that only looks like AUTOMATIC1111's
+        return None
+
+
+def png_text(path: str | Path, *, name: str) -> dict[str, str]:
+    """The WANTED text chunks of a PNG, wherever they are; each chunk's length is checked against the file."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != SIGNATURE:
+                raise InvalidParameter(f"'{name}' is not a PNG file.")
+            return _walk(f, os.fstat(f.fileno()).st_size, name)
+    except (FileNotFoundError, IsADirectoryError):
+        raise InvalidParameter(f"The PNG '{name}' could not be found; drop it again.") from None
+    except OSError as err:
+        raise InvalidParameter(f"'{name}' could not be read ({err.strerror}).") from None
+
+
+def _walk(f: BinaryIO, size: int, name: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    kind, first = b"", True
+    while kind != b"IEND" and len(found) < len(WANTED):
+        head = f.read(8)
+        if len(head) < 8:
+            raise _damaged(name, "it ends before its last chunk")
+        length, kind = struct.unpack(">I4s", head)
+        if length + 4 > size - f.tell():
+            raise _damaged(name, f"a {kind.decode('latin-1')!r} chunk claims {length:,} bytes, more than the "
+                                 f"file holds")
+        if first and (kind != b"IHDR" or length != 13):
+            raise _damaged(name, "it does not start with its header")
+        if not (first or kind in (b"tEXt", b"zTXt", b"iTXt")) or length > MAX_TEXT_BYTES:
+            f.seek(length + 4, 1)  # pixels (IDAT) and everything else: skipped, never decompressed
+            continue
+        data, (crc,) = f.read(length), struct.unpack(">I", f.read(4))
+        if zlib.crc32(kind + data) != crc:
+            raise _damaged(name, f"its {kind.decode('latin-1')} chunk fails its checksum")
+        if first:
+            check_pixels(*struct.unpack(">II", data[:8]), name=name, limit=MAX_PIXELS)
+            first = False
+            continue
+        key, value = _text_chunk(kind, data)
+        if key in WANTED and value is not None:
+            found[key] = value
+    return found
+
+
+def _text_chunk(kind: bytes, data: bytes) -> tuple[str, str | None]:
+    """(keyword, text) of a tEXt, zTXt or iTXt chunk; text is read only for the WANTED keywords."""
+    key, _, rest = data.partition(b"\0")
+    keyword = key.decode("latin-1")
+    if keyword not in WANTED:
+        return keyword, None
+    if kind == b"tEXt":
+        return keyword, rest.decode("latin-1")
+    if kind == b"zTXt":
+        return keyword, _inflate(rest[1:], "latin-1")
+    compressed, rest = rest[:1] == b"\1", rest[2:]
+    _language, _, rest = rest.partition(b"\0")
+    _translated, _, text = rest.partition(b"\0")
+    return keyword, _inflate(text, "utf-8") if compressed else text.decode("utf-8", "replace")
+
+
+def _inflate(data: bytes, encoding: str) -> str | None:
+    """Compressed text, up to MAX_TEXT_BYTES once inflated: a few bytes of zlib can inflate to gigabytes."""
+    inflater = zlib.decompressobj()
+    try:
+        text = inflater.decompress(data, MAX_TEXT_BYTES)
+    except zlib.error:
+        return None
+    return None if inflater.unconsumed_tail else text.decode(encoding, "replace")
+
+
+def _damaged(name: str, why: str) -> InvalidParameter:
+    return InvalidParameter(f"'{name}' is damaged: {why}; it cannot be read as a PNG.")
 
 
 def _parse_a1111(text: str) -> dict | None:

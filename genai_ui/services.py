@@ -15,6 +15,7 @@ from .engines.pipelines import PipelineManager
 from .hub import HubService
 from .image_gen import ImageService
 from .library import Library
+from .manage import ModelAccess
 from .settings import Settings
 from .vision import VisionService
 from .work_queue import WorkQueue
@@ -35,24 +36,26 @@ class Services:
     images: ImageService
     conversions: WorkQueue  # one at a time: each takes both cores and gigabytes
     downloads: WorkQueue  # one at a time: each takes the whole link
+    access: ModelAccess  # which models each caller may see and run
 
 
 def create_services(settings: Settings) -> Services:
     library = Library(settings.models_dir)
+    library.sweep()  # here, not in Library(): other code opens a library that a running app is using
     ensure_builtin(library)
     devices = Devices(settings.device)
     pipelines = PipelineManager(cache_dir=settings.compile_cache_dir)
     atexit.register(pipelines.close)
+    access = ModelAccess(library, settings.hub_endpoint)
     chat = ChatService(library, devices, pipelines, default_model=BUILTIN_ID,
-                       options=EngineOptionsStore(settings.home / "engine_options.json"))
-    # The operator's token reaches visitors only when the app serves this machine alone: on a
-    # shared deployment it would open the operator's private and gated repos to anyone.
-    hub = HubService(endpoint=settings.hub_endpoint, token="" if settings.public else settings.hf_token,
-                     offline=settings.offline)
+                       options=EngineOptionsStore(settings.home / "engine_options.json"), access=access)
+    # No token of its own: each request brings the one it may use (access.identify), and the
+    # operator's HF_TOKEN is lent only to this machine's own user, never to a shared request.
+    hub = HubService(endpoint=settings.hub_endpoint, offline=settings.offline)
     if settings.public and settings.hf_token:
         log.info("HF_TOKEN is set but not lent to visitors of a shared deployment; each signs in with their own.")
-    vision = VisionService(library, devices, pipelines)
+    vision = VisionService(library, devices, pipelines, access=access)
     return Services(settings, library, devices, pipelines, chat, BenchmarkService(chat), hub, vision,
-                    ImageService(library, devices, pipelines),
+                    ImageService(library, devices, pipelines, access=access),
                     WorkQueue("conversion", max_waiting=settings.queue_size),
-                    WorkQueue("download", max_waiting=settings.queue_size))
+                    WorkQueue("download", max_waiting=settings.queue_size), access)

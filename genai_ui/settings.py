@@ -48,7 +48,22 @@ class Settings:
         "GENAI_UI_QUEUE_SIZE"))
     max_upload_mb: int = field(default=200, metadata=_flag("the largest file a visitor may upload, in MB",
                                                            "GENAI_UI_MAX_UPLOAD_MB"))
+    cache_hours: float = field(default=24.0, metadata=_flag(
+        "uploads and outputs in Gradio's cache are deleted once this old (and all of them when the app stops)",
+        "GENAI_UI_CACHE_HOURS"))
+    shared: bool = field(default=False, metadata=_flag(
+        "serve others (behind a proxy): every request follows the shared deployment's rules", "GENAI_UI_SHARED"))
+    operators: str = field(default="", metadata=_flag(
+        "Hugging Face accounts or --auth users who run this shared deployment (comma-separated); on a Space its "
+        "owner is one", "GENAI_UI_OPERATORS"))
     space_id: str = field(default="", metadata=_flag("the Hugging Face Space this runs in", "SPACE_ID", cli=False))
+    space_author: str = field(default="", metadata=_flag("the Space's owner", "SPACE_AUTHOR_NAME", cli=False))
+
+    @property
+    def delete_cache(self) -> tuple[int, int]:
+        """Gradio's delete_cache: (how often to look, in seconds; the age at which a file goes)."""
+        age = max(1, round(self.cache_hours * 3600))
+        return min(3600, age), age
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
@@ -60,9 +75,13 @@ class Settings:
 
     @property
     def public(self) -> bool:
-        """Served to others than this machine's user: a Space, a share link, or an address
-        other than the loopback one."""
-        return self.on_space or self.share or self.host not in ("127.0.0.1", "localhost", "::1")
+        """Served to others than this machine's user: --shared, a Space, a share link, or an address
+        other than the loopback one. A request can still be shared on an app that is not (access.py)."""
+        return self.shared or self.on_space or self.share or self.host not in ("127.0.0.1", "localhost", "::1")
+
+    def operator_names(self) -> frozenset[str]:
+        names = {n.strip() for n in self.operators.split(",") if n.strip()}
+        return frozenset(names | ({self.space_author} if self.on_space and self.space_author else set()))
 
     @property
     def remote_code_allowed(self) -> bool:
@@ -114,7 +133,12 @@ class Settings:
                 continue
             if f.type in (bool, "bool") and isinstance(value, str):
                 value = value.strip().lower() in ("1", "true", "yes", "on")
-            values[f.name] = int(value) if f.type in (int, "int") else value
+            kind = {"int": int, "float": float}.get(f.type if isinstance(f.type, str) else f.type.__name__)
+            try:
+                values[f.name] = kind(value) if kind else value
+            except ValueError:
+                parser.error(f"--{f.name.replace('_', '-')} (or {f.metadata.get('env') or 'its variable'}): "
+                             f"{value!r} is not a number")
         if "home" not in values:
             values["home"] = _default_home(env)
         return cls(**values)

@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from .access import LOCAL, Caller
+from .chat import MAX_HISTORY_CHARS, MAX_HISTORY_MESSAGES
 from .devices import Devices
 from .engines.chat import ChatUpdate, GenerationParams
 from .engines.pipelines import LoadedPipeline, PipelineManager
@@ -30,37 +32,41 @@ def default_prompt(images: int) -> str:
 
 
 class VisionService:
-    def __init__(self, library: Library, devices: Devices, pipelines: PipelineManager) -> None:
+    def __init__(self, library: Library, devices: Devices, pipelines: PipelineManager, access=None) -> None:
         self.library = library
+        self.access = access  # a manage.ModelAccess: which models each caller may see and run
         self.devices = devices
         self.pipelines = pipelines
         self.image_tokens = ImageTokens()
 
-    def model_id(self, model: str = "") -> str:
-        """The model asked for, else the first of the library's."""
-        return self.library.pick(model, TASK)
+    def seen(self, caller: Caller = LOCAL):
+        return self.access.view(caller) if self.access else self.library
 
-    def load(self, *, model: str = "", device: str = "") -> LoadedPipeline:
+    def model_id(self, model: str = "", caller: Caller = LOCAL) -> str:
+        """The model asked for, else the first of the library's (of those `caller` may see)."""
+        return self.seen(caller).pick(model, TASK)
+
+    def load(self, *, model: str = "", device: str = "", caller: Caller = LOCAL) -> LoadedPipeline:
         """Load a model now (when it is picked), so what cannot run says so before any question."""
-        entry = self.library.get(self.model_id(model), task=TASK)
+        entry = self.seen(caller).get(self.model_id(model, caller), task=TASK)
         return self.pipelines.get(entry, self.devices.resolve(device))
 
     def reply(self, *, messages: list[dict], model: str = "", device: str = "",
               params: GenerationParams = GenerationParams(),
-              cancel: threading.Event | None = None) -> Iterator[ChatUpdate]:
+              cancel: threading.Event | None = None, caller: Caller = LOCAL) -> Iterator[ChatUpdate]:
         """Stream the answer to the last user message of `messages`. Checks everything first."""
         messages = check_conversation(messages)
-        loaded = self.load(model=model, device=device)
+        loaded = self.load(model=model, device=device, caller=caller)
         return stream_vision(loaded, messages, params, cancel or threading.Event(), self.image_tokens)
 
     def caption(self, *, image: str | Path, prompt: str = DEFAULT_PROMPT, model: str = "", device: str = "",
-                max_new_tokens: int = 256, name: str = "", cancel: threading.Event | None = None
-                ) -> Iterator[ChatUpdate]:
+                max_new_tokens: int = 256, name: str = "", cancel: threading.Event | None = None,
+                caller: Caller = LOCAL) -> Iterator[ChatUpdate]:
         """One image, one question, a greedy answer (the same image and question give the same answer)."""
         params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0)
         picture = load_picture(image, name=name)
         return self.reply(messages=[user_message(prompt, [picture])], model=model, device=device, params=params,
-                          cancel=cancel)
+                          cancel=cancel, caller=caller)
 
 
 def user_message(text: str, images: list[Picture]) -> dict:
@@ -80,6 +86,10 @@ def check_conversation(messages: list[dict]) -> list[dict]:
     if len(last.get("images") or []) > MAX_IMAGES_PER_MESSAGE:
         raise InvalidParameter(f"{len(last['images'])} images in one message; up to {MAX_IMAGES_PER_MESSAGE} "
                                "are read at once.")
+    chars = sum(len(m.get("content") or "") for m in messages)
+    if len(messages) > MAX_HISTORY_MESSAGES or chars > MAX_HISTORY_CHARS:
+        raise InvalidParameter(f"This conversation has {len(messages):,} messages and {chars:,} characters; the "
+                               f"limits are {MAX_HISTORY_MESSAGES:,} and {MAX_HISTORY_CHARS:,}. Clear it to go on.")
     total = sum(len(m.get("images") or []) for m in messages)
     if total > MAX_IMAGES:
         raise InvalidParameter(f"This conversation would hold {total} images; up to {MAX_IMAGES} are kept. "

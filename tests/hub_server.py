@@ -24,12 +24,14 @@ SORT_KEYS = {"downloads": "downloads", "likes": "likes", "trendingScore": "trend
 
 class LocalHub:
     """The Hub's state: repos and tokens. `tokens` maps a token to its user name; `grants`
-    maps a user to the gated repos they were given access to."""
+    maps a user to the gated repos they were given access to; `refs` holds each repo's refs other
+    than main (branches, tags, pull requests), by full ref."""
 
     def __init__(self, tokens: dict[str, str] | None = None, grants: dict[str, set[str]] | None = None) -> None:
         self.repos: dict[str, HubRepo] = {}
         self.tokens = tokens or {}
         self.grants = grants or {}
+        self.refs: dict[str, dict[str, Commit]] = {}  # repo id → {"refs/tags/v1.0": commit, …}
         self.lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []  # (method, path) of each request, for tests
         self._server: ThreadingHTTPServer | None = None
@@ -45,6 +47,37 @@ class LocalHub:
         with self.lock:
             self.repos[repo_id] = repo
         return repo
+
+    def add_ref(self, repo_id: str, ref: str, files: dict[str, bytes | Path] | None = None) -> Commit:
+        """A branch (refs/heads/NAME), a tag (refs/tags/NAME) or a pull request (refs/pr/N) of a repo: at main's
+        head, or with `files` at a commit of its own, which main's history does not hold (as a PR's commit)."""
+        if not re.fullmatch(r"refs/(heads|tags)/[^/]+(/[^/]+)*|refs/pr/[1-9][0-9]*", ref) or ref == "refs/heads/main":
+            raise ValueError(f"not a ref this Hub can add: {ref!r}")
+        repo = self.repos[repo_id]
+        commit = repo.at("main")
+        if files:
+            changed = {path: HubFile.of(content) for path, content in files.items()}
+            digest = hashlib.sha1(f"{repo_id}{ref}{commit.oid}".encode())
+            for path in sorted(changed):
+                digest.update(path.encode() + changed[path].sha256.encode())
+            commit = Commit(digest.hexdigest(), {**commit.files, **changed}, f"commit on {ref}", now())
+        with self.lock:
+            self.refs.setdefault(repo_id, {})[ref] = commit
+        return commit
+
+    def commit_at(self, repo: HubRepo, revision: str) -> Commit | None:
+        """What a revision names, as the Hub reads it: main, a branch or a tag by name or by full ref, a pull
+        request by its ref (refs/pr/N), or a commit by its id (7 characters or more)."""
+        refs = self.refs.get(repo.id, {})
+        if revision in ("main", "refs/heads/main"):
+            return repo.at("main")
+        for ref in (revision, f"refs/heads/{revision}", f"refs/tags/{revision}"):
+            if ref in refs:
+                return refs[ref]
+        found = repo.at(revision)
+        if found is None and len(revision) >= 7:
+            found = next((c for c in refs.values() if c.oid.startswith(revision)), None)
+        return found
 
     # serving
     def start(self, port: int = 0) -> str:
@@ -115,9 +148,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method == "POST" else b""
         try:
             for pattern, handler_method, name in ROUTES:
-                match = re.fullmatch(pattern, path)
+                # matched before unquoting: a revision comes quoted whole (refs%2Fpr%2F1), its slashes included
+                match = re.fullmatch(pattern, url.path)
                 if match and handler_method == method.replace("HEAD", "GET"):
-                    return getattr(self, name)(method, user, query, body, **match.groupdict())
+                    parts = {k: unquote(v) if v else v for k, v in match.groupdict().items()}
+                    return getattr(self, name)(method, user, query, body, **parts)
             raise HubError(404, "EntryNotFound", f"No route {method} {path}")
         except HubError as err:
             self._json({"error": err.message, **err.body}, err.status,
@@ -146,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
         return repo
 
     def _commit(self, repo: HubRepo, revision: str) -> Commit:
-        commit = repo.at(revision)
+        commit = self.hub.commit_at(repo, revision)
         if commit is None:
             raise HubError(404, "RevisionNotFound", f"Invalid rev id: {revision}")
         return commit
@@ -178,6 +213,21 @@ class _Handler(BaseHTTPRequestHandler):
         commit = self._commit(repo, revision)
         blobs = query.get("blobs", ["false"])[0].lower() == "true"
         self._json(model_json(repo, commit, query.get("expand") or query.get("expand[]"), full=True, blobs=blobs))
+
+    def refs(self, method, user, query, body, repo_id) -> None:
+        """Branches and tags, and pull requests when asked for (include_prs=1), as the Hub lists them."""
+        repo = self._repo(repo_id, user)
+        refs = {"refs/heads/main": repo.at("main"), **self.hub.refs.get(repo.id, {})}
+
+        def listed(prefix: str, cut: int) -> list[dict]:
+            return [{"name": ref[cut:], "ref": ref, "targetCommit": commit.oid}
+                    for ref, commit in refs.items() if ref.startswith(prefix)]
+
+        data = {"branches": listed("refs/heads/", len("refs/heads/")), "converts": [],
+                "tags": listed("refs/tags/", len("refs/tags/"))}
+        if query.get("include_prs", ["0"])[0].lower() in ("1", "true"):
+            data["pullRequests"] = listed("refs/pr/", len("refs/"))  # named pr/N; clients read `ref`
+        self._json(data)
 
     def tree(self, method, user, query, body, repo_id, revision, subpath=None) -> None:
         subpath = subpath or ""
@@ -329,6 +379,7 @@ ROUTES = [
     (r"/api/models/?", "GET", "list_models"),
     (rf"/api/models/{_REPO}", "GET", "model_info"),
     (rf"/api/models/{_REPO}/revision/(?P<revision>[^/]+)", "GET", "model_info"),
+    (rf"/api/models/{_REPO}/refs", "GET", "refs"),
     (rf"/api/models/{_REPO}/tree/(?P<revision>[^/]+)(?P<subpath>/.*)?", "GET", "tree"),
     (rf"/{_REPO}/resolve/(?P<revision>[^/]+)/(?P<filename>.+)", "GET", "resolve"),
     (rf"/api/models/{_REPO}/auth-check", "GET", "auth_check"),

@@ -1,6 +1,13 @@
 """Steps the browser tests share."""
 
+import re
+
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+
+def cell(page, table: str, text: str):
+    """A visible cell of a Gradio table (it also keeps hidden copies of its cells, for measuring)."""
+    return page.locator(f"{table} span.text", has_text=re.compile(f"^{re.escape(text)}$")).first
 
 
 def set_slider(page, elem_id: str, value) -> None:

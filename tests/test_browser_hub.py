@@ -1,8 +1,9 @@
 """The Hub and Library tabs in a real browser, against the local Hub."""
 
 import logging
-import re
 from pathlib import Path
+
+from tests.pages import cell
 
 GGUF_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
 GGUF_ID = "SmolLM2-135M-Instruct-GGUF-Q4_1"
@@ -14,11 +15,6 @@ def open_hub(browser, app_url):
     page.get_by_role("tab", name="Hub").click()
     page.wait_for_function("() => /\\d+ models?|No model/.test(document.querySelector('#hub-status').innerText)")
     return page
-
-
-def cell(page, table: str, text: str):
-    """A visible cell of a Gradio table (it also keeps hidden copies of its cells, for measuring)."""
-    return page.locator(f"{table} span.text", has_text=re.compile(f"^{re.escape(text)}$")).first
 
 
 def listings(local_hub) -> int:

@@ -4,7 +4,7 @@ PNG to restore its parameters. The model is the tiny Stable Diffusion made by th
 from genai_ui.pngmeta import save_png
 from tests.models import build_tiny_sd_lora
 from tests.pages import set_slider
-from tests.test_browser_hub import cell
+from tests.pages import cell
 
 
 def test_prompt_progress_image_and_restore(browser, app_url, image_model, tmp_path, output_dir):

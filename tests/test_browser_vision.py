@@ -9,7 +9,7 @@ from PIL import Image
 
 from tests.models import copy_as_architecture
 from tests.pages import set_slider
-from tests.test_browser_hub import cell
+from tests.pages import cell
 
 PASTE = """(box, data) => {
     const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));

@@ -62,8 +62,12 @@ def test_fp16_export_with_stages_log_and_report(fp16, services):
 
 
 def test_int4_with_a_group_size_that_fits_and_it_answers(client, services):
-    report = client.predict(CHECKPOINT, "int4", 0, api_name="/convert_model")
+    job = client.submit(CHECKPOINT, "int4", 0, api_name="/convert_model")
+    report = job.result(timeout=900)
     try:
+        progress = job.outputs()[:-1]  # a client that stays sees the stages go by, then the report
+        assert progress and all(p["status"] in ("starting", "waiting", "running") for p in progress), progress
+        assert {"download", "export", "verify"} <= {p.get("stage") for p in progress}, progress
         assert report["options"]["group_size"] == 64  # SmolLM2's 576 wide layers rule out 128
         assert {"id", "location", "task", "seconds", "source_bytes", "output_bytes", "peak_rss_bytes",
                 "options"} <= set(report)
@@ -204,9 +208,24 @@ def test_a_failed_step_says_why_in_its_own_words():
         list(_step([sys.executable, "-c", code], "The export", threading.Event(), None))
 
 
-def test_no_token_reaches_a_step(monkeypatch):
-    from genai_ui.convert_job import child_env
+def test_a_step_sees_no_token_and_no_secret(monkeypatch):
+    """What a repo's own code (trust_remote_code) could read in a step: the step's real process prints
+    its whole environment; the app's secrets are set around it."""
+    import json
+    import sys
 
-    monkeypatch.setenv("HF_TOKEN", "hf_operator_secret")
-    env = child_env(HubService(endpoint="http://127.0.0.1:9", token="hf_operator_secret"))
-    assert "hf_operator_secret" not in env.values() and env["HF_HUB_OFFLINE"] == "1"
+    from genai_ui.convert_job import _step, child_env
+    from genai_ui.jobs import Log
+
+    secrets = {"HF_TOKEN": "hf_operator_secret_1", "HUGGING_FACE_HUB_TOKEN": "hf_operator_secret_2",
+               "GENAI_UI_AUTH": "ada:pass-word-3", "GENAI_UI_OPERATORS": "ada", "OAUTH_CLIENT_SECRET": "oauth-secret-4",
+               "OAUTH_CLIENT_ID": "client-5", "OPENAI_API_KEY": "sk-secret-6", "AWS_SECRET_ACCESS_KEY": "aws-7"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    code = "import json, os; print(json.dumps(dict(os.environ)))"
+    shown = [e.line for e in _step([sys.executable, "-c", code], "The step", threading.Event(),
+                                   child_env(HubService(endpoint="http://127.0.0.1:9"))) if isinstance(e, Log)]
+    env = json.loads(next(line for line in shown if line.startswith("{")))
+    assert not set(secrets) & set(env) and not any(v in json.dumps(env) for v in secrets.values()), env
+    assert not [k for k in env if k.startswith(("GENAI_UI_", "OAUTH_", "SPACE_"))], env
+    assert env["HF_HUB_OFFLINE"] == "1" and env["PATH"]

@@ -60,7 +60,9 @@ def test_a_process_streams_its_lines_and_reports_memory_and_exit_code():
     from genai_ui.jobs import ProcessResult, run_process
 
     result = ProcessResult()
-    code = "import sys; print('one'); sys.stdout.write('50%\\r60%\\r'); print('two'); x = bytearray(80_000_000); sys.exit(3)"
+    # the peak is sampled while the process runs (every 0.1 s): it holds its memory for longer than that
+    code = ("import sys, time; print('one'); sys.stdout.write('50%\\r60%\\r'); x = bytearray(80_000_000); print('two');"
+            "sys.stdout.flush(); time.sleep(0.5); sys.exit(3)")
     lines = list(run_process([sys.executable, "-c", code], cancel=threading.Event(), result=result))
     assert lines == ["one", "50%", "60%", "two"]
     assert result.returncode == 3 and result.peak_rss_bytes > 80_000_000 and result.tail[-1] == "two"

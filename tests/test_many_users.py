@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from genai_ui.builtin import BUILTIN_ID
 from genai_ui.engines.chat import GenerationParams
@@ -23,41 +24,46 @@ def test_four_sessions_at_once_each_get_their_own_answer(app_url):
     story_client = Client(app_url, verbose=False)
     story = story_client.submit("Write a long story about a lighthouse keeper.", [], "", "", 256, 0.0,
                                 api_name="/chat")
-    story_started, story_ended = threading.Event(), {}
+    story_started = threading.Event()
 
-    def follow_story() -> None:
-        for _ in story:
-            story_started.set()
-        story_ended["at"] = time.monotonic()
-        story_started.set()
+    def follow_story() -> float:
+        """When the story ended."""
+        try:
+            for _ in story:
+                story_started.set()
+            return time.monotonic()
+        finally:
+            story_started.set()  # a story that failed must not leave the test waiting for it
 
-    follower = threading.Thread(target=follow_story)
-    follower.start()
-    assert story_started.wait(timeout=120)
     start = threading.Barrier(len(clients))
-    answers, last_update, errors = {}, {}, []
 
-    def ask(country: str) -> None:
+    def ask(country: str) -> tuple[str, float]:
+        """The answer, and when its last update came."""
         try:
             start.wait()
             job = clients[country].submit(f"What is the capital of {country}?", [], "", "", 48, 0.0, api_name="/chat")
-            for text in job:
-                answers[country] = text
-            last_update[country] = time.monotonic()
-        except Exception as err:  # reported below, with the country
-            errors.append(f"{country}: {err!r}")
+            answer = ""
+            for answer in job:
+                pass
+            return answer, time.monotonic()
+        except Exception as err:
+            err.add_note(f"asking the capital of {country}")
+            raise
 
-    threads = [threading.Thread(target=ask, args=(c,)) for c in CAPITALS]
-    [t.start() for t in threads]
-    [t.join(timeout=300) for t in threads]
-    follower.join(timeout=300)
-    assert not errors
+    # each thread hands back its result or its exception; the checks run here, in the test's thread
+    with ThreadPoolExecutor(max_workers=len(CAPITALS) + 1) as pool:
+        follower = pool.submit(follow_story)
+        assert story_started.wait(timeout=120)
+        asked = {country: pool.submit(ask, country) for country in CAPITALS}
+        replies = {country: future.result(timeout=300) for country, future in asked.items()}
+        story_ended = follower.result(timeout=300)
     for country, capital in CAPITALS.items():
+        answer, _ = replies[country]
         others = [c for c in CAPITALS.values() if c != capital]
-        assert capital in answers[country], (country, answers[country])
-        assert not any(other in answers[country] for other in others), (country, answers[country])
+        assert capital in answer, (country, answer)
+        assert not any(other in answer for other in others), (country, answer)
     assert len(story.outputs()[-1]) > 500, "the story ran its 256 tokens"
-    assert max(last_update.values()) < story_ended["at"], "the four were answered while the story streamed"
+    assert max(at for _, at in replies.values()) < story_ended, "the four were answered while the story streamed"
 
 
 def test_the_engine_batches_replies(services):
@@ -67,22 +73,20 @@ def test_the_engine_batches_replies(services):
     loaded = services.pipelines.get(entry, "CPU")
     assert getattr(loaded.pipeline, "concurrent", False), "the batching engine serves chat on CPU"
     params = GenerationParams(max_new_tokens=24, temperature=0.0, ignore_eos=True)
-    spans: dict[str, tuple[float, float]] = {}
 
-    def reply(country: str) -> None:
+    def reply(country: str) -> tuple[float, float, int]:
+        """When the first and the last token came, and how many tokens."""
         import time
 
         begun = None  # the first token: replies run one after another would each start after the last ended
         for update in services.chat.reply(message=f"What is the capital of {country}?", params=params):
             begun = begun or time.monotonic()
-        spans[country] = (begun, time.monotonic())
-        assert update.metrics.output_tokens == 24
+        return begun, time.monotonic(), update.metrics.output_tokens
 
-    threads = [threading.Thread(target=reply, args=(c,)) for c in CAPITALS]
-    [t.start() for t in threads]
-    [t.join(timeout=300) for t in threads]
-    assert len(spans) == 4
-    assert max(b for b, _ in spans.values()) < min(e for _, e in spans.values())
+    with ThreadPoolExecutor(max_workers=len(CAPITALS)) as pool:
+        spans = list(pool.map(reply, CAPITALS, timeout=300))  # a thread's exception is raised here
+    assert [tokens for *_, tokens in spans] == [24] * 4
+    assert max(b for b, _, _ in spans) < min(e for _, e, _ in spans)
 
 
 def test_stopping_one_reply_leaves_the_others_running(services):
@@ -90,17 +94,15 @@ def test_stopping_one_reply_leaves_the_others_running(services):
 
     params = GenerationParams(max_new_tokens=40, temperature=0.0, ignore_eos=True)
     stop_me = threading.Event()
-    results = {}
 
-    def reply(name: str, cancel: threading.Event) -> None:
+    def reply(cancel: threading.Event):
         *_, last = services.chat.reply(message="Tell me about the sea.", params=params, cancel=cancel)
-        results[name] = last.metrics
+        return last.metrics
 
-    threads = [threading.Thread(target=reply, args=("stopped", stop_me)),
-               threading.Thread(target=reply, args=("kept", threading.Event()))]
-    [t.start() for t in threads]
-    time.sleep(0.5)
-    stop_me.set()
-    [t.join(timeout=300) for t in threads]
-    assert results["stopped"].finish == "cancelled" and results["stopped"].output_tokens < 40
-    assert results["kept"].finish == "length" and results["kept"].output_tokens == 40
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        replies = [pool.submit(reply, stop_me), pool.submit(reply, threading.Event())]
+        time.sleep(0.5)
+        stop_me.set()
+        stopped, kept = (r.result(timeout=300) for r in replies)  # or a thread's exception, raised here
+    assert stopped.finish == "cancelled" and stopped.output_tokens < 40
+    assert kept.finish == "length" and kept.output_tokens == 40

@@ -100,26 +100,22 @@ def test_uploads_above_the_limit_are_refused(space_app, tmp_path):
         client.predict(handle_file(str(big)), "Describe this image.", "", 16, "", api_name="/caption")
 
 
-def test_visitors_cannot_turn_on_remote_code():
-    from genai_ui.access import NotAllowed
+def test_visitors_cannot_turn_on_remote_code_or_change_the_engine_everyone_shares():
+    from genai_ui.access import NotAllowed, identify
 
-    for public in (Settings(share=True), Settings(host="0.0.0.0"), Settings(space_id="a/b")):
-        assert public.public
+    for public in (Settings(share=True), Settings(host="0.0.0.0"), Settings(space_id="a/b"), Settings(shared=True)):
+        visitor = identify(public, client_host="127.0.0.1")
         with pytest.raises(NotAllowed, match="--allow-remote-code"):
-            check_remote_code(public, True)
-        check_remote_code(public, False)
-        check_remote_code(Settings(share=True, allow_remote_code=True), True)
-    check_remote_code(Settings(), True)  # the machine's own user decides for themself
-
-
-def test_visitors_cannot_change_the_engine_everyone_shares():
-    from genai_ui.access import NotAllowed
-
-    for public in (Settings(share=True), Settings(host="0.0.0.0"), Settings(space_id="a/b")):
+            check_remote_code(public, visitor, True)
+        check_remote_code(public, visitor, False)
         with pytest.raises(NotAllowed, match="set by this shared deployment's operator.*--allow-engine-options"):
-            check_engine_options(public)
-    check_engine_options(Settings(share=True, allow_engine_options=True))
-    check_engine_options(Settings())
+            check_engine_options(public, visitor)
+    allowing = Settings(share=True, allow_remote_code=True, allow_engine_options=True)
+    check_remote_code(allowing, identify(allowing, client_host="127.0.0.1"), True)
+    check_engine_options(allowing, identify(allowing, client_host="127.0.0.1"))
+    me = identify(Settings(), client_host="127.0.0.1")  # the machine's own user decides for themself
+    check_remote_code(Settings(), me, True)
+    check_engine_options(Settings(), me)
     assert Settings.from_args([], env={"GENAI_UI_ALLOW_ENGINE_OPTIONS": "1"}).allow_engine_options
 
 

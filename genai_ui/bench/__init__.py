@@ -1,4 +1,4 @@
-"""`python -m genai_ui.bench chat|vision|image|load|engines|convert`: the app against the raw engine, side by side, in one run.
+"""`python -m genai_ui.bench chat|vision|image|load|history|engines|convert`: the app against the raw engine, side by side, in one run.
 
 chat (bench/chat.py): speed as a person sees it: the raw LLMPipeline's streamer callbacks against
 the chunks a gradio_client receives from the app's /chat, same model file, same prompt, greedy.
@@ -6,6 +6,8 @@ vision (bench/vision.py): the raw VLMPipeline against the app's /caption, same m
 image (bench/image.py): the raw Text2ImagePipeline against the app's /generate_image, and the previews' cost.
 load (bench/load.py): many users chatting at once: errors, crosstalk, throughput, memory over time,
 and the combined tokens/s of 4 users against 1.
+history (bench/history.py): a hostile chat history refused or trimmed at once (2,000 messages refused, the
+largest within the bounds trimmed to the context), and another user's first token meanwhile against alone.
 engines (bench/engines.py): one chat model on openvino_genai and on optimum-intel's OVModelForCausalLM:
 load, first token, tokens/s and memory of each, each engine in a process of its own; with --options,
 also each engine option (KV cache, dynamic quantization, stateful, prompt lookup, speculative decoding).
@@ -23,6 +25,7 @@ from .chat import bench_chat
 from .common import free_port, wait_for_page
 from .convert import CONVERT_REPO, bench_convert, convert_table
 from .engines import bench_engines
+from .history import bench_history
 from .image import bench_image
 from .load import bench_load
 from .vision import bench_vision
@@ -56,6 +59,13 @@ def main(argv: list[str] | None = None) -> None:
     load_args.add_argument("--users", type=int, default=8)
     load_args.add_argument("--minutes", type=float, default=2.0)
     load_args.add_argument("--output", type=Path, default=Path("bench-output"))
+    history_args = sub.add_parser("history", help="a hostile chat history refused or trimmed, and another user "
+                                  "meanwhile, on the built-in model")
+    history_args.add_argument("--runs", type=int, default=5)
+    history_args.add_argument("--kept-tokens", type=int, default=1024, help="the context left to the trimmed "
+                              "conversation beside the reply asked for (its first token is measured); 8192: "
+                              "all that fits beside an 8-token reply")
+    history_args.add_argument("--output", type=Path, default=Path("bench-output"))
     engines_args = sub.add_parser("engines", help="one chat model on openvino_genai and on optimum-intel")
     engines_args.add_argument("--rounds", type=int, default=3)
     engines_args.add_argument("--runs", type=int, default=3)
@@ -76,10 +86,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.runs < 1:
         parser.error("--runs must be 1 or more")
+    if args.what == "history" and args.kept_tokens < 64:
+        parser.error("--kept-tokens must be 64 or more")
     if args.what == "chat":
         bench_chat(args.runs, args.max_new_tokens, args.output)
     elif args.what == "vision":
         bench_vision(args.runs, args.max_new_tokens, args.output, args.model, args.image)
+    elif args.what == "history":
+        bench_history(args.runs, args.output, args.kept_tokens)
     elif args.what == "engines":
         bench_engines(args.rounds, args.runs, args.max_new_tokens, args.output, args.model, args.options)
     elif args.what == "image":

@@ -77,7 +77,7 @@ def warm_hub_cache(repo: str, endpoint: str, hf_home: Path) -> None:
     from ..hub import HubService, HubUnavailable, details
 
     try:
-        details(HubService(endpoint=endpoint, token=os.environ.get("HF_TOKEN", "")), repo)
+        details(HubService(endpoint=endpoint), repo, os.environ.get("HF_TOKEN", ""))
     except HubUnavailable:
         sys.exit(f"The Hub at {endpoint} cannot be reached: start one (`python -m tests.hub_server`) "
                  "and point HF_ENDPOINT at it.")

@@ -7,6 +7,7 @@ generation inside the engine rather than only in the UI.
 
 from __future__ import annotations
 
+import logging
 import queue
 import secrets
 import threading
@@ -18,6 +19,8 @@ from ..errors import GenerationFailed, InvalidParameter, PromptTooLong
 from .batching import Outcome
 from .optimum import LABEL as OPTIMUM_LABEL
 from .pipelines import LoadedPipeline, first_line
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -116,29 +119,61 @@ def count_tokens(tokenizer: Any, messages: list[dict]) -> int:
     return int(prompt_ids(tokenizer, messages).get_shape()[1])
 
 
+def text_tokens(tokenizer: Any, text: str) -> int:
+    """A text's own tokens, without any template."""
+    return int(tokenizer.encode(text, add_special_tokens=False).input_ids.get_shape()[1])
+
+
+# what a chat template adds around each message (role markers, separators): an allowance for the
+# estimate only; the kept conversation is then counted whole
+PER_MESSAGE_TOKENS = 8
+
+
 def fit_context(count: Callable[[list[dict]], int], messages: list[dict], max_new_tokens: int,
-                context_length: int | None) -> tuple[list[dict], int, int]:
+                context_length: int | None, measure: Callable[[dict], int] | None = None
+                ) -> tuple[list[dict], int, int]:
     """Drop the oldest turns (never the system prompt or the new message) until the prompt
-    and the reply fit the model's context; `count` gives a message list's prompt tokens.
-    Returns (messages, dropped count, max_new_tokens)."""
+    and the reply fit the model's context. `count` gives a message list's prompt tokens (its chat
+    template applied); `measure` one message's own tokens. Returns (messages, dropped count,
+    max_new_tokens).
+
+    Each message is measured once, newest first, stopping at the first that does not fit: the work
+    grows with what fits in the context, not with the length of the history (counting the whole
+    remainder after each dropped turn made a 2,000-message history cost 140 s). The kept
+    conversation is then counted whole, and trimmed further only if the estimate fell short."""
     if not context_length:
         return messages, 0, max_new_tokens
+    measure = measure or (lambda message: count([message]))
     system = [m for m in messages[:1] if m["role"] == "system"]
-    turns = messages[len(system):]
-    dropped = 0
-    while True:
-        kept = system + turns[dropped:]
-        tokens = count(kept)
-        if tokens + max_new_tokens <= context_length or dropped >= len(turns) - 1:
-            break
-        dropped += 1
-        # keep the conversation starting with a user message
-        while dropped < len(turns) - 1 and turns[dropped]["role"] != "user":
-            dropped += 1
-    if tokens >= context_length:
-        raise PromptTooLong(f"The message is {tokens} tokens long with the system prompt and its images; "
+    *older, last = messages[len(system):]
+    alone = count(system + [last])
+    if alone >= context_length:
+        raise PromptTooLong(f"The message is {alone} tokens long with the system prompt and its images; "
                             f"this model reads at most {context_length}. Shorten it.")
-    return kept, dropped, min(max_new_tokens, context_length - tokens)
+    budget = context_length - max_new_tokens - alone
+    sizes: dict[int, int] = {}  # index in `older` -> its estimated tokens
+    start = len(older)  # older[start:] is kept
+    while start > 0:
+        sizes[start - 1] = measure(older[start - 1]) + PER_MESSAGE_TOKENS
+        if sizes[start - 1] > budget:
+            break
+        budget -= sizes[start - 1]
+        start -= 1
+    while True:
+        while start < len(older) and older[start]["role"] != "user":  # the kept turns start with the person
+            start += 1
+        kept = system + older[start:] + [last]
+        if start >= len(older):
+            tokens = alone
+            break
+        tokens = count(kept)
+        excess = tokens + max_new_tokens - context_length
+        if excess <= 0:
+            break
+        while excess > 0 and start < len(older):  # the estimate fell short: drop enough to cover it
+            excess -= sizes[start]
+            start += 1
+    return kept, start, min(max_new_tokens, context_length - tokens)
 
 
 def draw_seed(params: GenerationParams) -> int | None:
@@ -159,10 +194,13 @@ def stream_chat(loaded: LoadedPipeline, messages: list[dict], params: Generation
     pipeline = loaded.pipeline
     if loaded.engine == "optimum":  # optimum-intel: the Hugging Face tokenizer, in Python
         count = pipeline.count_tokens
+        measure = lambda message: len(pipeline.tokenizer(message["content"], add_special_tokens=False).input_ids)  # noqa: E731
     else:
         tokenizer = pipeline.get_tokenizer()
         count = lambda kept: count_tokens(tokenizer, kept)  # noqa: E731
-    messages, dropped, max_new = fit_context(count, messages, params.max_new_tokens, loaded.entry.context_length)
+        measure = lambda message: text_tokens(tokenizer, message["content"])  # noqa: E731
+    messages, dropped, max_new = fit_context(count, messages, params.max_new_tokens, loaded.entry.context_length,
+                                             measure)
     if loaded.engine == "optimum":
         generate = lambda config, streamer: pipeline.generate(messages, config, streamer)  # noqa: E731
     elif loaded.concurrent:  # the batching engine takes token ids
@@ -205,7 +243,7 @@ def stream_generation(loaded: LoadedPipeline, generate: Callable[[Any, Callable]
 
     worker = threading.Thread(target=run, name="generate", daemon=True)
     worker.start()
-    text, pending, last_yield = "", False, 0.0
+    text, pending, last_yield, finished = "", False, 0.0, False
     interval = min_interval if callable(min_interval) else lambda: min_interval
     try:
         while True:
@@ -222,6 +260,7 @@ def stream_generation(loaded: LoadedPipeline, generate: Callable[[Any, Callable]
             if time.monotonic() - last_yield >= gap:
                 yield ChatUpdate(text)
                 pending, last_yield = False, time.monotonic()
+        finished = True  # the engine is done: whatever follows, nobody left in the middle
         if isinstance(outcome.get("error"), RuntimeError):
             raise GenerationFailed(f"The engine stopped with an error: {first_line(outcome['error'])}") \
                 from outcome["error"]
@@ -234,6 +273,8 @@ def stream_generation(loaded: LoadedPipeline, generate: Callable[[Any, Callable]
     finally:
         abandoned.set()
         worker.join()
+        if not finished:
+            log.info("A reply with %s stopped after %d characters: its reader went away.", loaded.entry.id, len(text))
 
 
 def _metrics(result: Any, cancelled: bool, seed: int | None, dropped: int, max_new: int) -> ChatMetrics:

@@ -150,9 +150,12 @@ def generate_steps(loaded: LoadedPipeline, call: Any, cancel: threading.Event,
 
     worker = threading.Thread(target=run, name="generate-image", daemon=True)
     worker.start()
+    step = None
     try:
         while (event := events.get()) is not done:
+            step = event
             yield event
+        step = None  # the engine is done: whatever follows, nobody left in the middle
         if "error" in outcome:
             err = outcome["error"]
             if isinstance(err, RuntimeError):
@@ -165,3 +168,6 @@ def generate_steps(loaded: LoadedPipeline, call: Any, cancel: threading.Event,
     finally:
         abandoned.set()
         worker.join()
+        if step is not None:
+            log.info("Image generation with %s stopped at step %d of %d: its caller went away.", loaded.entry.id,
+                     step.step, step.steps)

@@ -14,9 +14,11 @@ import logging
 import os
 import threading
 from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import atomic
 from ..errors import DraftMismatch, InvalidParameter, ModelLoadError
 
 if TYPE_CHECKING:
@@ -115,10 +117,12 @@ class EngineOptions:
 
 
 class EngineOptionsStore:
-    """Each model's options, in one JSON file: read at start, written on each change."""
+    """Each model's options, in one JSON file: read at start, written on each change. A file that
+    cannot be read is moved aside, never overwritten, and `notice` says where it went."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.notice = ""  # for the UI: what happened to an unreadable file, else ""
         self._lock = threading.Lock()
         self._options: dict[str, EngineOptions] = {}
         try:
@@ -127,7 +131,22 @@ class EngineOptionsStore:
         except FileNotFoundError:
             pass
         except (ValueError, TypeError, AttributeError, InvalidParameter) as err:
-            log.warning("Ignoring the engine options in %s: %s", path, err)
+            self._options = {}  # all or nothing: half a file is not what anyone chose
+            self.notice = self._set_aside(err)
+            log.warning("%s", self.notice)
+
+    def _set_aside(self, err: Exception) -> str:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        aside, n = self.path.with_name(f"{self.path.name}.unreadable-{stamp}"), 2
+        while aside.exists():  # two bad starts in one second keep both files
+            aside, n = self.path.with_name(f"{self.path.name}.unreadable-{stamp}-{n}"), n + 1
+        try:
+            os.rename(self.path, aside)
+        except OSError as move_err:
+            return (f"The engine options in {self.path} are unreadable ({err}) and could not be moved aside "
+                    f"({move_err}): every model runs with the default options.")
+        return (f"The engine options in {self.path} were unreadable ({err}): the file was moved to {aside} "
+                "and every model runs with the default options until new ones are chosen.")
 
     def get(self, model_id: str) -> EngineOptions:
         with self._lock:
@@ -141,9 +160,7 @@ class EngineOptionsStore:
                 self._options[model_id] = replace(options, draft_path="")
             data = {k: v.to_api() for k, v in sorted(self._options.items())}
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            partial = self.path.with_suffix(".partial")
-            partial.write_text(json.dumps(data, indent=1))
-            os.replace(partial, self.path)
+            atomic.write_text(self.path, json.dumps(data, indent=1))
 
     def forget(self, model_id: str) -> None:
         """A model deleted from the library: its options go, and it is no longer anyone's draft."""

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 from ..images import Picture
 from .chat import ChatUpdate, GenerationParams, draw_seed, fit_context, stream_generation
+from .chat import text_tokens as own_tokens
 from .pipelines import LoadedPipeline
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,11 @@ def stream_vision(loaded: LoadedPipeline, messages: list[dict], params: Generati
     def count(kept: list[dict]) -> int:
         return text_tokens(kept) + per_image * sum(len(m.get("images") or []) for m in kept)
 
-    messages, dropped, max_new = fit_context(count, messages, params.max_new_tokens, loaded.entry.context_length)
+    def measure(message: dict) -> int:
+        return own_tokens(tokenizer, message["content"]) + per_image * len(message.get("images") or [])
+
+    messages, dropped, max_new = fit_context(count, messages, params.max_new_tokens, loaded.entry.context_length,
+                                             measure)
     tagged, pictures = with_image_tags(messages)
     prompt = render_prompt(tokenizer, tagged)
     tensors = [p.tensor() for p in pictures]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Iterator
 
 import gradio as gr
@@ -12,17 +13,18 @@ from ..access import check_engine_options, check_remote_code, check_signed_in
 from ..convert import ExportOptions
 from ..convert_job import compress_model as compress_job
 from ..convert_job import convert_model as convert_job
-from ..convert_job import drain
 from ..downloads import download_model as fetch_model
 from ..engines.chat import GenerationParams
 from ..engines.options import EngineOptions
 from ..engines.pipelines import MAX_BATCH
 from ..hub import details
-from ..image_gen import ImageParams
+from ..image_gen import ImageParams, ImageResult
+from ..jobs import Finished, Progress, Stage, in_background
 from ..errors import InvalidParameter
 from ..services import Services
-from ..work_queue import WorkQueue, in_line
+from ..work_queue import Waiting, WorkQueue, in_line
 from ..vision import DEFAULT_PROMPT
+from .caller import caller_of
 from .errors import user_errors
 from .outputs import save_pngs
 
@@ -30,6 +32,9 @@ from .outputs import save_pngs
 # Replies from the page and the API share one limit: as many as the engine batches together
 # (the others wait in Gradio's queue and see their place in it).
 CHAT_EVENTS = dict(concurrency_id="chat", concurrency_limit=MAX_BATCH)
+# Long calls that return one result still stream something this often: Gradio's queue notices a
+# client that went away only between two messages, and then stops the work.
+HEARTBEAT = 1.0
 
 
 def register_api(services: Services) -> None:
@@ -41,18 +46,19 @@ def register_api(services: Services) -> None:
         return [d.to_api() for d in services.devices.list()]
 
     @user_errors
-    def local_models(task: str = "") -> list[dict]:
+    def local_models(task: str = "", request: gr.Request | None = None) -> list[dict]:
         """List the models in the local library: id, task, format, weight format, size, source.
 
         Args:
             task: only models of this task (text-generation, image-text-to-text, text-to-image); empty for all.
         """
-        return [e.to_api() for e in services.library.list(task)]
+        return [e.to_api() for e in services.access.list(caller_of(services.settings, request), task)]
 
     @user_errors
     def chat(message: str, history: list[dict] | None = None, model: str = "", system_prompt: str = "",
              max_new_tokens: int = 512, temperature: float = 0.7, top_p: float = 0.9, top_k: int = 50,
-             repetition_penalty: float = 1.0, seed: int = -1, device: str = "") -> Iterator[str]:
+             repetition_penalty: float = 1.0, seed: int = -1, device: str = "",
+             request: gr.Request | None = None) -> Iterator[str]:
         """Chat with a text-generation model of the local library; streams the reply as it grows.
 
         Args:
@@ -71,12 +77,13 @@ def register_api(services: Services) -> None:
         params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                                   top_k=top_k, repetition_penalty=repetition_penalty, seed=seed)
         for update in services.chat.reply(message=message, history=history or [], model=model, device=device,
-                                          system_prompt=system_prompt, params=params, cancel=threading.Event()):
+                                          system_prompt=system_prompt, params=params, cancel=threading.Event(),
+                                          caller=caller_of(services.settings, request)):
             yield update.text
 
     @user_errors
     def caption(image: FileData, prompt: str = DEFAULT_PROMPT, model: str = "", max_new_tokens: int = 256,
-                device: str = "") -> Iterator[str]:
+                device: str = "", request: gr.Request | None = None) -> Iterator[str]:
         """Ask a vision model of the local library about an image (by default, to describe it); streams the
         answer as it grows. The answer is greedy: the same image and prompt give the same answer.
 
@@ -89,15 +96,17 @@ def register_api(services: Services) -> None:
         """
         path, name = uploaded_file(image)
         for update in services.vision.caption(image=path, name=name, prompt=prompt, model=model, device=device,
-                                              max_new_tokens=max_new_tokens, cancel=threading.Event()):
+                                              max_new_tokens=max_new_tokens, cancel=threading.Event(),
+                                              caller=caller_of(services.settings, request)):
             yield update.text
 
     @user_errors
     def generate_image(prompt: str, negative_prompt: str = "", model: str = "", width: int = 512, height: int = 512,
                        steps: int = 20, guidance_scale: float = 7.5, seed: int = -1, num_images: int = 1,
-                       device: str = "") -> list[FileData]:
-        """Generate images from a prompt with a text-to-image model of the local library. Returns PNG files; each
-        carries its parameters (prompt, negative prompt, seed, steps, guidance, size, model) in a text chunk.
+                       device: str = "", request: gr.Request | None = None) -> Iterator[list[FileData]]:
+        """Generate images from a prompt with a text-to-image model of the local library. Ends with the PNG files
+        (an empty list streams while the steps run; a client that leaves stops the work); each carries its
+        parameters (prompt, negative prompt, seed, steps, guidance, size, model) in a text chunk.
 
         Args:
             prompt: what the image shows.
@@ -113,12 +122,18 @@ def register_api(services: Services) -> None:
         """
         params = ImageParams(prompt=prompt, negative_prompt=negative_prompt, width=width, height=height, steps=steps,
                              guidance_scale=guidance_scale, seed=seed, num_images=num_images)
-        *_, result = services.images.generate(params=params, model=model, device=device)
-        return [FileData(path=path) for path in save_pngs(result)]
+        last = time.monotonic()
+        for event in services.images.generate(params=params, model=model, device=device,
+                                              caller=caller_of(services.settings, request)):
+            if isinstance(event, ImageResult):
+                yield [FileData(path=path) for path in save_pngs(event)]
+            elif time.monotonic() - last >= HEARTBEAT:  # a step: the queue sees whether its client is still there
+                last = time.monotonic()
+                yield []
 
     @user_errors
     def benchmark(model: str = "", device: str = "", prompt: str = "", max_new_tokens: int = 128,
-                  runs: int = 3, engine: str = "genai") -> dict:
+                  runs: int = 3, engine: str = "genai", request: gr.Request | None = None) -> dict:
         """Measure a chat model's speed: medians of time to first token, time per output token and
         tokens/s, with its load time and the server's memory (peak_rss_bytes, and rss_bytes after the runs);
         also the model, device, engine and engine options measured, and the accepted tokens of speculative
@@ -134,22 +149,23 @@ def register_api(services: Services) -> None:
                 (optimum-intel's OVModelForCausalLM).
         """
         return services.benchmark.run(model=model, device=device, prompt=prompt, max_new_tokens=max_new_tokens,
-                                      runs=runs, engine=engine).to_api()
+                                      runs=runs, engine=engine, caller=caller_of(services.settings, request)).to_api()
 
     @user_errors
-    def engine_options(model: str = "") -> dict:
+    def engine_options(model: str = "", request: gr.Request | None = None) -> dict:
         """The engine options remembered for a chat model of the library (see set_engine_options).
 
         Args:
             model: a text-generation model id from local_models; empty for the default model.
         """
-        entry = services.library.get(services.chat.model_id(model), task="text-generation")
+        caller = caller_of(services.settings, request)
+        entry = services.chat.seen(caller).get(services.chat.model_id(model, caller), task="text-generation")
         return {"model": entry.id, **services.chat.options.get(entry.id).to_api()}
 
     @user_errors
     def set_engine_options(model: str = "", device: str = "", draft_model: str = "", assistant_tokens: int = 5,
                            prompt_lookup: bool = False, kv_cache_precision: str = "", dq_group_size: int = -1,
-                           engine: str = "batching") -> dict:
+                           engine: str = "batching", request: gr.Request | None = None) -> dict:
         """Choose how the engine runs a chat model, reload it once with that choice, and remember it for the
         model (chat and benchmark then use it). Returns the options with the device and the load time (load_ms).
 
@@ -168,16 +184,18 @@ def register_api(services: Services) -> None:
         On a shared deployment (a Space, a share link, another address than the loopback one) the options are the
         operator's: refused unless the app was started with --allow-engine-options.
         """
-        check_engine_options(services.settings)
+        caller = caller_of(services.settings, request)
+        check_engine_options(services.settings, caller)
         options = EngineOptions(draft_model=draft_model, assistant_tokens=assistant_tokens,
                                 prompt_lookup=bool(prompt_lookup), kv_cache_precision=kv_cache_precision,
                                 dq_group_size=dq_group_size, engine=engine)
-        loaded = services.chat.set_options(model=model, device=device, options=options)
+        loaded = services.chat.set_options(model=model, device=device, options=options, caller=caller)
         return {"model": loaded.entry.id, "device": loaded.device, "load_ms": loaded.load_ms, **options.to_api()}
 
     @user_errors
     def search_models(query: str = "", task: str = "", sort: str = "downloads", limit: int = 20,
-                      openvino_only: bool = False, gguf_only: bool = False) -> list[dict]:
+                      openvino_only: bool = False, gguf_only: bool = False,
+                      request: gr.Request | None = None) -> list[dict]:
         """Search the Hugging Face Hub for models, each with whether it runs here and its estimated size.
 
         Args:
@@ -189,39 +207,44 @@ def register_api(services: Services) -> None:
             gguf_only: only repos that hold GGUF files.
         """
         return [m.to_api() for m in services.hub.search(query=query, task=task, sort=sort, limit=limit,
-                                                         openvino_only=openvino_only, gguf_only=gguf_only)]
+                                                         openvino_only=openvino_only, gguf_only=gguf_only,
+                                                         token=caller_of(services.settings, request).hub_token)]
 
     @user_errors
-    def model_details(repo_id: str) -> dict:
+    def model_details(repo_id: str, request: gr.Request | None = None) -> dict:
         """One Hub model in detail: task, architecture, whether it runs here (and why not), its files
         with sizes, estimated sizes per weight format, license, model card, and its GGUF files.
 
         Args:
             repo_id: the Hub repo, as owner/name.
         """
-        return details(services.hub, repo_id).to_api()
+        return details(services.hub, repo_id, caller_of(services.settings, request).hub_token).to_api()
 
     @user_errors
-    def download_model(repo_id: str, revision: str = "main") -> dict:
+    def download_model(repo_id: str, revision: str = "main", request: gr.Request | None = None) -> dict:
         """Fetch a Hub model that runs here into the local library: a repo holding OpenVINO IR, or the
         recommended GGUF file of a GGUF repo. Returns {id, location, size_bytes}; the id is what chat takes.
 
         Args:
             repo_id: the Hub repo, as owner/name.
-            revision: a branch, tag or commit.
+            revision: a branch, tag, commit or refs/pr/N (shared: a branch or tag); not main: an id of its own.
         """
+        caller = caller_of(services.settings, request)
         entry = services.downloads.run(threading.Event(), lambda: fetch_model(
-            hub=services.hub, library=services.library, repo_id=repo_id, revision=revision))
+            hub=services.hub, library=services.library, repo_id=repo_id, revision=revision, token=caller.hub_token,
+            owner=caller.owner, shared=caller.shared))
         return {"id": entry.id, "location": entry.location, "size_bytes": entry.size_bytes}
 
     @user_errors
     def convert_model(repo_id: str, weight_format: str = "int4", group_size: int = 0, ratio: float = 1.0,
                       sym: bool = False, awq: bool = False, scale_estimation: bool = False, dataset: str = "",
-                      trust_remote_code: bool = False, signed_in: gr.OAuthToken | None = None) -> dict:
+                      trust_remote_code: bool = False, request: gr.Request | None = None,
+                      profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None) -> Iterator[dict]:
         """Export a Hub checkpoint (Transformers or Diffusers) to OpenVINO IR with optimum-intel, compress its
-        weights with NNCF, check it, and add it to the library. Returns the report: id, location, task, seconds,
-        source_bytes, output_bytes, peak_rss_bytes, options, and for chat models a quality check against the
-        uncompressed export and the new model's speed.
+        weights with NNCF, check it, and add it to the library. Streams its progress ({status, stage, done,
+        total, unit, place}) and ends with the report: id, location, task, seconds, source_bytes, output_bytes,
+        peak_rss_bytes, options, and for chat models a quality check against the uncompressed export and the
+        new model's speed. A client that leaves cancels it: nothing is added.
 
         Args:
             repo_id: the Hub repo of the checkpoint, as owner/name.
@@ -234,21 +257,23 @@ def register_api(services: Services) -> None:
             dataset: calibration data: "auto" (the model's own generations) or empty for none.
             trust_remote_code: run Python code the repo carries; only for repos you trust.
         """
-        check_signed_in(services.settings, signed_in is not None, "convert")
-        check_remote_code(services.settings, bool(trust_remote_code))
+        caller = caller_of(services.settings, request, profile, oauth)
+        check_signed_in(services.settings, caller, "convert")
+        check_remote_code(services.settings, caller, bool(trust_remote_code))
         options = ExportOptions(weight_format=weight_format, group_size=int(group_size), ratio=float(ratio),
                                 sym=bool(sym), awq=bool(awq), scale_estimation=bool(scale_estimation),
                                 dataset=dataset or "", trust_remote_code=bool(trust_remote_code))
         cancel = threading.Event()
-        return drain(in_line(services.conversions, cancel, lambda: convert_job(
+        yield from followed(in_line(services.conversions, cancel, lambda: convert_job(
             hub=services.hub, library=services.library, repo_id=repo_id, options=options, cancel=cancel,
-            device=services.devices.resolve("")))).to_api()
+            device=services.devices.resolve(""), token=caller.hub_token, owner=caller.owner)), cancel)
 
     @user_errors
     def compress_model(model: str, weight_format: str = "int4", group_size: int = 0, ratio: float = 1.0,
-                       sym: bool = False, signed_in: gr.OAuthToken | None = None) -> dict:
+                       sym: bool = False, request: gr.Request | None = None,
+                       profile: gr.OAuthProfile | None = None) -> Iterator[dict]:
         """Compress the weights of an OpenVINO model of the library again with NNCF, into a new library model (the
-        original stays). Returns the same report as convert_model.
+        original stays). Streams its progress and ends with the report, as convert_model.
 
         Args:
             model: a model id from local_models (an OpenVINO model with 16-bit weights).
@@ -257,13 +282,15 @@ def register_api(services: Services) -> None:
             ratio: share of layers at 4 bits (the rest at 8 bits), above 0 and at most 1.
             sym: symmetric quantization (no zero points).
         """
-        check_signed_in(services.settings, signed_in is not None, "convert")
+        caller = caller_of(services.settings, request, profile)
+        check_signed_in(services.settings, caller, "convert")
+        model = services.access.get(caller, model).id  # a gated model they cannot read is not there for them
         options = ExportOptions(weight_format=weight_format, group_size=int(group_size), ratio=float(ratio),
                                 sym=bool(sym))
         cancel = threading.Event()
-        return drain(in_line(services.conversions, cancel, lambda: compress_job(
+        yield from followed(in_line(services.conversions, cancel, lambda: compress_job(
             library=services.library, hub=services.hub, model=model, options=options, cancel=cancel,
-            device=services.devices.resolve("")))).to_api()
+            device=services.devices.resolve(""), owner=caller.owner)), cancel)
 
     gr.api(chat, api_name="chat", **CHAT_EVENTS)
     for fn in (devices, local_models, caption, generate_image, benchmark, engine_options, set_engine_options):
@@ -273,6 +300,31 @@ def register_api(services: Services) -> None:
     gr.api(download_model, api_name="download_model", **line_events(services.downloads))
     for fn in (convert_model, compress_model):  # one at a time: the others wait in the app's own line
         gr.api(fn, api_name=fn.__name__, **line_events(services.conversions))
+
+
+def followed(job, cancel: threading.Event) -> Iterator[dict]:
+    """A conversion's progress for an API client: each stage as it starts, the rest at most every
+    HEARTBEAT seconds and at least that often (so Gradio's queue sees a client that left, and closes
+    this: the job stops), then its report."""
+    state: dict = {"status": "starting"}
+    last = time.monotonic()
+    try:
+        for event in in_background(job, tick=HEARTBEAT):
+            if isinstance(event, Finished):
+                yield event.result.to_api()
+                return
+            if isinstance(event, Waiting):
+                state = {"status": "waiting", "place": event.place}
+            elif isinstance(event, Stage):
+                state = {"status": "running", "stage": event.name.lower(), "step": event.index, "steps": event.count}
+            elif isinstance(event, Progress):
+                state = {**state, "done": event.done, "total": event.total, "unit": event.unit}
+            if isinstance(event, (Stage, Waiting)) or time.monotonic() - last >= HEARTBEAT:
+                last = time.monotonic()
+                yield dict(state)
+    except GeneratorExit:  # the client went away
+        cancel.set()
+        raise
 
 
 def line_events(queue: WorkQueue) -> dict:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import gradio as gr
 
 from .. import __version__
+from ..errors import UserError
 from ..services import Services
 from ..settings import Settings
 from .api import register_api
+from .caller import caller_of
+from .errors import to_gr_error
 from .benchmark_tab import build_benchmark_tab
 from .chat_tab import build_chat_tab, refresh_models
 from .convert_tab import build_convert_tab, library_choices
@@ -54,7 +57,7 @@ def launch_options(settings: Settings, logins: list[tuple[str, str]]) -> dict:
 
 
 def build_app(services: Services) -> gr.Blocks:
-    with gr.Blocks(title="genai_ui") as demo:
+    with gr.Blocks(title="genai_ui", delete_cache=services.settings.delete_cache) as demo:
         gr.Markdown(f"## genai_ui <sub>{__version__}</sub>\nHugging Face models, running on OpenVINO on this machine.")
         with gr.Tabs() as tabs:
             with gr.Tab("Chat", id="chat") as chat_tab:
@@ -65,12 +68,11 @@ def build_app(services: Services) -> gr.Blocks:
                 image = build_image_tab(services)
             # the tabs that run models, each opening one from the Hub, Convert and Library tabs
             openers = {
-                "text-generation": ("Open in Chat", lambda model_id: (
-                    gr.Tabs(selected="chat"), refresh_models(services, model_id)), [tabs, chat["model"]]),
-                "image-text-to-text": ("Open in Vision", lambda model_id: (
-                    gr.Tabs(selected="vision"), refresh_vision_models(services, model_id)), [tabs, vision["model"]]),
-                "text-to-image": ("Open in Image", lambda model_id: (
-                    gr.Tabs(selected="image"), refresh_image_models(services, model_id)), [tabs, image["model"]]),
+                "text-generation": ("Open in Chat", opener(services, "chat", refresh_models), [tabs, chat["model"]]),
+                "image-text-to-text": ("Open in Vision", opener(services, "vision", refresh_vision_models),
+                                       [tabs, vision["model"]]),
+                "text-to-image": ("Open in Image", opener(services, "image", refresh_image_models),
+                                  [tabs, image["model"]]),
             }
             with gr.Tab("Hub", id="hub") as hub_tab:
                 hub = build_hub_tab(services, openers)
@@ -82,19 +84,21 @@ def build_app(services: Services) -> gr.Blocks:
                 bench = build_benchmark_tab(services)
         register_api(services)
 
-        def chat_models(current):
-            return refresh_models(services, current)
+        def chat_models(current, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+            return refresh_models(services, current, caller_of(services.settings, request, profile, oauth))
 
         refresh_library, library_outputs = library["refresh"]
         private = dict(api_visibility="private", queue=False)
-        def vision_models(current):
-            return refresh_vision_models(services, current)
+        def vision_models(current, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+            return refresh_vision_models(services, current, caller_of(services.settings, request, profile, oauth))
+
+        def image_models(current, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+            return refresh_image_models(services, current, caller_of(services.settings, request, profile, oauth))
 
         demo.load(chat_models, chat["model"], chat["model"], **private).then(**chat["engine"], **private)
         chat_tab.select(chat_models, chat["model"], chat["model"], **private).then(**chat["engine"], **private)
         vision_tab.select(vision_models, vision["model"], vision["model"], **private)
-        image_tab.select(lambda current: refresh_image_models(services, current), image["model"], image["model"],
-                         **private)
+        image_tab.select(image_models, image["model"], image["model"], **private)
         library_tab.select(refresh_library, None, library_outputs, **private)
         benchmark_tab.select(chat_models, bench["model"], bench["model"], **private)
         hub["downloaded"].then(refresh_library, None, library_outputs, **private)
@@ -109,9 +113,11 @@ def build_app(services: Services) -> gr.Blocks:
 
         hub["convert"].click(to_convert, hub["session"], [tabs, convert["repo"], convert["local"],
                                                           convert["source_kind"]], **private)
-        def library_to_convert(model_id):
+        def library_to_convert(model_id, request: gr.Request, profile: gr.OAuthProfile | None,
+                               oauth: gr.OAuthToken | None):
+            caller = caller_of(services.settings, request, profile, oauth)
             return (gr.Tabs(selected="convert"), gr.Textbox(visible=False),
-                    gr.Dropdown(choices=library_choices(services), value=model_id, visible=True),
+                    gr.Dropdown(choices=library_choices(services, caller), value=model_id, visible=True),
                     "A model in my library")
 
         library["convert"].click(library_to_convert, library["selected"], [tabs, convert["repo"], convert["local"],
@@ -125,9 +131,21 @@ def any_opener(services: Services, openers: dict):
     """One handler that opens a model in the tab of its task: (fn(model_id), outputs)."""
     outputs = list(dict.fromkeys(c for _, _, task_outputs in openers.values() for c in task_outputs))
 
-    def open_any(model_id: str):
-        _, fn, task_outputs = openers[services.library.get(model_id).task]
-        updates = dict(zip(task_outputs, fn(model_id)))
+    def open_any(model_id: str, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+        caller = caller_of(services.settings, request, profile, oauth)
+        try:
+            _, fn, task_outputs = openers[services.access.get(caller, model_id).task]
+        except UserError as err:  # deleted meanwhile
+            raise to_gr_error(err) from None
+        updates = dict(zip(task_outputs, fn(model_id, request, profile, oauth)))
         return [updates.get(c, gr.skip()) for c in outputs]
 
     return open_any, outputs
+
+
+def opener(services: Services, tab: str, refresh):
+    """The handler of an "Open in …" button: that tab, its picker on the model (if this caller may see it)."""
+    def open_model(model_id: str, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+        return gr.Tabs(selected=tab), refresh(services, model_id, caller_of(services.settings, request, profile, oauth))
+
+    return open_model

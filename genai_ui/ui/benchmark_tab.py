@@ -12,6 +12,7 @@ import pandas as pd
 from ..benchmark import ENGINE_NAMES, BenchmarkResult, table, to_csv
 from ..services import Services
 from .chat_tab import default_model, model_choices
+from .caller import caller_of
 from .errors import user_errors
 
 HEADERS = ["#", "model", "device", "engine", "options", "load s", "first token ms", "ms / token", "tokens/s",
@@ -45,14 +46,15 @@ def build_benchmark_tab(services: Services) -> dict:
     csv = gr.DownloadButton("Download CSV", visible=False, size="sm", elem_id="bench-csv")
 
     @user_errors
-    def on_run(state: list[BenchmarkResult], model_id, device_id, engine_id, text, tokens, n,
-               progress=gr.Progress()):
+    def on_run(state: list[BenchmarkResult], model_id, device_id, engine_id, text, tokens, n, request: gr.Request,
+               profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, progress=gr.Progress()):
         def report(done: int, total: int) -> None:
             progress((done, total), desc=f"run {done + 1} of {total}", unit="runs")
 
         progress(0, desc="loading the model")
         result = services.benchmark.run(model=model_id or "", device=device_id or "", prompt=text or "",
-                                        max_new_tokens=int(tokens), runs=int(n), engine=engine_id, progress=report)
+                                        max_new_tokens=int(tokens), runs=int(n), engine=engine_id, progress=report,
+                                        caller=caller_of(services.settings, request, profile, oauth))
         state = [*state, result]
         return (state, chart(state), table(state), gr.DownloadButton(value=write_csv(state), visible=True),
                 f"✓ #{len(state)} **{result.model}** on {result.device}, {ENGINE_NAMES[result.engine]}: "

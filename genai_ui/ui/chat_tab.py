@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..access import NOBODY, Caller
 from ..conversation import split_last_turn
 from ..engines.chat import GenerationParams
 from ..engines.optimum import LABEL as OPTIMUM_LABEL, needs_optimum
 from ..errors import EmptyMessage, UserError
 from ..services import Services
 from .api import CHAT_EVENTS
+from .caller import caller_of
 from .conversation import Conversation, stream_reply, waiting_text
 from .engine_panel import build_engine_panel
 from .errors import to_gr_error
@@ -29,9 +31,9 @@ def display(messages: list[dict]) -> list[dict]:
     return shown
 
 
-def model_choices(services: Services) -> list[tuple[str, str]]:  # (label, id)
+def model_choices(services: Services, caller: Caller = NOBODY) -> list[tuple[str, str]]:  # (label, id)
     return [(e.label() + (f" · {OPTIMUM_LABEL}" if e.format == "openvino" and needs_optimum(e.load_path) else ""), e.id)
-            for e in services.library.list("text-generation")]
+            for e in services.access.list(caller, "text-generation")]
 
 
 def build_chat_tab(services: Services) -> dict:
@@ -62,26 +64,30 @@ def build_chat_tab(services: Services) -> dict:
 
     settings = [model, device, system_prompt, *sampling]
 
-    def answer(state: Conversation, history: list[dict], text: str, model_id, device_id, system, *sampling):
+    def answer(state: Conversation, history: list[dict], text: str, caller: Caller, model_id, device_id, system,
+               *sampling):
         def start(cancel):
             return services.chat.reply(message=text, history=history, model=model_id or "", device=device_id or "",
-                                       system_prompt=system or "", params=sampling_params(*sampling), cancel=cancel)
+                                       system_prompt=system or "", params=sampling_params(*sampling), cancel=cancel,
+                                       caller=caller)
 
-        waiting = waiting_text(services, "text-generation", model_id, device_id, services.chat.model_id)
+        waiting = waiting_text(services, "text-generation", model_id, device_id, services.chat.model_id, caller)
         yield from stream_reply(state, history, {"role": "user", "content": text}, start, display, waiting,
                                 box_sent="", box_restore=text)
 
-    def on_send(state: Conversation, text: str, *options):
+    def on_send(state: Conversation, text: str, request: gr.Request, profile: gr.OAuthProfile | None,
+                oauth: gr.OAuthToken | None, *options):
         if not text or not text.strip():
             raise to_gr_error(EmptyMessage())
-        yield from answer(state, state.messages, text, *options)
+        yield from answer(state, state.messages, text, caller_of(services.settings, request, profile, oauth), *options)
 
-    def on_regenerate(state: Conversation, text: str, *options):
+    def on_regenerate(state: Conversation, text: str, request: gr.Request, profile: gr.OAuthProfile | None,
+                      oauth: gr.OAuthToken | None, *options):
         split = split_last_turn(state.messages)
         if split is None:
             raise gr.Error("There is no reply to regenerate yet.", print_exception=False)
         before, last = split
-        yield from answer(state, before, last, *options)
+        yield from answer(state, before, last, caller_of(services.settings, request, profile, oauth), *options)
 
     def on_stop(state: Conversation) -> None:
         state.cancel.set()
@@ -113,11 +119,11 @@ def build_chat_tab(services: Services) -> dict:
     return {"model": model, "chatbot": chatbot, "engine": engine}
 
 
-def refresh_models(services: Services, current: str | None):
-    """The model picker's choices as the library holds them now (it changes while the app runs)."""
-    choices = model_choices(services)
+def refresh_models(services: Services, current: str | None, caller: Caller):
+    """The model picker's choices as the library holds them now for `caller` (it changes while the app runs)."""
+    choices = model_choices(services, caller)
     ids = [value for _, value in choices]
-    return gr.Dropdown(choices=choices, value=current if current in ids else default_model(services, choices))
+    return gr.Dropdown(choices=choices, value=current if current in ids else default_model(services, choices, caller))
 
 
 def _example_text(evt: gr.SelectData) -> str:
@@ -143,8 +149,8 @@ def sampling_params(max_new_tokens, temperature, top_p, top_k, repetition_penalt
                             float(repetition_penalty), int(seed if seed is not None else -1))
 
 
-def default_model(services: Services, choices: list[tuple[str, str]]) -> str | None:
+def default_model(services: Services, choices: list[tuple[str, str]], caller: Caller = NOBODY) -> str | None:
     try:
-        return services.chat.model_id()
+        return services.chat.model_id("", caller)
     except UserError:
         return choices[0][1] if choices else None

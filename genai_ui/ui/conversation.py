@@ -65,10 +65,10 @@ def stream_reply(state: Conversation, history: list[dict], user: dict,
         raise to_gr_error(err) from None
 
 
-def waiting_text(services: Services, task: str, model_id: str, device_id: str, default_model) -> str:
+def waiting_text(services: Services, task: str, model_id: str, device_id: str, default_model, caller) -> str:
     """What the reply shows before its first word: a note when the model loads first."""
     try:
-        wanted = (services.library.get(default_model(model_id or ""), task=task).id,
+        wanted = (services.access.get(caller, default_model(model_id or "", caller), task=task).id,
                   services.devices.resolve(device_id or ""))
     except UserError:
         return "…"  # the error is about to be shown; no loading message before it

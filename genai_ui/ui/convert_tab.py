@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..convert import FOUR_BIT_FORMATS, PRESETS, ExportOptions, datasets, weight_formats
 from ..convert_job import ConversionReport, compress_model, convert_model, gguf_to_ir
-from ..access import check_remote_code, check_signed_in
+from ..access import Caller, check_remote_code, check_signed_in
 from ..errors import UserError
 from ..jobs import Finished, Log, Progress, Stage, in_background
 from ..publish import default_repo_name, publish
@@ -21,6 +21,7 @@ from ..services import Services
 from ..work_queue import Waiting, in_line
 from ..support import TASKS
 from .api import line_events
+from .caller import caller_of
 from .errors import to_gr_error
 from .format import human_bytes, human_seconds
 
@@ -98,9 +99,9 @@ def plot_rows(r: ConversionReport) -> list[dict]:
     return bars
 
 
-def library_choices(services: Services) -> list[tuple[str, str]]:
-    """Every library model can be a source: an IR to compress again, a GGUF to turn into IR."""
-    return [(e.label(), e.id) for e in services.library.list()]
+def library_choices(services: Services, caller: Caller) -> list[tuple[str, str]]:
+    """Every library model (that this caller may see) can be a source: an IR to compress again, a GGUF to turn into IR."""
+    return [(e.label(), e.id) for e in services.access.list(caller)]
 
 
 def build_convert_tab(services: Services, hub_session: gr.State, open_labels: dict[str, str]) -> dict:
@@ -180,43 +181,45 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
         return (o.weight_format, o.group_size, o.ratio, o.sym, o.awq, o.scale_estimation, o.dataset, o.all_layers,
                 o.backup_precision, note)
 
-    def on_source_kind(kind: str):
+    def on_source_kind(kind: str, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
         library = kind != "A Hub checkpoint"
-        return gr.Textbox(visible=not library), gr.Dropdown(choices=library_choices(services), visible=library)
+        caller = caller_of(services.settings, request, profile, oauth)
+        return gr.Textbox(visible=not library), gr.Dropdown(choices=library_choices(services, caller), visible=library)
 
     def on_trust(on: bool):
         return gr.Markdown("⚠ **Trust remote code** runs Python code from the repo on this machine, with your "
                            "rights. Turn it on only for repos whose code you have read or whose authors you trust.",
                            visible=bool(on))
 
-    # `signed_in` comes before *values: Gradio fills a sign-in only into positional parameters
+    # the request and sign-in come before *values: Gradio fills them only into positional parameters
     def on_start(state: ConvertSession, kind: str, repo_id: str, local_id: str | None, hub_state,
-                 signed_in: gr.OAuthToken | None, *values):
+                 request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, *values):
         state.cancel = threading.Event()
         lines: deque[str] = deque(maxlen=LOG_LINES)
         started, stage, progress, last = time.monotonic(), None, None, 0.0
         hidden = (gr.Button(visible=False), gr.BarPlot(visible=False), gr.Accordion(visible=False), gr.skip())
         running = (gr.Button(interactive=False), gr.Button(visible=True))
         try:
-            check_signed_in(services.settings, signed_in is not None, "convert")
+            caller = caller_of(services.settings, request, profile, oauth, getattr(hub_state, "token", ""))
+            check_signed_in(services.settings, caller, "convert")
             options = read_options(*values)
-            check_remote_code(services.settings, options.trust_remote_code)
+            check_remote_code(services.settings, caller, options.trust_remote_code)
             if kind == "A Hub checkpoint":
                 if not (repo_id or "").strip():
                     raise gr.Error("Type the Hub repo of the checkpoint to convert (owner/name).",
                                    print_exception=False)
-                token = getattr(hub_state, "token", "") or (signed_in.token if signed_in else "")
                 job = convert_model(hub=services.hub, library=services.library, repo_id=repo_id.strip(),
-                                    options=options, token=token, cancel=state.cancel,
-                                    device=services.devices.resolve(""))
+                                    options=options, token=caller.hub_token, cancel=state.cancel,
+                                    device=services.devices.resolve(""), owner=caller.owner)
             else:
                 if not local_id:
                     raise gr.Error("Pick a model of the library.", print_exception=False)
-                entry = services.library.get(local_id)
-                job = (gguf_to_ir(library=services.library, hub=services.hub, model=local_id, cancel=state.cancel)
+                entry = services.access.get(caller, local_id)
+                job = (gguf_to_ir(library=services.library, hub=services.hub, model=local_id, cancel=state.cancel,
+                                  owner=caller.owner)
                        if entry.format == "gguf" else
                        compress_model(library=services.library, hub=services.hub, model=local_id, options=options,
-                                      cancel=state.cancel, device=services.devices.resolve("")))
+                                      cancel=state.cancel, device=services.devices.resolve(""), owner=caller.owner))
             yield "", "", "", *hidden, *running
             result = None
             for event in in_background(in_line(services.conversions, state.cancel, lambda: job), tick=1.0):
@@ -253,15 +256,14 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
     def on_cancel(state: ConvertSession) -> None:
         state.cancel.set()
 
-    def on_publish(state: ConvertSession, hub_state, name: str, is_private: bool,
-                   signed_in: gr.OAuthToken | None = None):
-        # the person's own token (their sign-in on a Space); the operator's HF_TOKEN only when the
-        # app serves this machine alone
-        token = (signed_in.token if signed_in else "") or getattr(hub_state, "token", "") or \
-            ("" if services.settings.public else services.settings.hf_token)
+    def on_publish(state: ConvertSession, hub_state, name: str, is_private: bool, request: gr.Request,
+                   profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+        # the person's own token (their sign-in on a Space, or the Hub tab's); the operator's HF_TOKEN
+        # only for this machine's own user
+        caller = caller_of(services.settings, request, profile, oauth, getattr(hub_state, "token", ""))
         try:
-            check_signed_in(services.settings, signed_in is not None, "publish")
-            done = publish(hub=services.hub, entry=services.library.get(state.last_id), token=token,
+            check_signed_in(services.settings, caller, "publish")
+            done = publish(hub=services.hub, entry=services.library.get(state.last_id), token=caller.hub_token,
                            repo_name=name or "", private=bool(is_private))
         except UserError as err:
             raise to_gr_error(err) from None

@@ -11,6 +11,7 @@ from ..access import check_engine_options
 from ..engines.options import DQ_GROUP_SIZES, KV_PRECISIONS, EngineOptions
 from ..errors import InvalidParameter, UserError
 from ..services import Services
+from .caller import caller_of
 from .errors import to_gr_error
 
 ENGINES = [("openvino_genai, batching: serves many replies at once", "batching"),
@@ -42,36 +43,40 @@ def build_engine_panel(services: Services, model: gr.Dropdown, device: gr.Dropdo
         status = gr.Markdown(elem_id="engine-status")
     controls = [engine, speedup, draft, tokens, kv, dq]
 
-    def show(model_id: str | None):
+    def show(model_id: str | None, request: gr.Request, profile: gr.OAuthProfile | None,
+             oauth: gr.OAuthToken | None):
         """The options remembered for the picked model, and the drafts it can use."""
+        caller = caller_of(services.settings, request, profile, oauth)
+        notice = f"⚠ {services.chat.options.notice}\n\n" if services.chat.options.notice else ""
         try:
-            model_id = services.chat.model_id(model_id or "")
+            model_id = services.chat.seen(caller).get(services.chat.model_id(model_id or "", caller)).id
         except UserError:
-            return [gr.update()] * len(controls) + [""]
+            return [gr.update()] * len(controls) + [notice]
         options = services.chat.options.get(model_id)
-        drafts = [(e.label(), e.id) for e in services.library.list("text-generation") if e.id != model_id]
+        drafts = [(e.label(), e.id) for e in services.access.list(caller, "text-generation") if e.id != model_id]
         speed = "draft" if options.draft_model else "lookup" if options.prompt_lookup else "off"
         return [gr.update(value=options.engine), gr.update(value=speed),
                 gr.update(choices=drafts, value=options.draft_model or None, visible=speed == "draft"),
                 gr.update(value=options.assistant_tokens, visible=speed != "off"),
                 gr.update(value=options.kv_cache_precision), gr.update(value=options.dq_group_size),
-                f"Remembered for **{model_id}**: {options.describe()}."]
+                f"{notice}Remembered for **{model_id}**: {options.describe()}."]
 
     def on_speedup(choice: str):
         return gr.update(visible=choice == "draft"), gr.update(visible=choice != "off")
 
-    def on_apply(model_id, device_id, kind, speed, draft_id, n_tokens, kv_precision, group):
+    def on_apply(model_id, device_id, kind, speed, draft_id, n_tokens, kv_precision, group, request: gr.Request):
         try:
-            check_engine_options(services.settings)
+            caller = caller_of(services.settings, request)
+            check_engine_options(services.settings, caller)
             options = EngineOptions(draft_model=(draft_id or "") if speed == "draft" else "",
                                     assistant_tokens=int(n_tokens), prompt_lookup=speed == "lookup",
                                     kv_cache_precision=kv_precision or "", dq_group_size=int(group),
                                     engine=kind)
             if speed == "draft" and not draft_id:
                 raise InvalidParameter("Pick a draft model: a smaller model with the same tokenizer.")
-            name = services.chat.model_id(model_id or "")
+            name = services.chat.model_id(model_id or "", caller)
             yield f"Reloading **{name}** with {options.describe()}…"
-            loaded = services.chat.set_options(model=name, device=device_id or "", options=options)
+            loaded = services.chat.set_options(model=name, device=device_id or "", options=options, caller=caller)
         except UserError as err:
             raise to_gr_error(err) from None
         yield (f"✓ **{loaded.entry.id}** reloaded on {loaded.device} in {loaded.load_ms / 1000:.1f} s with "

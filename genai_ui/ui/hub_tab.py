@@ -15,6 +15,7 @@ from ..jobs import Finished, run_job
 from ..services import Services
 from ..support import TASKS
 from .api import line_events
+from .caller import caller_of
 from .errors import to_gr_error
 from .format import human_bytes, human_count, progress_bar
 
@@ -91,6 +92,7 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
     """openers: task -> (button label, fn(model_id) -> updates, outputs), from the tabs that run models."""
     session = gr.State(HubSession())
     hub = services.hub
+    lends = bool(services.settings.hf_token) and not services.settings.public  # see access.identify
     offline_note = "⚠ The Hub is off (HF_HUB_OFFLINE=1): the local library still works." if hub.offline else ""
     with gr.Row(equal_height=True):
         query = gr.Textbox(placeholder="Search the Hub: qwen, smollm, llava, stable diffusion…", show_label=False,
@@ -126,15 +128,20 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
                                    placeholder="hf_…  kept on the server for this browser session only; Enter sets it",
                                    elem_id="hub-token")
             forget = gr.Button("Forget", size="sm", scale=1)
-        token_status = gr.Markdown("Using the server's token (HF_TOKEN)." if hub.token_for() else
+        token_status = gr.Markdown("Using the server's token (HF_TOKEN)." if lends else
                                    "No token: public models only.", elem_id="hub-token-status")
 
     filters = [query, task, sort, openvino_only, gguf_only]
 
-    def run_search(state: HubSession, text: str, task_id: str, sort_by: str, ov: bool, gg: bool):
+    def token(state: HubSession, request: gr.Request | None) -> str:
+        """The session's own token, else the operator's for this machine's own user, else none."""
+        return caller_of(services.settings, request, session_token=state.token).hub_token
+
+    def run_search(state: HubSession, text: str, task_id: str, sort_by: str, ov: bool, gg: bool,
+                   request: gr.Request | None = None):
         try:
             state.results = hub.search(query=text or "", task=task_id or "", sort=sort_by or "downloads",
-                                       openvino_only=bool(ov), gguf_only=bool(gg), token=state.token)
+                                       openvino_only=bool(ov), gguf_only=bool(gg), token=token(state, request))
         except HubUnavailable as err:
             return gr.skip(), f"⚠ {err}"
         except UserError as err:
@@ -146,21 +153,24 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
     def on_typing(state: HubSession, text: str) -> None:
         state.typed, state.typed_at = text, time.monotonic()
 
-    def after_pause(state: HubSession, text: str, *rest):
+    def after_pause(state: HubSession, text: str, task_id: str, sort_by: str, ov: bool, gg: bool,
+                    request: gr.Request):
         """Search once typing pauses. Keystrokes while this waits move the pause on and are read
         from the session (always_last folds the events queued behind this one into one)."""
         start = time.monotonic()
         while (wait := max(start, state.typed_at) + TYPING_PAUSE - time.monotonic()) > 0:
             time.sleep(wait)
-        return run_search(state, state.typed if state.typed_at > start else text, *rest)
+        return run_search(state, state.typed if state.typed_at > start else text, task_id, sort_by, ov, gg, request)
 
-    def on_first_visit(state: HubSession, *values):
-        return run_search(state, *values) if not state.results else (gr.skip(), gr.skip())
+    def on_first_visit(state: HubSession, text: str, task_id: str, sort_by: str, ov: bool, gg: bool,
+                       request: gr.Request):
+        return run_search(state, text, task_id, sort_by, ov, gg, request) if not state.results else \
+            (gr.skip(), gr.skip())
 
-    def on_select(state: HubSession, evt: gr.SelectData):
+    def on_select(state: HubSession, evt: gr.SelectData, request: gr.Request):
         repo_id = evt.row_value[0]
         try:
-            state.selected = d = details(hub, repo_id, state.token)
+            state.selected = d = details(hub, repo_id, token(state, request))
         except UserError as err:
             state.selected = None
             return (gr.Column(visible=True), f"### {repo_id}\n\n⚠ {err}", gr.Dropdown(visible=False),
@@ -179,11 +189,12 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
                 d.card[:CARD_LIMIT] + (f"\n\n*… the rest is on [the Hub]({_hub_url(d, hub.endpoint)}).*"
                                        if len(d.card) > CARD_LIMIT else ""))
 
-    def on_download(state: HubSession, filename: str | None):
+    def on_download(state: HubSession, filename: str | None, request: gr.Request):
         d = state.selected
         if d is None:
             raise gr.Error("Pick a model in the results first.", print_exception=False)
         state.cancel = threading.Event()
+        caller = caller_of(services.settings, request, session_token=state.token)
         name = filename or d.id
         hidden = [gr.Button(visible=False) for _ in open_buttons]
         yield progress_bar(None, f"Fetching {name}"), gr.Button(interactive=False), gr.Button(visible=True), "", \
@@ -194,8 +205,9 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
                 for waiting in ticket.turn():
                     yield progress_bar(None, f"Fetching {name}", note=waiting.describe()), *skip
                 for event in run_job(lambda report, cancel: download_model(
-                        hub=hub, library=services.library, repo_id=d.id, filename=filename or "", token=state.token,
-                        on_progress=report, cancel=cancel), cancel=state.cancel):
+                        hub=hub, library=services.library, repo_id=d.id, filename=filename or "",
+                        token=caller.hub_token, owner=caller.owner, on_progress=report, cancel=cancel),
+                        cancel=state.cancel):
                     if isinstance(event, Finished):
                         entry = event.result
                     else:
@@ -226,7 +238,7 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
 
     def on_forget(state: HubSession):
         state.token, state.account = "", ""
-        return "", "Token forgotten." + (" Using the server's token (HF_TOKEN)." if hub.token_for() else "")
+        return "", "Token forgotten." + (" Using the server's token (HF_TOKEN)." if lends else "")
 
     searching = dict(outputs=[table, status], api_visibility="private", show_progress="minimal", concurrency_limit=4)
     query.submit(run_search, [session, *filters], **searching)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import threading
 from html import escape
+from io import BytesIO
 from pathlib import Path
 
 import gradio as gr
 
+from ..access import Caller
 from ..errors import UserError
 from ..image_gen import MAX_SIDE, TASK, GenerationCancelled, ImageParams, ImageResult
+from ..images import MAX_EDIT_PIXELS, open_image
 from ..pngmeta import read_png_parameters
 from ..services import Services
+from .caller import caller_of
 from .conversation import waiting_text
 from .errors import to_gr_error
 from .pickers import model_choices, refresh_picker
@@ -29,8 +33,8 @@ class ImageSession:
         return ImageSession(list(self.gallery))
 
 
-def refresh_image_models(services: Services, current: str | None):
-    return refresh_picker(services, TASK, current)
+def refresh_image_models(services: Services, current: str | None, caller: Caller):
+    return refresh_picker(services, TASK, current, caller)
 
 
 NO_MODEL = ("No image model in the library yet. Find one in the **Hub** tab (task *Image*, OpenVINO-ready), "
@@ -63,6 +67,23 @@ def _rows(table) -> list:
     if hasattr(table, "values"):  # a pandas DataFrame
         return [list(r) for r in table.values.tolist()]
     return [list(r) for r in table]
+
+
+class StartImageEditor(gr.ImageEditor):
+    """Gradio's ImageEditor, refusing a decompression bomb before Gradio decodes it: it decodes each image
+    it is sent (background, painted layer, composite) in full before the handler runs."""
+
+    is_template = True  # drawn by the ImageEditor's own frontend
+
+    def convert_and_format_image(self, file, flatten_on_white: bool = False):
+        if file is not None:
+            source = file.path if isinstance(file, gr.FileData) else BytesIO(file)
+            name = (file.orig_name if isinstance(file, gr.FileData) else "") or "the start image"
+            try:
+                open_image(source, name=name, limit=MAX_EDIT_PIXELS).close()
+            except UserError as err:
+                raise to_gr_error(err) from None
+        return super().convert_and_format_image(file, flatten_on_white)
 
 
 def start_of(value: dict | None):
@@ -111,10 +132,10 @@ def build_image_tab(services: Services) -> dict:
             info = gr.Markdown(elem_id="image-info")
             with gr.Accordion("Start from an image: image to image, or paint where to repaint (inpainting)",
                               open=False, elem_id="image-start-box"):
-                start = gr.ImageEditor(type="numpy", sources=["upload", "clipboard"], layers=False, transforms=(),
-                                       brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"), height=320,
-                                       label="Start image; paint over a part to repaint only that part",
-                                       elem_id="image-start")
+                start = StartImageEditor(type="numpy", sources=["upload", "clipboard"], layers=False, transforms=(),
+                                         brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"), height=320,
+                                         label="Start image; paint over a part to repaint only that part",
+                                         elem_id="image-start")
                 strength = gr.Slider(0.05, 1.0, value=0.75, step=0.05, label="Strength (1: replace it all)",
                                      elem_id="image-strength")
         with gr.Column(scale=2):
@@ -150,21 +171,22 @@ def build_image_tab(services: Services) -> dict:
     fields = [prompt, negative, width, height, steps, guidance, seed, count]
 
     def on_generate(state: ImageSession, model_id, device_id, every, start_value, start_strength, files, weights,
-                    *values):
+                    request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, *values):
         state.cancel = threading.Event()
+        caller = caller_of(services.settings, request, profile, oauth)
         running = (gr.Button(visible=False), gr.Button(visible=True))
         try:
             params = ImageParams(prompt=values[0], negative_prompt=values[1] or "", width=int(values[2]),
                                  height=int(values[3]), steps=int(values[4]), guidance_scale=float(values[5]),
                                  seed=int(values[6] if values[6] is not None else -1), num_images=int(values[7]))
-            waiting = waiting_text(services, TASK, model_id, device_id, services.images.model_id)
+            waiting = waiting_text(services, TASK, model_id, device_id, services.images.model_id, caller)
             yield (f"<div>{'Starting…' if waiting == '…' else waiting.strip('*')}</div>", None, gr.skip(), gr.skip(), gr.skip(), *running)
             result = None
             image, mask = start_of(start_value)
             for event in services.images.generate(params=params, model=model_id or "", device=device_id or "",
                                                   preview_every=int(every or 0), image=image, mask=mask,
                                                   strength=float(start_strength), loras=loras_of(files, weights),
-                                                  cancel=state.cancel):
+                                                  cancel=state.cancel, caller=caller):
                 if isinstance(event, ImageResult):
                     result = event
                 else:
@@ -186,14 +208,15 @@ def build_image_tab(services: Services) -> dict:
     def on_cancel(state: ImageSession) -> None:
         state.cancel.set()
 
-    def on_pick(model_id: str | None, device_id: str | None):
+    def on_pick(model_id: str | None, device_id: str | None, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
         """Load at once, and take the model's own size: a model that cannot run says so now."""
         if not model_id:
             yield NO_MODEL, gr.skip(), gr.skip()
             return
         yield f"Loading **{model_id}** on {device_id or services.devices.default}…", gr.skip(), gr.skip()
         try:
-            loaded = services.images.load(model=model_id, device=device_id or "")
+            loaded = services.images.load(model=model_id, device=device_id or "",
+                                          caller=caller_of(services.settings, request, profile, oauth))
         except UserError as err:
             yield f"<span class='gu-error'>⚠ {escape(str(err))}</span>", gr.skip(), gr.skip()
             return
@@ -202,17 +225,23 @@ def build_image_tab(services: Services) -> dict:
                f"made for {size}×{size}, sizes in steps of {step}.",
                gr.Slider(value=size, step=step), gr.Slider(value=size, step=step))
 
-    def on_restore(path: str | None):
+    def on_restore(path: str | None, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
         if not path:
             return (gr.skip(),) * (len(fields) + 1)
-        found = read_png_parameters(path)
+        try:
+            found = read_png_parameters(path)
+        except UserError as err:
+            return (*[gr.skip()] * len(fields), f"<span class='gu-error'>⚠ {escape(str(err))}</span>")
         if not found:
             return (*[gr.skip()] * len(fields), "<span class='gu-error'>⚠ This PNG carries no generation "
                                                  "parameters.</span>")
         names = ["prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "seed", "num_images"]
-        updates = [found[name] if name in found else gr.skip() for name in names]
-        note = f"Restored the parameters of seed {found.get('seed')}"
-        if found.get("model") and found["model"] not in [e.id for e in services.library.list(TASK)]:
+        kinds = [str, str] + [(int, float)] * 6  # a value of another type (a hand-edited chunk) is left as it is
+        updates = [found[name] if isinstance(found.get(name), kind) and not isinstance(found[name], bool)
+                   else gr.skip() for name, kind in zip(names, kinds)]
+        note = f"Restored the parameters of seed {escape(str(found.get('seed')))}"
+        seen = services.access.list(caller_of(services.settings, request, profile, oauth), TASK)
+        if found.get("model") and found["model"] not in [e.id for e in seen]:
             note += f" (made with {escape(str(found['model']))}, which is not in this library)"
         return (*updates, note + ".")
 
@@ -227,5 +256,6 @@ def build_image_tab(services: Services) -> dict:
         picker(on_pick, [model, device], [status, width, height], api_visibility="private", show_progress="hidden")
     lora_files.change(lambda files, weights: lora_rows(files, weights), [lora_files, lora_weights], lora_weights,
                       queue=False, api_visibility="private")
-    restore.upload(on_restore, restore, [*fields, info], queue=False, api_visibility="private")
+    # in the queue: reading a large dropped file must not hold up the server's event loop
+    restore.upload(on_restore, restore, [*fields, info], queue=True, api_visibility="private")
     return {"model": model, "job": job}

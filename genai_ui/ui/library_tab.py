@@ -7,8 +7,10 @@ import gradio as gr
 from ..builtin import BUILTIN_ID
 from ..errors import UserError
 from ..library import ModelEntry
+from ..manage import check_may_delete, delete_model
 from ..services import Services
 from ..support import TASKS
+from .caller import caller_of
 from .errors import to_gr_error
 from .format import human_bytes
 
@@ -44,43 +46,46 @@ def build_library_tab(services: Services, openers: dict) -> dict:
         confirm = gr.Button("Delete for good", variant="stop", size="sm", elem_id="library-confirm")
         keep = gr.Button("Keep it", size="sm", elem_id="library-keep")
 
-    def refresh():
-        entries = services.library.list()
+    def refresh(request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+        entries = services.access.list(caller_of(services.settings, request, profile, oauth))
         return summary(services, entries), rows(entries)
 
-    def on_select(evt: gr.SelectData):
+    def on_select(evt: gr.SelectData, request: gr.Request, profile: gr.OAuthProfile | None,
+                  oauth: gr.OAuthToken | None):
         model_id = evt.row_value[0]
         try:
-            entry = services.library.get(model_id)
+            entry = services.access.get(caller_of(services.settings, request, profile, oauth), model_id)
         except UserError as err:
             raise to_gr_error(err) from None
         return (model_id, f"**{entry.id}** · `{entry.location}`",
                 *[gr.Button(visible=entry.task == task) for task in open_buttons],
                 gr.Button(visible=True, value="Turn into OpenVINO IR…" if entry.format == "gguf" else "Compress…"),
-                gr.Button(visible=True), gr.Row(visible=False))
+                gr.Button(visible=entry.id != BUILTIN_ID), gr.Row(visible=False))  # the built-in model stays
 
-    def on_delete(model_id: str):
-        entry = services.library.get(model_id)
-        again = " It comes back at the next start." if model_id == BUILTIN_ID else ""
-        return gr.Row(visible=True), (f"Delete **{entry.id}** and its {human_bytes(entry.size_bytes)} of files?"
-                                      f"{again}")
-
-    def on_confirm(model_id: str):
+    def on_delete(model_id: str, request: gr.Request):
+        """Asks first; says at once when this person may not delete it (the check that counts is on_confirm's)."""
         try:
-            services.pipelines.unload(model_id)  # its memory goes with it
-            services.library.delete(model_id)
-            services.chat.options.forget(model_id)  # its engine options, and its place as a draft
+            entry = check_may_delete(library=services.library, model_id=model_id,
+                                     caller=caller_of(services.settings, request))
+        except UserError as err:
+            raise to_gr_error(err) from None
+        return gr.Row(visible=True), f"Delete **{entry.id}** and its {human_bytes(entry.size_bytes)} of files?"
+
+    def on_confirm(model_id: str, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+        try:
+            delete_model(library=services.library, pipelines=services.pipelines, options=services.chat.options,
+                         model_id=model_id, caller=caller_of(services.settings, request))
         except UserError as err:
             raise to_gr_error(err) from None
         gr.Info(f"Deleted {model_id}.")
         return ("", "", *[gr.Button(visible=False) for _ in open_buttons], gr.Button(visible=False),
-                gr.Button(visible=False), gr.Row(visible=False), *refresh())
+                gr.Button(visible=False), gr.Row(visible=False), *refresh(request, profile, oauth))
 
     selection = [selected, chosen, *open_buttons.values(), to_convert, delete, confirm_row]
     table.select(on_select, None, selection, queue=False, api_visibility="private")
-    delete.click(on_delete, [selected], [confirm_row, confirm_text], queue=False, api_visibility="private")
+    delete.click(on_delete, [selected], [confirm_row, confirm_text], api_visibility="private")
     keep.click(lambda: gr.Row(visible=False), None, confirm_row, queue=False, api_visibility="private")
-    confirm.click(on_confirm, [selected], [*selection, info, table], queue=False, api_visibility="private")
+    confirm.click(on_confirm, [selected], [*selection, info, table], api_visibility="private")
     for task, button in open_buttons.items():
         _, fn, outputs = openers[task]
         button.click(fn, [selected], outputs, queue=False, api_visibility="private")

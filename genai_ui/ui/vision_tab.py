@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..access import Caller
 from ..errors import EmptyMessage, UserError
 from ..images import load_picture
 from ..services import Services
 from ..vision import DEFAULT_PROMPT, TASK, user_message
 from .chat_tab import sampling_controls, sampling_params
+from .caller import caller_of
 from .conversation import Conversation, stream_reply, waiting_text
 from .errors import to_gr_error
 from .pickers import model_choices, refresh_picker
@@ -26,8 +28,8 @@ def display(messages: list[dict]) -> list[dict]:
     return shown
 
 
-def refresh_vision_models(services: Services, current: str | None):
-    return refresh_picker(services, TASK, current)
+def refresh_vision_models(services: Services, current: str | None, caller: Caller):
+    return refresh_picker(services, TASK, current, caller)
 
 
 NO_MODEL = ("No vision model in the library yet. Find one in the **Hub** tab (task *Vision*, OpenVINO-ready), "
@@ -64,21 +66,21 @@ def build_vision_tab(services: Services) -> dict:
 
     settings = [model, device, *sampling]
 
-    def answer(state: Conversation, history: list[dict], user: dict, restore: dict | None, model_id, device_id,
-               *values):
+    def answer(state: Conversation, history: list[dict], user: dict, restore: dict | None, caller: Caller, model_id,
+               device_id, *values):
         """`restore`: what the box held when sent (back there on failure); None (regenerating) leaves the box be."""
         def start(cancel):
             return services.vision.reply(messages=history + [user], model=model_id or "", device=device_id or "",
-                                         params=sampling_params(*values), cancel=cancel)
+                                         params=sampling_params(*values), cancel=cancel, caller=caller)
 
-        waiting = waiting_text(services, TASK, model_id, device_id, services.vision.model_id)
+        waiting = waiting_text(services, TASK, model_id, device_id, services.vision.model_id, caller)
         keep = gr.skip()
         yield from stream_reply(state, history, user, start, display, waiting,
                                 box_sent=keep if restore is None else empty_box,
                                 box_restore=keep if restore is None else restore,
                                 note=lambda metrics: " · ".join([metrics.summary(), *_scaling(user)]))
 
-    def on_send(state: Conversation, value: dict | None, *options):
+    def on_send(state: Conversation, value: dict | None, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, *options):
         value = value or empty_box
         files = list(value.get("files") or [])
         try:
@@ -88,13 +90,15 @@ def build_vision_tab(services: Services) -> dict:
                 raise EmptyMessage()
         except UserError as err:
             raise to_gr_error(err) from None
-        yield from answer(state, state.messages, user, value, *options)
+        yield from answer(state, state.messages, user, value, caller_of(services.settings, request, profile, oauth),
+                          *options)
 
-    def on_regenerate(state: Conversation, value: dict | None, *options):
+    def on_regenerate(state: Conversation, value: dict | None, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, *options):
         last = max((i for i, m in enumerate(state.messages) if m["role"] == "user"), default=None)
         if last is None:
             raise gr.Error("There is no answer to regenerate yet.", print_exception=False)
-        yield from answer(state, state.messages[:last], state.messages[last], None, *options)
+        yield from answer(state, state.messages[:last], state.messages[last], None,
+                          caller_of(services.settings, request, profile, oauth), *options)
 
     def on_stop(state: Conversation) -> None:
         state.cancel.set()
@@ -104,14 +108,15 @@ def build_vision_tab(services: Services) -> dict:
         state.messages = []
         return [], {"text": DEFAULT_PROMPT, "files": []}
 
-    def on_pick(model_id: str | None, device_id: str | None):
+    def on_pick(model_id: str | None, device_id: str | None, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
         """Load the picked model at once: a model that cannot run says so now, not at the first question."""
         if not model_id:
             yield NO_MODEL
             return
         yield f"Loading **{model_id}** on {device_id or services.devices.default}…"
         try:
-            loaded = services.vision.load(model=model_id, device=device_id or "")
+            loaded = services.vision.load(model=model_id, device=device_id or "",
+                                          caller=caller_of(services.settings, request, profile, oauth))
         except UserError as err:
             yield f"<span class='gu-error'>⚠ {err}</span>"
             return
