@@ -160,19 +160,27 @@ class RedactingStream:
     handlers made later (uvicorn's, Gradio's) write to sys.stdout and sys.stderr."""
 
     def __init__(self, stream) -> None:
+        import threading
+
         self._stream = stream
         self._pending = ""
+        self._lock = threading.Lock()  # threads print at once: none of their text is lost
 
     def write(self, text: str) -> int:
-        self._pending += text
-        if "\n" in self._pending:
-            complete, self._pending = self._pending.rsplit("\n", 1)
-            self._stream.write(redact(complete + "\n"))
-        if len(self._pending) > 65536:  # no newline for long: a progress bar redrawing
-            self.flush()
+        with self._lock:
+            self._pending += text
+            if "\n" in self._pending:
+                complete, self._pending = self._pending.rsplit("\n", 1)
+                self._stream.write(redact(complete + "\n"))
+            if len(self._pending) > 65536:  # no newline for long: a progress bar redrawing
+                self._flush()
         return len(text)
 
     def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
         if self._pending:
             self._stream.write(redact(self._pending))
             self._pending = ""
