@@ -4,7 +4,7 @@ A request is shared (a visitor's) when the app serves others (--shared, a Space,
 address other than loopback) or when the request itself came through a proxy or from another
 machine: it fails closed. Who asks is read from what the server holds (the connection, the
 session's Hugging Face sign-in, the --auth login), never from the request body. The roles, with
-what each may do, are in the README's security section.
+what each may do, are in docs/security.md.
 """
 
 from __future__ import annotations
