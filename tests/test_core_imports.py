@@ -34,3 +34,18 @@ def test_no_core_module_mentions_gradio_in_an_import():
             # gradio_client too: the core talks to the app only through genai_ui/ui/client.py
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in ("gradio", "gradio_client")]
     assert offenders == []
+
+
+def test_the_package_never_imports_the_tests():
+    """genai_ui ships without tests/: the benches build their models with genai_ui/bench/models.py."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "genai_ui"
+    offenders = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            offenders += [f"{path.relative_to(package)}: {n}" for n in names if n.split(".")[0] == "tests"]
+    assert offenders == []
