@@ -18,6 +18,7 @@ from genai_ui.bench import free_port
 from genai_ui.builtin import BUILTIN_ID, builtin_gguf
 from genai_ui.services import create_services
 from genai_ui.settings import Settings
+from tests.apps import launched
 
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
 
@@ -43,28 +44,37 @@ def services(settings, gguf):
 
 @pytest.fixture(scope="session")
 def app_url(services):
-    from genai_ui.ui.app import CSS, build_app, with_queue
+    with launched(services) as url:
+        yield url
 
-    demo = build_app(services)
-    port = free_port()
-    with_queue(demo).launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+
+@pytest.fixture
+def hub_server(local_hub):
+    """The Hub `hub` talks to: the session's local Hub, unless a module serves one of its own."""
+    return local_hub
+
+
+@pytest.fixture
+def hub(hub_server):
+    from genai_ui.hub import HubService
+
+    return HubService(endpoint=hub_server.endpoint)
+
+
+@pytest.fixture
+def library(tmp_path):
+    from genai_ui.library import Library
+
+    return Library(tmp_path / "models")
 
 
 @pytest.fixture(scope="session")
 def hubless_app(tmp_path_factory, gguf):
     """The app with a Hub that cannot be reached, on its own home."""
-    from genai_ui.ui.app import CSS, build_app, with_queue
-
     services = create_services(Settings(home=tmp_path_factory.mktemp("hubless"), device="CPU",
                                         hub_endpoint=f"http://127.0.0.1:{free_port()}"))
-    demo = build_app(services)
-    port = free_port()
-    with_queue(demo).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with launched(services) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

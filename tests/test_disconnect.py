@@ -9,7 +9,6 @@ import time
 
 import httpx
 import psutil
-import pytest
 from PIL import Image
 
 from genai_ui.builtin import BUILTIN_ID

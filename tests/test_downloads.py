@@ -8,20 +8,8 @@ import pytest
 from genai_ui.downloads import DownloadCancelled, download_model
 from genai_ui.engines.chat import GenerationParams
 from genai_ui.errors import NotAvailable
-from genai_ui.hub import HubService
-from genai_ui.library import Library
 
 GREEDY = GenerationParams(temperature=0.0, max_new_tokens=32)
-
-
-@pytest.fixture
-def hub(local_hub):
-    return HubService(endpoint=local_hub.endpoint)
-
-
-@pytest.fixture
-def library(tmp_path):
-    return Library(tmp_path / "models")
 
 
 def test_an_ir_repo_goes_straight_into_the_library_and_answers(hub, library, tmp_path, services):

@@ -28,11 +28,6 @@ GGUF_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
 GGUF_BYTES = 98362432  # its one Q4_1 file
 
 
-@pytest.fixture
-def library(tmp_path):
-    return Library(tmp_path / "models")
-
-
 def tiny_entry(model_id: str = "tiny") -> ModelEntry:
     return ModelEntry(id=model_id, task="text-generation", format="openvino", weight_format="int4", location="")
 
@@ -249,18 +244,14 @@ def test_uploads_leave_gradios_cache_once_they_are_older_than_the_limit(tmp_path
     """--cache-hours, here two seconds: a visitor's upload is gone from the server soon after."""
     import httpx
 
-    from genai_ui.bench import free_port
     from genai_ui.services import create_services
     from genai_ui.settings import Settings
-    from genai_ui.ui.app import build_app, with_queue
+    from tests.apps import launched
 
     settings = Settings(home=tmp_path / "home", cache_hours=2 / 3600)
     assert settings.delete_cache == (2, 2) and Settings(home=tmp_path).delete_cache == (3600, 86400)
-    demo = build_app(create_services(settings))
-    port = free_port()
-    with_queue(demo).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        uploaded = httpx.post(f"http://127.0.0.1:{port}/gradio_api/upload",
+    with launched(create_services(settings)) as url:
+        uploaded = httpx.post(f"{url}gradio_api/upload",
                               files={"files": ("notes.txt", b"a visitor's file")}, timeout=30)
         uploaded.raise_for_status()
         (path,) = uploaded.json()
@@ -269,5 +260,3 @@ def test_uploads_leave_gradios_cache_once_they_are_older_than_the_limit(tmp_path
         while Path(path).exists() and time.monotonic() < deadline:
             time.sleep(0.5)
         assert not Path(path).exists(), "the upload is still in Gradio's cache"
-    finally:
-        demo.close()

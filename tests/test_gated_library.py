@@ -9,10 +9,10 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from genai_ui.access import Caller
-from genai_ui.bench import free_port
 from genai_ui.downloads import download_model
 from genai_ui.manage import restricted
 from genai_ui.settings import Settings
+from tests.apps import launched
 
 GATED = "gated-org/SmolLM2-135M-Instruct-GGUF"  # tester (hf_test_token) was granted it, someone (hf_other_token) not
 
@@ -21,17 +21,13 @@ GATED = "gated-org/SmolLM2-135M-Instruct-GGUF"  # tester (hf_test_token) was gra
 def shared(tmp_path_factory, gguf, local_hub):
     """An app for others (--shared) on loopback, with the gated GGUF fetched by a signed-in tester."""
     from genai_ui.services import create_services
-    from genai_ui.ui.app import build_app, with_queue
 
     services = create_services(Settings(home=tmp_path_factory.mktemp("gated"), shared=True,
                                         hub_endpoint=local_hub.endpoint))
     entry = download_model(hub=services.hub, library=services.library, repo_id=GATED, token="hf_test_token",
                            owner="hf:tester")
-    demo = build_app(services)
-    port = free_port()
-    with_queue(demo).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/", services, entry
-    demo.close()
+    with launched(services) as url:
+        yield url, services, entry
 
 
 def visitor(token: str = "", owner: str = "") -> Caller:

@@ -7,11 +7,6 @@ from genai_ui.hub import HubService, HubUnavailable, estimate_sizes
 from genai_ui.support import check_support
 
 
-@pytest.fixture
-def hub(local_hub):
-    return HubService(endpoint=local_hub.endpoint)
-
-
 def listings(local_hub) -> int:
     return sum(1 for method, path in local_hub.requests if method == "GET" and path.rstrip("/") == "/api/models")
 

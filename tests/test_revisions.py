@@ -12,8 +12,6 @@ import pytest
 from genai_ui.access import NotAllowed
 from genai_ui.downloads import download_model, with_revision
 from genai_ui.errors import InvalidParameter, UserError
-from genai_ui.hub import HubService
-from genai_ui.library import Library
 
 REPO = "someone/Tiny-int4-ov"
 REFUSED = (r"^On this shared deployment only a branch or a tag of the repo can be fetched "
@@ -40,13 +38,8 @@ def own_hub():
 
 
 @pytest.fixture
-def hub(own_hub):
-    return HubService(endpoint=own_hub.endpoint)
-
-
-@pytest.fixture
-def library(tmp_path):
-    return Library(tmp_path / "models")
+def hub_server(own_hub):
+    return own_hub
 
 
 def fetch(hub, library, tmp_path, revision, shared=False):
@@ -160,19 +153,13 @@ def test_the_api_of_a_shared_app_refuses_a_pull_request(tmp_path, gguf, own_hub)
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
-    from genai_ui.bench import free_port
     from genai_ui.services import create_services
     from genai_ui.settings import Settings
-    from genai_ui.ui.app import build_app, with_queue
+    from tests.apps import launched
 
     services = create_services(Settings(home=tmp_path, host="0.0.0.0", hub_endpoint=own_hub.endpoint))
-    demo = build_app(services)
-    port = free_port()
-    with_queue(demo).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with launched(services) as url:
+        client = Client(url, verbose=False)
         with pytest.raises(AppError, match="only a branch or a tag of the repo can be fetched"):
             client.predict(REPO, "refs/pr/1", api_name="/download_model")
         assert client.predict(REPO, "v1.0", api_name="/download_model")["id"] == "Tiny-int4-ov-rev-v1.0"
-    finally:
-        demo.close()

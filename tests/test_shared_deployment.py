@@ -18,7 +18,6 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from genai_ui.access import RedactTokens, check_engine_options, check_remote_code
-from genai_ui.bench import free_port
 from genai_ui.bench.common import launch_app, stop
 from genai_ui.settings import Settings
 
@@ -121,14 +120,11 @@ def test_visitors_cannot_turn_on_remote_code_or_change_the_engine_everyone_share
 
 def test_remote_code_and_engine_options_are_refused_over_the_api_of_a_shared_app(tmp_path, gguf, local_hub):
     from genai_ui.services import create_services
-    from genai_ui.ui.app import build_app, with_queue
+    from tests.apps import launched
 
     services = create_services(Settings(home=tmp_path, host="0.0.0.0", hub_endpoint=local_hub.endpoint))
-    demo = build_app(services)
-    port = free_port()
-    with_queue(demo).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with launched(services) as url:
+        client = Client(url, verbose=False)
         with pytest.raises(AppError, match="trust_remote_code\\) is off on this shared deployment"):
             client.predict("tiny-random/llava", "int4", 0, 1.0, False, False, False, "", True, api_name="/convert_model")
         assert not any(e.id != "SmolLM2-135M-Instruct-Q4_1" for e in services.library.list())
@@ -136,8 +132,6 @@ def test_remote_code_and_engine_options_are_refused_over_the_api_of_a_shared_app
             client.predict("", "", "", 5, False, "u8", api_name="/set_engine_options")
         assert client.predict("", api_name="/engine_options")["kv_cache_precision"] == ""  # read, not changed
         assert services.pipelines.current("text-generation") is None  # nothing was loaded
-    finally:
-        demo.close()
 
 
 def test_token_redaction_catches_tokens_in_any_log_record():

@@ -7,17 +7,16 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from pathlib import Path
 
 import httpx
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from genai_ui.bench import free_port
 from genai_ui.bench.common import launch_app, stop
 from genai_ui.library import Library, ModelEntry
 from genai_ui.settings import Settings
+from tests.apps import launched
 from tests.pages import cell
 
 FORGED = "hf_forged_token_0000000000"
@@ -104,15 +103,11 @@ def test_a_sign_in_forged_in_the_body_is_refused_by_every_endpoint_that_needs_on
 def shared_app(tmp_path_factory, gguf, local_hub):
     """An app for others (as behind a proxy: --shared), served on loopback, with a model someone else added."""
     from genai_ui.services import create_services
-    from genai_ui.ui.app import build_app, with_queue
 
     services = create_services(Settings(home=tmp_path_factory.mktemp("shared-delete"), shared=True,
                                         hub_endpoint=local_hub.endpoint))
-    demo = build_app(services)
-    port = free_port()
-    with_queue(demo).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/", services
-    demo.close()
+    with launched(services) as url:
+        yield url, services
 
 
 def add_model(library: Library, model_id: str, owner: str) -> None:

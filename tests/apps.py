@@ -1,0 +1,22 @@
+"""The app served in the test process, as users and gradio_client reach it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from genai_ui.bench import free_port
+
+
+@contextmanager
+def launched(services) -> Iterator[str]:
+    """The app on `services`, launched on a free loopback port; its address while the block runs, closed after."""
+    from genai_ui.ui.app import CSS, build_app, with_queue
+
+    demo = build_app(services)
+    port = free_port()
+    with_queue(demo).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
