@@ -82,7 +82,7 @@ class BenchmarkService:
         if max_new_tokens * runs > MAX_BENCHMARK_TOKENS:
             raise InvalidParameter(f"max_new_tokens × runs is {max_new_tokens:,} × {runs} = {max_new_tokens * runs:,} "
                                    f"tokens; the limit is {MAX_BENCHMARK_TOKENS:,} (for example 1,024 tokens × 16 runs).")
-        entry = self.chat.seen(caller).get(self.chat.model_id(model, caller), task="text-generation")
+        entry = self.chat.access.view(caller).get(self.chat.model_id(model, caller), task="text-generation")
         options = self._options(entry.id, engine)
         loaded = self.chat.pipelines.get(entry, self.chat.devices.resolve(device),
                                          options=self.chat.resolved(entry, options))

@@ -14,6 +14,7 @@ from .engines.options import EngineOptions, EngineOptionsStore, check_draft, llm
 from .engines.pipelines import LoadedPipeline, PipelineManager, save_gguf_ir
 from .errors import EmptyMessage, InvalidParameter, NotAvailable
 from .library import Library, ModelEntry
+from .manage import ModelAccess
 
 MAX_MESSAGE_CHARS = 100_000
 # One caller's conversation is bounded before anything reads it: a history is the caller's to
@@ -47,9 +48,11 @@ def check_history(history: list) -> list:
 
 class ChatService:
     def __init__(self, library: Library, devices: Devices, pipelines: PipelineManager,
-                 default_model: str = "", options: EngineOptionsStore | None = None, access=None) -> None:
+                 default_model: str = "", options: EngineOptionsStore | None = None,
+                 access: ModelAccess | None = None) -> None:
         self.library = library
-        self.access = access  # a manage.ModelAccess: which models each caller may see and run
+        # which models each caller may see and run (with none given, all of them to a local caller)
+        self.access = access or ModelAccess(library, endpoint="")
         self.devices = devices
         self.pipelines = pipelines
         self.default_model = default_model
@@ -57,15 +60,11 @@ class ChatService:
         self._replying = 0
         self._count = threading.Lock()
 
-    def seen(self, caller: Caller = LOCAL):
-        """The library as `caller` sees it (on a shared deployment, without the gated models they cannot read)."""
-        return self.access.view(caller) if self.access else self.library
-
     def model_id(self, model: str = "", caller: Caller = LOCAL) -> str:
         """The model to chat with: the one asked for, else the default, else the first in the library."""
         if model:
             return model
-        seen = self.seen(caller)
+        seen = self.access.view(caller)
         if self.default_model and self.default_model in seen:
             return self.default_model
         models = seen.list("text-generation")
@@ -93,14 +92,14 @@ class ChatService:
 
     def load(self, *, model: str = "", device: str = "", caller: Caller = LOCAL) -> LoadedPipeline:
         """The model on the device, with the engine options remembered for it."""
-        entry = self.seen(caller).get(self.model_id(model, caller), task="text-generation")
+        entry = self.access.view(caller).get(self.model_id(model, caller), task="text-generation")
         return self.pipelines.get(entry, self.devices.resolve(device), options=self.resolved(entry, self.options.get(entry.id)))
 
     def set_options(self, *, model: str = "", device: str = "", options: EngineOptions,
                     caller: Caller = LOCAL) -> LoadedPipeline:
         """Check the options (a draft must exist and share the model's tokenizer), reload the model
         with them once, and remember them for it. A load that fails leaves the old choice in place."""
-        entry = self.seen(caller).get(self.model_id(model, caller), task="text-generation")
+        entry = self.access.view(caller).get(self.model_id(model, caller), task="text-generation")
         device = self.devices.resolve(device)
         self._check_device(device, options)
         resolved = self.resolved(entry, options)

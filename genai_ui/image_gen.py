@@ -17,6 +17,7 @@ from .engines.pipelines import LoadedPipeline, PipelineManager
 from .errors import InvalidParameter, NotAvailable, UserError
 from .images import Picture
 from .library import Library
+from .manage import ModelAccess
 
 TASK = "text-to-image"
 MAX_SIDE = 2048  # a 4096x4096 image took 11 GB here with the tiny test model alone
@@ -95,22 +96,21 @@ class ImageResult:
 
 
 class ImageService:
-    def __init__(self, library: Library, devices: Devices, pipelines: PipelineManager, access=None) -> None:
+    def __init__(self, library: Library, devices: Devices, pipelines: PipelineManager,
+                 access: ModelAccess | None = None) -> None:
         self.library = library
-        self.access = access  # a manage.ModelAccess: which models each caller may see and run
+        # which models each caller may see and run (with none given, all of them to a local caller)
+        self.access = access or ModelAccess(library, endpoint="")
         self.devices = devices
         self.pipelines = pipelines
 
-    def seen(self, caller: Caller = LOCAL):
-        return self.access.view(caller) if self.access else self.library
-
     def model_id(self, model: str = "", caller: Caller = LOCAL) -> str:
         """The model asked for, else the first of the library's (of those `caller` may see)."""
-        return self.seen(caller).pick(model, TASK)
+        return self.access.view(caller).pick(model, TASK)
 
     def load(self, *, model: str = "", device: str = "", adapters: tuple[str, ...] = (),
              caller: Caller = LOCAL) -> LoadedPipeline:
-        entry = self.seen(caller).get(self.model_id(model, caller), task=TASK)
+        entry = self.access.view(caller).get(self.model_id(model, caller), task=TASK)
         return self.pipelines.get(entry, self.devices.resolve(device), adapters)
 
     def generate(self, *, params: ImageParams, model: str = "", device: str = "", preview_every: int = 0,

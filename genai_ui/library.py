@@ -90,17 +90,24 @@ class Library:
         self.models_dir = Path(models_dir)
         self.models_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        # folder → (the manifest's inode, mtime and size, its entry): a listing parses only what changed.
+        # Manifests are replaced whole (atomic.write_text renames), so a new one has a new inode.
+        self._read_cache: dict[Path, tuple[tuple[int, int, int], ModelEntry | None]] = {}
 
     def list(self, task: str = "") -> list[ModelEntry]:
         if task and task not in TASKS:
             raise InvalidParameter(f"Unknown task '{task}'; known tasks: {', '.join(TASKS)}.")
-        entries = []
+        entries, folders = [], set()
         for folder in sorted(self.models_dir.iterdir()):
             if folder.name.startswith(".") or not folder.is_dir():
                 continue
+            folders.add(folder)
             entry = self._read(folder)
             if entry and (not task or entry.task == task):
                 entries.append(entry)
+        with self._lock:
+            for gone in self._read_cache.keys() - folders:
+                del self._read_cache[gone]
         return entries
 
     def pick(self, model_id: str, task: str, models: list[ModelEntry] | None = None) -> str:
@@ -184,6 +191,23 @@ class Library:
 
     def _read(self, folder: Path) -> ModelEntry | None:
         manifest = folder / MANIFEST
+        try:
+            stat = manifest.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            known = self._read_cache.get(folder)
+        if known and known[0] == signature:
+            entry = known[1]
+        else:
+            entry = self._parse(folder, manifest)
+            with self._lock:
+                self._read_cache[folder] = (signature, entry)
+        # a copy of its source: the caller may change it without changing what the next caller reads
+        return replace(entry, source=dict(entry.source)) if entry else None
+
+    def _parse(self, folder: Path, manifest: Path) -> ModelEntry | None:
         try:
             data = json.loads(manifest.read_text())
             data["location"] = str(folder)  # the folder may have been moved with its home

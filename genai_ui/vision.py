@@ -19,6 +19,7 @@ from .engines.vision import ImageTokens, stream_vision
 from .errors import EmptyMessage, InvalidParameter
 from .images import Picture, load_picture
 from .library import Library
+from .manage import ModelAccess
 
 TASK = "image-text-to-text"
 DEFAULT_PROMPT = "Describe this image."
@@ -32,23 +33,22 @@ def default_prompt(images: int) -> str:
 
 
 class VisionService:
-    def __init__(self, library: Library, devices: Devices, pipelines: PipelineManager, access=None) -> None:
+    def __init__(self, library: Library, devices: Devices, pipelines: PipelineManager,
+                 access: ModelAccess | None = None) -> None:
         self.library = library
-        self.access = access  # a manage.ModelAccess: which models each caller may see and run
+        # which models each caller may see and run (with none given, all of them to a local caller)
+        self.access = access or ModelAccess(library, endpoint="")
         self.devices = devices
         self.pipelines = pipelines
         self.image_tokens = ImageTokens()
 
-    def seen(self, caller: Caller = LOCAL):
-        return self.access.view(caller) if self.access else self.library
-
     def model_id(self, model: str = "", caller: Caller = LOCAL) -> str:
         """The model asked for, else the first of the library's (of those `caller` may see)."""
-        return self.seen(caller).pick(model, TASK)
+        return self.access.view(caller).pick(model, TASK)
 
     def load(self, *, model: str = "", device: str = "", caller: Caller = LOCAL) -> LoadedPipeline:
         """Load a model now (when it is picked), so what cannot run says so before any question."""
-        entry = self.seen(caller).get(self.model_id(model, caller), task=TASK)
+        entry = self.access.view(caller).get(self.model_id(model, caller), task=TASK)
         return self.pipelines.get(entry, self.devices.resolve(device))
 
     def reply(self, *, messages: list[dict], model: str = "", device: str = "",

@@ -1,17 +1,13 @@
 import json
 import os
+import shutil
 
 import pytest
 
 from genai_ui.builtin import BUILTIN_ID, ensure_builtin
 from genai_ui.errors import InvalidParameter, ModelLoadError, ModelNotFound, WrongTask
 from genai_ui.gguf_meta import read_gguf_info
-from genai_ui.library import MANIFEST, Library, ModelEntry
-
-
-@pytest.fixture
-def library(tmp_path):
-    return Library(tmp_path / "models")
+from genai_ui.library import MANIFEST, ModelEntry
 
 
 def test_builtin_enters_library_with_manifest(library, gguf):
@@ -97,3 +93,36 @@ def test_gguf_header(gguf, tmp_path):
     text.write_text("hello")
     with pytest.raises(ModelLoadError, match="not a GGUF file"):
         read_gguf_info(text)
+
+
+def install(library, model_id: str, weight_format: str, **source) -> ModelEntry:
+    with library.staging() as staged:
+        (staged / "openvino_model.xml").write_text("<net/>")
+        return library.install(staged, ModelEntry(id=model_id, task="text-generation", format="openvino",
+                                                  weight_format=weight_format, location="", source=source))
+
+
+def test_a_listing_reads_again_only_the_manifests_that_changed(library, monkeypatch, caplog):
+    install(library, "a", "int4", repo_id="x/a")
+    install(library, "b", "int8", repo_id="x/b")
+    parsed = []
+    parse = library._parse
+    monkeypatch.setattr(library, "_parse", lambda folder, manifest: parsed.append(folder.name) or parse(folder, manifest))
+    assert [e.id for e in library.list()] == ["a", "b"] and parsed == ["a", "b"]
+    assert [e.id for e in library.list()] == ["a", "b"] and library.get("a").id == "a" and parsed == ["a", "b"]
+
+    library.list()[0].source["repo_id"] = "changed by a caller"  # what one caller does to its copy stays there
+    assert library.get("a").source == {"repo_id": "x/a"}
+
+    library.delete("a")
+    install(library, "a", "fp16", repo_id="x/a2")  # the same folder, a new manifest
+    assert [(e.id, e.weight_format) for e in library.list()] == [("a", "fp16"), ("b", "int8")]
+    assert parsed == ["a", "b", "a"]
+
+    (library.models_dir / "b" / MANIFEST).write_text("{not json")
+    with caplog.at_level("WARNING"):
+        assert [e.id for e in library.list()] == ["a"] and [e.id for e in library.list()] == ["a"]
+    assert sum("its manifest is unreadable" in r.message for r in caplog.records) == 1  # once, not each listing
+    library.delete("a")
+    shutil.rmtree(library.models_dir / "b")
+    assert library.list() == [] and library._read_cache == {}  # what left the library leaves the memory too

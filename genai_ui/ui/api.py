@@ -159,7 +159,7 @@ def register_api(services: Services) -> None:
             model: a text-generation model id from local_models; empty for the default model.
         """
         caller = caller_of(services.settings, request)
-        entry = services.chat.seen(caller).get(services.chat.model_id(model, caller), task="text-generation")
+        entry = services.chat.access.view(caller).get(services.chat.model_id(model, caller), task="text-generation")
         return {"model": entry.id, **services.chat.options.get(entry.id).to_api()}
 
     @user_errors

@@ -49,7 +49,7 @@ def build_engine_panel(services: Services, model: gr.Dropdown, device: gr.Dropdo
         caller = caller_of(services.settings, request, profile, oauth)
         notice = f"⚠ {services.chat.options.notice}\n\n" if services.chat.options.notice else ""
         try:
-            model_id = services.chat.seen(caller).get(services.chat.model_id(model_id or "", caller)).id
+            model_id = services.chat.access.view(caller).get(services.chat.model_id(model_id or "", caller)).id
         except UserError:
             return [gr.update()] * len(controls) + [notice]
         options = services.chat.options.get(model_id)
