@@ -10,8 +10,9 @@ from .access import LOCAL, Caller
 from .conversation import for_model, normalize
 from .devices import Devices
 from .engines.chat import ChatUpdate, GenerationParams, stream_chat
+from .engines.loaded import LoadedPipeline
 from .engines.options import EngineOptions, EngineOptionsStore, check_draft, llm_source
-from .engines.pipelines import LoadedPipeline, PipelineManager, save_gguf_ir
+from .engines.pipelines import PipelineManager, save_gguf_ir
 from .errors import EmptyMessage, InvalidParameter, NotAvailable
 from .library import Library, ModelEntry
 from .manage import ModelAccess

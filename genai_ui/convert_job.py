@@ -29,7 +29,7 @@ from .downloads import fetch_files, restriction
 from .errors import NotAvailable, UserError
 from .hub import HubService, details
 from .jobs import Finished, Log, Progress, ProcessResult, Stage, Tracebacks, run_job, run_process
-from .library import Library, ModelEntry, check_model_id, context_length_of, folder_size
+from .library import Library, ModelEntry, check_disk, check_model_id, context_length_of, folder_size
 
 Events = Generator[object, None, "ConversionReport"]
 # what a checkpoint repo holds that an export does not read
@@ -94,13 +94,6 @@ def child_env(hub: HubService) -> dict:
                 "HF_ENDPOINT": hub.endpoint, "COLUMNS": "100", "NO_COLOR": "1", "TQDM_MININTERVAL": "1",
                 "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"})  # NNCF (rich) draws its progress bars for us
     return env
-
-
-def check_disk(folder: Path, need: int) -> None:
-    free = shutil.disk_usage(folder).free
-    if free < need * 1.1:
-        raise NotAvailable(f"Not enough free disk: this needs about {need / 1e9:.1f} GB and "
-                           f"{free / 1e9:.1f} GB are free in {folder}.")
 
 
 def unique_id(library: Library, base: str) -> str:

@@ -20,7 +20,7 @@ from .access import NotAllowed
 from .errors import NotAvailable, UserError
 from .gguf_meta import read_gguf_info
 from .hub import HubService, branches_and_tags, details, weight_format_in_name
-from .library import Library, ModelEntry, check_model_id, context_length_of
+from .library import Library, ModelEntry, check_disk, check_model_id, context_length_of
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
 MAIN = ("main", "refs/heads/main")  # the default branch, whose models keep the repo's plain name
@@ -67,8 +67,6 @@ def _check_space(library: Library, cache_dir: Path | None, need: int) -> None:
     """Room for every wanted byte on the cache's disk and on the library's (on another disk the files are
     copied, not linked). Files the cache holds already would need none: counting them errs on the safe side."""
     from huggingface_hub import constants
-
-    from .convert_job import check_disk  # convert_job imports this module
 
     cache = Path(cache_dir or constants.HF_HUB_CACHE)
     cache = next((p for p in (cache, *cache.parents) if p.exists()), cache)  # a first download creates it

@@ -53,3 +53,10 @@ class GenerationFailed(UserError):
 
 class NotAvailable(UserError):
     """A capability this installation cannot offer."""
+
+
+def first_line(err: Exception) -> str:
+    """OpenVINO's messages carry C++ file paths and stack lines; keep the sentence."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(("Exception from", "Check ", "/")) and ".cpp:" not in ln]
+    return (useful or lines or ["unknown error"])[0][:300]

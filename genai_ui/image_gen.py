@@ -13,7 +13,8 @@ from .access import LOCAL, Caller
 from .devices import Devices
 from .engines.chat import check_number
 from .engines.image import Generated, Step, generate_steps
-from .engines.pipelines import LoadedPipeline, PipelineManager
+from .engines.loaded import LoadedPipeline
+from .engines.pipelines import PipelineManager
 from .errors import InvalidParameter, NotAvailable, UserError
 from .images import Picture
 from .library import Library

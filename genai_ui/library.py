@@ -74,6 +74,14 @@ def context_length_of(config: dict) -> int | None:
     return config.get("max_position_embeddings") or (config.get("text_config") or {}).get("max_position_embeddings")
 
 
+def check_disk(folder: Path, need: int) -> None:
+    """Room for `need` bytes on the disk that holds `folder`, with a tenth to spare."""
+    free = shutil.disk_usage(folder).free
+    if free < need * 1.1:
+        raise NotAvailable(f"Not enough free disk: this needs about {need / 1e9:.1f} GB and "
+                           f"{free / 1e9:.1f} GB are free in {folder}.")
+
+
 def check_model_id(model_id: str) -> str:
     if not isinstance(model_id, str) or not _ID.match(model_id) or ".." in model_id:
         raise InvalidParameter(

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .engines.pipelines import first_line
-from .errors import GenerationFailed, InvalidParameter, ModelLoadError, UserError
+from .errors import GenerationFailed, InvalidParameter, ModelLoadError, UserError, first_line
 from .gguf_meta import read_gguf_info
 
 # Short questions a small instruct model answers correctly in a few words, so that a greedy

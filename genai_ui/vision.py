@@ -14,7 +14,8 @@ from .access import LOCAL, Caller
 from .chat import MAX_HISTORY_CHARS, MAX_HISTORY_MESSAGES
 from .devices import Devices
 from .engines.chat import ChatUpdate, GenerationParams
-from .engines.pipelines import LoadedPipeline, PipelineManager
+from .engines.loaded import LoadedPipeline
+from .engines.pipelines import PipelineManager
 from .engines.vision import ImageTokens, stream_vision
 from .errors import EmptyMessage, InvalidParameter
 from .images import Picture, load_picture

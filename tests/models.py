@@ -14,6 +14,7 @@ from pathlib import Path
 from genai_ui.bench.models import (_bpe_tokenizer, cached, smollm2_checkpoint, smollm2_ir,  # noqa: F401 (the tests'
                                    smollm2_ir_fp16, tiny_llava, tiny_stable_diffusion, tiny_t5)  # names for them)
 
+
 def folder_files(folder: Path) -> dict[str, Path]:
     """A model folder as the files of a Hub repo (paths relative to it)."""
     return {str(p.relative_to(folder)): p for p in sorted(folder.rglob("*"))

@@ -174,7 +174,7 @@ def test_an_image_model_converts_and_loads(image_model, services):
 
 
 def test_a_job_that_would_not_fit_on_the_disk_is_refused(tmp_path):
-    from genai_ui.convert_job import check_disk
+    from genai_ui.library import check_disk
 
     check_disk(tmp_path, 1_000)
     with pytest.raises(NotAvailable, match=r"Not enough free disk: this needs about 1000000\.0 GB and .* GB are free"):

@@ -49,3 +49,57 @@ def test_the_package_never_imports_the_tests():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
             offenders += [f"{path.relative_to(package)}: {n}" for n in names if n.split(".")[0] == "tests"]
     assert offenders == []
+
+
+def test_no_two_modules_import_each_other():
+    """No import cycle, through any number of modules, counting imports inside functions too: a cycle is
+    what a lazy import hides, and it makes the order in which modules load matter."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "genai_ui"
+    modules = {".".join(p.relative_to(package.parent).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in package.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(here.split(".")[: len(here.split(".")) - node.level + 1]) if node.level else ""
+                module = ".".join(filter(None, (base, node.module or "")))
+                # `from . import atomic` names a module; `from .x import y` may name one (x.y) or a value
+                targets |= {module} | {f"{module}.{a.name}" for a in node.names}
+        graph[name] = {t for t in targets if t in modules and t != name}
+
+    # Tarjan's strongly connected components: any with two or more modules is a cycle
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for name in sorted(graph):
+        if name not in index:
+            visit(name)
+    assert cycles == []

@@ -181,7 +181,7 @@ def test_a_gguf_draft_is_refused_until_its_ir_is_saved(services, models, gguf):
     import time
 
     from genai_ui.builtin import GGUF_NAME
-    from genai_ui.engines.pipelines import saved_ir_files
+    from genai_ui.engines.options import saved_ir_files
     from genai_ui.library import ModelEntry
 
     with services.library.staging() as staged:

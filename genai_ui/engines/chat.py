@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
-from ..errors import GenerationFailed, InvalidParameter, PromptTooLong
+from ..errors import GenerationFailed, InvalidParameter, PromptTooLong, first_line
 from .batching import Outcome
+from .loaded import LoadedPipeline
 from .optimum import LABEL as OPTIMUM_LABEL
-from .pipelines import LoadedPipeline, first_line
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import GenerationFailed, ModelLoadError
+from ..errors import GenerationFailed, ModelLoadError, first_line
 from ..library import ModelEntry
-from .pipelines import LoadedPipeline, first_line
+from .loaded import LoadedPipeline
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import atomic
-from ..errors import DraftMismatch, InvalidParameter, ModelLoadError
+from ..errors import DraftMismatch, InvalidParameter, ModelLoadError, first_line
 
 if TYPE_CHECKING:
     from ..library import ModelEntry
@@ -175,10 +175,13 @@ TOKENIZER_PROBE = ("The capital of France is Paris. def f(x):\n    return x ** 2
                    "naïve café Ünïcödé — «quotes» 東京 🙂 \t tabs  and   spaces")
 
 
+def saved_ir_files(entry: "ModelEntry") -> list[Path]:
+    folder = entry.load_path.parent
+    return [folder / f"openvino_{part}.{ext}" for part in ("model", "tokenizer", "detokenizer") for ext in ("xml", "bin")]
+
+
 def llm_source(entry: "ModelEntry") -> Path:
     """What openvino_genai opens for a chat model: its folder, or a GGUF (the IR saved beside it, once there)."""
-    from .pipelines import saved_ir_files  # pipelines imports this module
-
     if entry.format == "gguf" and all(f.is_file() for f in saved_ir_files(entry)):
         return entry.load_path.parent
     return entry.load_path
@@ -188,8 +191,6 @@ def check_draft(main: "ModelEntry", draft: "ModelEntry") -> None:
     """Speculative decoding compares the draft's tokens with the model's by id: both must split text
     the same way and end with the same token. Checked on the tokenizers themselves."""
     import openvino_genai as og
-
-    from .pipelines import first_line
 
     def tokens(entry: "ModelEntry") -> tuple:
         try:

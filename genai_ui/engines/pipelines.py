@@ -6,21 +6,22 @@ adding a row.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import re
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ModelLoadError, NotAvailable
+from ..errors import ModelLoadError, NotAvailable, first_line
 from ..gguf_meta import read_gguf_info
 from ..library import ModelEntry
-from .options import EngineOptions
+from .image import load_image_pipelines as image_pipelines
+from .loaded import LoadedPipeline
+from .options import EngineOptions, saved_ir_files
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,6 @@ def _properties(options: EngineOptions, device: str, cache_dir: str, paged: bool
     if cache_dir and compile_cache_works(device, paged=paged):
         props["CACHE_DIR"] = cache_dir
     return props
-
-
-def saved_ir_files(entry: ModelEntry) -> list[Path]:
-    folder = entry.load_path.parent
-    return [folder / f"openvino_{part}.{ext}" for part in ("model", "tokenizer", "detokenizer") for ext in ("xml", "bin")]
 
 
 def save_gguf_ir(entry: ModelEntry, wait: bool = False) -> None:
@@ -158,10 +154,7 @@ def check_gguf(entry: ModelEntry) -> None:
 
 
 def load_image_pipelines(entry: ModelEntry, device: str, adapters: tuple[str, ...] = (), cache_dir: str = "") -> Any:
-    """engines/image.py imports this module: import it when first needed."""
-    from .image import load_image_pipelines as load
-
-    return load(entry, device, adapters, cache_dir if compile_cache_works(device, paged=False) else "")
+    return image_pipelines(entry, device, adapters, cache_dir if compile_cache_works(device, paged=False) else "")
 
 
 def _load_vlm(entry: ModelEntry, device: str, cache_dir: str = "") -> Any:
@@ -183,37 +176,6 @@ PIPELINES: dict[str, Callable[..., Any]] = {
     "image-text-to-text": _load_vlm,
     "text-to-image": load_image_pipelines,
 }
-
-
-@dataclass
-class LoadedPipeline:
-    pipeline: Any
-    entry: ModelEntry
-    device: str
-    load_ms: float
-    adapters: tuple[str, ...] = ()  # LoRA files the pipeline was built with (image models)
-    options: EngineOptions | None = None  # how a chat model runs (engines/options.py)
-    # openvino_genai pipelines run one generate() at a time, except the batching one
-    lock: Any = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        if self.concurrent:
-            self.lock = contextlib.nullcontext()
-
-    @property
-    def engine(self) -> str:
-        """genai (openvino_genai's pipelines) or optimum (optimum-intel's OVModelForCausalLM)."""
-        return getattr(self.pipeline, "engine", "genai")
-
-    @property
-    def concurrent(self) -> bool:
-        """Serves several calls at once (the batching engine): no lock, token ids in."""
-        return getattr(self.pipeline, "concurrent", False)
-
-    def close(self, wait: float = 0.0) -> None:
-        """Let the pipeline go: the replies still running finish first."""
-        if hasattr(self.pipeline, "close"):
-            self.pipeline.close(wait)
 
 
 class PipelineManager:
@@ -288,10 +250,3 @@ class PipelineManager:
         except RuntimeError as err:
             raise ModelLoadError(f"'{entry.id}' could not be loaded on {device}: {first_line(err)}") from err
         return LoadedPipeline(pipeline, entry, device, (time.perf_counter() - start) * 1000, adapters, options)
-
-
-def first_line(err: Exception) -> str:
-    """OpenVINO's messages carry C++ file paths and stack lines; keep the sentence."""
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    useful = [ln for ln in lines if not ln.startswith(("Exception from", "Check ", "/")) and ".cpp:" not in ln]
-    return (useful or lines or ["unknown error"])[0][:300]

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from ..images import Picture
 from .chat import ChatUpdate, GenerationParams, draw_seed, fit_context, stream_generation
 from .chat import text_tokens as own_tokens
-from .pipelines import LoadedPipeline
+from .loaded import LoadedPipeline
 
 log = logging.getLogger(__name__)
 
