@@ -15,21 +15,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .errors import UserError
+from .errors import NotAllowed, SignInRequired
 from .settings import Settings
 
 # Hugging Face tokens (hf_…, and OAuth's hf_oauth_…): never in a log line, whoever writes it
 TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9_]{8,}")
 # headers a proxy adds: a request that carries one came from elsewhere, whatever address it arrives from
 PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-host", "x-forwarded-proto")
-
-
-class NotAllowed(UserError):
-    """The deployment's operator has not allowed this, or it is someone else's."""
-
-
-class SignInRequired(UserError):
-    """This needs a Hugging Face sign-in."""
 
 
 @dataclass(frozen=True)

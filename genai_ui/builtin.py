@@ -10,7 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .gguf_meta import read_gguf_info
+from .gguf import read_gguf_info
 from .library import Library, ModelEntry
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,18 @@
-"""What a user can get wrong, each with a message a person understands.
+"""What a user can get wrong, each with a message a person understands: every such error of the app
+is here, grouped as huggingface_hub groups its own.
 
-The UI and the API turn these, and only these, into messages; anything else is a
+    UserError                      anything a person can fix; str(error) is the message
+    ├── InvalidParameter           a value outside what is accepted (EmptyMessage, PromptTooLong,
+    │                              NothingToConvert)
+    ├── ModelNotFound, WrongTask, DeviceNotFound, NotAvailable
+    ├── NotAllowed                 not for this caller (SignInRequired, GatedModel, WriteTokenNeeded)
+    ├── HubUnavailable             the Hub cannot be reached
+    ├── Busy                       a line is full
+    ├── Failed                     the engine or a step failed (ModelLoadError, DraftMismatch,
+    │                              GenerationFailed, ConversionFailed)
+    └── Cancelled                  the person asked to stop; the message says what was kept
+
+The UI and the API turn these, and only these, into messages (ui/errors.py); anything else is a
 bug and is logged with its traceback on the server side.
 """
 
@@ -9,13 +21,27 @@ class UserError(Exception):
     """A problem the user can fix; `str(error)` is the message shown to them."""
 
 
+# What was asked for
+
+
 class InvalidParameter(UserError):
     """A value outside what the engine accepts."""
 
 
-class EmptyMessage(UserError):
+class EmptyMessage(InvalidParameter):
     def __init__(self) -> None:
         super().__init__("Type a message first: an empty message has nothing to answer.")
+
+
+class PromptTooLong(InvalidParameter):
+    pass
+
+
+class NothingToConvert(InvalidParameter):
+    """A checkpoint with no weights an export reads, once the files it does not read are left out."""
+
+
+# What is here
 
 
 class ModelNotFound(UserError):
@@ -35,24 +61,68 @@ class DeviceNotFound(UserError):
         super().__init__(f"Device '{device}' is not available here. Choose one of: {', '.join(known)}.")
 
 
-class ModelLoadError(UserError):
+class NotAvailable(UserError):
+    """A capability this installation cannot offer."""
+
+
+# Who asks
+
+
+class NotAllowed(UserError):
+    """The deployment's operator has not allowed this, or it is someone else's."""
+
+
+class SignInRequired(NotAllowed):
+    """This needs a Hugging Face sign-in."""
+
+
+class GatedModel(NotAllowed):
+    """The repo needs a token with access."""
+
+
+class WriteTokenNeeded(NotAllowed):
+    """No token, or one the Hub does not let write."""
+
+
+# The Hub and the lines
+
+
+class HubUnavailable(UserError):
+    """The Hub cannot be reached (or the app is offline); the library keeps working."""
+
+
+class Busy(UserError):
+    """The line is full."""
+
+
+# The work itself
+
+
+class Failed(UserError):
+    """The engine or a step of a job failed; what the person had is kept."""
+
+
+class ModelLoadError(Failed):
     """The model's files are missing or broken, or the device refused it."""
 
 
-class DraftMismatch(UserError):
+class DraftMismatch(Failed):
     """A draft model for speculative decoding whose tokenizer is not its model's."""
 
 
-class PromptTooLong(UserError):
-    pass
-
-
-class GenerationFailed(UserError):
+class GenerationFailed(Failed):
     """The engine failed while answering; the conversation so far is kept."""
 
 
-class NotAvailable(UserError):
-    """A capability this installation cannot offer."""
+class ConversionFailed(Failed):
+    """A step of a conversion failed, with its own last words; nothing was added to the library."""
+
+
+class Cancelled(UserError):
+    """The person asked to stop. Nothing half-done is kept; the message says what is."""
+
+    def __init__(self, message: str = "Cancelled: nothing was added to the library.") -> None:
+        super().__init__(message)
 
 
 def first_line(err: Exception) -> str:

@@ -6,19 +6,19 @@ import atexit
 import logging
 from dataclasses import dataclass
 
-from .benchmark import BenchmarkService
 from .builtin import BUILTIN_ID, ensure_builtin
-from .chat import ChatService
-from .devices import Devices
+from .engines.devices import Devices
 from .engines.options import EngineOptionsStore
 from .engines.pipelines import PipelineManager
-from .hub import HubService
-from .image_gen import ImageService
+from .hub.client import HubService
 from .library import Library
 from .manage import ModelAccess
+from .run.benchmark import BenchmarkService
+from .run.chat import ChatService
+from .run.image import ImageService
+from .run.vision import VisionService
 from .settings import Settings
-from .vision import VisionService
-from .work_queue import WorkQueue
+from .work.queue import WorkQueue
 
 log = logging.getLogger(__name__)
 

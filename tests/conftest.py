@@ -56,7 +56,7 @@ def hub_server(local_hub):
 
 @pytest.fixture
 def hub(hub_server):
-    from genai_ui.hub import HubService
+    from genai_ui.hub.client import HubService
 
     return HubService(endpoint=hub_server.endpoint)
 
@@ -148,8 +148,8 @@ def local_hub():
 @pytest.fixture(scope="session")
 def vision_model(services):
     """The tiny LLaVA from the local Hub, exported and compressed to int4 through the app's own convert path."""
-    from genai_ui.convert import ExportOptions
-    from genai_ui.convert_job import convert_model, drain
+    from genai_ui.convert.jobs import convert_model, drain
+    from genai_ui.convert.options import ExportOptions
 
     report = drain(convert_model(hub=services.hub, library=services.library, repo_id="tiny-random/llava",
                                  options=ExportOptions(weight_format="int4")))
@@ -160,8 +160,8 @@ def vision_model(services):
 def image_model(services):
     """The tiny Stable Diffusion from the local Hub, exported and compressed to int8 through the app's own
     convert path."""
-    from genai_ui.convert import ExportOptions
-    from genai_ui.convert_job import convert_model, drain
+    from genai_ui.convert.jobs import convert_model, drain
+    from genai_ui.convert.options import ExportOptions
 
     report = drain(convert_model(hub=services.hub, library=services.library, repo_id="tiny-random/stable-diffusion",
                                  options=ExportOptions(weight_format="int8")))

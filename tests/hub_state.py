@@ -136,7 +136,7 @@ def hub_config(commit: Commit) -> dict | None:
 
 def gguf_block(commit: Commit) -> dict | None:
     """The Hub's `gguf` block for a repo holding a .gguf file, read from its header."""
-    from genai_ui.gguf_meta import read_gguf_info
+    from genai_ui.gguf import read_gguf_info
 
     files = [f for path, f in sorted(commit.files.items()) if path.endswith(".gguf") and f.source]
     if not files:

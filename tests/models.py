@@ -11,8 +11,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from genai_ui.bench.models import (_bpe_tokenizer, cached, smollm2_checkpoint, smollm2_ir,  # noqa: F401 (the tests'
-                                   smollm2_ir_fp16, tiny_llava, tiny_stable_diffusion, tiny_t5)  # names for them)
+from genai_ui.bench.models import (_bpe_tokenizer, cached,  # noqa: F401 (the tests'; names for them)
+                                   smollm2_checkpoint, smollm2_ir, smollm2_ir_fp16, tiny_llava, tiny_stable_diffusion,
+                                   tiny_t5)
 
 
 def folder_files(folder: Path) -> dict[str, Path]:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from genai_ui.access import LOCAL, Caller, NotAllowed, SignInRequired, check_delete, check_engine_options, \
-    check_remote_code, check_signed_in, identify
-from genai_ui.engines.chat import PromptTooLong, fit_context
-from genai_ui.errors import InvalidParameter
-from genai_ui.image_gen import ImageParams
+from genai_ui.access import (LOCAL, Caller, check_delete, check_engine_options, check_remote_code, check_signed_in,
+                             identify)
+from genai_ui.engines.llm import PromptTooLong, fit_context
+from genai_ui.errors import InvalidParameter, NotAllowed, SignInRequired
+from genai_ui.run.image import ImageParams
 from genai_ui.settings import Settings
 
 LOCAL_APP = Settings(hf_token="hf_operator_token_123")

@@ -1,8 +1,8 @@
 """`python app.py` itself: flags, the page, and the MCP server with --mcp."""
 
 import asyncio
-import concurrent.futures
 import base64
+import concurrent.futures
 import subprocess
 import sys
 import urllib.request

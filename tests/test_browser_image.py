@@ -1,10 +1,9 @@
 """The Image tab in a real browser: type a prompt, watch the steps and previews, get the image; drop a
 PNG to restore its parameters. The model is the tiny Stable Diffusion made by the app's own convert path."""
 
-from genai_ui.pngmeta import save_png
+from genai_ui.run.pngmeta import save_png
 from tests.models import build_tiny_sd_lora
-from tests.pages import set_slider
-from tests.pages import cell
+from tests.pages import cell, set_slider
 
 
 def test_prompt_progress_image_and_restore(browser, app_url, image_model, tmp_path, output_dir):

@@ -8,8 +8,7 @@ import re
 from PIL import Image
 
 from tests.models import copy_as_architecture
-from tests.pages import set_slider
-from tests.pages import cell
+from tests.pages import cell, set_slider
 
 PASTE = """(box, data) => {
     const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from genai_ui.builtin import BUILTIN_ID, GGUF_NAME
-from genai_ui.engines.chat import GenerationParams
+from genai_ui.engines.llm import GenerationParams
 from genai_ui.engines.options import saved_ir_files
 from genai_ui.errors import DeviceNotFound, EmptyMessage, ModelLoadError, PromptTooLong
 from genai_ui.library import ModelEntry

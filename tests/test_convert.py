@@ -7,11 +7,11 @@ import psutil
 import pytest
 from gradio_client.exceptions import AppError
 
-from genai_ui.convert import ExportOptions, pick_group_size
-from genai_ui.convert_job import convert_model, drain, gguf_to_ir
-from genai_ui.errors import InvalidParameter, NotAvailable
-from genai_ui.hub import HubService
-from genai_ui.jobs import JobCancelled, Log, Stage
+from genai_ui.convert.jobs import convert_model, drain, gguf_to_ir
+from genai_ui.convert.options import ExportOptions, pick_group_size
+from genai_ui.errors import Cancelled, InvalidParameter, NotAvailable
+from genai_ui.hub.client import HubService
+from genai_ui.work.background import Log, Stage
 
 CHECKPOINT = "HuggingFaceTB/SmolLM2-135M-Instruct"
 QUESTION = "What is the capital of France?"
@@ -28,7 +28,7 @@ def staged(services) -> list:
 
 def workers() -> list:
     return [p for p in psutil.Process().children(recursive=True)
-            if any(s in " ".join(p.cmdline()) for s in ("optimum_cli", "convert_worker", "genai_ui.quality"))]
+            if any(s in " ".join(p.cmdline()) for s in ("optimum_cli", "genai_ui.convert.worker", "genai_ui.convert.quality"))]
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_cancel_mid_export_leaves_nothing_and_no_process(hub, services):
     before = {e.id for e in services.library.list()}
     job = convert_model(hub=hub, library=services.library, repo_id=CHECKPOINT,
                         options=ExportOptions(weight_format="int8"), cancel=cancel)
-    with pytest.raises(JobCancelled, match="Cancelled: nothing was added to the library"):
+    with pytest.raises(Cancelled, match="Cancelled: nothing was added to the library"):
         exporting = False
         for event in job:
             exporting = exporting or (isinstance(event, Stage) and event.name == "Export")
@@ -184,9 +184,9 @@ def test_a_job_that_would_not_fit_on_the_disk_is_refused(tmp_path):
 def test_a_step_turns_progress_bars_into_progress_and_its_marks_into_stages():
     import sys
 
-    from genai_ui.convert_job import _step
-    from genai_ui.convert_worker import STAGE
-    from genai_ui.jobs import Progress
+    from genai_ui.convert.jobs import _step
+    from genai_ui.convert.worker import STAGE
+    from genai_ui.work.background import Progress
 
     code = (f"import sys; print('exporting'); print('{STAGE}Compress');"
             "sys.stdout.write('Applying Weight Compression ━━━━╸ 50% 1/2\\rApplying Weight Compression ━━━━━ 100% 2/2\\n')")
@@ -201,7 +201,8 @@ def test_a_step_turns_progress_bars_into_progress_and_its_marks_into_stages():
 def test_a_failed_step_says_why_in_its_own_words():
     import sys
 
-    from genai_ui.convert_job import ConversionFailed, _step
+    from genai_ui.convert.jobs import _step
+    from genai_ui.errors import ConversionFailed
 
     code = "import sys; print('working'); print('error: the checkpoint has no config.json', file=sys.stderr); sys.exit(2)"
     with pytest.raises(ConversionFailed, match="^The export failed: the checkpoint has no config.json$"):
@@ -214,8 +215,8 @@ def test_a_step_sees_no_token_and_no_secret(monkeypatch):
     import json
     import sys
 
-    from genai_ui.convert_job import _step, child_env
-    from genai_ui.jobs import Log
+    from genai_ui.convert.jobs import _step, child_env
+    from genai_ui.work.background import Log
 
     secrets = {"HF_TOKEN": "hf_operator_secret_1", "HUGGING_FACE_HUB_TOKEN": "hf_operator_secret_2",
                "GENAI_UI_AUTH": "ada:pass-word-3", "GENAI_UI_OPERATORS": "ada", "OAUTH_CLIENT_SECRET": "oauth-secret-4",

@@ -6,8 +6,8 @@ def test_core_imports_no_gradio():
     """The core is plain Python: importing all of it (and building the services) loads no gradio."""
     code = (
         "import sys, tempfile, pathlib\n"
-        "import genai_ui, genai_ui.services, genai_ui.chat, genai_ui.library, genai_ui.devices\n"
-        "import genai_ui.benchmark, genai_ui.conversation, genai_ui.engines.chat, genai_ui.bench\n"
+        "import genai_ui, genai_ui.services, genai_ui.run.chat, genai_ui.library, genai_ui.engines.devices\n"
+        "import genai_ui.run.benchmark, genai_ui.run.conversation, genai_ui.engines.llm, genai_ui.bench\n"
         "from genai_ui.settings import Settings\n"
         "genai_ui.services.create_services(Settings(home=pathlib.Path(tempfile.mkdtemp())))\n"
         "assert 'gradio' not in sys.modules, 'gradio was imported by the core'\n"
@@ -103,3 +103,69 @@ def test_no_two_modules_import_each_other():
         if name not in index:
             visit(name)
     assert cycles == []
+
+
+# The arrows point one way: ui → services → engines and work → the shared modules. A module may import
+# its own package, the modules of its own layer and whatever sits in a layer below (no cycles: the test above).
+LAYERS = [
+    {"settings", "errors", "atomic", "gguf", "library", "access", "builtin"},
+    {"engines", "work"},
+    {"hub", "convert", "run", "manage"},
+    {"services"},
+    {"ui", "bench"},
+]
+
+
+def test_imports_point_down_the_layers():
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "genai_ui"
+    layer_of = {room: depth for depth, rooms in enumerate(LAYERS) for room in rooms}
+    rooms = {p.relative_to(package).parts[0].removesuffix(".py") for p in package.glob("*") if p.name != "__init__.py"
+             and not p.name.startswith("__")}
+    assert rooms == set(layer_of), f"a module or package without a layer: {rooms ^ set(layer_of)}"
+    upward = []
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package).with_suffix("").parts
+        if parts == ("__init__",):
+            continue
+        room = parts[0]
+        here = ["genai_ui", *parts[:-1]]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = here[: len(here) - node.level + 1]
+                targets = [".".join(filter(None, [*base, node.module or ""]))]
+                if not node.module and len(base) == 1:  # `from .. import atomic`
+                    targets = [f"genai_ui.{a.name}" for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                targets = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            for target in targets:
+                bits = target.split(".")
+                if bits[0] != "genai_ui" or len(bits) < 2 or bits[1] in ("__version__",) or bits[1] == room:
+                    continue
+                if bits[1] in layer_of and layer_of[bits[1]] > layer_of[room]:
+                    upward.append(f"{'/'.join(parts)} imports {target}")
+    assert upward == [], "\n".join(upward)
+
+
+def test_user_errors_are_defined_only_in_errors_py():
+    """One module holds what a user can get wrong (errors.py); the UI turns them into messages in ui/errors.py."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "genai_ui"
+    elsewhere = []
+    for path in package.rglob("*.py"):
+        if path.name == "errors.py" and path.parent == package:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(getattr(b, "id", "").endswith(("Error", "Cancelled", "Failed"))
+                                                      or getattr(b, "id", "") in ("Exception", "NotAllowed")
+                                                      for b in node.bases):
+                elsewhere.append(f"{path.relative_to(package)}: {node.name}")
+    assert elsewhere == [f"gguf.py: _Bad"], elsewhere  # _Bad never leaves gguf.py: it becomes a ModelLoadError

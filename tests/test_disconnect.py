@@ -41,7 +41,7 @@ def until(condition, what: str, seconds: float = 30.0) -> None:
 
 
 def test_a_chat_reply_stops_when_its_client_leaves(app_url, services, client, caplog):
-    with caplog.at_level(logging.INFO, logger="genai_ui.engines.chat"):
+    with caplog.at_level(logging.INFO, logger="genai_ui.engines.llm"):
         leave_after_first_update(app_url, "chat", ["Write a very long story about a lighthouse keeper.", [],
                                                    BUILTIN_ID, "", 2048, 0.0, 0.9, 50, 1.0, 1, ""])
         until(lambda: services.chat._replying == 0, "the reply is still streaming")
@@ -56,14 +56,14 @@ def test_a_caption_stops_when_its_client_leaves(app_url, services, vision_model,
     (path,) = httpx.post(f"{app_url}gradio_api/upload", files={"files": ("photo.png", photo.read_bytes())},
                          timeout=30).json()  # as a client sends a file: uploaded first, then named in the call
     image = {"path": path, "orig_name": "photo.png", "meta": {"_type": "gradio.FileData"}}
-    with caplog.at_level(logging.INFO, logger="genai_ui.engines.chat"):
+    with caplog.at_level(logging.INFO, logger="genai_ui.engines.llm"):
         leave_after_first_update(app_url, "caption", [image, "Describe it at length.", vision_model.id, 4096, ""])
         until(lambda: any("its reader went away" in r.getMessage() and vision_model.id in r.getMessage()
                           for r in caplog.records), "the caption is still being written")
 
 
 def test_an_image_stops_at_its_step_when_its_client_leaves(app_url, services, image_model, caplog):
-    with caplog.at_level(logging.INFO, logger="genai_ui.engines.image"):
+    with caplog.at_level(logging.INFO, logger="genai_ui.engines.text2image"):
         # small, so each step is short (about 1 s here) and the 150 steps long (minutes)
         leave_after_first_update(app_url, "generate_image", ["a lighthouse", "", image_model.id, 128, 128, 150,
                                                              7.5, 1, 1, ""])
@@ -81,7 +81,7 @@ def test_a_conversion_stops_and_adds_nothing_when_its_client_leaves(app_url, ser
 
     def workers():
         return [p for p in psutil.Process().children(recursive=True)
-                if any("genai_ui.convert_worker" in part or "genai_ui.quality" in part for part in p.cmdline())]
+                if any("genai_ui.convert.worker" in part or "genai_ui.convert.quality" in part for part in p.cmdline())]
 
     until(lambda: not services.conversions._running and not workers(), "the conversion is still running")
     assert {e.id for e in services.library.list()} == before

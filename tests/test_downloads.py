@@ -5,9 +5,9 @@ import threading
 
 import pytest
 
-from genai_ui.downloads import DownloadCancelled, download_model
-from genai_ui.engines.chat import GenerationParams
-from genai_ui.errors import NotAvailable
+from genai_ui.engines.llm import GenerationParams
+from genai_ui.errors import Cancelled, NotAvailable
+from genai_ui.hub.downloads import download_model
 
 GREEDY = GenerationParams(temperature=0.0, max_new_tokens=32)
 
@@ -41,7 +41,7 @@ def test_a_cancelled_download_leaves_nothing(hub, library, tmp_path):
         if done > total // 2:
             cancel.set()
 
-    with pytest.raises(DownloadCancelled, match="nothing was added to the library"):
+    with pytest.raises(Cancelled, match="nothing was added to the library"):
         download_model(hub=hub, library=library, repo_id="HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
                        cache_dir=tmp_path / "hf", on_progress=stop_halfway, cancel=cancel)
     assert library.list() == [] and os.listdir(library.models_dir) == []
@@ -60,7 +60,7 @@ def test_a_checkpoint_or_an_unsupported_model_is_not_downloaded(hub, library, tm
 
 
 def test_a_gated_model_needs_a_token_with_access(hub, library, tmp_path):
-    from genai_ui.hub import GatedModel
+    from genai_ui.errors import GatedModel
 
     for token in ("", "hf_other_token"):
         with pytest.raises(GatedModel, match="This model is gated: accept its terms"):

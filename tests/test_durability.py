@@ -18,10 +18,10 @@ from gradio_client import Client
 from genai_ui import atomic
 from genai_ui.bench.common import launch_app, stop
 from genai_ui.builtin import BUILTIN_ID
-from genai_ui.downloads import download_model
 from genai_ui.engines.options import EngineOptions, EngineOptionsStore
 from genai_ui.errors import NotAvailable
-from genai_ui.hub import HubService
+from genai_ui.hub.client import HubService
+from genai_ui.hub.downloads import download_model
 from genai_ui.library import MANIFEST, Library, ModelEntry
 
 GGUF_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
@@ -191,7 +191,7 @@ def converting(process, models: Path):
     staged = sorted(models.glob(".staging-*"))
     try:
         workers = [p for p in psutil.Process(process.pid).children(recursive=True)
-                   if "genai_ui.convert_worker" in " ".join(p.cmdline())]
+                   if "genai_ui.convert.worker" in " ".join(p.cmdline())]
     except psutil.NoSuchProcess:  # a short-lived child ended while being read: look again
         return None
     return staged if staged and workers else None

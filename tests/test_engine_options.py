@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from genai_ui.builtin import BUILTIN_ID
-from genai_ui.engines.chat import GenerationParams
+from genai_ui.engines.llm import GenerationParams
 from genai_ui.engines.options import EngineOptions, EngineOptionsStore
 from genai_ui.errors import DraftMismatch, InvalidParameter, NotAvailable
 from tests.models import install_folder, smollm2_ir, smollm2_ir_fp16

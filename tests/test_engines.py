@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from genai_ui.engines.chat import GenerationParams
+from genai_ui.engines.llm import GenerationParams
 from genai_ui.engines.options import EngineOptions
-from genai_ui.support import check_support
+from genai_ui.hub.support import check_support
 from tests.models import install_folder, openvino_tokenizer_files, smollm2_ir, tiny_neox_japanese
 
 # sampled: the random model's likeliest token is a special one, which a reply does not show

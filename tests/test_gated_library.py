@@ -9,7 +9,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from genai_ui.access import Caller
-from genai_ui.downloads import download_model
+from genai_ui.hub.downloads import download_model
 from genai_ui.manage import restricted
 from genai_ui.settings import Settings
 from tests.apps import launched

@@ -18,14 +18,14 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from genai_ui.builtin import builtin_gguf
-from genai_ui.convert import ExportOptions
-from genai_ui.convert_job import NothingToConvert, convert_model, drain
-from genai_ui.errors import InvalidParameter, ModelLoadError
-from genai_ui.gguf_meta import read_gguf_info
-from genai_ui.hub import CACHE_ENTRIES, HubService, details
-from genai_ui.images import MAX_EDIT_PIXELS, MAX_PIXELS, load_picture
+from genai_ui.convert.jobs import convert_model, drain
+from genai_ui.convert.options import ExportOptions
+from genai_ui.engines.pictures import MAX_EDIT_PIXELS, MAX_PIXELS, load_picture
+from genai_ui.errors import InvalidParameter, ModelLoadError, NothingToConvert
+from genai_ui.gguf import read_gguf_info
+from genai_ui.hub.client import CACHE_ENTRIES, HubService, details
 from genai_ui.library import Library
-from genai_ui.pngmeta import MAX_TEXT_BYTES, read_png_parameters, save_png
+from genai_ui.run.pngmeta import MAX_TEXT_BYTES, read_png_parameters, save_png
 
 PARAMS = {"prompt": "a lighthouse", "negative_prompt": "", "width": 512, "height": 512, "steps": 20,
           "guidance_scale": 7.5, "seed": 42, "num_images": 1, "model": "tiny"}
@@ -363,15 +363,16 @@ def test_a_failing_worker_shows_one_line_and_its_traceback_goes_to_the_server_lo
     import sys
     import threading
 
-    from genai_ui.convert_job import ConversionFailed, _step, child_env
-    from genai_ui.jobs import Log
+    from genai_ui.convert.jobs import _step, child_env
+    from genai_ui.errors import ConversionFailed
+    from genai_ui.work.background import Log
 
     fake = tmp_path / "model.gguf"
     fake.write_bytes(b"not a gguf at all" * 10)
-    cmd = [sys.executable, "-m", "genai_ui.convert_worker", "gguf-ir", "--gguf", str(fake),
+    cmd = [sys.executable, "-m", "genai_ui.convert.worker", "gguf-ir", "--gguf", str(fake),
            "--output", str(tmp_path / "out")]
     shown = []
-    with caplog.at_level("WARNING", logger="genai_ui.jobs"), pytest.raises(ConversionFailed) as failed:
+    with caplog.at_level("WARNING", logger="genai_ui.work.background"), pytest.raises(ConversionFailed) as failed:
         for event in _step(cmd, "Reading the GGUF", threading.Event(), child_env(HubService(endpoint="http://127.0.0.1:9"))):
             if isinstance(event, Log):
                 shown.append(event.line)
@@ -379,4 +380,4 @@ def test_a_failing_worker_shows_one_line_and_its_traceback_goes_to_the_server_lo
     assert not [line for line in shown if "Traceback" in line or line.lstrip().startswith('File "')], shown
     assert any(line.startswith("error: ") for line in shown), shown  # the one line, for the person
     logged = "\n".join(r.getMessage() for r in caplog.records)
-    assert "Traceback (most recent call last)" in logged and 'File "' in logged and "convert_worker.py" in logged
+    assert "Traceback (most recent call last)" in logged and 'File "' in logged and "convert/worker.py" in logged

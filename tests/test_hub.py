@@ -2,9 +2,9 @@
 
 import pytest
 
-from genai_ui.errors import InvalidParameter
-from genai_ui.hub import HubService, HubUnavailable, estimate_sizes
-from genai_ui.support import check_support
+from genai_ui.errors import HubUnavailable, InvalidParameter
+from genai_ui.hub.client import HubService, estimate_sizes
+from genai_ui.hub.support import check_support
 
 
 def listings(local_hub) -> int:
@@ -79,7 +79,7 @@ def test_bad_choices_and_an_unreachable_hub():
 
 
 def test_details_of_a_checkpoint(hub):
-    from genai_ui.hub import details
+    from genai_ui.hub.client import details
 
     d = details(hub, "HuggingFaceTB/SmolLM2-135M-Instruct")
     assert d.task == "text-generation" and d.architecture == "llama" and d.supported
@@ -90,7 +90,7 @@ def test_details_of_a_checkpoint(hub):
 
 
 def test_details_of_a_gguf_repo(hub):
-    from genai_ui.hub import details, gguf_quantization
+    from genai_ui.hub.client import details, gguf_quantization
 
     d = details(hub, "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF")
     assert d.architecture == "llama"
@@ -101,7 +101,7 @@ def test_details_of_a_gguf_repo(hub):
 
 
 def test_details_of_gated_unknown_and_malformed(hub, local_hub):
-    from genai_ui.hub import details
+    from genai_ui.hub.client import details
 
     gated = details(hub, "gated-org/tiny-llava-gated")
     assert gated.gated == "manual" and "needs a token" in gated.card

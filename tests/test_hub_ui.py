@@ -1,6 +1,6 @@
 """What the Hub tab writes about a model, from the core's real results against the local Hub."""
 
-from genai_ui.hub import HubService, details
+from genai_ui.hub.client import HubService, details
 from genai_ui.ui.format import human_bytes, human_count, human_seconds
 from genai_ui.ui.hub_tab import describe, kind, rows
 

@@ -8,10 +8,10 @@ import pytest
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from genai_ui.engines.image import Step
-from genai_ui.errors import InvalidParameter, ModelLoadError
-from genai_ui.image_gen import GenerationCancelled, ImageParams, ImageResult
-from genai_ui.pngmeta import read_png_parameters, save_png
+from genai_ui.engines.text2image import Step
+from genai_ui.errors import Cancelled, InvalidParameter, ModelLoadError
+from genai_ui.run.image import ImageParams, ImageResult
+from genai_ui.run.pngmeta import read_png_parameters, save_png
 
 
 def generate(services, model, preview_every=0, image=None, mask=None, strength=0.75, loras=None, **params):
@@ -80,7 +80,7 @@ def test_bad_sizes_and_values_are_refused_clearly(services, image_model):
 def test_cancel_stops_inside_the_engine_and_keeps_nothing(services, image_model):
     cancel = threading.Event()
     seen = []
-    with pytest.raises(GenerationCancelled, match="Cancelled: no image was kept."):
+    with pytest.raises(Cancelled, match="Cancelled: no image was kept."):
         for event in services.images.generate(params=ImageParams("x", width=64, height=64, steps=40),
                                               model=image_model.id, cancel=cancel):
             seen.append(event.step)
@@ -103,7 +103,7 @@ def test_generate_image_endpoint_returns_pngs_with_their_parameters(client, imag
 
 
 def test_image_to_image_and_inpainting_give_images_of_the_size_asked_for(services, image_model, tmp_path):
-    from genai_ui.images import load_picture
+    from genai_ui.engines.pictures import load_picture
 
     Image.new("RGB", (120, 80), (200, 30, 30)).save(tmp_path / "start.png")
     start = load_picture(tmp_path / "start.png")

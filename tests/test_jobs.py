@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from genai_ui.jobs import Finished, Progress, run_job
+from genai_ui.work.background import Finished, Progress, run_job
 
 
 def test_progress_then_the_result():
@@ -57,7 +57,7 @@ def test_leaving_early_cancels_the_work():
 def test_a_process_streams_its_lines_and_reports_memory_and_exit_code():
     import sys
 
-    from genai_ui.jobs import ProcessResult, run_process
+    from genai_ui.work.background import ProcessResult, run_process
 
     result = ProcessResult()
     # the peak is sampled while the process runs (every 0.1 s): it holds its memory for longer than that
@@ -73,7 +73,8 @@ def test_cancel_ends_the_whole_process_group():
 
     import psutil
 
-    from genai_ui.jobs import JobCancelled, ProcessResult, run_process
+    from genai_ui.errors import Cancelled
+    from genai_ui.work.background import ProcessResult, run_process
 
     # a parent that starts a child which would outlive it
     code = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
@@ -82,7 +83,7 @@ def test_cancel_ends_the_whole_process_group():
     lines = run_process([sys.executable, "-c", code], cancel=cancel, result=result)
     child = int(next(lines))
     cancel.set()
-    with pytest.raises(JobCancelled):
+    with pytest.raises(Cancelled):
         list(lines)
     assert result.returncode != 0 and result.seconds < 10
     time.sleep(0.2)
@@ -90,7 +91,7 @@ def test_cancel_ends_the_whole_process_group():
 
 
 def test_in_background_ticks_while_a_job_is_quiet_and_closes_it_when_left():
-    from genai_ui.jobs import in_background
+    from genai_ui.work.background import in_background
 
     closed = threading.Event()
 

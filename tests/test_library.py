@@ -6,7 +6,7 @@ import pytest
 
 from genai_ui.builtin import BUILTIN_ID, ensure_builtin
 from genai_ui.errors import InvalidParameter, ModelLoadError, ModelNotFound, WrongTask
-from genai_ui.gguf_meta import read_gguf_info
+from genai_ui.gguf import read_gguf_info
 from genai_ui.library import MANIFEST, ModelEntry
 
 

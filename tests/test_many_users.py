@@ -6,7 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from genai_ui.builtin import BUILTIN_ID
-from genai_ui.engines.chat import GenerationParams
+from genai_ui.engines.llm import GenerationParams
 
 CAPITALS = {"France": "Paris", "Italy": "Rome", "Japan": "Tokyo", "Germany": "Berlin"}
 

@@ -1,8 +1,8 @@
 import pytest
 
-from genai_ui.conversation import for_model, normalize, split_last_turn
-from genai_ui.engines.chat import ChatMetrics, GenerationParams
+from genai_ui.engines.llm import ChatMetrics, GenerationParams
 from genai_ui.errors import InvalidParameter
+from genai_ui.run.conversation import for_model, normalize, split_last_turn
 
 
 @pytest.mark.parametrize("field,value,message", [

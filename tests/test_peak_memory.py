@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from genai_ui.jobs import ProcessResult, own_peak_bytes, run_process
+from genai_ui.work.background import ProcessResult, own_peak_bytes, run_process
 
 GIB = 2**30
 ROOT = Path(__file__).resolve().parent.parent
 # bytearray(n) writes its zeros, so its pages are resident at once (+200 MB of VmHWM for 200 MB, measured)
 HOLD = "import sys, time; x = bytearray(100_000_000); print('holding', flush=True); time.sleep(1)"
-MEASURE = ("import json; from genai_ui.benchmark import peak_rss_bytes; x = bytearray(100_000_000); "
+MEASURE = ("import json; from genai_ui.run.benchmark import peak_rss_bytes; x = bytearray(100_000_000); "
            "print(json.dumps({'peak': peak_rss_bytes()}))")
 
 

@@ -14,10 +14,10 @@ import yaml
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import RepositoryNotFoundError
 
-from genai_ui.errors import InvalidParameter, UserError
-from genai_ui.hub import HubService, HubUnavailable
+from genai_ui.errors import HubUnavailable, InvalidParameter, UserError
+from genai_ui.hub.client import HubService
+from genai_ui.hub.publish import PublishResult, default_repo_name, model_card, publish, usage_snippet
 from genai_ui.library import MANIFEST, Library, ModelEntry
-from genai_ui.publish import PublishResult, default_repo_name, model_card, publish, usage_snippet
 from tests.models import folder_files, smollm2_ir
 
 TOKEN = "hf_test_token"

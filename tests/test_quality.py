@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from genai_ui.convert.quality import PROMPTS, QualityReport, compare_answers, similarity, weight_precisions
 from genai_ui.errors import InvalidParameter, ModelLoadError
-from genai_ui.quality import PROMPTS, QualityReport, compare_answers, similarity, weight_precisions
 from tests.models import smollm2_ir, smollm2_ir_fp16
 
 # SmolLM2-135M's weight matrices (its 61 norm vectors aside), of which its tied embedding,
@@ -78,7 +78,7 @@ def test_report_checks_itself():
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "genai_ui.quality", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "genai_ui.convert.quality", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
 
 

@@ -9,9 +9,8 @@ import json
 
 import pytest
 
-from genai_ui.access import NotAllowed
-from genai_ui.downloads import download_model, with_revision
-from genai_ui.errors import InvalidParameter, UserError
+from genai_ui.errors import InvalidParameter, NotAllowed, UserError
+from genai_ui.hub.downloads import download_model, with_revision
 
 REPO = "someone/Tiny-int4-ov"
 REFUSED = (r"^On this shared deployment only a branch or a tag of the repo can be fetched "

@@ -100,7 +100,8 @@ def test_uploads_above_the_limit_are_refused(space_app, tmp_path):
 
 
 def test_visitors_cannot_turn_on_remote_code_or_change_the_engine_everyone_shares():
-    from genai_ui.access import NotAllowed, identify
+    from genai_ui.access import identify
+    from genai_ui.errors import NotAllowed
 
     for public in (Settings(share=True), Settings(host="0.0.0.0"), Settings(space_id="a/b"), Settings(shared=True)):
         visitor = identify(public, client_host="127.0.0.1")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.models import smollm2_checkpoint, tiny_t5, tiny_llava, tiny_stable_diffusion
+from tests.models import smollm2_checkpoint, tiny_llava, tiny_stable_diffusion, tiny_t5
 
 # questions on which the GGUF engine and the exported checkpoint must agree word for word
 QUESTIONS = {"What is the capital of France?": "Paris", "What is the capital of Japan?": "Tokyo",

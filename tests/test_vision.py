@@ -13,10 +13,10 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from genai_ui.engines.chat import GenerationParams
+from genai_ui.engines.llm import GenerationParams
+from genai_ui.engines.pictures import MAX_SIDE, load_picture
 from genai_ui.errors import EmptyMessage, InvalidParameter, ModelLoadError, WrongTask
-from genai_ui.images import MAX_SIDE, load_picture
-from genai_ui.vision import MAX_IMAGES, user_message
+from genai_ui.run.vision import MAX_IMAGES, user_message
 from tests.models import copy_as_architecture
 
 GREEDY = GenerationParams(temperature=0.0, max_new_tokens=24)
@@ -115,11 +115,11 @@ def test_a_large_photo_is_scaled_and_memory_stays_bounded(services, vision_model
 PEAK = """
 import json, sys
 from pathlib import Path
-from genai_ui.devices import Devices
-from genai_ui.jobs import own_peak_bytes
+from genai_ui.engines.devices import Devices
+from genai_ui.work.background import own_peak_bytes
 from genai_ui.engines.pipelines import PipelineManager
 from genai_ui.library import Library
-from genai_ui.vision import VisionService
+from genai_ui.run.vision import VisionService
 service = VisionService(Library(Path(sys.argv[1])), Devices("CPU"), PipelineManager())
 *_, final = service.caption(image=sys.argv[3], model=sys.argv[2], max_new_tokens=8)
 print(json.dumps({"peak": own_peak_bytes()}))  # VmHWM: ru_maxrss would carry pytest's own mark over exec

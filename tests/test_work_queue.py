@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from genai_ui.jobs import JobCancelled
-from genai_ui.work_queue import Busy, Waiting, WorkQueue, in_line
+from genai_ui.errors import Busy, Cancelled
+from genai_ui.work.queue import Waiting, WorkQueue, in_line
 
 
 def hold(queue: WorkQueue, cancel: threading.Event, started: threading.Event, release: threading.Event,
@@ -26,7 +26,7 @@ def hold(queue: WorkQueue, cancel: threading.Event, started: threading.Event, re
                 places.append(next(events))
         except StopIteration:
             places.append("finished")
-        except JobCancelled:
+        except Cancelled:
             places.append("cancelled")
 
     thread = threading.Thread(target=run)

@@ -40,8 +40,8 @@ def raw_convert_args(repo: str) -> list[str]:
 
 
 def raw_convert_run(repo: str, out: Path, env: dict) -> Conversion:
-    from ..jobs import ProcessResult, run_process
     from ..library import folder_size
+    from ..work.background import ProcessResult, run_process
 
     result = ProcessResult()
     cmd = [sys.executable, "-m", "optimum.commands.optimum_cli", *raw_convert_args(repo), str(out)]
@@ -73,8 +73,8 @@ def warm_hub_cache(repo: str, endpoint: str, hf_home: Path) -> None:
     download."""
     from huggingface_hub import snapshot_download
 
-    from ..errors import UserError
-    from ..hub import HubService, HubUnavailable, details
+    from ..errors import HubUnavailable, UserError
+    from ..hub.client import HubService, details
 
     try:
         details(HubService(endpoint=endpoint), repo, os.environ.get("HF_TOKEN", ""))

@@ -137,9 +137,9 @@ class Trim:
 
     def kept(self, history: list[dict]) -> tuple[list[dict], int]:
         """The kept history (the new message left out) and the prompt's tokens."""
-        from ..chat import check_history
-        from ..conversation import for_model
-        from ..engines.chat import count_tokens, fit_context, text_tokens
+        from ..engines.llm import count_tokens, fit_context, text_tokens
+        from ..run.chat import check_history
+        from ..run.conversation import for_model
 
         kept, _, _ = fit_context(lambda m: count_tokens(self.tokenizer, m), for_model(check_history(history),
                                  TRIMMED_MESSAGE), self.max_new_tokens, self.context_length,
@@ -151,8 +151,8 @@ def bench_history(runs: int, output: Path, kept_tokens: int = 1024) -> dict:
     import httpx
 
     from ..builtin import BUILTIN_ID, builtin_gguf
-    from ..chat import MAX_HISTORY_CHARS, MAX_HISTORY_MESSAGES
     from ..library import Library
+    from ..run.chat import MAX_HISTORY_CHARS, MAX_HISTORY_MESSAGES
 
     gguf = builtin_gguf()
     if gguf is None:

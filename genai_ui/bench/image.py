@@ -35,7 +35,7 @@ def app_run(client, size: int, steps: int, seed: int) -> float:
 
 
 def preview_run(service, size: int, steps: int, seed: int, every: int) -> tuple[float, int]:
-    from ..image_gen import ImageParams
+    from ..run.image import ImageParams
 
     start = time.perf_counter()
     previews = 0
@@ -57,10 +57,10 @@ def default_model() -> Path:
 def bench_image(runs: int, size: int, steps: int, every: int, output: Path, model_dir: Path | None = None) -> dict:
     import openvino_genai as og
 
-    from ..devices import Devices
+    from ..engines.devices import Devices
     from ..engines.pipelines import PipelineManager
-    from ..image_gen import ImageService
     from ..library import Library
+    from ..run.image import ImageService
     from ..ui.client import connect
     from .common import install
 

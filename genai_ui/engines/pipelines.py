@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ModelLoadError, NotAvailable, first_line
-from ..gguf_meta import read_gguf_info
+from ..gguf import read_gguf_info
 from ..library import ModelEntry
-from .image import load_image_pipelines as image_pipelines
 from .loaded import LoadedPipeline
 from .options import EngineOptions, saved_ir_files
+from .text2image import load_image_pipelines as image_pipelines
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def save_gguf_ir(entry: ModelEntry, wait: bool = False) -> None:
             return
         shutil.rmtree(work, ignore_errors=True)
     process = subprocess.Popen(
-        ["nice", "-n", "19", sys.executable, "-m", "genai_ui.convert_worker", "gguf-ir", "--gguf",
+        ["nice", "-n", "19", sys.executable, "-m", "genai_ui.convert.worker", "gguf-ir", "--gguf",
          str(entry.load_path), "--output", str(entry.load_path.parent)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True,
         env={k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")},

@@ -10,24 +10,23 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from ..access import check_engine_options, check_remote_code, check_signed_in
-from ..convert import ExportOptions
-from ..convert_job import compress_model as compress_job
-from ..convert_job import convert_model as convert_job
-from ..downloads import download_model as fetch_model
-from ..engines.chat import GenerationParams
+from ..convert.jobs import compress_model as compress_job
+from ..convert.jobs import convert_model as convert_job
+from ..convert.options import ExportOptions
+from ..engines.llm import GenerationParams
 from ..engines.options import EngineOptions
 from ..engines.pipelines import MAX_BATCH
-from ..hub import details
-from ..image_gen import ImageParams, ImageResult
-from ..jobs import Finished, Progress, Stage, in_background
 from ..errors import InvalidParameter
+from ..hub.client import details
+from ..hub.downloads import download_model as fetch_model
+from ..run.image import ImageParams, ImageResult
+from ..run.vision import DEFAULT_PROMPT
 from ..services import Services
-from ..work_queue import Waiting, WorkQueue, in_line
-from ..vision import DEFAULT_PROMPT
+from ..work.background import Finished, Progress, Stage, in_background
+from ..work.queue import Waiting, WorkQueue, in_line
 from .caller import caller_of
 from .errors import user_errors
 from .outputs import save_pngs
-
 
 # Replies from the page and the API share one limit: as many as the engine batches together
 # (the others wait in Gradio's queue and see their place in it).

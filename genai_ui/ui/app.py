@@ -5,15 +5,14 @@ from __future__ import annotations
 import gradio as gr
 
 from .. import __version__
-from ..errors import UserError
 from ..services import Services
 from ..settings import Settings
 from .api import register_api
-from .caller import caller_of
-from .errors import to_gr_error
 from .benchmark_tab import build_benchmark_tab
+from .caller import caller_of
 from .chat_tab import build_chat_tab, refresh_models
 from .convert_tab import build_convert_tab, library_choices
+from .errors import user_errors
 from .hub_tab import build_hub_tab
 from .image_tab import build_image_tab, refresh_image_models
 from .library_tab import build_library_tab
@@ -36,7 +35,7 @@ QUEUE_POLL_SECONDS = 0.01
 
 
 # Events waiting in Gradio's queue, all users together; beyond, a visitor is told the queue is
-# full instead of waiting without end (heavy work has its own shorter line: work_queue.py).
+# full instead of waiting without end (heavy work has its own shorter line: work/queue.py).
 MAX_QUEUED = 64
 
 
@@ -131,12 +130,10 @@ def any_opener(services: Services, openers: dict):
     """One handler that opens a model in the tab of its task: (fn(model_id), outputs)."""
     outputs = list(dict.fromkeys(c for _, _, task_outputs in openers.values() for c in task_outputs))
 
+    @user_errors
     def open_any(model_id: str, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
         caller = caller_of(services.settings, request, profile, oauth)
-        try:
-            _, fn, task_outputs = openers[services.access.get(caller, model_id).task]
-        except UserError as err:  # deleted meanwhile
-            raise to_gr_error(err) from None
+        _, fn, task_outputs = openers[services.access.get(caller, model_id).task]  # gone meanwhile: it says so
         updates = dict(zip(task_outputs, fn(model_id, request, profile, oauth)))
         return [updates.get(c, gr.skip()) for c in outputs]
 

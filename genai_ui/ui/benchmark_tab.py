@@ -9,10 +9,10 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from ..benchmark import ENGINE_NAMES, BenchmarkResult, table, to_csv
+from ..run.benchmark import ENGINE_NAMES, BenchmarkResult, table, to_csv
 from ..services import Services
-from .chat_tab import default_model, model_choices
 from .caller import caller_of
+from .chat_tab import default_model, model_choices
 from .errors import user_errors
 
 HEADERS = ["#", "model", "device", "engine", "options", "load s", "first token ms", "ms / token", "tokens/s",

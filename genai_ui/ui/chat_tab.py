@@ -5,16 +5,17 @@ from __future__ import annotations
 import gradio as gr
 
 from ..access import NOBODY, Caller
-from ..conversation import split_last_turn
-from ..engines.chat import GenerationParams
-from ..engines.optimum import LABEL as OPTIMUM_LABEL, needs_optimum
-from ..errors import EmptyMessage, UserError
+from ..engines.llm import GenerationParams
+from ..engines.optimum import LABEL as OPTIMUM_LABEL
+from ..engines.optimum import needs_optimum
+from ..errors import EmptyMessage, InvalidParameter, UserError
+from ..run.conversation import split_last_turn
 from ..services import Services
 from .api import CHAT_EVENTS
 from .caller import caller_of
-from .conversation import Conversation, stream_reply, waiting_text
+from .chat_session import Conversation, stream_reply, waiting_text
 from .engine_panel import build_engine_panel
-from .errors import to_gr_error
+from .errors import user_errors
 
 EXAMPLES = ("What is the capital of France?", "Write a haiku about the sea.",
             "Explain what a neural network is in two sentences.")
@@ -75,17 +76,19 @@ def build_chat_tab(services: Services) -> dict:
         yield from stream_reply(state, history, {"role": "user", "content": text}, start, display, waiting,
                                 box_sent="", box_restore=text)
 
+    @user_errors
     def on_send(state: Conversation, text: str, request: gr.Request, profile: gr.OAuthProfile | None,
                 oauth: gr.OAuthToken | None, *options):
         if not text or not text.strip():
-            raise to_gr_error(EmptyMessage())
+            raise EmptyMessage()
         yield from answer(state, state.messages, text, caller_of(services.settings, request, profile, oauth), *options)
 
+    @user_errors
     def on_regenerate(state: Conversation, text: str, request: gr.Request, profile: gr.OAuthProfile | None,
                       oauth: gr.OAuthToken | None, *options):
         split = split_last_turn(state.messages)
         if split is None:
-            raise gr.Error("There is no reply to regenerate yet.", print_exception=False)
+            raise InvalidParameter("There is no reply to regenerate yet.")
         before, last = split
         yield from answer(state, before, last, caller_of(services.settings, request, profile, oauth), *options)
 

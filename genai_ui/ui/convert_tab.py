@@ -11,18 +11,18 @@ from html import escape
 import gradio as gr
 import pandas as pd
 
-from ..convert import FOUR_BIT_FORMATS, PRESETS, ExportOptions, datasets, weight_formats
-from ..convert_job import ConversionReport, compress_model, convert_model, gguf_to_ir
 from ..access import Caller, check_remote_code, check_signed_in
-from ..errors import UserError
-from ..jobs import Finished, Log, Progress, Stage, in_background
-from ..publish import default_repo_name, publish
+from ..convert.jobs import ConversionReport, compress_model, convert_model, gguf_to_ir
+from ..convert.options import FOUR_BIT_FORMATS, PRESETS, ExportOptions, datasets, weight_formats
+from ..errors import InvalidParameter
+from ..hub.publish import default_repo_name, publish
+from ..hub.support import TASKS
 from ..services import Services
-from ..work_queue import Waiting, in_line
-from ..support import TASKS
+from ..work.background import Finished, Log, Progress, Stage, in_background
+from ..work.queue import Waiting, in_line
 from .api import line_events
 from .caller import caller_of
-from .errors import to_gr_error
+from .errors import error_html, user_errors
 from .format import human_bytes, human_seconds
 
 CUSTOM = "Custom"
@@ -192,6 +192,7 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
                            visible=bool(on))
 
     # the request and sign-in come before *values: Gradio fills them only into positional parameters
+    @user_errors
     def on_start(state: ConvertSession, kind: str, repo_id: str, local_id: str | None, hub_state,
                  request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, *values):
         state.cancel = threading.Event()
@@ -206,14 +207,13 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
             check_remote_code(services.settings, caller, options.trust_remote_code)
             if kind == "A Hub checkpoint":
                 if not (repo_id or "").strip():
-                    raise gr.Error("Type the Hub repo of the checkpoint to convert (owner/name).",
-                                   print_exception=False)
+                    raise InvalidParameter("Type the Hub repo of the checkpoint to convert (owner/name).")
                 job = convert_model(hub=services.hub, library=services.library, repo_id=repo_id.strip(),
                                     options=options, token=caller.hub_token, cancel=state.cancel,
                                     device=services.devices.resolve(""), owner=caller.owner)
             else:
                 if not local_id:
-                    raise gr.Error("Pick a model of the library.", print_exception=False)
+                    raise InvalidParameter("Pick a model of the library.")
                 entry = services.access.get(caller, local_id)
                 job = (gguf_to_ir(library=services.library, hub=services.hub, model=local_id, cancel=state.cancel,
                                   owner=caller.owner)
@@ -242,10 +242,9 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
             state.cancel.set()
             raise
         except Exception as err:
-            message = str(err) if isinstance(err, UserError) else "The job failed; the log has the details."
-            yield (f'<div class="gu-error">⚠ {escape(message)}</div>', "\n".join(lines), gr.skip(), *hidden,
-                   gr.Button(interactive=True), gr.Button(visible=False))
-            raise to_gr_error(err) from None
+            yield (error_html(err, "The job failed; the log has the details."), "\n".join(lines), gr.skip(),
+                   *hidden, gr.Button(interactive=True), gr.Button(visible=False))
+            raise
         state.last_id = result.id
         yield (f'<div class="gu-done">✓ <b>{escape(result.id)}</b> is in your library.</div>', "\n".join(lines),
                report_markdown(result), gr.Button(open_labels.get(result.task, "Open"), visible=result.task in open_labels),
@@ -256,17 +255,15 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
     def on_cancel(state: ConvertSession) -> None:
         state.cancel.set()
 
+    @user_errors
     def on_publish(state: ConvertSession, hub_state, name: str, is_private: bool, request: gr.Request,
                    profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
         # the person's own token (their sign-in on a Space, or the Hub tab's); the operator's HF_TOKEN
         # only for this machine's own user
         caller = caller_of(services.settings, request, profile, oauth, getattr(hub_state, "token", ""))
-        try:
-            check_signed_in(services.settings, caller, "publish")
-            done = publish(hub=services.hub, entry=services.library.get(state.last_id), token=caller.hub_token,
-                           repo_name=name or "", private=bool(is_private))
-        except UserError as err:
-            raise to_gr_error(err) from None
+        check_signed_in(services.settings, caller, "publish")
+        done = publish(hub=services.hub, entry=services.library.get(state.last_id), token=caller.hub_token,
+                       repo_name=name or "", private=bool(is_private))
         return f"✓ Published to [{done.repo_id}]({done.url}) ({len(done.files)} files, commit `{done.commit[:8]}`)."
 
     preset.input(on_preset, preset, [weight_format, group_size, ratio, sym, awq, scale_estimation, dataset,

@@ -12,7 +12,7 @@ from ..engines.options import DQ_GROUP_SIZES, KV_PRECISIONS, EngineOptions
 from ..errors import InvalidParameter, UserError
 from ..services import Services
 from .caller import caller_of
-from .errors import to_gr_error
+from .errors import user_errors
 
 ENGINES = [("openvino_genai, batching: serves many replies at once", "batching"),
            ("openvino_genai, stateful: one reply at a time; its compiled model is cached", "stateful"),
@@ -64,21 +64,19 @@ def build_engine_panel(services: Services, model: gr.Dropdown, device: gr.Dropdo
     def on_speedup(choice: str):
         return gr.update(visible=choice == "draft"), gr.update(visible=choice != "off")
 
+    @user_errors
     def on_apply(model_id, device_id, kind, speed, draft_id, n_tokens, kv_precision, group, request: gr.Request):
-        try:
-            caller = caller_of(services.settings, request)
-            check_engine_options(services.settings, caller)
-            options = EngineOptions(draft_model=(draft_id or "") if speed == "draft" else "",
-                                    assistant_tokens=int(n_tokens), prompt_lookup=speed == "lookup",
-                                    kv_cache_precision=kv_precision or "", dq_group_size=int(group),
-                                    engine=kind)
-            if speed == "draft" and not draft_id:
-                raise InvalidParameter("Pick a draft model: a smaller model with the same tokenizer.")
-            name = services.chat.model_id(model_id or "", caller)
-            yield f"Reloading **{name}** with {options.describe()}…"
-            loaded = services.chat.set_options(model=name, device=device_id or "", options=options, caller=caller)
-        except UserError as err:
-            raise to_gr_error(err) from None
+        caller = caller_of(services.settings, request)
+        check_engine_options(services.settings, caller)
+        options = EngineOptions(draft_model=(draft_id or "") if speed == "draft" else "",
+                                assistant_tokens=int(n_tokens), prompt_lookup=speed == "lookup",
+                                kv_cache_precision=kv_precision or "", dq_group_size=int(group),
+                                engine=kind)
+        if speed == "draft" and not draft_id:
+            raise InvalidParameter("Pick a draft model: a smaller model with the same tokenizer.")
+        name = services.chat.model_id(model_id or "", caller)
+        yield f"Reloading **{name}** with {options.describe()}…"
+        loaded = services.chat.set_options(model=name, device=device_id or "", options=options, caller=caller)
         yield (f"✓ **{loaded.entry.id}** reloaded on {loaded.device} in {loaded.load_ms / 1000:.1f} s with "
                f"{options.describe()}. Remembered for this model.")
 

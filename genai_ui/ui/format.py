@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from ..jobs import Progress
+from ..work.background import Progress
 
 
 def human_bytes(n: int | float | None) -> str:

@@ -8,15 +8,15 @@ from html import escape
 
 import gradio as gr
 
-from ..downloads import download_model, recommended_gguf
-from ..errors import UserError
-from ..hub import HubUnavailable, ModelDetails, ModelSummary, details
-from ..jobs import Finished, run_job
+from ..errors import HubUnavailable, InvalidParameter, UserError
+from ..hub.client import ModelDetails, ModelSummary, details
+from ..hub.downloads import download_model, recommended_gguf
+from ..hub.support import TASKS
 from ..services import Services
-from ..support import TASKS
+from ..work.background import Finished, run_job
 from .api import line_events
 from .caller import caller_of
-from .errors import to_gr_error
+from .errors import error_html, user_errors
 from .format import human_bytes, human_count, progress_bar
 
 TASK_CHOICES = [("All", "")] + [(f"{name} ({task})", task) for task, name in TASKS.items()]
@@ -137,6 +137,7 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
         """The session's own token, else the operator's for this machine's own user, else none."""
         return caller_of(services.settings, request, session_token=state.token).hub_token
 
+    @user_errors
     def run_search(state: HubSession, text: str, task_id: str, sort_by: str, ov: bool, gg: bool,
                    request: gr.Request | None = None):
         try:
@@ -144,8 +145,6 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
                                        openvino_only=bool(ov), gguf_only=bool(gg), token=token(state, request))
         except HubUnavailable as err:
             return gr.skip(), f"⚠ {err}"
-        except UserError as err:
-            raise to_gr_error(err) from None
         n = len(state.results)
         note = f"{n} model{'s' * (n != 1)}" if n else "No model matches: try fewer words or filters."
         return rows(state.results), note
@@ -167,6 +166,7 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
         return run_search(state, text, task_id, sort_by, ov, gg, request) if not state.results else \
             (gr.skip(), gr.skip())
 
+    @user_errors
     def on_select(state: HubSession, evt: gr.SelectData, request: gr.Request):
         repo_id = evt.row_value[0]
         try:
@@ -189,10 +189,11 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
                 d.card[:CARD_LIMIT] + (f"\n\n*… the rest is on [the Hub]({_hub_url(d, hub.endpoint)}).*"
                                        if len(d.card) > CARD_LIMIT else ""))
 
+    @user_errors
     def on_download(state: HubSession, filename: str | None, request: gr.Request):
         d = state.selected
         if d is None:
-            raise gr.Error("Pick a model in the results first.", print_exception=False)
+            raise InvalidParameter("Pick a model in the results first.")
         state.cancel = threading.Event()
         caller = caller_of(services.settings, request, session_token=state.token)
         name = filename or d.id
@@ -213,10 +214,9 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
                     else:
                         yield progress_bar(event, f"Fetching {name}"), *skip
         except Exception as err:
-            message = escape(str(err)) if isinstance(err, UserError) else "The download failed."
-            yield f'<div class="gu-error">⚠ {message}</div>', gr.Button(interactive=True), \
-                gr.Button(visible=False), "", *hidden
-            raise to_gr_error(err) from None
+            yield error_html(err, "The download failed."), gr.Button(interactive=True), gr.Button(visible=False), \
+                "", *hidden
+            raise
         yield (f'<div class="gu-done">✓ <b>{escape(entry.id)}</b> is in your library '
                f'({human_bytes(entry.size_bytes)}, {entry.format}, {entry.weight_format}).</div>',
                gr.Button(interactive=True), gr.Button(visible=False), entry.id,
@@ -225,14 +225,12 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
     def on_cancel(state: HubSession) -> None:
         state.cancel.set()
 
+    @user_errors
     def on_token(state: HubSession, token: str):
         token = (token or "").strip()
         if not token:
             return gr.skip(), gr.skip()
-        try:
-            account = hub.whoami(token)
-        except UserError as err:
-            raise to_gr_error(err) from None
+        account = hub.whoami(token)
         state.token, state.account = token, account
         return "", f"Signed in as **{account}** for this session."
 

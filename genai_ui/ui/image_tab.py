@@ -10,16 +10,16 @@ from pathlib import Path
 import gradio as gr
 
 from ..access import Caller
-from ..errors import UserError
-from ..image_gen import MAX_SIDE, TASK, GenerationCancelled, ImageParams, ImageResult
-from ..images import MAX_EDIT_PIXELS, open_image
-from ..pngmeta import read_png_parameters
+from ..engines.pictures import MAX_EDIT_PIXELS, open_image
+from ..errors import Cancelled, UserError
+from ..run.image import MAX_SIDE, TASK, ImageParams, ImageResult
+from ..run.pngmeta import read_png_parameters
 from ..services import Services
 from .caller import caller_of
-from .conversation import waiting_text
-from .errors import to_gr_error
-from .pickers import model_choices, refresh_picker
+from .chat_session import waiting_text
+from .errors import error_html, to_gr_error, user_errors
 from .outputs import save_pngs
+from .pickers import model_choices, refresh_picker
 
 
 class ImageSession:
@@ -90,7 +90,7 @@ def start_of(value: dict | None):
     """(Picture, mask or None) from the editor: the painted strokes are the mask; (None, None) when empty."""
     import numpy as np
 
-    from ..images import Picture
+    from ..engines.pictures import Picture
 
     background = (value or {}).get("background")
     if background is None or not np.asarray(background).size:
@@ -170,6 +170,7 @@ def build_image_tab(services: Services) -> dict:
 
     fields = [prompt, negative, width, height, steps, guidance, seed, count]
 
+    @user_errors
     def on_generate(state: ImageSession, model_id, device_id, every, start_value, start_strength, files, weights,
                     request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, *values):
         state.cancel = threading.Event()
@@ -198,12 +199,12 @@ def build_image_tab(services: Services) -> dict:
             state.gallery = [(p, caption) for p in paths] + state.gallery
             yield ("", result.images[0], state.gallery, f"✓ {escape(result.summary())}", result.params.seed,
                    gr.Button(visible=True), gr.Button(visible=False))
-        except GenerationCancelled as err:  # asked for: said in the tab, no error box
+        except Cancelled as err:  # asked for: said in the tab, no error box
             yield "", None, gr.skip(), str(err), gr.skip(), gr.Button(visible=True), gr.Button(visible=False)
         except Exception as err:
-            yield ("", gr.skip(), gr.skip(), f"<span class='gu-error'>⚠ {escape(str(err))}</span>"
-                   if isinstance(err, UserError) else "", gr.skip(), gr.Button(visible=True), gr.Button(visible=False))
-            raise to_gr_error(err) from None
+            yield ("", gr.skip(), gr.skip(), error_html(err) if isinstance(err, UserError) else "", gr.skip(),
+                   gr.Button(visible=True), gr.Button(visible=False))
+            raise
 
     def on_cancel(state: ImageSession) -> None:
         state.cancel.set()
@@ -218,7 +219,7 @@ def build_image_tab(services: Services) -> dict:
             loaded = services.images.load(model=model_id, device=device_id or "",
                                           caller=caller_of(services.settings, request, profile, oauth))
         except UserError as err:
-            yield f"<span class='gu-error'>⚠ {escape(str(err))}</span>", gr.skip(), gr.skip()
+            yield error_html(err), gr.skip(), gr.skip()
             return
         size, step = min(max(loaded.pipeline.default_size, 64), MAX_SIDE), loaded.pipeline.size_step
         yield (f"✓ **{loaded.entry.id}** is ready on {loaded.device} (loaded in {loaded.load_ms / 1000:.1f} s); "
@@ -231,10 +232,9 @@ def build_image_tab(services: Services) -> dict:
         try:
             found = read_png_parameters(path)
         except UserError as err:
-            return (*[gr.skip()] * len(fields), f"<span class='gu-error'>⚠ {escape(str(err))}</span>")
+            return (*[gr.skip()] * len(fields), error_html(err))
         if not found:
-            return (*[gr.skip()] * len(fields), "<span class='gu-error'>⚠ This PNG carries no generation "
-                                                 "parameters.</span>")
+            return (*[gr.skip()] * len(fields), error_html("This PNG carries no generation parameters."))
         names = ["prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "seed", "num_images"]
         kinds = [str, str] + [(int, float)] * 6  # a value of another type (a hand-edited chunk) is left as it is
         updates = [found[name] if isinstance(found.get(name), kind) and not isinstance(found[name], bool)

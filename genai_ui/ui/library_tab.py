@@ -5,13 +5,12 @@ from __future__ import annotations
 import gradio as gr
 
 from ..builtin import BUILTIN_ID
-from ..errors import UserError
+from ..hub.support import TASKS
 from ..library import ModelEntry
 from ..manage import check_may_delete, delete_model
 from ..services import Services
-from ..support import TASKS
 from .caller import caller_of
-from .errors import to_gr_error
+from .errors import user_errors
 from .format import human_bytes
 
 COLUMNS = ["Model", "Task", "Format", "Precision", "Size", "Source", "Added"]
@@ -50,33 +49,26 @@ def build_library_tab(services: Services, openers: dict) -> dict:
         entries = services.access.list(caller_of(services.settings, request, profile, oauth))
         return summary(services, entries), rows(entries)
 
+    @user_errors
     def on_select(evt: gr.SelectData, request: gr.Request, profile: gr.OAuthProfile | None,
                   oauth: gr.OAuthToken | None):
         model_id = evt.row_value[0]
-        try:
-            entry = services.access.get(caller_of(services.settings, request, profile, oauth), model_id)
-        except UserError as err:
-            raise to_gr_error(err) from None
+        entry = services.access.get(caller_of(services.settings, request, profile, oauth), model_id)
         return (model_id, f"**{entry.id}** · `{entry.location}`",
                 *[gr.Button(visible=entry.task == task) for task in open_buttons],
                 gr.Button(visible=True, value="Turn into OpenVINO IR…" if entry.format == "gguf" else "Compress…"),
                 gr.Button(visible=entry.id != BUILTIN_ID), gr.Row(visible=False))  # the built-in model stays
 
+    @user_errors
     def on_delete(model_id: str, request: gr.Request):
         """Asks first; says at once when this person may not delete it (the check that counts is on_confirm's)."""
-        try:
-            entry = check_may_delete(library=services.library, model_id=model_id,
-                                     caller=caller_of(services.settings, request))
-        except UserError as err:
-            raise to_gr_error(err) from None
+        entry = check_may_delete(library=services.library, model_id=model_id, caller=caller_of(services.settings, request))
         return gr.Row(visible=True), f"Delete **{entry.id}** and its {human_bytes(entry.size_bytes)} of files?"
 
+    @user_errors
     def on_confirm(model_id: str, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
-        try:
-            delete_model(library=services.library, pipelines=services.pipelines, options=services.chat.options,
-                         model_id=model_id, caller=caller_of(services.settings, request))
-        except UserError as err:
-            raise to_gr_error(err) from None
+        delete_model(library=services.library, pipelines=services.pipelines, options=services.chat.options,
+                     model_id=model_id, caller=caller_of(services.settings, request))
         gr.Info(f"Deleted {model_id}.")
         return ("", "", *[gr.Button(visible=False) for _ in open_buttons], gr.Button(visible=False),
                 gr.Button(visible=False), gr.Row(visible=False), *refresh(request, profile, oauth))

@@ -1,5 +1,5 @@
 """Generated images as PNG files where Gradio serves them from (its upload cache), each carrying
-its parameters (pngmeta.py)."""
+its parameters (run/pngmeta.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 from gradio.utils import get_upload_folder
 
-from ..image_gen import ImageResult
-from ..pngmeta import save_png
+from ..run.image import ImageResult
+from ..run.pngmeta import save_png
 
 
 def save_pngs(result: ImageResult) -> list[str]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import gradio as gr
 
 from ..access import Caller
-from ..errors import EmptyMessage, UserError
-from ..images import load_picture
+from ..engines.pictures import load_picture
+from ..errors import EmptyMessage, InvalidParameter, UserError
+from ..run.vision import DEFAULT_PROMPT, TASK, user_message
 from ..services import Services
-from ..vision import DEFAULT_PROMPT, TASK, user_message
-from .chat_tab import sampling_controls, sampling_params
 from .caller import caller_of
-from .conversation import Conversation, stream_reply, waiting_text
-from .errors import to_gr_error
+from .chat_session import Conversation, stream_reply, waiting_text
+from .chat_tab import sampling_controls, sampling_params
+from .errors import error_html, user_errors
 from .pickers import model_choices, refresh_picker
 
 
@@ -80,23 +80,22 @@ def build_vision_tab(services: Services) -> dict:
                                 box_restore=keep if restore is None else restore,
                                 note=lambda metrics: " · ".join([metrics.summary(), *_scaling(user)]))
 
+    @user_errors
     def on_send(state: Conversation, value: dict | None, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, *options):
         value = value or empty_box
         files = list(value.get("files") or [])
-        try:
-            pictures = [load_picture(f) for f in files]
-            user = {**user_message(value.get("text") or "", pictures), "files": files}
-            if not user["content"]:
-                raise EmptyMessage()
-        except UserError as err:
-            raise to_gr_error(err) from None
+        pictures = [load_picture(f) for f in files]
+        user = {**user_message(value.get("text") or "", pictures), "files": files}
+        if not user["content"]:
+            raise EmptyMessage()
         yield from answer(state, state.messages, user, value, caller_of(services.settings, request, profile, oauth),
                           *options)
 
+    @user_errors
     def on_regenerate(state: Conversation, value: dict | None, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, *options):
         last = max((i for i, m in enumerate(state.messages) if m["role"] == "user"), default=None)
         if last is None:
-            raise gr.Error("There is no answer to regenerate yet.", print_exception=False)
+            raise InvalidParameter("There is no answer to regenerate yet.")
         yield from answer(state, state.messages[:last], state.messages[last], None,
                           caller_of(services.settings, request, profile, oauth), *options)
 
@@ -118,7 +117,7 @@ def build_vision_tab(services: Services) -> dict:
             loaded = services.vision.load(model=model_id, device=device_id or "",
                                           caller=caller_of(services.settings, request, profile, oauth))
         except UserError as err:
-            yield f"<span class='gu-error'>⚠ {err}</span>"
+            yield error_html(err)
             return
         yield f"✓ **{loaded.entry.id}** is ready on {loaded.device} (loaded in {loaded.load_ms / 1000:.1f} s)."
 

@@ -14,12 +14,12 @@ from typing import Callable, Literal
 
 import psutil
 
-from .access import LOCAL, Caller
+from ..access import LOCAL, Caller
+from ..engines.llm import GenerationParams, stream_chat
+from ..engines.options import EngineOptions
+from ..errors import InvalidParameter
+from ..work.background import own_peak_bytes
 from .chat import MAX_MESSAGE_CHARS, ChatService
-from .engines.chat import GenerationParams, stream_chat
-from .engines.options import EngineOptions
-from .errors import InvalidParameter
-from .jobs import own_peak_bytes
 
 DEFAULT_PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 ENGINE_NAMES = {"genai": "openvino_genai", "optimum": "Optimum Intel"}

@@ -1,4 +1,4 @@
-"""The heavy steps of a conversion, each run as `python -m genai_ui.convert_worker <step> …` in a
+"""The heavy steps of a conversion, each run as `python -m genai_ui.convert.worker <step> …` in a
 subprocess of its own: the app's memory never holds a model being converted, and Cancel ends
 the step's whole process group.
 
@@ -47,10 +47,9 @@ def copy_missing(source: Path, target: Path) -> None:
 
 
 def quantize(source: str, reference: Path, output: Path, task: str, config: dict, trust_remote_code: bool) -> None:
+    import optimum.intel as oi
     from optimum.exporters.openvino.__main__ import infer_task
     from optimum.intel.openvino.utils import _HEAD_TO_AUTOMODELS
-
-    import optimum.intel as oi
 
     if task == "text-to-image":
         from diffusers import DiffusionPipeline
@@ -145,7 +144,7 @@ def verify(model: Path, task: str, device: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m genai_ui.convert_worker")
+    parser = argparse.ArgumentParser(prog="python -m genai_ui.convert.worker")
     steps = parser.add_subparsers(dest="step", required=True)
     e = steps.add_parser("export")
     e.add_argument("--source", required=True)

@@ -6,16 +6,16 @@ import threading
 from dataclasses import replace
 from typing import Iterator
 
-from .access import LOCAL, Caller
+from ..access import LOCAL, Caller
+from ..engines.devices import Devices
+from ..engines.llm import ChatUpdate, GenerationParams, stream_chat
+from ..engines.loaded import LoadedPipeline
+from ..engines.options import EngineOptions, EngineOptionsStore, check_draft, llm_source
+from ..engines.pipelines import PipelineManager, save_gguf_ir
+from ..errors import EmptyMessage, InvalidParameter, NotAvailable
+from ..library import Library, ModelEntry
+from ..manage import ModelAccess
 from .conversation import for_model, normalize
-from .devices import Devices
-from .engines.chat import ChatUpdate, GenerationParams, stream_chat
-from .engines.loaded import LoadedPipeline
-from .engines.options import EngineOptions, EngineOptionsStore, check_draft, llm_source
-from .engines.pipelines import PipelineManager, save_gguf_ir
-from .errors import EmptyMessage, InvalidParameter, NotAvailable
-from .library import Library, ModelEntry
-from .manage import ModelAccess
 
 MAX_MESSAGE_CHARS = 100_000
 # One caller's conversation is bounded before anything reads it: a history is the caller's to

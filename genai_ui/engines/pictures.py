@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import InvalidParameter
+from ..errors import InvalidParameter
 
 MAX_SIDE = 1344  # the largest input of the VLMs openvino_genai runs (MiniCPM-V, Phi-3.5-vision slices)
 # Checked in the header, before a pixel is decoded: a PNG of a few kilobytes can claim 60000x60000, which

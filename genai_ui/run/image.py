@@ -9,16 +9,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from .access import LOCAL, Caller
-from .devices import Devices
-from .engines.chat import check_number
-from .engines.image import Generated, Step, generate_steps
-from .engines.loaded import LoadedPipeline
-from .engines.pipelines import PipelineManager
-from .errors import InvalidParameter, NotAvailable, UserError
-from .images import Picture
-from .library import Library
-from .manage import ModelAccess
+from ..access import LOCAL, Caller
+from ..engines.devices import Devices
+from ..engines.llm import check_number
+from ..engines.loaded import LoadedPipeline
+from ..engines.pictures import Picture
+from ..engines.pipelines import PipelineManager
+from ..engines.text2image import Generated, Step, generate_steps
+from ..errors import Cancelled, InvalidParameter, NotAvailable
+from ..library import Library
+from ..manage import ModelAccess
 
 TASK = "text-to-image"
 MAX_SIDE = 2048  # a 4096x4096 image took 11 GB here with the tiny test model alone
@@ -119,7 +119,7 @@ class ImageService:
                  loras: dict[str, float] | None = None,
                  cancel: threading.Event | None = None, caller: Caller = LOCAL) -> Iterator[Step | ImageResult]:
         """Yield a Step per denoising step (with a preview every `preview_every` steps; 0: none),
-        then the ImageResult. Cancel ends it with GenerationCancelled: no image is kept.
+        then the ImageResult. Cancel ends it with Cancelled: no image is kept.
 
         With `image`, start from it (image to image; `strength` 1 replaces it all); with a `mask` too
         ((height, width) array, non-zero where to paint), repaint only that part (inpainting). Both are
@@ -171,7 +171,7 @@ class ImageService:
         for event in generate_steps(loaded, run, cancel, preview_every):
             if isinstance(event, Generated):
                 if event.cancelled:
-                    raise GenerationCancelled()
+                    raise Cancelled("Cancelled: no image was kept.")
                 yield ImageResult(event.images, params, loaded.entry.id, loaded.device, loaded.load_ms,
                                   event.step_ms, time.perf_counter() - started, extra)
             else:
@@ -197,6 +197,3 @@ def _inputs(params: ImageParams, image: Picture | None, mask: Any) -> tuple:
     return tuple(tensors)
 
 
-class GenerationCancelled(UserError):
-    def __init__(self) -> None:
-        super().__init__("Cancelled: no image was kept.")

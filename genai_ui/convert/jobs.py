@@ -3,7 +3,7 @@ model compressed again (compress_model), a library GGUF turned into IR (gguf_to_
 
 Each is a generator of job events (Stage, Progress, Log) that returns its ConversionReport
 (`report = yield from job`, or `drain(job)`). Every heavy step runs in a subprocess
-(optimum-cli, genai_ui.convert_worker, genai_ui.quality): the app's memory never holds the model
+(optimum-cli, genai_ui.convert.worker, genai_ui.convert.quality): the app's memory never holds the model
 being converted, and Cancel ends the step's whole process group. The work is built in a staging
 folder of the library and moved into place only when verified: a cancelled or failed job leaves
 nothing behind.
@@ -23,27 +23,19 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Generator
 
-from .access import SECRET_NAME
-from .convert import EXPORT_TASKS, ExportOptions
-from .downloads import fetch_files, restriction
-from .errors import NotAvailable, UserError
-from .hub import HubService, details
-from .jobs import Finished, Log, Progress, ProcessResult, Stage, Tracebacks, run_job, run_process
-from .library import Library, ModelEntry, check_disk, check_model_id, context_length_of, folder_size
+from ..access import SECRET_NAME
+from ..errors import ConversionFailed, InvalidParameter, NotAvailable, NothingToConvert
+from ..hub.client import HubService, details
+from ..hub.downloads import fetch_files, restriction
+from ..library import Library, ModelEntry, check_disk, check_model_id, context_length_of, folder_size
+from ..work.background import Finished, Log, ProcessResult, Progress, Stage, Tracebacks, run_job, run_process
+from .options import EXPORT_TASKS, ExportOptions
 
 Events = Generator[object, None, "ConversionReport"]
 # what a checkpoint repo holds that an export does not read
 SKIPPED = re.compile(r"(?i)(\.(gguf|onnx|onnx_data|msgpack|h5|ot|tflite|mlmodel|md|png|jpe?g|gif|pdf)$"
                      r"|^(onnx|openvino|original|flax|tf|coreml)/|\.(fp16|non_ema|ema)\.(safetensors|bin)$)")
 WEIGHTS = re.compile(r"(?i)\.(safetensors|bin)$")  # what transformers and diffusers load weights from
-
-
-class ConversionFailed(UserError):
-    pass
-
-
-class NothingToConvert(UserError):
-    """A checkpoint with no weights an export reads, once the files it does not read are left out."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +51,7 @@ class ConversionReport:
     source: str = ""
     stages: dict = field(default_factory=dict)  # stage → seconds
     precisions: dict = field(default_factory=dict)  # share of weights per precision
-    quality: dict = field(default_factory=dict)  # genai_ui.quality's report, for chat models
+    quality: dict = field(default_factory=dict)  # genai_ui.convert.quality's report, for chat models
     tokens_per_s: float = 0.0
     command: str = ""  # the optimum-cli command that gives the same model
     reference: str = ""  # what the quality check compared the new model with
@@ -161,7 +153,7 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
         reference = staged / "reference" if options.compresses else model_dir
         yield stage("Export")
         # one process, like optimum-cli: the 16-bit export, then its compression into another folder
-        cmd = [sys.executable, "-m", "genai_ui.convert_worker", "export", "--source", str(snapshot), "--task",
+        cmd = [sys.executable, "-m", "genai_ui.convert.worker", "export", "--source", str(snapshot), "--task",
                export_task, "--weight-format", "fp32" if options.weight_format == "fp32" else "fp16",
                "--reference", str(reference)] + (["--trust-remote-code"] if options.trust_remote_code else [])
         if options.compresses:
@@ -204,9 +196,9 @@ def compress_model(*, library: Library, hub: HubService, model: str, options: Ex
     if source.format != "openvino":
         raise NotAvailable(f"'{source.id}' is a {source.format.upper()} file: turn it into OpenVINO IR first.")
     if not options.compresses:
-        raise InvalidOptions(f"Compressing to {options.weight_format} would only make '{source.id}' bigger.")
+        raise InvalidParameter(f"Compressing to {options.weight_format} would only make '{source.id}' bigger.")
     if options.dataset or options.awq or options.scale_estimation:
-        raise InvalidOptions("AWQ, scale estimation and datasets need the original checkpoint: use Convert on "
+        raise InvalidParameter("AWQ, scale estimation and datasets need the original checkpoint: use Convert on "
                              "its Hub repo.")
     from .quality import weight_precisions
 
@@ -223,7 +215,7 @@ def compress_model(*, library: Library, hub: HubService, model: str, options: Ex
         env["TMPDIR"] = str(staged)
         model_dir = staged / "model"
         yield stage("Compress")
-        cmd = [sys.executable, "-m", "genai_ui.convert_worker", "compress", "--source", source.location,
+        cmd = [sys.executable, "-m", "genai_ui.convert.worker", "compress", "--source", source.location,
                "--output", str(model_dir), "--config", json.dumps(options.quantization_config(group))]
         peak = max(peak, (yield from _step(cmd, "Compression", cancel, env, percent=True)))
         yield stage("Verify")
@@ -257,7 +249,7 @@ def gguf_to_ir(*, library: Library, hub: HubService, model: str, cancel: threadi
         model_dir = staged / "model"
         model_dir.mkdir()
         yield stage("Export")
-        cmd = [sys.executable, "-m", "genai_ui.convert_worker", "gguf-ir", "--gguf", str(source.load_path),
+        cmd = [sys.executable, "-m", "genai_ui.convert.worker", "gguf-ir", "--gguf", str(source.load_path),
                "--output", str(model_dir)]
         peak = yield from _step(cmd, "Reading the GGUF", cancel, env)
         yield stage("Verify")
@@ -296,15 +288,11 @@ class Steps:
         return replace(report, seconds=round(now - self.start, 2), stages=durations)
 
 
-class InvalidOptions(UserError):
-    pass
-
-
 def _step(cmd: list[str], what: str, cancel: threading.Event, env: dict, percent: bool = False, stage=None):
     """Run one subprocess step, passing its lines on as Log events (and NNCF's percentages as
     Progress, and the step's own stage marks as Stage events); returns its peak memory; a failure
     ends the job with the step's own last words."""
-    from .convert_worker import STAGE
+    from .worker import STAGE
 
     result, tracebacks = ProcessResult(), Tracebacks(what)
     for line in run_process(cmd, cancel=cancel, result=result, env=env, cwd=str(PROJECT)):
@@ -329,16 +317,16 @@ def _step(cmd: list[str], what: str, cancel: threading.Event, env: dict, percent
 
 def _verify(model_dir: Path, task: str, reference: Path | None, cancel, env, device: str):
     """Load the new model in its pipeline and give it a tiny prompt; for chat models with a reference,
-    compare their greedy answers (genai_ui.quality) and measure the speed on the way."""
+    compare their greedy answers (genai_ui.convert.quality) and measure the speed on the way."""
     from .quality import weight_precisions
 
     checked = {"precisions": weight_precisions(model_dir=model_dir)}
     if task == "text-generation" and reference is not None:
-        cmd = [sys.executable, "-m", "genai_ui.quality", "--reference", str(reference), "--candidate", str(model_dir),
+        cmd = [sys.executable, "-m", "genai_ui.convert.quality", "--reference", str(reference), "--candidate", str(model_dir),
                "--device", device]
         what = "The quality check"
     else:
-        cmd = [sys.executable, "-m", "genai_ui.convert_worker", "verify", "--model", str(model_dir), "--task", task,
+        cmd = [sys.executable, "-m", "genai_ui.convert.worker", "verify", "--model", str(model_dir), "--task", task,
                "--device", device]
         what = "Verifying the new model"
     result, last, tracebacks = ProcessResult(), None, Tracebacks(what)

@@ -1,7 +1,7 @@
 """Questions about images as a service: what the Vision tab and the /caption endpoint both call.
 
 A conversation is a list of {role, content, images} dicts: each user message carries the
-pictures given with it (already read and scaled, see images.py).
+pictures given with it (already read and scaled, see engines/pictures.py).
 """
 
 from __future__ import annotations
@@ -10,17 +10,17 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from .access import LOCAL, Caller
+from ..access import LOCAL, Caller
+from ..engines.devices import Devices
+from ..engines.llm import ChatUpdate, GenerationParams
+from ..engines.loaded import LoadedPipeline
+from ..engines.pictures import Picture, load_picture
+from ..engines.pipelines import PipelineManager
+from ..engines.vlm import ImageTokens, stream_vision
+from ..errors import EmptyMessage, InvalidParameter
+from ..library import Library
+from ..manage import ModelAccess
 from .chat import MAX_HISTORY_CHARS, MAX_HISTORY_MESSAGES
-from .devices import Devices
-from .engines.chat import ChatUpdate, GenerationParams
-from .engines.loaded import LoadedPipeline
-from .engines.pipelines import PipelineManager
-from .engines.vision import ImageTokens, stream_vision
-from .errors import EmptyMessage, InvalidParameter
-from .images import Picture, load_picture
-from .library import Library
-from .manage import ModelAccess
 
 TASK = "image-text-to-text"
 DEFAULT_PROMPT = "Describe this image."

@@ -1,7 +1,7 @@
 """What a converted or compressed chat model is worth: the precision its weights are stored
 in, and how close its answers come to a reference model's.
 
-`python -m genai_ui.quality --reference DIR --candidate DIR` prints both as one JSON object:
+`python -m genai_ui.convert.quality --reference DIR --candidate DIR` prints both as one JSON object:
 the convert job runs it as a subprocess, so the two pipelines it loads never share the app's
 memory. It exits with 2 and one line on stderr when a model is missing or cannot be loaded.
 """
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import GenerationFailed, InvalidParameter, ModelLoadError, UserError, first_line
-from .gguf_meta import read_gguf_info
+from ..errors import GenerationFailed, InvalidParameter, ModelLoadError, UserError, first_line
+from ..gguf import read_gguf_info
 
 # Short questions a small instruct model answers correctly in a few words, so that a greedy
 # answer changes when the weights are damaged rather than from one run to the next.
@@ -256,7 +256,7 @@ def _load(path: Path, device: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m genai_ui.quality",
+    parser = argparse.ArgumentParser(prog="python -m genai_ui.convert.quality",
                                      description="Compare a converted chat model's answers with a reference's "
                                                  "and print the report as JSON.")
     parser.add_argument("--reference", type=Path, required=True, help="IR folder or .gguf file to compare with")

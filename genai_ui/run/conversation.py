@@ -6,7 +6,7 @@ also carry `metrics` (a dict), which is shown under it and never sent to the mod
 
 from __future__ import annotations
 
-from .errors import InvalidParameter
+from ..errors import InvalidParameter
 
 ROLES = ("system", "user", "assistant")
 

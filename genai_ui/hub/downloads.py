@@ -16,21 +16,16 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from .access import NotAllowed
-from .errors import NotAvailable, UserError
-from .gguf_meta import read_gguf_info
-from .hub import HubService, branches_and_tags, details, weight_format_in_name
-from .library import Library, ModelEntry, check_disk, check_model_id, context_length_of
+from ..errors import Cancelled, NotAllowed, NotAvailable, UserError
+from ..gguf import read_gguf_info
+from ..library import Library, ModelEntry, check_disk, check_model_id, context_length_of
+from .client import HubService, branches_and_tags, details, weight_format_in_name
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
 MAIN = ("main", "refs/heads/main")  # the default branch, whose models keep the repo's plain name
 IR_MARKERS = ("openvino_model.xml", "openvino_language_model.xml")
-
-
-class DownloadCancelled(UserError):
-    def __init__(self) -> None:
-        super().__init__("Download cancelled: nothing was added to the library (what came so far stays in the "
-                         "Hugging Face cache, so a new download resumes it).")
+DOWNLOAD_CANCELLED = ("Download cancelled: nothing was added to the library (what came so far stays in the "
+                      "Hugging Face cache, so a new download resumes it).")
 
 
 class _Quiet:
@@ -55,7 +50,7 @@ def _tracking(on_progress: Progress | None, cancel: threading.Event | None):
 
         def update(self, n=1):
             if cancel is not None and cancel.is_set():
-                raise DownloadCancelled()
+                raise Cancelled(DOWNLOAD_CANCELLED)
             super().update(n)
             if on_progress and self.total:
                 on_progress(int(self.n), int(self.total))

@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from .errors import UserError
+from ..errors import Cancelled
 
 
 @dataclass(frozen=True)
@@ -155,15 +155,8 @@ class Tracebacks:
 
     def flush(self) -> None:
         if self.block:
-            logging.getLogger("genai_ui.jobs").warning("%s printed:\n%s", self.what, "\n".join(self.block))
+            logging.getLogger("genai_ui.work.background").warning("%s printed:\n%s", self.what, "\n".join(self.block))
             self.block = []
-
-
-class JobCancelled(UserError):
-    """Raised out of a job's event stream when its cancel token was set."""
-
-    def __init__(self) -> None:
-        super().__init__("Cancelled: nothing was added to the library.")
 
 
 def run_process(cmd: list[str], *, cancel: threading.Event, result: ProcessResult, env: dict | None = None,
@@ -227,7 +220,7 @@ def run_process(cmd: list[str], *, cancel: threading.Event, result: ProcessResul
         result.seconds = time.monotonic() - start
         result.tail = list(tail)
     if cancel.is_set():
-        raise JobCancelled()
+        raise Cancelled()
 
 
 def _reap(pid: int, grace: float) -> int:

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from .errors import InvalidParameter, UserError
+from ..errors import GatedModel, HubUnavailable, InvalidParameter
 from .support import TASKS, check_support
 
 Sort = Literal["downloads", "likes", "trending", "recent"]
@@ -26,14 +26,6 @@ STORED_BYTES_PER_PARAMETER = {**BYTES_PER_PARAMETER, "bf16": 2.0, "fp32": 4.0, "
 CACHE_ENTRIES = 256
 REPO_ID_RULE = ("write it as owner/name, each part of letters, digits, '-', '_' and '.', neither starting nor "
                 "ending with '-' or '.', without '--' or '..', and the name at most 96 characters")
-
-
-class HubUnavailable(UserError):
-    """The Hub cannot be reached (or the app is offline); the library keeps working."""
-
-
-class GatedModel(UserError):
-    """The repo needs a token with access."""
 
 
 @dataclass(frozen=True)

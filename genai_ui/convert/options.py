@@ -1,6 +1,6 @@
 """Export options that check themselves, presets on top of them, and the group size that fits a model.
 
-The job that runs an export lives in convert_job.py; this module only decides what to run.
+The job that runs an export lives in convert/jobs.py; this module only decides what to run.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import functools
 import importlib.util
 from dataclasses import asdict, dataclass
 
-from .errors import InvalidParameter
+from ..errors import InvalidParameter
 
 # the Hub task → the task optimum-cli exports for
 EXPORT_TASKS = {"text-generation": "text-generation-with-past", "image-text-to-text": "image-text-to-text",

@@ -8,10 +8,9 @@ from typing import Callable, Iterator
 
 import gradio as gr
 
-from ..engines.chat import ChatMetrics, ChatUpdate
+from ..engines.llm import ChatMetrics, ChatUpdate
 from ..errors import UserError
 from ..services import Services
-from .errors import to_gr_error
 
 
 class Conversation:
@@ -57,12 +56,12 @@ def stream_reply(state: Conversation, history: list[dict], user: dict,
             yield display(state.messages), gr.skip()
             return
         state.messages = history + [user, reply]
-    except Exception as err:
+    except Exception:
         if state.epoch != epoch:
             yield display(state.messages), gr.skip()
             return
         yield display(state.messages), box_restore
-        raise to_gr_error(err) from None
+        raise  # the handler's user_errors says it
 
 
 def waiting_text(services: Services, task: str, model_id: str, device_id: str, default_model, caller) -> str:

@@ -15,8 +15,8 @@ import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .errors import InvalidParameter
-from .images import MAX_PIXELS, check_pixels
+from ..engines.pictures import MAX_PIXELS, check_pixels
+from ..errors import InvalidParameter
 
 KEY = "genai_ui"
 SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -9,19 +9,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .errors import InvalidParameter, UserError
-from .hub import HubService
-from .library import MANIFEST, ModelEntry
+from ..errors import InvalidParameter, WriteTokenNeeded
+from ..library import MANIFEST, ModelEntry
+from .client import HubService
 
 # weight formats NNCF compresses to: the Hub calls such a model a quantization of its base
 COMPRESSED = ("int4", "int8", "nf4", "mxfp4", "cb4", "fp8", "fp4")
 MAX_NAME = 96
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
 _HUB_ID = re.compile(r"[A-Za-z0-9._-]+/[A-Za-z0-9._-]+")
-
-
-class WriteTokenNeeded(UserError):
-    """No token, or one the Hub does not let write."""
 
 
 @dataclass(frozen=True)

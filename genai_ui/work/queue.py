@@ -6,7 +6,7 @@ bounded line and are told their place; a full line refuses at once instead of pi
             show(waiting)
         do_the_work()                          # the slot is held until the block ends
 
-Cancelling a job that waits takes it out of the line (JobCancelled); each job has its
+Cancelling a job that waits takes it out of the line (Cancelled); each job has its
 owner's own cancel token, so one user cannot cancel another's.
 """
 
@@ -17,9 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Generator, Iterator, TypeVar
 
-from .errors import UserError
-from .jobs import JobCancelled
-
+from ..errors import Busy, Cancelled
 
 T = TypeVar("T")
 
@@ -29,10 +27,6 @@ def in_line(queue: "WorkQueue", cancel: threading.Event, start: Callable[[], Gen
     with queue.place(cancel) as ticket:
         yield from ticket.turn()
         return (yield from start())
-
-
-class Busy(UserError):
-    """The line is full."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +92,7 @@ class Ticket:
         with queue._changed:
             while True:
                 if self._cancel.is_set():
-                    raise JobCancelled()
+                    raise Cancelled()
                 place = queue._line.index(self)
                 if place == 0 and queue._running < queue.slots:
                     queue._line.remove(self)

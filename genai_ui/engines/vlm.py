@@ -13,10 +13,10 @@ import logging
 import threading
 from typing import Any, Iterator
 
-from ..images import Picture
-from .chat import ChatUpdate, GenerationParams, draw_seed, fit_context, stream_generation
-from .chat import text_tokens as own_tokens
+from .llm import ChatUpdate, GenerationParams, draw_seed, fit_context, stream_generation
+from .llm import text_tokens as own_tokens
 from .loaded import LoadedPipeline
+from .pictures import Picture
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Convert and compress: export options, the conversion jobs, their worker and the quality report."""

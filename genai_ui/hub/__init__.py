@@ -1,0 +1,1 @@
+"""The Hugging Face Hub: search, support marks, GGUF metadata, downloads and publishing."""
