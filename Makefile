@@ -1,5 +1,5 @@
 # make run: set up .venv and start the app on the built-in model.
-# make test: set up .venv with the test tools and run the whole suite.
+# make test: set up .venv with the test tools and run the whole suite; make test-unit: only its fast layer.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +10,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?= --runs 7
 
-.PHONY: setup test-setup run test bench clean
+.PHONY: setup test-setup run test test-unit bench clean
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,9 @@ run: setup
 
 test: test-setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m genai_ui.bench chat $(BENCH_ARGS)

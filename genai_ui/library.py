@@ -23,19 +23,18 @@ from typing import Iterator, Literal
 
 from . import atomic
 from .errors import InvalidParameter, ModelNotFound, NotAvailable, WrongTask
+from .tasks import TASKS, label
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "genai_ui.json"
-Task = Literal["text-generation", "image-text-to-text", "text-to-image"]
-TASKS: tuple[str, ...] = ("text-generation", "image-text-to-text", "text-to-image")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     id: str
-    task: Task
+    task: str  # a row of tasks.TASKS
     format: Literal["openvino", "gguf"]
     weight_format: str
     location: str
@@ -125,7 +124,7 @@ class Library:
             return model_id
         models = self.list(task) if models is None else models
         if not models:
-            kind = {"image-text-to-text": "Vision", "text-to-image": "Image"}.get(task, "Chat")
+            kind = label(task, "Chat")
             raise NotAvailable(f"No {kind.lower()} model in the library yet: fetch one in the Hub tab (task {kind}) "
                                "or convert one in the Convert tab.")
         return models[0].id

@@ -7,10 +7,12 @@ import logging
 from dataclasses import dataclass
 
 from .builtin import BUILTIN_ID, ensure_builtin
+from .convert.service import ConvertService
 from .engines.devices import Devices
 from .engines.options import EngineOptionsStore
 from .engines.pipelines import PipelineManager
 from .hub.client import HubService
+from .hub.downloads import DownloadService
 from .library import Library
 from .manage import ModelAccess
 from .run.benchmark import BenchmarkService
@@ -34,8 +36,8 @@ class Services:
     hub: HubService
     vision: VisionService
     images: ImageService
-    conversions: WorkQueue  # one at a time: each takes both cores and gigabytes
-    downloads: WorkQueue  # one at a time: each takes the whole link
+    conversions: ConvertService  # convert, compress, publish: one at a time in a bounded line
+    downloads: DownloadService  # one at a time in a bounded line
     access: ModelAccess  # which models each caller may see and run
 
 
@@ -55,7 +57,8 @@ def create_services(settings: Settings) -> Services:
     if settings.public and settings.hf_token:
         log.info("HF_TOKEN is set but not lent to visitors of a shared deployment; each signs in with their own.")
     vision = VisionService(library, devices, pipelines, access=access)
+    conversions = ConvertService(settings, hub, library, access, devices,
+                                 WorkQueue("conversion", max_waiting=settings.queue_size))
+    downloads = DownloadService(hub, library, WorkQueue("download", max_waiting=settings.queue_size))
     return Services(settings, library, devices, pipelines, chat, BenchmarkService(chat), hub, vision,
-                    ImageService(library, devices, pipelines, access=access),
-                    WorkQueue("conversion", max_waiting=settings.queue_size),
-                    WorkQueue("download", max_waiting=settings.queue_size), access)
+                    ImageService(library, devices, pipelines, access=access), conversions, downloads, access)

@@ -127,8 +127,35 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+# The layers, fastest first: `pytest -m unit` runs the pure core in well under a minute. A test's layer is
+# the highest that a fixture it uses needs (a module can name a higher one with `pytestmark`).
+LAYERS = {
+    "unit": "the pure core: no engine, no server, no subprocess of the app's",
+    "engine": "the real engines, conversion steps and benches on the test models, and the local Hub",
+    "app": "the launched app over HTTP: gradio_client, MCP, the OpenAI client",
+    "browser": "the page in Debian's Chromium, driven by Playwright",
+}
+NEEDS = {
+    **dict.fromkeys(("gguf", "settings", "services", "local_hub", "hub_server", "hub", "vision_model",
+                     "image_model"), "engine"),
+    **dict.fromkeys(("app_url", "client", "hubless_app"), "app"),
+    "browser": "browser",
+}
+
+
 def pytest_configure(config):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    for name, what in LAYERS.items():
+        config.addinivalue_line("markers", f"{name}: {what}")
+
+
+def pytest_collection_modifyitems(config, items):
+    order = list(LAYERS)
+    for item in items:
+        named = [m.name for m in item.iter_markers() if m.name in LAYERS]
+        layer = max([*named, *(NEEDS[f] for f in item.fixturenames if f in NEEDS)], key=order.index, default="unit")
+        if layer not in named:
+            item.add_marker(layer)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Test models, built from recipes (genai_ui/bench/models.py, which the benches share) and cached
+"""Test models, built from recipes (genai_ui/testing/models.py, which the benches share) and cached
 between runs under a folder named by the recipe's hash: tiny random LLaVA (image-text-to-text),
 Stable Diffusion 1.x (text-to-image), and a T5 (an encoder-decoder, a task no openvino_genai pipeline
 runs), each in the standard Hub layout. `populate(hub)` serves them, with metadata-only repos beside
@@ -11,9 +11,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from genai_ui.bench.models import (_bpe_tokenizer, cached,  # noqa: F401 (the tests'; names for them)
-                                   smollm2_checkpoint, smollm2_ir, smollm2_ir_fp16, tiny_llava, tiny_stable_diffusion,
-                                   tiny_t5)
+from genai_ui.testing.models import (_bpe_tokenizer, cached,  # noqa: F401 (the tests'; names for them)
+                                     smollm2_checkpoint, smollm2_ir, smollm2_ir_fp16, tiny_llava,
+                                     tiny_stable_diffusion, tiny_t5)
 
 
 def folder_files(folder: Path) -> dict[str, Path]:

@@ -12,6 +12,8 @@ import pytest
 
 from genai_ui.bench import free_port, wait_for_page
 
+pytestmark = pytest.mark.app  # each starts an app of its own
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -6,6 +6,8 @@ import pytest
 from genai_ui.bench import convert_table, free_port, main
 from tests.hub_server import LocalHub
 
+pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
+
 
 def test_a_hub_that_cannot_be_reached_is_one_line(monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")

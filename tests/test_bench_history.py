@@ -4,7 +4,11 @@ are the bench's to report, not a test's to assert)."""
 
 import json
 
+import pytest
+
 from genai_ui.bench import main
+
+pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
 
 
 def test_every_figure_is_measured_in_one_run(tmp_path, capsys):

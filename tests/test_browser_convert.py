@@ -81,7 +81,7 @@ def test_a_second_conversion_waits_its_turn_and_each_cancels_only_their_own(brow
         first.locator("#convert-status").get_by_text("Cancelled: nothing was added to the library").wait_for(
             timeout=30_000)
         assert [e.id for e in services.library.list()] == before and not staged(services) and not workers()
-        assert services.conversions.waiting() == 0
+        assert services.conversions.line.waiting() == 0
     finally:
         first.context.close()
         second.context.close()

@@ -37,7 +37,7 @@ def test_no_core_module_mentions_gradio_in_an_import():
 
 
 def test_the_package_never_imports_the_tests():
-    """genai_ui ships without tests/: the benches build their models with genai_ui/bench/models.py."""
+    """genai_ui ships without tests/: the benches build their models with genai_ui/testing/models.py."""
     import ast
     from pathlib import Path
 
@@ -108,11 +108,11 @@ def test_no_two_modules_import_each_other():
 # The arrows point one way: ui → services → engines and work → the shared modules. A module may import
 # its own package, the modules of its own layer and whatever sits in a layer below (no cycles: the test above).
 LAYERS = [
-    {"settings", "errors", "atomic", "gguf", "library", "access", "builtin"},
+    {"settings", "errors", "atomic", "gguf", "library", "access", "builtin", "tasks"},
     {"engines", "work"},
     {"hub", "convert", "run", "manage"},
     {"services"},
-    {"ui", "bench"},
+    {"ui", "bench", "testing"},
 ]
 
 
@@ -168,4 +168,4 @@ def test_user_errors_are_defined_only_in_errors_py():
                                                       or getattr(b, "id", "") in ("Exception", "NotAllowed")
                                                       for b in node.bases):
                 elsewhere.append(f"{path.relative_to(package)}: {node.name}")
-    assert elsewhere == [f"gguf.py: _Bad"], elsewhere  # _Bad never leaves gguf.py: it becomes a ModelLoadError
+    assert elsewhere == ["gguf.py: _Bad"], elsewhere  # _Bad never leaves gguf.py: it becomes a ModelLoadError

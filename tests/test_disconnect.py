@@ -83,7 +83,7 @@ def test_a_conversion_stops_and_adds_nothing_when_its_client_leaves(app_url, ser
         return [p for p in psutil.Process().children(recursive=True)
                 if any("genai_ui.convert.worker" in part or "genai_ui.convert.quality" in part for part in p.cmdline())]
 
-    until(lambda: not services.conversions._running and not workers(), "the conversion is still running")
+    until(lambda: not services.conversions.line._running and not workers(), "the conversion is still running")
     assert {e.id for e in services.library.list()} == before
     left = [p.name for p in services.library.models_dir.iterdir() if p.name.startswith(".staging-")]
     assert not left, left  # the job's half-made model went with it

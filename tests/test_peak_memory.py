@@ -12,6 +12,8 @@ import pytest
 
 from genai_ui.work.background import ProcessResult, own_peak_bytes, run_process
 
+pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
+
 GIB = 2**30
 ROOT = Path(__file__).resolve().parent.parent
 # bytearray(n) writes its zeros, so its pages are resident at once (+200 MB of VmHWM for 200 MB, measured)

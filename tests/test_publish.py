@@ -20,6 +20,8 @@ from genai_ui.hub.publish import PublishResult, default_repo_name, model_card, p
 from genai_ui.library import MANIFEST, Library, ModelEntry
 from tests.models import folder_files, smollm2_ir
 
+pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
+
 TOKEN = "hf_test_token"
 ENTRY = ModelEntry(id="SmolLM2-135M-Instruct-int4", task="text-generation", format="openvino", weight_format="int4",
                    location="", source={"repo_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "license": "apache-2.0"},

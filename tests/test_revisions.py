@@ -12,6 +12,8 @@ import pytest
 from genai_ui.errors import InvalidParameter, NotAllowed, UserError
 from genai_ui.hub.downloads import download_model, with_revision
 
+pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
+
 REPO = "someone/Tiny-int4-ov"
 REFUSED = (r"^On this shared deployment only a branch or a tag of the repo can be fetched "
            r"\(branches: main, dev; tags: v1\.0\): '{}' is neither\. Pull requests \(refs/pr/N\) and single commits "

@@ -21,6 +21,8 @@ from genai_ui.access import RedactTokens, check_engine_options, check_remote_cod
 from genai_ui.bench.common import launch_app, stop
 from genai_ui.settings import Settings
 
+pytestmark = pytest.mark.app  # each starts an app of its own
+
 ROOT = Path(__file__).resolve().parent.parent
 OPERATOR_TOKEN = "hf_test_token"  # a real token of the local Hub, with access to its gated repos
 LOGIN = ("ada", "lovelace-1815")
@@ -152,7 +154,7 @@ def test_token_redaction_catches_tokens_in_any_log_record():
 
 def test_a_full_line_is_busy_not_a_wait_without_end(services, client):
     """With the conversion slot taken and the line full, the next conversion is refused at once."""
-    queue = services.conversions
+    queue = services.conversions.line
     taken, release, threads = threading.Event(), threading.Event(), []
 
     def occupy(first: bool):

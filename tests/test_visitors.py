@@ -19,6 +19,8 @@ from genai_ui.settings import Settings
 from tests.apps import launched
 from tests.pages import cell
 
+pytestmark = pytest.mark.app  # each starts an app of its own
+
 FORGED = "hf_forged_token_0000000000"
 
 

@@ -81,7 +81,7 @@ def bench_engines(rounds: int, runs: int, max_new_tokens: int, output: Path, mod
 def _default_models(with_options: bool) -> dict[str, Path]:
     """The built-in model's own int4 (and fp16) exports, as the test set-up builds them."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from genai_ui.bench.models import smollm2_ir, smollm2_ir_fp16
+    from genai_ui.testing.models import smollm2_ir, smollm2_ir_fp16
 
     return {"int4": smollm2_ir(), **({"fp16": smollm2_ir_fp16()} if with_options else {})}
 

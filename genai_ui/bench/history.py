@@ -137,7 +137,8 @@ class Trim:
 
     def kept(self, history: list[dict]) -> tuple[list[dict], int]:
         """The kept history (the new message left out) and the prompt's tokens."""
-        from ..engines.llm import count_tokens, fit_context, text_tokens
+        from ..engines.engine import count_tokens, text_tokens
+        from ..engines.llm import fit_context
         from ..run.chat import check_history
         from ..run.conversation import for_model
 

@@ -47,7 +47,7 @@ def preview_run(service, size: int, steps: int, seed: int, every: int) -> tuple[
 
 def default_model() -> Path:
     try:
-        from genai_ui.bench.models import bench_sd_ir
+        from genai_ui.testing.models import bench_sd_ir
     except ImportError:
         sys.exit("Pass --model FOLDER (an OpenVINO text-to-image model), or run from the repository with the "
                  "test set-up (`make test-setup`), which builds the bench's own model.")

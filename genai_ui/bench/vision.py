@@ -85,7 +85,7 @@ def _with_total(run: Run, start: float, end: float) -> Run:
 
 def default_model() -> Path:
     try:
-        from genai_ui.bench.models import smol_llava_ir
+        from genai_ui.testing.models import smol_llava_ir
     except ImportError:
         sys.exit("Pass --model FOLDER (an OpenVINO vision-language model), or run from the repository with the "
                  "test set-up (`make test-setup`), which builds the bench's own model.")

@@ -28,8 +28,9 @@ from ..errors import ConversionFailed, InvalidParameter, NotAvailable, NothingTo
 from ..hub.client import HubService, details
 from ..hub.downloads import fetch_files, restriction
 from ..library import Library, ModelEntry, check_disk, check_model_id, context_length_of, folder_size
+from ..tasks import TASKS, run_here
 from ..work.background import Finished, Log, ProcessResult, Progress, Stage, Tracebacks, run_job, run_process
-from .options import EXPORT_TASKS, ExportOptions
+from .options import ExportOptions
 
 Events = Generator[object, None, "ConversionReport"]
 # what a checkpoint repo holds that an export does not read
@@ -69,7 +70,7 @@ def drain(job: Events) -> ConversionReport:
             return done.value
 
 
-PROJECT = Path(__file__).resolve().parents[1]  # where `python -m genai_ui.…` finds the package
+PROJECT = Path(__file__).resolve().parents[2]  # where `python -m genai_ui.…` finds the package
 # What a step's process inherits: an allowlist, since with trust_remote_code it runs a repo's own
 # code. No token, no GENAI_UI_* setting (--auth passwords), no OAuth secret of a Space.
 CHILD_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "VIRTUAL_ENV", "LD_LIBRARY_PATH",
@@ -105,9 +106,9 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
     yield stage("Check")
     about = details(hub, repo_id, token, with_card=False)
     task = options.task or about.task
-    if task not in EXPORT_TASKS:
-        raise NotAvailable(f"{about.id} is a {about.task or 'model without a task'}: only chat (text-generation), "
-                           "vision (image-text-to-text) and image (text-to-image) models convert here.")
+    if task not in TASKS:
+        raise NotAvailable(f"{about.id} is a {about.task or 'model without a task'}: only "
+                           f"{run_here(ids=True).lower()} models convert here.")
     if not about.supported and not options.task:
         raise NotAvailable(f"{about.id} cannot run here: {about.reason}.")
     if about.gguf_files:
@@ -141,7 +142,7 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
     snapshot = Path(paths[0]).parents[len(Path(files[0]["name"]).parts) - 1]
     config = _read_json(snapshot / "config.json")
     group = options.group_size_for(config)
-    export_task = EXPORT_TASKS[task]
+    export_task = TASKS[task].export_task
     command = (f"optimum-cli export openvino --model {about.id} --task {export_task} "
                + " ".join(options.cli_flags(group)) + " <output folder>")
     yield Log(f"Same as: {command}")
@@ -321,7 +322,7 @@ def _verify(model_dir: Path, task: str, reference: Path | None, cancel, env, dev
     from .quality import weight_precisions
 
     checked = {"precisions": weight_precisions(model_dir=model_dir)}
-    if task == "text-generation" and reference is not None:
+    if TASKS[task].compares_answers and reference is not None:
         cmd = [sys.executable, "-m", "genai_ui.convert.quality", "--reference", str(reference), "--candidate", str(model_dir),
                "--device", device]
         what = "The quality check"

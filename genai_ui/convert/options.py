@@ -10,10 +10,8 @@ import importlib.util
 from dataclasses import asdict, dataclass
 
 from ..errors import InvalidParameter
+from ..tasks import TASKS
 
-# the Hub task → the task optimum-cli exports for
-EXPORT_TASKS = {"text-generation": "text-generation-with-past", "image-text-to-text": "image-text-to-text",
-                "text-to-image": "text-to-image"}
 FLOAT_FORMATS = ("fp32", "fp16")
 FOUR_BIT_FORMATS = ("int4", "nf4", "mxfp4", "cb4")
 BACKUP_PRECISIONS = ("", "none", "int8_sym", "int8_asym")
@@ -62,8 +60,8 @@ class ExportOptions:
         fmt = self.weight_format
         if fmt not in weight_formats():
             raise InvalidParameter(f"weight_format must be one of {', '.join(weight_formats())}; got {fmt!r}.")
-        if self.task and self.task not in EXPORT_TASKS:
-            raise InvalidParameter(f"task must be one of {', '.join(EXPORT_TASKS)} or empty; got {self.task!r}.")
+        if self.task and self.task not in TASKS:
+            raise InvalidParameter(f"task must be one of {', '.join(TASKS)} or empty; got {self.task!r}.")
         if not isinstance(self.group_size, int) or isinstance(self.group_size, bool) or self.group_size < -1:
             raise InvalidParameter(f"group_size must be 0 (fit the model), -1 (per channel) or a positive whole "
                                    f"number; got {self.group_size!r}.")

@@ -122,25 +122,37 @@ def gguf_ir(gguf: Path, output: Path) -> None:
     shutil.rmtree(work)
 
 
-def verify(model: Path, task: str, device: str) -> None:
+def answer_llm(model: Path, device: str) -> str:
     import openvino_genai as og
 
-    if task == "text-generation":
-        pipe = og.LLMPipeline(str(model), device)
-        text = pipe.generate(og.ChatHistory([{"role": "user", "content": "Say hello."}]),
-                             max_new_tokens=8, do_sample=False).texts[0]
-    elif task == "image-text-to-text":
-        import numpy as np
-        import openvino as ov
+    pipe = og.LLMPipeline(str(model), device)
+    return pipe.generate(og.ChatHistory([{"role": "user", "content": "Say hello."}]), max_new_tokens=8,
+                         do_sample=False).texts[0]
 
-        pipe = og.VLMPipeline(str(model), device)
-        image = ov.Tensor(np.full((1, 64, 64, 3), 128, dtype=np.uint8))
-        text = pipe.generate("Describe this image.", images=[image], max_new_tokens=8, do_sample=False).texts[0]
-    else:
-        pipe = og.Text2ImagePipeline(str(model), device)
-        tensor = pipe.generate("a red square", width=64, height=64, num_inference_steps=1, rng_seed=0)
-        text = f"an image of {tensor.shape[2]}x{tensor.shape[1]}"
-    print(json.dumps({"verified": True, "output": text}), flush=True)
+
+def answer_vlm(model: Path, device: str) -> str:
+    import numpy as np
+    import openvino as ov
+    import openvino_genai as og
+
+    pipe = og.VLMPipeline(str(model), device)
+    image = ov.Tensor(np.full((1, 64, 64, 3), 128, dtype=np.uint8))
+    return pipe.generate("Describe this image.", images=[image], max_new_tokens=8, do_sample=False).texts[0]
+
+
+def draw_image(model: Path, device: str) -> str:
+    import openvino_genai as og
+
+    pipe = og.Text2ImagePipeline(str(model), device)
+    tensor = pipe.generate("a red square", width=64, height=64, num_inference_steps=1, rng_seed=0)
+    return f"an image of {tensor.shape[2]}x{tensor.shape[1]}"
+
+
+def verify(model: Path, task: str, device: str) -> None:
+    """The task's own check (its row in tasks.py names it): the model loads and answers."""
+    from ..tasks import task as row
+
+    print(json.dumps({"verified": True, "output": row(task).check(model, device)}), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

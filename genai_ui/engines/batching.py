@@ -27,29 +27,21 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator
+
+from .engine import Outcome, Streamer, count_tokens, finish_of, prompt_ids, text_tokens
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.03  # how often an added request looks for new tokens: about a decode step; each look costs the engine CPU
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What one request produced, measured where its caller saw the tokens."""
-    ttft_ms: float
-    tokens_per_s: float
-    input_tokens: int
-    output_tokens: int
-    finish: str  # "stop", "length", "cancelled"
-    accepted_tokens: int | None = None  # with speculative decoding or prompt lookup: proposed tokens the model kept
-
-
 class BatchingLLM:
     """An LLM that serves every session's requests together. Thread-safe: call `generate`
     from as many threads as there are replies."""
 
+    engine = "genai"
+    label = ""
     concurrent = True  # the pipeline manager gives it no lock
 
     def __init__(self, pipeline: Any, assisted: bool = False) -> None:
@@ -66,11 +58,18 @@ class BatchingLLM:
         self._driver = threading.Thread(target=self._drive, name="genai_ui-batching", daemon=True)
         self._driver.start()
 
-    def get_tokenizer(self) -> Any:
-        return self._tokenizer
-
     def get_generation_config(self) -> Any:
         return self.pipeline.get_config()
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        return count_tokens(self._tokenizer, messages)
+
+    def text_tokens(self, text: str) -> int:
+        return text_tokens(self._tokenizer, text)
+
+    def chat(self, messages: list[dict], config: Any, streamer: Streamer) -> Outcome:
+        """The engine takes token ids: the conversation with its chat template, as LLMPipeline builds it."""
+        return self.generate(prompt_ids(self._tokenizer, messages), config, streamer)
 
     def generate(self, input_ids: Any, config: Any, streamer: Callable[[str], Any]) -> Outcome:
         """Run one request to its end, calling `streamer(text)` with each new piece of text;
@@ -100,7 +99,7 @@ class BatchingLLM:
             raise request.error
         ttft = (first - request.submitted) * 1000 if first else 0.0
         speed = (count - 1) / (last - first) if count > 1 and last > first else 0.0
-        finish = "cancelled" if request.stopped else "length" if count >= config.max_new_tokens else "stop"
+        finish = finish_of(count, config.max_new_tokens, request.stopped)
         accepted = count - request.steps(steps) if self.assisted else None
         return Outcome(ttft, speed, request.input_tokens, count, finish, accepted)
 

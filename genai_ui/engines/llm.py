@@ -1,8 +1,8 @@
-"""The chat loop over openvino_genai's LLMPipeline: parameters, context fitting, streaming.
+"""The chat loop over any chat engine (engines/engine.py): parameters, context fitting, streaming.
 
-generate() runs on a worker thread (it releases the GIL); the streamer callback hands
-text to the caller through a queue and returns CANCEL when asked to stop, so Stop ends
-generation inside the engine rather than only in the UI.
+The engine's chat() runs on a worker thread (openvino_genai's generate() releases the GIL); the
+streamer callback hands text to the caller through a queue and returns CANCEL when asked to stop,
+so Stop ends generation inside the engine rather than only in the UI.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ import queue
 import secrets
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from ..errors import GenerationFailed, InvalidParameter, PromptTooLong, first_line
-from .batching import Outcome
+from .engine import ChatEngine, Outcome
 from .loaded import LoadedPipeline
-from .optimum import LABEL as OPTIMUM_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -109,21 +108,6 @@ class ChatUpdate:
     metrics: ChatMetrics | None = None  # set on the last update only
 
 
-def prompt_ids(tokenizer: Any, messages: list[dict]) -> Any:
-    """The conversation as the model reads it (its chat template), as LLMPipeline builds it."""
-    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
-    return tokenizer.encode(prompt, add_special_tokens=False).input_ids
-
-
-def count_tokens(tokenizer: Any, messages: list[dict]) -> int:
-    return int(prompt_ids(tokenizer, messages).get_shape()[1])
-
-
-def text_tokens(tokenizer: Any, text: str) -> int:
-    """A text's own tokens, without any template."""
-    return int(tokenizer.encode(text, add_special_tokens=False).input_ids.get_shape()[1])
-
-
 # what a chat template adds around each message (role markers, separators): an allowance for the
 # estimate only; the kept conversation is then counted whole
 PER_MESSAGE_TOKENS = 8
@@ -189,26 +173,10 @@ def stream_chat(loaded: LoadedPipeline, messages: list[dict], params: Generation
     at most every `min_interval` seconds (the first at once): a person cannot read faster,
     and each update costs the server work that would slow the engine.
     """
-    import openvino_genai as og
-
-    pipeline = loaded.pipeline
-    if loaded.engine == "optimum":  # optimum-intel: the Hugging Face tokenizer, in Python
-        count = pipeline.count_tokens
-        measure = lambda message: len(pipeline.tokenizer(message["content"], add_special_tokens=False).input_ids)  # noqa: E731
-    else:
-        tokenizer = pipeline.get_tokenizer()
-        count = lambda kept: count_tokens(tokenizer, kept)  # noqa: E731
-        measure = lambda message: text_tokens(tokenizer, message["content"])  # noqa: E731
-    messages, dropped, max_new = fit_context(count, messages, params.max_new_tokens, loaded.entry.context_length,
-                                             measure)
-    if loaded.engine == "optimum":
-        generate = lambda config, streamer: pipeline.generate(messages, config, streamer)  # noqa: E731
-    elif loaded.concurrent:  # the batching engine takes token ids
-        ids = prompt_ids(tokenizer, messages)
-        generate = lambda config, streamer: loaded.pipeline.generate(ids, config, streamer)  # noqa: E731
-    else:
-        history = og.ChatHistory(messages)
-        generate = lambda config, streamer: loaded.pipeline.generate(history, config, streamer)  # noqa: E731
+    engine: ChatEngine = loaded.pipeline
+    messages, dropped, max_new = fit_context(engine.count_tokens, messages, params.max_new_tokens,
+                                             loaded.entry.context_length, lambda m: engine.text_tokens(m["content"]))
+    generate = lambda config, streamer: engine.chat(messages, config, streamer)  # noqa: E731
     return stream_generation(loaded, generate, params, cancel, min_interval, draw_seed(params), dropped, max_new)
 
 
@@ -266,31 +234,14 @@ def stream_generation(loaded: LoadedPipeline, generate: Callable[[Any, Callable]
                 from outcome["error"]
         if "error" in outcome:
             raise outcome["error"]
-        metrics = _metrics(outcome["result"], cancel.is_set(), seed, dropped, max_new)
-        if loaded.engine == "optimum":
-            metrics = replace(metrics, engine=OPTIMUM_LABEL)
-        yield ChatUpdate(text, metrics)
+        result: Outcome = outcome["result"]
+        yield ChatUpdate(text, ChatMetrics(
+            ttft_ms=result.ttft_ms, tokens_per_s=result.tokens_per_s, input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens, finish="cancelled" if cancel.is_set() else result.finish, seed=seed,
+            dropped_messages=dropped, max_new_tokens=max_new, accepted_tokens=result.accepted_tokens,
+            engine=getattr(loaded.pipeline, "label", "")))
     finally:
         abandoned.set()
         worker.join()
         if not finished:
             log.info("A reply with %s stopped after %d characters: its reader went away.", loaded.entry.id, len(text))
-
-
-def _metrics(result: Any, cancelled: bool, seed: int | None, dropped: int, max_new: int) -> ChatMetrics:
-    import openvino_genai as og
-
-    if isinstance(result, Outcome):  # the batching engine measures its requests itself
-        return ChatMetrics(ttft_ms=result.ttft_ms, tokens_per_s=result.tokens_per_s, input_tokens=result.input_tokens,
-                           output_tokens=result.output_tokens, finish="cancelled" if cancelled else result.finish,
-                           seed=seed, dropped_messages=dropped, max_new_tokens=max_new,
-                           accepted_tokens=result.accepted_tokens)
-    pm = result.perf_metrics
-    extended = getattr(result, "extended_perf_metrics", None)  # LLMPipeline with a draft (on an NPU)
-    accepted = extended.get_num_accepted_tokens() if hasattr(extended, "get_num_accepted_tokens") else None
-    out = pm.get_num_generated_tokens()
-    reason = result.finish_reasons[0] if getattr(result, "finish_reasons", None) else None
-    finish = "cancelled" if cancelled else "length" if reason == og.GenerationFinishReason.LENGTH or out >= max_new else "stop"
-    return ChatMetrics(ttft_ms=pm.get_ttft().mean, tokens_per_s=pm.get_throughput().mean if out > 1 else 0.0,
-                       input_tokens=pm.get_num_input_tokens(), output_tokens=out, finish=finish,
-                       seed=seed, dropped_messages=dropped, max_new_tokens=max_new, accepted_tokens=accepted)

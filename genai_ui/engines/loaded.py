@@ -33,7 +33,7 @@ class LoadedPipeline:
 
     @property
     def concurrent(self) -> bool:
-        """Serves several calls at once (the batching engine): no lock, token ids in."""
+        """Serves several calls at once (the batching engine): no lock."""
         return getattr(self.pipeline, "concurrent", False)
 
     def close(self, wait: float = 0.0) -> None:

@@ -2,9 +2,8 @@
 
 openvino_genai is the fast one, but it needs the model's tokenizer as an OpenVINO model and
 an attention it can page; optimum-intel runs any model it exported with the Hugging Face
-tokenizer in Python (slower: measured in `python -m genai_ui.bench engines`). It serves the
-same streaming interface as the batching engine: `generate(messages, config, streamer)`,
-one reply at a time (the model has one inference request).
+tokenizer in Python (slower: measured in `python -m genai_ui.bench engines`). It implements the
+chat engines' protocol (engines/engine.py), one reply at a time (the model has one inference request).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .batching import Outcome
+from .engine import Outcome, Streamer, finish_of
 
 LABEL = "Optimum Intel engine"
 
@@ -27,8 +26,9 @@ def needs_optimum(folder: Path) -> str:
 
 
 class OptimumLLM:
-    concurrent = False  # one inference request: the pipeline manager's lock serializes replies
     engine = "optimum"
+    label = LABEL
+    concurrent = False  # one inference request: the pipeline manager's lock serializes replies
 
     def __init__(self, folder: Path, device: str, properties: dict[str, Any]) -> None:
         """`properties`: OpenVINO's, for the compiled model (KV-cache precision, compile cache, …)."""
@@ -37,6 +37,9 @@ class OptimumLLM:
 
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = OVModelForCausalLM.from_pretrained(folder, device=device, ov_config=dict(properties))
+
+    def close(self, wait: float = 0.0) -> None:
+        """Nothing to stop: the pipeline manager's lock lets the running reply finish first."""
 
     def get_generation_config(self) -> Any:
         """A carrier for the request's settings, in openvino_genai's type (GenerationParams fills it)."""
@@ -52,7 +55,10 @@ class OptimumLLM:
     def count_tokens(self, messages: list[dict]) -> int:
         return len(self.tokenizer(self.prompt(messages), add_special_tokens=False).input_ids)
 
-    def generate(self, messages: list[dict], config: Any, streamer: Callable[[str], Any]) -> Outcome:
+    def text_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def chat(self, messages: list[dict], config: Any, streamer: Streamer) -> Outcome:
         """Stream the reply through `streamer(text)`; one that returns CANCEL or STOP ends it at the next token."""
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
@@ -77,7 +83,7 @@ class OptimumLLM:
         count = len(feed.times)
         ttft = (feed.times[0] - start) * 1000 if count else 0.0
         speed = (count - 1) / (feed.times[-1] - feed.times[0]) if count > 1 and feed.times[-1] > feed.times[0] else 0.0
-        finish = "cancelled" if feed.stopped else "length" if count >= config.max_new_tokens else "stop"
+        finish = finish_of(count, config.max_new_tokens, feed.stopped)
         return Outcome(ttft, speed, int(inputs.input_ids.shape[1]), count, finish)
 
 

@@ -14,19 +14,23 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from ..errors import ModelLoadError, NotAvailable, first_line
+from .. import tasks
+from ..errors import ModelLoadError, first_line
 from ..gguf import read_gguf_info
 from ..library import ModelEntry
+from .batching import BatchingLLM
 from .loaded import LoadedPipeline
+from .optimum import OptimumLLM, needs_optimum
 from .options import EngineOptions, saved_ir_files
+from .stateful import StatefulLLM
 from .text2image import load_image_pipelines as image_pipelines
 
 log = logging.getLogger(__name__)
 
 
-def _load_llm(entry: ModelEntry, device: str, options: EngineOptions | None = None, cache_dir: str = "") -> Any:
+def load_llm(entry: ModelEntry, device: str, options: EngineOptions | None = None, cache_dir: str = "") -> Any:
     """Through the continuous batching scheduler, so the sessions' replies run together; on an
     NPU (which has no such scheduler), or when asked for the stateful engine, the plain
     LLMPipeline, one reply at a time; a model openvino_genai cannot run, through optimum-intel.
@@ -53,8 +57,6 @@ def _load_llm(entry: ModelEntry, device: str, options: EngineOptions | None = No
 def _load_ir(entry: ModelEntry, device: str, options: EngineOptions, cache_dir: str) -> Any:
     """openvino_genai first; a model whose attention it cannot page runs on its stateful engine, and
     one it cannot run at all (no OpenVINO tokenizer, an architecture it does not know) on optimum-intel."""
-    from .optimum import OptimumLLM, needs_optimum
-
     folder = entry.load_path
     why = needs_optimum(folder)
     if options.engine == "optimum" or why:
@@ -126,8 +128,7 @@ def _llm_pipeline(source: str, device: str, options: EngineOptions, cache_dir: s
     if stateful:
         if not device.startswith("NPU"):
             props["ATTENTION_BACKEND"] = "SDPA"  # LLMPipeline's default on CPU and GPU is the paged one
-        return og.LLMPipeline(source, device, **props)
-    from .batching import BatchingLLM
+        return StatefulLLM(og.LLMPipeline(source, device, **props))
 
     scheduler = og.SchedulerConfig()
     scheduler.max_num_seqs = MAX_BATCH
@@ -157,7 +158,7 @@ def load_image_pipelines(entry: ModelEntry, device: str, adapters: tuple[str, ..
     return image_pipelines(entry, device, adapters, cache_dir if compile_cache_works(device, paged=False) else "")
 
 
-def _load_vlm(entry: ModelEntry, device: str, cache_dir: str = "") -> Any:
+def load_vlm(entry: ModelEntry, device: str, cache_dir: str = "") -> Any:
     import openvino_genai as og
 
     props = {"CACHE_DIR": cache_dir} if cache_dir and compile_cache_works(device, paged=True) else {}
@@ -171,17 +172,10 @@ def _load_vlm(entry: ModelEntry, device: str, cache_dir: str = "") -> Any:
         raise
 
 
-PIPELINES: dict[str, Callable[..., Any]] = {
-    "text-generation": _load_llm,
-    "image-text-to-text": _load_vlm,
-    "text-to-image": load_image_pipelines,
-}
-
-
 class PipelineManager:
-    def __init__(self, loaders: dict[str, Callable[..., Any]] | None = None, cache_dir: Path | None = None) -> None:
-        """`cache_dir`: where OpenVINO keeps compiled models, so a second load of one skips compiling."""
-        self._loaders = loaders if loaders is not None else PIPELINES
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        """`cache_dir`: where OpenVINO keeps compiled models, so a second load of one skips compiling. Each
+        task's loader is named in its row of tasks.py."""
         self.cache_dir = cache_dir
         self._loaded: dict[str, LoadedPipeline] = {}
         self._lock = threading.Lock()
@@ -232,9 +226,7 @@ class PipelineManager:
 
     def _load(self, entry: ModelEntry, device: str, adapters: tuple[str, ...] = (),
               options: EngineOptions | None = None) -> LoadedPipeline:
-        loader = self._loaders.get(entry.task)
-        if loader is None:
-            raise NotAvailable(f"Running {entry.task} models is not available in this version.")
+        row = tasks.task(entry.task)
         if not entry.load_path.exists():
             raise ModelLoadError(f"The files of '{entry.id}' are missing ({entry.load_path}); "
                                  "delete it from the library and fetch it again.")
@@ -246,7 +238,7 @@ class PipelineManager:
             extra["options"] = options
         start = time.perf_counter()
         try:
-            pipeline = loader(entry, device, **extra)
+            pipeline = row.load(entry, device, **extra)
         except RuntimeError as err:
             raise ModelLoadError(f"'{entry.id}' could not be loaded on {device}: {first_line(err)}") from err
         return LoadedPipeline(pipeline, entry, device, (time.perf_counter() - start) * 1000, adapters, options)

@@ -13,8 +13,9 @@ import logging
 import threading
 from typing import Any, Iterator
 
+from .engine import outcome_of
+from .engine import text_tokens as own_tokens
 from .llm import ChatUpdate, GenerationParams, draw_seed, fit_context, stream_generation
-from .llm import text_tokens as own_tokens
 from .loaded import LoadedPipeline
 from .pictures import Picture
 
@@ -89,7 +90,8 @@ def stream_vision(loaded: LoadedPipeline, messages: list[dict], params: Generati
 
     def generate(config: Any, streamer: Any) -> Any:
         config.apply_chat_template = False  # the prompt is templated already, the whole conversation
-        return loaded.pipeline.generate(prompt, images=tensors, generation_config=config, streamer=streamer)
+        return outcome_of(loaded.pipeline.generate(prompt, images=tensors, generation_config=config, streamer=streamer),
+                          config.max_new_tokens)
 
     def learning(updates: Iterator[ChatUpdate]) -> Iterator[ChatUpdate]:
         for update in updates:

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from ..errors import GatedModel, HubUnavailable, InvalidParameter
-from .support import TASKS, check_support
+from ..tasks import TASKS
+from .support import check_support
 
 Sort = Literal["downloads", "likes", "trending", "recent"]
 _SORTS = {"downloads": "downloads", "likes": "likes", "trending": "trending_score", "recent": "last_modified"}

@@ -13,12 +13,16 @@ import os
 import re
 import shutil
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
+from ..access import Caller
 from ..errors import Cancelled, NotAllowed, NotAvailable, UserError
 from ..gguf import read_gguf_info
 from ..library import Library, ModelEntry, check_disk, check_model_id, context_length_of
+from ..work import background as work
+from ..work.queue import Waiting, WorkQueue
 from .client import HubService, branches_and_tags, details, weight_format_in_name
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
@@ -67,6 +71,27 @@ def _check_space(library: Library, cache_dir: Path | None, need: int) -> None:
     cache = next((p for p in (cache, *cache.parents) if p.exists()), cache)  # a first download creates it
     for folder in (cache, library.models_dir):
         check_disk(folder, need)
+
+
+@dataclass
+class DownloadService:
+    """Downloads for the Hub tab and /download_model alike: one at a time in a bounded line, each with
+    the caller's own token and under their rules."""
+
+    hub: HubService
+    library: Library
+    line: WorkQueue  # one at a time: each takes the whole link
+
+    def download(self, *, caller: Caller, repo_id: str, revision: str = "main", filename: str = "",
+                 cancel: threading.Event) -> Iterator[Waiting | work.Progress | work.Finished]:
+        """Waiting (its place) until its turn, then byte progress, and Finished(the library entry) last. Closing
+        the iterator early cancels the download."""
+        with self.line.place(cancel) as ticket:
+            yield from ticket.turn()
+            yield from work.run_job(lambda on_progress, stop: download_model(
+                hub=self.hub, library=self.library, repo_id=repo_id, revision=revision, filename=filename,
+                token=caller.hub_token, owner=caller.owner, shared=caller.shared, on_progress=on_progress,
+                cancel=stop), cancel=cancel)
 
 
 def download_model(*, hub: HubService, library: Library, repo_id: str, revision: str = "main", filename: str = "",

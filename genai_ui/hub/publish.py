@@ -11,6 +11,7 @@ from typing import Callable
 
 from ..errors import InvalidParameter, WriteTokenNeeded
 from ..library import MANIFEST, ModelEntry
+from ..tasks import TASKS
 from .client import HubService
 
 # weight formats NNCF compresses to: the Hub calls such a model a quantization of its base
@@ -71,28 +72,9 @@ def check_repo_name(name: str) -> str:
     return name
 
 
-# per task: what the snippet imports and how it runs the model (rule 8: adding a task is adding a row)
-_USAGE = {
-    "text-generation": ((), """\
-pipe = openvino_genai.LLMPipeline(model_dir, "CPU")
-print(pipe.generate("What is OpenVINO?", max_new_tokens=100))
-"""),
-    "image-text-to-text": (("import numpy as np", "import openvino as ov", "from PIL import Image"), """\
-pipe = openvino_genai.VLMPipeline(model_dir, "CPU")
-image = ov.Tensor(np.array(Image.open("photo.jpg").convert("RGB"))[None])
-print(pipe.generate("Describe this image.", image=image, max_new_tokens=100))
-"""),
-    "text-to-image": (("from PIL import Image",), """\
-pipe = openvino_genai.Text2ImagePipeline(model_dir, "CPU")
-image = pipe.generate("a lighthouse on a cliff at sunset", width=512, height=512, num_inference_steps=20)
-Image.fromarray(image.data[0]).save("image.png")
-"""),
-}
-
-
 def usage_snippet(*, task: str, repo_id: str) -> str:
     """Python that downloads the published repo and runs it with openvino_genai."""
-    extra, body = _USAGE[task]
+    extra, body = TASKS[task].usage
     imports = sorted(["import huggingface_hub", "import openvino_genai", *extra],
                      key=lambda line: line.split()[1].lower())  # by module: from PIL after import openvino
     return "\n".join(imports) + f"\n\nmodel_dir = huggingface_hub.snapshot_download({json.dumps(repo_id)})\n{body}"
@@ -184,11 +166,10 @@ def model_card(*, entry: ModelEntry, repo_id: str = "") -> str:
         parts.append("## Conversion report\n\n" + _table(("Measure", "Value"), rows))
     if entry.report.get("command"):
         parts.append(f"## Reproduce\n\nThe same export with optimum-cli:\n\n```sh\n{entry.report['command']}\n```\n")
-    if entry.task in _USAGE:
-        code = usage_snippet(task=entry.task, repo_id=repo_id)
-        pillow = " pillow" if "from PIL" in code else ""
-        parts.append("## Usage with OpenVINO GenAI\n\n"
-                     f"```sh\npip install openvino-genai huggingface_hub{pillow}\n```\n\n```python\n{code}```\n")
+    code = usage_snippet(task=entry.task, repo_id=repo_id)
+    pillow = " pillow" if "from PIL" in code else ""
+    parts.append("## Usage with OpenVINO GenAI\n\n"
+                 f"```sh\npip install openvino-genai huggingface_hub{pillow}\n```\n\n```python\n{code}```\n")
     return "\n".join(parts)
 
 

@@ -9,21 +9,18 @@ from typing import Iterator
 import gradio as gr
 from gradio.data_classes import FileData
 
-from ..access import check_engine_options, check_remote_code, check_signed_in
-from ..convert.jobs import compress_model as compress_job
-from ..convert.jobs import convert_model as convert_job
+from ..access import check_engine_options
 from ..convert.options import ExportOptions
 from ..engines.llm import GenerationParams
 from ..engines.options import EngineOptions
 from ..engines.pipelines import MAX_BATCH
 from ..errors import InvalidParameter
 from ..hub.client import details
-from ..hub.downloads import download_model as fetch_model
 from ..run.image import ImageParams, ImageResult
 from ..run.vision import DEFAULT_PROMPT
 from ..services import Services
-from ..work.background import Finished, Progress, Stage, in_background
-from ..work.queue import Waiting, WorkQueue, in_line
+from ..work.background import Finished, Progress, Stage
+from ..work.queue import Waiting, WorkQueue
 from .caller import caller_of
 from .errors import user_errors
 from .outputs import save_pngs
@@ -229,9 +226,9 @@ def register_api(services: Services) -> None:
             revision: a branch, tag, commit or refs/pr/N (shared: a branch or tag); not main: an id of its own.
         """
         caller = caller_of(services.settings, request)
-        entry = services.downloads.run(threading.Event(), lambda: fetch_model(
-            hub=services.hub, library=services.library, repo_id=repo_id, revision=revision, token=caller.hub_token,
-            owner=caller.owner, shared=caller.shared))
+        for event in services.downloads.download(caller=caller, repo_id=repo_id, revision=revision,
+                                                 cancel=threading.Event()):
+            entry = event.result if isinstance(event, Finished) else None
         return {"id": entry.id, "location": entry.location, "size_bytes": entry.size_bytes}
 
     @user_errors
@@ -256,16 +253,13 @@ def register_api(services: Services) -> None:
             dataset: calibration data: "auto" (the model's own generations) or empty for none.
             trust_remote_code: run Python code the repo carries; only for repos you trust.
         """
-        caller = caller_of(services.settings, request, profile, oauth)
-        check_signed_in(services.settings, caller, "convert")
-        check_remote_code(services.settings, caller, bool(trust_remote_code))
         options = ExportOptions(weight_format=weight_format, group_size=int(group_size), ratio=float(ratio),
                                 sym=bool(sym), awq=bool(awq), scale_estimation=bool(scale_estimation),
                                 dataset=dataset or "", trust_remote_code=bool(trust_remote_code))
         cancel = threading.Event()
-        yield from followed(in_line(services.conversions, cancel, lambda: convert_job(
-            hub=services.hub, library=services.library, repo_id=repo_id, options=options, cancel=cancel,
-            device=services.devices.resolve(""), token=caller.hub_token, owner=caller.owner)), cancel)
+        yield from followed(services.conversions.convert(
+            caller=caller_of(services.settings, request, profile, oauth), repo_id=repo_id, options=options,
+            cancel=cancel, tick=HEARTBEAT), cancel)
 
     @user_errors
     def compress_model(model: str, weight_format: str = "int4", group_size: int = 0, ratio: float = 1.0,
@@ -281,34 +275,31 @@ def register_api(services: Services) -> None:
             ratio: share of layers at 4 bits (the rest at 8 bits), above 0 and at most 1.
             sym: symmetric quantization (no zero points).
         """
-        caller = caller_of(services.settings, request, profile)
-        check_signed_in(services.settings, caller, "convert")
-        model = services.access.get(caller, model).id  # a gated model they cannot read is not there for them
         options = ExportOptions(weight_format=weight_format, group_size=int(group_size), ratio=float(ratio),
                                 sym=bool(sym))
         cancel = threading.Event()
-        yield from followed(in_line(services.conversions, cancel, lambda: compress_job(
-            library=services.library, hub=services.hub, model=model, options=options, cancel=cancel,
-            device=services.devices.resolve(""), owner=caller.owner)), cancel)
+        yield from followed(services.conversions.compress(
+            caller=caller_of(services.settings, request, profile), model=model, options=options, cancel=cancel,
+            tick=HEARTBEAT), cancel)
 
     gr.api(chat, api_name="chat", **CHAT_EVENTS)
     for fn in (devices, local_models, caption, generate_image, benchmark, engine_options, set_engine_options):
         gr.api(fn, api_name=fn.__name__)
     for fn in (search_models, model_details):  # network-bound: several at once
         gr.api(fn, api_name=fn.__name__, concurrency_limit=4)
-    gr.api(download_model, api_name="download_model", **line_events(services.downloads))
+    gr.api(download_model, api_name="download_model", **line_events(services.downloads.line))
     for fn in (convert_model, compress_model):  # one at a time: the others wait in the app's own line
-        gr.api(fn, api_name=fn.__name__, **line_events(services.conversions))
+        gr.api(fn, api_name=fn.__name__, **line_events(services.conversions.line))
 
 
-def followed(job, cancel: threading.Event) -> Iterator[dict]:
+def followed(events: Iterator, cancel: threading.Event) -> Iterator[dict]:
     """A conversion's progress for an API client: each stage as it starts, the rest at most every
     HEARTBEAT seconds and at least that often (so Gradio's queue sees a client that left, and closes
     this: the job stops), then its report."""
     state: dict = {"status": "starting"}
     last = time.monotonic()
     try:
-        for event in in_background(job, tick=HEARTBEAT):
+        for event in events:
             if isinstance(event, Finished):
                 yield event.result.to_api()
                 return

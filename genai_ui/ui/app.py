@@ -7,6 +7,7 @@ import gradio as gr
 from .. import __version__
 from ..services import Services
 from ..settings import Settings
+from ..tasks import TASKS
 from .api import register_api
 from .benchmark_tab import build_benchmark_tab
 from .caller import caller_of
@@ -66,13 +67,10 @@ def build_app(services: Services) -> gr.Blocks:
             with gr.Tab("Image", id="image") as image_tab:
                 image = build_image_tab(services)
             # the tabs that run models, each opening one from the Hub, Convert and Library tabs
-            openers = {
-                "text-generation": ("Open in Chat", opener(services, "chat", refresh_models), [tabs, chat["model"]]),
-                "image-text-to-text": ("Open in Vision", opener(services, "vision", refresh_vision_models),
-                                       [tabs, vision["model"]]),
-                "text-to-image": ("Open in Image", opener(services, "image", refresh_image_models),
-                                  [tabs, image["model"]]),
-            }
+            runners = {"chat": (refresh_models, chat["model"]), "vision": (refresh_vision_models, vision["model"]),
+                       "image": (refresh_image_models, image["model"])}
+            openers = {t.id: (f"Open in {t.label}", opener(services, t.tab, runners[t.tab][0]),
+                              [tabs, runners[t.tab][1]]) for t in TASKS.values()}
             with gr.Tab("Hub", id="hub") as hub_tab:
                 hub = build_hub_tab(services, openers)
             with gr.Tab("Convert", id="convert"):
@@ -101,17 +99,17 @@ def build_app(services: Services) -> gr.Blocks:
         library_tab.select(refresh_library, None, library_outputs, **private)
         benchmark_tab.select(chat_models, bench["model"], bench["model"], **private)
         hub["downloaded"].then(refresh_library, None, library_outputs, **private)
-        convert["done"].then(refresh_library, None, library_outputs, **private)
+        convert.done.then(refresh_library, None, library_outputs, **private)
         open_any, open_outputs = any_opener(services, openers)
-        convert["open_model"].click(open_any, convert["last_id"], open_outputs, **private)
+        convert.open_model.click(open_any, convert.last_id, open_outputs, **private)
 
         def to_convert(hub_state):
             chosen = hub_state.selected.id if hub_state.selected else ""
             return (gr.Tabs(selected="convert"), gr.Textbox(value=chosen, visible=True),
                     gr.Dropdown(visible=False), "A Hub checkpoint")
 
-        hub["convert"].click(to_convert, hub["session"], [tabs, convert["repo"], convert["local"],
-                                                          convert["source_kind"]], **private)
+        hub["convert"].click(to_convert, hub["session"], [tabs, convert.repo, convert.local,
+                                                          convert.source_kind], **private)
         def library_to_convert(model_id, request: gr.Request, profile: gr.OAuthProfile | None,
                                oauth: gr.OAuthToken | None):
             caller = caller_of(services.settings, request, profile, oauth)
@@ -119,8 +117,8 @@ def build_app(services: Services) -> gr.Blocks:
                     gr.Dropdown(choices=library_choices(services, caller), value=model_id, visible=True),
                     "A model in my library")
 
-        library["convert"].click(library_to_convert, library["selected"], [tabs, convert["repo"], convert["local"],
-                                                                             convert["source_kind"]], **private)
+        library["convert"].click(library_to_convert, library["selected"], [tabs, convert.repo, convert.local,
+                                                                             convert.source_kind], **private)
         first_visit, inputs, outputs = hub["first_visit"]
         hub_tab.select(first_visit, inputs, outputs, api_visibility="private", concurrency_limit=4)
     return demo

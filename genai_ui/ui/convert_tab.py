@@ -6,20 +6,21 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from ..access import Caller, check_remote_code, check_signed_in
-from ..convert.jobs import ConversionReport, compress_model, convert_model, gguf_to_ir
+from ..access import Caller
+from ..convert.jobs import ConversionReport
 from ..convert.options import FOUR_BIT_FORMATS, PRESETS, ExportOptions, datasets, weight_formats
-from ..errors import InvalidParameter
-from ..hub.publish import default_repo_name, publish
-from ..hub.support import TASKS
+from ..hub.publish import default_repo_name
 from ..services import Services
-from ..work.background import Finished, Log, Progress, Stage, in_background
-from ..work.queue import Waiting, in_line
+from ..tasks import TASKS, label
+from ..work.background import Finished, Log, Progress, Stage
+from ..work.queue import Waiting
 from .api import line_events
 from .caller import caller_of
 from .errors import error_html, user_errors
@@ -60,7 +61,7 @@ def status_html(stage: Stage | None, progress: Progress | None, started: float, 
 def report_markdown(r: ConversionReport) -> str:
     ratio = r.source_bytes / r.output_bytes if r.output_bytes else 0
     change = f"{ratio:.1f}× smaller" if ratio >= 1.05 else "about the same" if ratio > 0.95 else "bigger"
-    rows = [("Model", f"**{r.id}** ({TASKS.get(r.task, r.task)})"), ("From", r.source),
+    rows = [("Model", f"**{r.id}** ({label(r.task)})"), ("From", r.source),
             ("Size", f"{human_bytes(r.source_bytes)} → {human_bytes(r.output_bytes)} ({change})"),
             ("Time", f"{human_seconds(r.seconds)} (" + ", ".join(f"{k.lower()} {human_seconds(v)}"
                                                              for k, v in r.stages.items()) + ")"),
@@ -104,9 +105,55 @@ def library_choices(services: Services, caller: Caller) -> list[tuple[str, str]]
     return [(e.label(), e.id) for e in services.access.list(caller)]
 
 
-def build_convert_tab(services: Services, hub_session: gr.State, open_labels: dict[str, str]) -> dict:
+# the options the Options accordion holds, in the order read_options takes them; a preset sets the first nine
+PRESET_FIELDS = ("weight_format", "group_size", "ratio", "sym", "awq", "scale_estimation", "dataset", "all_layers",
+                 "backup_precision")
+
+
+@dataclass(frozen=True)
+class ConvertTab:
+    """What the rest of the page needs of the Convert tab."""
+    source_kind: gr.Radio
+    repo: gr.Textbox
+    local: gr.Dropdown
+    open_model: gr.Button
+    last_id: gr.State  # the model the session's last job made
+    done: Any  # the job's event: what follows a conversion chains on it
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """Every component of the tab, as _layout places them."""
+    session: gr.State
+    source_kind: gr.Radio
+    repo: gr.Textbox
+    local: gr.Dropdown
+    preset: gr.Radio
+    preset_note: gr.Markdown
+    options: tuple  # PRESET_FIELDS' components, then trust remote code and the task
+    trust: gr.Checkbox
+    trust_note: gr.Markdown
+    start: gr.Button
+    cancel: gr.Button
+    status: gr.HTML
+    log: gr.Textbox
+    report: gr.Markdown
+    chart: gr.BarPlot
+    open_model: gr.Button
+    publish_box: gr.Accordion
+    repo_name: gr.Textbox
+    private: gr.Checkbox
+    push: gr.Button
+    published: gr.Markdown
+    last_id: gr.State
+
+
+def build_convert_tab(services: Services, hub_session: gr.State, open_labels: dict[str, str]) -> ConvertTab:
     """open_labels: task -> the label of the button that opens a new model of that task in its tab."""
-    session = gr.State(ConvertSession())
+    return _wire(services, _layout(services), hub_session, open_labels)
+
+
+def _layout(services: Services) -> _Parts:
     formats = list(weight_formats())
     o = PRESETS["Balanced"][0]
     if services.settings.on_space:  # conversions and pushes are tied to a signed-in person there
@@ -123,9 +170,10 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
             preset_note = gr.Markdown(PRESETS["Balanced"][1])
             with gr.Accordion("Options", open=False):
                 with gr.Row():
-                    weight_format = gr.Dropdown(formats, value=o.weight_format, label="Weight format", elem_id="convert-format")
-                    group_size = gr.Number(o.group_size, precision=0, label="Group size (0: fit the model, -1: per channel)",
-                                           elem_id="convert-group")
+                    weight_format = gr.Dropdown(formats, value=o.weight_format, label="Weight format",
+                                                elem_id="convert-format")
+                    group_size = gr.Number(o.group_size, precision=0, elem_id="convert-group",
+                                           label="Group size (0: fit the model, -1: per channel)")
                     ratio = gr.Slider(0.05, 1.0, value=o.ratio, step=0.05, label="Ratio (share of 4-bit layers)")
                 with gr.Row():
                     sym = gr.Checkbox(o.sym, label="Symmetric")
@@ -137,8 +185,8 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
                                           label="Calibration dataset")
                     backup = gr.Dropdown([("default (int8_asym)", ""), "int8_sym", "int8_asym", "none"], value="",
                                          label="Backup precision")
-                    task = gr.Dropdown([("from the Hub", ""), *[(f"{n} ({t})", t) for t, n in TASKS.items()]],
-                                       value="", label="Task")
+                    task = gr.Dropdown([("from the Hub", ""), *[(f"{t.label} ({t.id})", t.id)
+                                                                 for t in TASKS.values()]], value="", label="Task")
                 allowed = services.settings.remote_code_allowed
                 trust = gr.Checkbox(label="Trust remote code", elem_id="convert-trust", interactive=allowed,
                                     info=None if allowed else "off on this shared deployment (its operator can "
@@ -163,9 +211,15 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
                     private = gr.Checkbox(True, label="Private", scale=1)
                     push = gr.Button("Publish", variant="primary", scale=1, elem_id="convert-publish")
                 published = gr.Markdown(elem_id="convert-published")
+    return _Parts(gr.State(ConvertSession()), source_kind, repo, local, preset, preset_note,
+                  (weight_format, group_size, ratio, sym, awq, scale_estimation, dataset, all_layers, backup, trust,
+                   task), trust, trust_note, start, cancel, status, log, report, chart, open_model, publish_box, repo_name,
+                  private, push, published, gr.State(""))
 
-    option_inputs = [weight_format, group_size, ratio, sym, awq, scale_estimation, dataset, all_layers, backup,
-                     trust, task]
+
+def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dict[str, str]) -> ConvertTab:
+    """The tab's events; each handler returns {component: update}."""
+    private_event = dict(queue=False, api_visibility="private")
 
     def read_options(fmt, group, ratio_, sym_, awq_, scale_, dataset_, all_, backup_, trust_, task_) -> ExportOptions:
         return ExportOptions(weight_format=fmt, group_size=int(group or 0),
@@ -174,17 +228,18 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
                              all_layers=bool(all_), backup_precision=backup_ or "", trust_remote_code=bool(trust_),
                              task=task_ or "")
 
-    def on_preset(name: str):
+    def on_preset(name: str) -> dict:
         if name == CUSTOM:
-            return [gr.skip()] * 9 + [""]
-        o, note = PRESETS[name]
-        return (o.weight_format, o.group_size, o.ratio, o.sym, o.awq, o.scale_estimation, o.dataset, o.all_layers,
-                o.backup_precision, note)
+            return {c.preset_note: ""}
+        chosen, note = PRESETS[name]
+        return {**{box: getattr(chosen, f) for box, f in zip(c.options, PRESET_FIELDS)}, c.preset_note: note}
 
-    def on_source_kind(kind: str, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+    def on_source_kind(kind: str, request: gr.Request, profile: gr.OAuthProfile | None,
+                       oauth: gr.OAuthToken | None) -> dict:
         library = kind != "A Hub checkpoint"
         caller = caller_of(services.settings, request, profile, oauth)
-        return gr.Textbox(visible=not library), gr.Dropdown(choices=library_choices(services, caller), visible=library)
+        return {c.repo: gr.Textbox(visible=not library),
+                c.local: gr.Dropdown(choices=library_choices(services, caller), visible=library)}
 
     def on_trust(on: bool):
         return gr.Markdown("⚠ **Trust remote code** runs Python code from the repo on this machine, with your "
@@ -198,36 +253,22 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
         state.cancel = threading.Event()
         lines: deque[str] = deque(maxlen=LOG_LINES)
         started, stage, progress, last = time.monotonic(), None, None, 0.0
-        hidden = (gr.Button(visible=False), gr.BarPlot(visible=False), gr.Accordion(visible=False), gr.skip())
-        running = (gr.Button(interactive=False), gr.Button(visible=True))
+        idle = {c.open_model: gr.Button(visible=False), c.chart: gr.BarPlot(visible=False),
+                c.publish_box: gr.Accordion(visible=False), c.start: gr.Button(interactive=True),
+                c.cancel: gr.Button(visible=False)}
         try:
             caller = caller_of(services.settings, request, profile, oauth, getattr(hub_state, "token", ""))
-            check_signed_in(services.settings, caller, "convert")
-            options = read_options(*values)
-            check_remote_code(services.settings, caller, options.trust_remote_code)
-            if kind == "A Hub checkpoint":
-                if not (repo_id or "").strip():
-                    raise InvalidParameter("Type the Hub repo of the checkpoint to convert (owner/name).")
-                job = convert_model(hub=services.hub, library=services.library, repo_id=repo_id.strip(),
-                                    options=options, token=caller.hub_token, cancel=state.cancel,
-                                    device=services.devices.resolve(""), owner=caller.owner)
-            else:
-                if not local_id:
-                    raise InvalidParameter("Pick a model of the library.")
-                entry = services.access.get(caller, local_id)
-                job = (gguf_to_ir(library=services.library, hub=services.hub, model=local_id, cancel=state.cancel,
-                                  owner=caller.owner)
-                       if entry.format == "gguf" else
-                       compress_model(library=services.library, hub=services.hub, model=local_id, options=options,
-                                      cancel=state.cancel, device=services.devices.resolve(""), owner=caller.owner))
-            yield "", "", "", *hidden, *running
-            result = None
-            for event in in_background(in_line(services.conversions, state.cancel, lambda: job), tick=1.0):
+            how = dict(caller=caller, options=read_options(*values), cancel=state.cancel)
+            events = (services.conversions.convert(repo_id=repo_id, **how) if kind == "A Hub checkpoint" else
+                      services.conversions.from_library(model=local_id or "", **how))
+            yield {**idle, c.status: "", c.log: "", c.report: "", c.start: gr.Button(interactive=False),
+                   c.cancel: gr.Button(visible=True)}
+            for event in events:
                 if isinstance(event, Finished):
                     result: ConversionReport = event.result
                     break
                 if isinstance(event, Waiting):
-                    yield (f'<div class="gu-progress-label">⏳ {escape(event.describe())}</div>', *[gr.skip()] * 8)
+                    yield {c.status: f'<div class="gu-progress-label">⏳ {escape(event.describe())}</div>'}
                     continue
                 if isinstance(event, Log):
                     lines.append(event.line)
@@ -237,20 +278,21 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
                     progress = event
                 if time.monotonic() - last >= UPDATE_EVERY:
                     last = time.monotonic()
-                    yield status_html(stage, progress, started), "\n".join(lines), *[gr.skip()] * 7
+                    yield {c.status: status_html(stage, progress, started), c.log: "\n".join(lines)}
         except GeneratorExit:  # the page went away: the job stops too
             state.cancel.set()
             raise
         except Exception as err:
-            yield (error_html(err, "The job failed; the log has the details."), "\n".join(lines), gr.skip(),
-                   *hidden, gr.Button(interactive=True), gr.Button(visible=False))
+            yield {**idle, c.status: error_html(err, "The job failed; the log has the details."),
+                   c.log: "\n".join(lines)}
             raise
         state.last_id = result.id
-        yield (f'<div class="gu-done">✓ <b>{escape(result.id)}</b> is in your library.</div>', "\n".join(lines),
-               report_markdown(result), gr.Button(open_labels.get(result.task, "Open"), visible=result.task in open_labels),
-               gr.BarPlot(value=pd.DataFrame(plot_rows(result)), visible=True), gr.Accordion(visible=True),
-               default_repo_name(entry=services.library.get(result.id)), gr.Button(interactive=True),
-               gr.Button(visible=False))
+        yield {**idle, c.status: f'<div class="gu-done">✓ <b>{escape(result.id)}</b> is in your library.</div>',
+               c.log: "\n".join(lines), c.report: report_markdown(result),
+               c.open_model: gr.Button(open_labels.get(result.task, "Open"), visible=result.task in open_labels),
+               c.chart: gr.BarPlot(value=pd.DataFrame(plot_rows(result)), visible=True),
+               c.publish_box: gr.Accordion(visible=True),
+               c.repo_name: default_repo_name(entry=services.library.get(result.id))}
 
     def on_cancel(state: ConvertSession) -> None:
         state.cancel.set()
@@ -261,24 +303,21 @@ def build_convert_tab(services: Services, hub_session: gr.State, open_labels: di
         # the person's own token (their sign-in on a Space, or the Hub tab's); the operator's HF_TOKEN
         # only for this machine's own user
         caller = caller_of(services.settings, request, profile, oauth, getattr(hub_state, "token", ""))
-        check_signed_in(services.settings, caller, "publish")
-        done = publish(hub=services.hub, entry=services.library.get(state.last_id), token=caller.hub_token,
-                       repo_name=name or "", private=bool(is_private))
+        done = services.conversions.publish(caller=caller, model=state.last_id, repo_name=name or "",
+                                            private=bool(is_private))
         return f"✓ Published to [{done.repo_id}]({done.url}) ({len(done.files)} files, commit `{done.commit[:8]}`)."
 
-    preset.input(on_preset, preset, [weight_format, group_size, ratio, sym, awq, scale_estimation, dataset,
-                                      all_layers, backup, preset_note], queue=False, api_visibility="private")
-    for control in option_inputs[:9]:  # a hand-set option makes the preset Custom
-        control.input(lambda: CUSTOM, None, preset, queue=False, api_visibility="private")
-    source_kind.input(on_source_kind, source_kind, [repo, local], queue=False, api_visibility="private")
-    trust.change(on_trust, trust, trust_note, queue=False, api_visibility="private")
-    job = start.click(on_start, [session, source_kind, repo, local, hub_session, *option_inputs],
-                      [status, log, report, open_model, chart, publish_box, repo_name, start, cancel],
-                      api_visibility="private", show_progress="hidden", **line_events(services.conversions))
-    cancel.click(on_cancel, [session], None, queue=False, api_visibility="private")
-    push.click(on_publish, [session, hub_session, repo_name, private], published, api_visibility="private",
-               concurrency_limit=2)
-    last_id = gr.State("")
-    job.then(lambda state: state.last_id, session, last_id, queue=False, api_visibility="private")
-    return {"repo": repo, "local": local, "source_kind": source_kind, "open_model": open_model, "last_id": last_id,
-            "done": job}
+    c.preset.input(on_preset, c.preset, [*c.options[:len(PRESET_FIELDS)], c.preset_note], **private_event)
+    for control in c.options[:len(PRESET_FIELDS)]:  # a hand-set option makes the preset Custom
+        control.input(lambda: CUSTOM, None, c.preset, **private_event)
+    c.source_kind.input(on_source_kind, c.source_kind, [c.repo, c.local], **private_event)
+    c.trust.change(on_trust, c.trust, c.trust_note, **private_event)
+    job = c.start.click(on_start, [c.session, c.source_kind, c.repo, c.local, hub_session, *c.options],
+                        [c.status, c.log, c.report, c.open_model, c.chart, c.publish_box, c.repo_name, c.start,
+                         c.cancel], api_visibility="private", show_progress="hidden",
+                        **line_events(services.conversions.line))
+    c.cancel.click(on_cancel, [c.session], None, **private_event)
+    c.push.click(on_publish, [c.session, hub_session, c.repo_name, c.private], c.published, api_visibility="private",
+                 concurrency_limit=2)
+    job.then(lambda state: state.last_id, c.session, c.last_id, **private_event)
+    return ConvertTab(c.source_kind, c.repo, c.local, c.open_model, c.last_id, job)

@@ -10,16 +10,17 @@ import gradio as gr
 
 from ..errors import HubUnavailable, InvalidParameter, UserError
 from ..hub.client import ModelDetails, ModelSummary, details
-from ..hub.downloads import download_model, recommended_gguf
-from ..hub.support import TASKS
+from ..hub.downloads import recommended_gguf
 from ..services import Services
-from ..work.background import Finished, run_job
+from ..tasks import TASKS, label
+from ..work.background import Finished
+from ..work.queue import Waiting
 from .api import line_events
 from .caller import caller_of
 from .errors import error_html, user_errors
 from .format import human_bytes, human_count, progress_bar
 
-TASK_CHOICES = [("All", "")] + [(f"{name} ({task})", task) for task, name in TASKS.items()]
+TASK_CHOICES = [("All", "")] + [(f"{t.label} ({t.id})", t.id) for t in TASKS.values()]
 SORT_CHOICES = [("Most downloads", "downloads"), ("Most likes", "likes"), ("Trending", "trending"),
                 ("Recently updated", "recent")]
 COLUMNS = ["Model", "Task", "Downloads", "Likes", "Updated", "Runs here", "fp16", "int8", "int4"]
@@ -47,7 +48,7 @@ class HubSession:
 
 
 def rows(results: list[ModelSummary]) -> list[list]:
-    return [[r.id, TASKS.get(r.task or "", r.task or "–"), human_count(r.downloads), human_count(r.likes),
+    return [[r.id, label(r.task, "–"), human_count(r.downloads), human_count(r.likes),
              r.last_modified[:10], "✓" if r.supported else f"✗ {r.reason}",
              human_bytes(r.sizes.get("fp16")), human_bytes(r.sizes.get("int8")), human_bytes(r.sizes.get("int4"))]
             for r in results]
@@ -56,7 +57,7 @@ def rows(results: list[ModelSummary]) -> list[list]:
 def describe(d: ModelDetails, in_library: list[str], endpoint: str = "https://huggingface.co") -> str:
     """The details header: what the model is and whether it will run, before any download."""
     lines = [f"### [{d.id}]({_hub_url(d, endpoint)})"]
-    facts = [f"**Task** {TASKS.get(d.task or '', d.task or 'unknown')}", f"**Architecture** {d.architecture or '?'}",
+    facts = [f"**Task** {label(d.task, 'unknown')}", f"**Architecture** {d.architecture or '?'}",
              f"**License** {d.license or 'not stated'}",
              "**Gated**: needs a token with access" if d.gated else "open access"]
     lines.append(" · ".join(facts))
@@ -197,30 +198,25 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
         state.cancel = threading.Event()
         caller = caller_of(services.settings, request, session_token=state.token)
         name = filename or d.id
-        hidden = [gr.Button(visible=False) for _ in open_buttons]
-        yield progress_bar(None, f"Fetching {name}"), gr.Button(interactive=False), gr.Button(visible=True), "", \
-            *hidden
-        skip = [gr.skip() for _ in range(3 + len(open_buttons))]
+        idle = {download: gr.Button(interactive=True), cancel: gr.Button(visible=False),
+                **{button: gr.Button(visible=False) for button in open_buttons.values()}}
+        yield {**idle, progress: progress_bar(None, f"Fetching {name}"), download: gr.Button(interactive=False),
+               cancel: gr.Button(visible=True), fetched: ""}
         try:
-            with services.downloads.place(state.cancel) as ticket:  # one download at a time
-                for waiting in ticket.turn():
-                    yield progress_bar(None, f"Fetching {name}", note=waiting.describe()), *skip
-                for event in run_job(lambda report, cancel: download_model(
-                        hub=hub, library=services.library, repo_id=d.id, filename=filename or "",
-                        token=caller.hub_token, owner=caller.owner, on_progress=report, cancel=cancel),
-                        cancel=state.cancel):
-                    if isinstance(event, Finished):
-                        entry = event.result
-                    else:
-                        yield progress_bar(event, f"Fetching {name}"), *skip
+            for event in services.downloads.download(caller=caller, repo_id=d.id, filename=filename or "",
+                                                     cancel=state.cancel):
+                if isinstance(event, Finished):
+                    entry = event.result
+                else:
+                    note = event.describe() if isinstance(event, Waiting) else ""
+                    yield {progress: progress_bar(None if note else event, f"Fetching {name}", note=note)}
         except Exception as err:
-            yield error_html(err, "The download failed."), gr.Button(interactive=True), gr.Button(visible=False), \
-                "", *hidden
+            yield {**idle, progress: error_html(err, "The download failed."), fetched: ""}
             raise
-        yield (f'<div class="gu-done">✓ <b>{escape(entry.id)}</b> is in your library '
-               f'({human_bytes(entry.size_bytes)}, {entry.format}, {entry.weight_format}).</div>',
-               gr.Button(interactive=True), gr.Button(visible=False), entry.id,
-               *[gr.Button(visible=task == entry.task) for task in open_buttons])
+        yield {**idle, fetched: entry.id,
+               progress: f'<div class="gu-done">✓ <b>{escape(entry.id)}</b> is in your library '
+                         f'({human_bytes(entry.size_bytes)}, {entry.format}, {entry.weight_format}).</div>',
+               **{button: gr.Button(visible=task == entry.task) for task, button in open_buttons.items()}}
 
     def on_cancel(state: HubSession) -> None:
         state.cancel.set()
@@ -249,7 +245,7 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
                  api_visibility="private", concurrency_limit=4)
     fetch = download.click(on_download, [session, gguf_file], [progress, download, cancel, fetched,
                                                                 *open_buttons.values()],
-                           api_visibility="private", show_progress="hidden", **line_events(services.downloads))
+                           api_visibility="private", show_progress="hidden", **line_events(services.downloads.line))
     for task, button in open_buttons.items():
         _, fn, outputs = openers[task]
         button.click(fn, [fetched], outputs, queue=False, api_visibility="private")

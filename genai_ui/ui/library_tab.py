@@ -5,10 +5,10 @@ from __future__ import annotations
 import gradio as gr
 
 from ..builtin import BUILTIN_ID
-from ..hub.support import TASKS
 from ..library import ModelEntry
 from ..manage import check_may_delete, delete_model
 from ..services import Services
+from ..tasks import label
 from .caller import caller_of
 from .errors import user_errors
 from .format import human_bytes
@@ -17,7 +17,7 @@ COLUMNS = ["Model", "Task", "Format", "Precision", "Size", "Source", "Added"]
 
 
 def rows(entries: list[ModelEntry]) -> list[list]:
-    return [[e.id, TASKS.get(e.task, e.task), e.format, e.weight_format, human_bytes(e.size_bytes),
+    return [[e.id, label(e.task), e.format, e.weight_format, human_bytes(e.size_bytes),
              e.source.get("repo_id") or e.source.get("name") or "built in", e.created[:10] or "–"]
             for e in entries]
 

@@ -1,0 +1,82 @@
+"""ConvertService: who may convert, compress and publish, with which token, which job runs, and the
+line it waits in. The Convert tab and the API endpoints only draw its events."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Iterator
+
+from ..access import Caller, check_remote_code, check_signed_in
+from ..engines.devices import Devices
+from ..errors import InvalidParameter
+from ..hub.client import HubService, check_repo_id
+from ..hub.publish import PublishResult, publish
+from ..library import Library
+from ..manage import ModelAccess
+from ..settings import Settings
+from ..work.background import Finished, Log, Progress, Stage, in_background
+from ..work.queue import Waiting, WorkQueue, in_line
+from .jobs import compress_model, convert_model, gguf_to_ir
+from .options import ExportOptions
+
+# What a running conversion reports, in order: Waiting (its place in line) until its turn, then Stage,
+# Progress and Log as the steps go, None every `tick` seconds without news, and Finished(report) last.
+Event = Waiting | Stage | Progress | Log | Finished | None
+
+
+@dataclass
+class ConvertService:
+    settings: Settings
+    hub: HubService
+    library: Library
+    access: ModelAccess
+    devices: Devices
+    line: WorkQueue  # one at a time: each takes both cores and gigabytes
+
+    def convert(self, *, caller: Caller, repo_id: str, options: ExportOptions, cancel: threading.Event,
+                tick: float = 1.0) -> Iterator[Event]:
+        """A Hub checkpoint exported and compressed into a new library model. The checks are made here, at
+        the call, so a refusal comes before anything waits in line."""
+        check_signed_in(self.settings, caller, "convert")
+        check_remote_code(self.settings, caller, options.trust_remote_code)
+        if not repo_id:
+            raise InvalidParameter("Type the Hub repo of the checkpoint to convert (owner/name).")
+        repo_id = check_repo_id(repo_id)  # before the line: a bad id need not wait its turn to be refused
+        # a visitor's own token only: the operator's HF_TOKEN is lent to this machine's own user alone
+        return self._queued(cancel, tick, lambda: convert_model(
+            hub=self.hub, library=self.library, repo_id=repo_id, options=options, token=caller.hub_token,
+            cancel=cancel, device=self.devices.resolve(""), owner=caller.owner))
+
+    def compress(self, *, caller: Caller, model: str, options: ExportOptions, cancel: threading.Event,
+                 tick: float = 1.0) -> Iterator[Event]:
+        """An OpenVINO model of the library compressed again into a new one (the original stays)."""
+        model = self._source(caller, model)
+        return self._queued(cancel, tick, lambda: compress_model(
+            library=self.library, hub=self.hub, model=model, options=options, cancel=cancel,
+            device=self.devices.resolve(""), owner=caller.owner))
+
+    def from_library(self, *, caller: Caller, model: str, options: ExportOptions, cancel: threading.Event,
+                     tick: float = 1.0) -> Iterator[Event]:
+        """A library model made anew: a GGUF turned into OpenVINO IR, an IR compressed again."""
+        model = self._source(caller, model)
+        if self.library.get(model).format != "gguf":
+            return self.compress(caller=caller, model=model, options=options, cancel=cancel, tick=tick)
+        return self._queued(cancel, tick, lambda: gguf_to_ir(
+            library=self.library, hub=self.hub, model=model, cancel=cancel, device=self.devices.resolve(""),
+            owner=caller.owner))
+
+    def publish(self, *, caller: Caller, model: str, repo_name: str = "", private: bool = True) -> PublishResult:
+        """A library model pushed to the caller's own Hub account, with their own token, never the operator's."""
+        check_signed_in(self.settings, caller, "publish")
+        return publish(hub=self.hub, entry=self.access.get(caller, model), token=caller.hub_token,
+                       repo_name=repo_name or "", private=bool(private))
+
+    def _source(self, caller: Caller, model: str) -> str:
+        check_signed_in(self.settings, caller, "convert")
+        if not (model or "").strip():
+            raise InvalidParameter("Pick a model of the library.")
+        return self.access.get(caller, model.strip()).id  # a gated model they cannot read is not there for them
+
+    def _queued(self, cancel: threading.Event, tick: float, job) -> Iterator[Event]:
+        return in_background(in_line(self.line, cancel, job), tick=tick)
