@@ -128,7 +128,8 @@ def pytest_runtest_makereport(item, call):
 
 
 # The layers, fastest first: `pytest -m unit` runs the pure core in well under a minute. A test's layer is
-# the highest that a fixture it uses needs (a module can name a higher one with `pytestmark`).
+# the highest that a fixture it uses needs; a module that starts something of its own raises its tests to
+# at least a layer with `pytestmark = pytest.mark.layer("engine")`. Each test gets exactly one layer mark.
 LAYERS = {
     "unit": "the pure core: no engine, no server, no subprocess of the app's",
     "engine": "the real engines, conversion steps and benches on the test models, and the local Hub",
@@ -147,15 +148,17 @@ def pytest_configure(config):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     for name, what in LAYERS.items():
         config.addinivalue_line("markers", f"{name}: {what}")
+    config.addinivalue_line("markers", "layer(name): the lowest layer of a module's tests (they may need a higher one)")
 
 
 def pytest_collection_modifyitems(config, items):
     order = list(LAYERS)
     for item in items:
-        named = [m.name for m in item.iter_markers() if m.name in LAYERS]
-        layer = max([*named, *(NEEDS[f] for f in item.fixturenames if f in NEEDS)], key=order.index, default="unit")
-        if layer not in named:
-            item.add_marker(layer)
+        at_least = [m.args[0] for m in item.iter_markers("layer")]
+        assert all(name in LAYERS for name in at_least), f"{item.nodeid}: unknown layer in {at_least}"
+        assert not any(m.name in LAYERS for m in item.iter_markers()), f"{item.nodeid}: use pytest.mark.layer(...)"
+        item.add_marker(max([*at_least, *(NEEDS[f] for f in item.fixturenames if f in NEEDS)], key=order.index,
+                            default="unit"))
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 
 from genai_ui.bench import free_port, wait_for_page
 
-pytestmark = pytest.mark.app  # each starts an app of its own
+pytestmark = pytest.mark.layer("app")  # each starts an app of its own
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ import pytest
 from genai_ui.bench import convert_table, free_port, main
 from tests.hub_server import LocalHub
 
-pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
+pytestmark = pytest.mark.layer("engine")  # real engines, subprocesses or a Hub of its own
 
 
 def test_a_hub_that_cannot_be_reached_is_one_line(monkeypatch):

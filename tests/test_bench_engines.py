@@ -8,7 +8,7 @@ import pytest
 from genai_ui.bench import main
 from genai_ui.bench.engines import engines_table
 
-pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
+pytestmark = pytest.mark.layer("engine")  # real engines, subprocesses or a Hub of its own
 
 
 def test_both_engines_are_measured_in_one_run(tmp_path, capsys):

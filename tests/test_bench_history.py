@@ -8,7 +8,7 @@ import pytest
 
 from genai_ui.bench import main
 
-pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
+pytestmark = pytest.mark.layer("engine")  # real engines, subprocesses or a Hub of its own
 
 
 def test_every_figure_is_measured_in_one_run(tmp_path, capsys):

@@ -20,7 +20,7 @@ from genai_ui.bench import free_port, wait_for_page
 from genai_ui.builtin import BUILTIN_ID
 from tests.dockerfile_replay import ReplayError, facts, parse, pip_installs, read, replay, size_on_disk
 
-pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
+pytestmark = pytest.mark.layer("engine")  # real engines, subprocesses or a Hub of its own
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "test-output" / "dockerfile"

@@ -24,7 +24,7 @@ from genai_ui.hub.client import HubService
 from genai_ui.hub.downloads import download_model
 from genai_ui.library import MANIFEST, Library, ModelEntry
 
-pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
+pytestmark = pytest.mark.layer("engine")  # real engines, subprocesses or a Hub of its own
 
 GGUF_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
 GGUF_BYTES = 98362432  # its one Q4_1 file

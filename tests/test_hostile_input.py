@@ -27,7 +27,7 @@ from genai_ui.hub.client import CACHE_ENTRIES, HubService, details
 from genai_ui.library import Library
 from genai_ui.run.pngmeta import MAX_TEXT_BYTES, read_png_parameters, save_png
 
-pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
+pytestmark = pytest.mark.layer("engine")  # real engines, subprocesses or a Hub of its own
 
 PARAMS = {"prompt": "a lighthouse", "negative_prompt": "", "width": 512, "height": 512, "steps": 20,
           "guidance_scale": 7.5, "seed": 42, "num_images": 1, "model": "tiny"}

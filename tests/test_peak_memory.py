@@ -12,7 +12,7 @@ import pytest
 
 from genai_ui.work.background import ProcessResult, own_peak_bytes, run_process
 
-pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
+pytestmark = pytest.mark.layer("engine")  # real engines, subprocesses or a Hub of its own
 
 GIB = 2**30
 ROOT = Path(__file__).resolve().parent.parent

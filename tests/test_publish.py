@@ -20,7 +20,7 @@ from genai_ui.hub.publish import PublishResult, default_repo_name, model_card, p
 from genai_ui.library import MANIFEST, Library, ModelEntry
 from tests.models import folder_files, smollm2_ir
 
-pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
+pytestmark = pytest.mark.layer("engine")  # real engines, subprocesses or a Hub of its own
 
 TOKEN = "hf_test_token"
 ENTRY = ModelEntry(id="SmolLM2-135M-Instruct-int4", task="text-generation", format="openvino", weight_format="int4",

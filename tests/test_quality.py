@@ -17,7 +17,7 @@ from genai_ui.convert.quality import PROMPTS, QualityReport, compare_answers, si
 from genai_ui.errors import InvalidParameter, ModelLoadError
 from tests.models import smollm2_ir, smollm2_ir_fp16
 
-pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
+pytestmark = pytest.mark.layer("engine")  # real engines, subprocesses or a Hub of its own
 
 # SmolLM2-135M's weight matrices (its 61 norm vectors aside), of which its tied embedding,
 # 49152 × 576, is the part NNCF keeps in int8 when it compresses the rest to int4

@@ -12,7 +12,7 @@ import pytest
 from genai_ui.errors import InvalidParameter, NotAllowed, UserError
 from genai_ui.hub.downloads import download_model, with_revision
 
-pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
+pytestmark = pytest.mark.layer("engine")  # real engines, subprocesses or a Hub of its own
 
 REPO = "someone/Tiny-int4-ov"
 REFUSED = (r"^On this shared deployment only a branch or a tag of the repo can be fetched "

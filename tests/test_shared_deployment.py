@@ -21,7 +21,7 @@ from genai_ui.access import RedactTokens, check_engine_options, check_remote_cod
 from genai_ui.bench.common import launch_app, stop
 from genai_ui.settings import Settings
 
-pytestmark = pytest.mark.app  # each starts an app of its own
+pytestmark = pytest.mark.layer("app")  # each starts an app of its own
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATOR_TOKEN = "hf_test_token"  # a real token of the local Hub, with access to its gated repos

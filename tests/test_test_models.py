@@ -11,7 +11,7 @@ import pytest
 
 from tests.models import smollm2_checkpoint, tiny_llava, tiny_stable_diffusion, tiny_t5
 
-pytestmark = pytest.mark.engine  # real engines, subprocesses or a Hub of its own
+pytestmark = pytest.mark.layer("engine")  # real engines, subprocesses or a Hub of its own
 
 # questions on which the GGUF engine and the exported checkpoint must agree word for word
 QUESTIONS = {"What is the capital of France?": "Paris", "What is the capital of Japan?": "Tokyo",

@@ -19,7 +19,7 @@ from genai_ui.settings import Settings
 from tests.apps import launched
 from tests.pages import cell
 
-pytestmark = pytest.mark.app  # each starts an app of its own
+pytestmark = pytest.mark.layer("app")  # each starts an app of its own
 
 FORGED = "hf_forged_token_0000000000"
 

@@ -34,7 +34,14 @@ HEARTBEAT = 1.0
 
 
 def register_api(services: Services) -> None:
-    """Call inside a gr.Blocks context."""
+    """Call inside a gr.Blocks context: every endpoint, in the order of DESIGN.md's table."""
+    _run_endpoints(services)
+    _hub_endpoints(services)
+    _convert_endpoints(services)
+
+
+def _run_endpoints(services: Services) -> None:
+    """Devices, the library, and running models: chat, caption, images, benchmark, engine options."""
 
     @user_errors
     def devices() -> list[dict]:
@@ -188,6 +195,14 @@ def register_api(services: Services) -> None:
         loaded = services.chat.set_options(model=model, device=device, options=options, caller=caller)
         return {"model": loaded.entry.id, "device": loaded.device, "load_ms": loaded.load_ms, **options.to_api()}
 
+    gr.api(chat, api_name="chat", **CHAT_EVENTS)
+    for fn in (devices, local_models, caption, generate_image, benchmark, engine_options, set_engine_options):
+        gr.api(fn, api_name=fn.__name__)
+
+
+def _hub_endpoints(services: Services) -> None:
+    """Search, details and downloads, each with the caller's own token."""
+
     @user_errors
     def search_models(query: str = "", task: str = "", sort: str = "downloads", limit: int = 20,
                       openvino_only: bool = False, gguf_only: bool = False,
@@ -230,6 +245,14 @@ def register_api(services: Services) -> None:
                                                  cancel=threading.Event()):
             entry = event.result if isinstance(event, Finished) else None
         return {"id": entry.id, "location": entry.location, "size_bytes": entry.size_bytes}
+
+    for fn in (search_models, model_details):  # network-bound: several at once
+        gr.api(fn, api_name=fn.__name__, concurrency_limit=4)
+    gr.api(download_model, api_name="download_model", **line_events(services.downloads.line))
+
+
+def _convert_endpoints(services: Services) -> None:
+    """Conversions, which stream their progress and stop when their client leaves."""
 
     @user_errors
     def convert_model(repo_id: str, weight_format: str = "int4", group_size: int = 0, ratio: float = 1.0,
@@ -282,12 +305,6 @@ def register_api(services: Services) -> None:
             caller=caller_of(services.settings, request, profile), model=model, options=options, cancel=cancel,
             tick=HEARTBEAT), cancel)
 
-    gr.api(chat, api_name="chat", **CHAT_EVENTS)
-    for fn in (devices, local_models, caption, generate_image, benchmark, engine_options, set_engine_options):
-        gr.api(fn, api_name=fn.__name__)
-    for fn in (search_models, model_details):  # network-bound: several at once
-        gr.api(fn, api_name=fn.__name__, concurrency_limit=4)
-    gr.api(download_model, api_name="download_model", **line_events(services.downloads.line))
     for fn in (convert_model, compress_model):  # one at a time: the others wait in the app's own line
         gr.api(fn, api_name=fn.__name__, **line_events(services.conversions.line))
 

@@ -74,7 +74,8 @@ def build_app(services: Services) -> gr.Blocks:
             with gr.Tab("Hub", id="hub") as hub_tab:
                 hub = build_hub_tab(services, openers)
             with gr.Tab("Convert", id="convert"):
-                convert = build_convert_tab(services, hub["session"], {t: label for t, (label, _, _) in openers.items()})
+                convert = build_convert_tab(services, hub.session,
+                                            {t: label for t, (label, _, _) in openers.items()})
             with gr.Tab("Library", id="library") as library_tab:
                 library = build_library_tab(services, openers)
             with gr.Tab("Benchmark", id="benchmark") as benchmark_tab:
@@ -98,7 +99,7 @@ def build_app(services: Services) -> gr.Blocks:
         image_tab.select(image_models, image["model"], image["model"], **private)
         library_tab.select(refresh_library, None, library_outputs, **private)
         benchmark_tab.select(chat_models, bench["model"], bench["model"], **private)
-        hub["downloaded"].then(refresh_library, None, library_outputs, **private)
+        hub.downloaded.then(refresh_library, None, library_outputs, **private)
         convert.done.then(refresh_library, None, library_outputs, **private)
         open_any, open_outputs = any_opener(services, openers)
         convert.open_model.click(open_any, convert.last_id, open_outputs, **private)
@@ -108,7 +109,7 @@ def build_app(services: Services) -> gr.Blocks:
             return (gr.Tabs(selected="convert"), gr.Textbox(value=chosen, visible=True),
                     gr.Dropdown(visible=False), "A Hub checkpoint")
 
-        hub["convert"].click(to_convert, hub["session"], [tabs, convert.repo, convert.local,
+        hub.convert.click(to_convert, hub.session, [tabs, convert.repo, convert.local,
                                                           convert.source_kind], **private)
         def library_to_convert(model_id, request: gr.Request, profile: gr.OAuthProfile | None,
                                oauth: gr.OAuthToken | None):
@@ -119,7 +120,7 @@ def build_app(services: Services) -> gr.Blocks:
 
         library["convert"].click(library_to_convert, library["selected"], [tabs, convert.repo, convert.local,
                                                                              convert.source_kind], **private)
-        first_visit, inputs, outputs = hub["first_visit"]
+        first_visit, inputs, outputs = hub.first_visit
         hub_tab.select(first_visit, inputs, outputs, api_visibility="private", concurrency_limit=4)
     return demo
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 import gradio as gr
 
@@ -89,12 +91,51 @@ def _hub_url(d: ModelDetails, endpoint: str = "https://huggingface.co") -> str:
     return f"{endpoint.rstrip('/')}/{d.id}"
 
 
-def build_hub_tab(services: Services, openers: dict) -> dict:
+@dataclass(frozen=True)
+class HubTab:
+    """What the rest of the page needs of the Hub tab."""
+    session: gr.State  # the session's Hub state: its token and the model it picked
+    convert: gr.Button  # "Convert to OpenVINO…" for a checkpoint
+    downloaded: Any  # the download's event: what follows a download chains on it
+    first_visit: tuple  # (fn, inputs, outputs) that fills the results the first time the tab is shown
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """Every component of the tab, as _layout places them."""
+    session: gr.State
+    filters: tuple  # query, task, sort, OpenVINO only, GGUF only: what a search reads
+    status: gr.Markdown
+    table: gr.Dataframe
+    panel: gr.Column
+    about: gr.Markdown
+    gguf_file: gr.Dropdown
+    download: gr.Button
+    cancel: gr.Button
+    convert: gr.Button
+    progress: gr.HTML
+    fetched: gr.State
+    open_buttons: dict  # task -> the button that opens a downloaded model of that task in its tab
+    files: gr.Dataframe
+    card: gr.Markdown
+    token_box: gr.Textbox
+    forget: gr.Button
+    token_status: gr.Markdown
+
+
+def build_hub_tab(services: Services, openers: dict) -> HubTab:
     """openers: task -> (button label, fn(model_id) -> updates, outputs), from the tabs that run models."""
-    session = gr.State(HubSession())
-    hub = services.hub
-    lends = bool(services.settings.hf_token) and not services.settings.public  # see access.identify
-    offline_note = "⚠ The Hub is off (HF_HUB_OFFLINE=1): the local library still works." if hub.offline else ""
+    return _wire(services, _layout(services, openers), openers)
+
+
+def _lends(services: Services) -> bool:
+    """The operator's HF_TOKEN is used for this machine's own user only (see access.identify)."""
+    return bool(services.settings.hf_token) and not services.settings.public
+
+
+def _layout(services: Services, openers: dict) -> _Parts:
+    offline_note = ("⚠ The Hub is off (HF_HUB_OFFLINE=1): the local library still works." if services.hub.offline
+                    else "")
     with gr.Row(equal_height=True):
         query = gr.Textbox(placeholder="Search the Hub: qwen, smollm, llava, stable diffusion…", show_label=False,
                            scale=4, elem_id="hub-query", container=False)
@@ -129,10 +170,17 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
                                    placeholder="hf_…  kept on the server for this browser session only; Enter sets it",
                                    elem_id="hub-token")
             forget = gr.Button("Forget", size="sm", scale=1)
-        token_status = gr.Markdown("Using the server's token (HF_TOKEN)." if lends else
+        token_status = gr.Markdown("Using the server's token (HF_TOKEN)." if _lends(services) else
                                    "No token: public models only.", elem_id="hub-token-status")
+    return _Parts(gr.State(HubSession()), (query, task, sort, openvino_only, gguf_only), status, table, panel, about,
+                  gguf_file, download, cancel, convert, progress, fetched, open_buttons, files, card, token_box,
+                  forget, token_status)
 
-    filters = [query, task, sort, openvino_only, gguf_only]
+
+def _wire(services: Services, c: _Parts, openers: dict) -> HubTab:
+    """The tab's events; each handler returns {component: update}."""
+    hub = services.hub
+    private_event = dict(queue=False, api_visibility="private")
 
     def token(state: HubSession, request: gr.Request | None) -> str:
         """The session's own token, else the operator's for this machine's own user, else none."""
@@ -145,10 +193,10 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
             state.results = hub.search(query=text or "", task=task_id or "", sort=sort_by or "downloads",
                                        openvino_only=bool(ov), gguf_only=bool(gg), token=token(state, request))
         except HubUnavailable as err:
-            return gr.skip(), f"⚠ {err}"
+            return {c.status: f"⚠ {err}"}
         n = len(state.results)
         note = f"{n} model{'s' * (n != 1)}" if n else "No model matches: try fewer words or filters."
-        return rows(state.results), note
+        return {c.table: rows(state.results), c.status: note}
 
     def on_typing(state: HubSession, text: str) -> None:
         state.typed, state.typed_at = text, time.monotonic()
@@ -164,8 +212,7 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
 
     def on_first_visit(state: HubSession, text: str, task_id: str, sort_by: str, ov: bool, gg: bool,
                        request: gr.Request):
-        return run_search(state, text, task_id, sort_by, ov, gg, request) if not state.results else \
-            (gr.skip(), gr.skip())
+        return run_search(state, text, task_id, sort_by, ov, gg, request) if not state.results else gr.skip()
 
     @user_errors
     def on_select(state: HubSession, evt: gr.SelectData, request: gr.Request):
@@ -174,21 +221,23 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
             state.selected = d = details(hub, repo_id, token(state, request))
         except UserError as err:
             state.selected = None
-            return (gr.Column(visible=True), f"### {repo_id}\n\n⚠ {err}", gr.Dropdown(visible=False),
-                    gr.Button(interactive=False), gr.Button(visible=False), "", [], "")
+            return {c.panel: gr.Column(visible=True), c.about: f"### {repo_id}\n\n⚠ {err}",
+                    c.gguf_file: gr.Dropdown(visible=False), c.download: gr.Button(interactive=False),
+                    c.convert: gr.Button(visible=False), c.progress: "", c.files: [], c.card: ""}
         form = kind(d)
         ggufs = [(f"{f['name']} · {f['quantization']} · {human_bytes(f['size'])}"
                   + ("" if f["loadable"] else " · not loadable"), f["name"]) for f in d.gguf_files]
         can = d.supported and form != "checkpoint"
         label = {"gguf": "Download GGUF", "openvino": "Download", "checkpoint": "Download"}[form]
         in_library = [e.id for e in services.library.list() if e.source.get("repo_id") == d.id]
-        return (gr.Column(visible=True), describe(d, in_library, hub.endpoint),
-                gr.Dropdown(choices=ggufs, value=recommended_gguf(d.gguf_files) or None, visible=bool(ggufs)),
-                gr.Button(label, interactive=can, visible=form != "checkpoint"),
-                gr.Button(visible=d.supported and form == "checkpoint"), "",
-                [[f["name"], human_bytes(f["size"])] for f in d.files],
-                d.card[:CARD_LIMIT] + (f"\n\n*… the rest is on [the Hub]({_hub_url(d, hub.endpoint)}).*"
-                                       if len(d.card) > CARD_LIMIT else ""))
+        return {c.panel: gr.Column(visible=True), c.about: describe(d, in_library, hub.endpoint),
+                c.gguf_file: gr.Dropdown(choices=ggufs, value=recommended_gguf(d.gguf_files) or None,
+                                         visible=bool(ggufs)),
+                c.download: gr.Button(label, interactive=can, visible=form != "checkpoint"),
+                c.convert: gr.Button(visible=d.supported and form == "checkpoint"), c.progress: "",
+                c.files: [[f["name"], human_bytes(f["size"])] for f in d.files],
+                c.card: d.card[:CARD_LIMIT] + (f"\n\n*… the rest is on [the Hub]({_hub_url(d, hub.endpoint)}).*"
+                                               if len(d.card) > CARD_LIMIT else "")}
 
     @user_errors
     def on_download(state: HubSession, filename: str | None, request: gr.Request):
@@ -198,10 +247,10 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
         state.cancel = threading.Event()
         caller = caller_of(services.settings, request, session_token=state.token)
         name = filename or d.id
-        idle = {download: gr.Button(interactive=True), cancel: gr.Button(visible=False),
-                **{button: gr.Button(visible=False) for button in open_buttons.values()}}
-        yield {**idle, progress: progress_bar(None, f"Fetching {name}"), download: gr.Button(interactive=False),
-               cancel: gr.Button(visible=True), fetched: ""}
+        idle = {c.download: gr.Button(interactive=True), c.cancel: gr.Button(visible=False),
+                **{button: gr.Button(visible=False) for button in c.open_buttons.values()}}
+        yield {**idle, c.progress: progress_bar(None, f"Fetching {name}"), c.download: gr.Button(interactive=False),
+               c.cancel: gr.Button(visible=True), c.fetched: ""}
         try:
             for event in services.downloads.download(caller=caller, repo_id=d.id, filename=filename or "",
                                                      cancel=state.cancel):
@@ -209,14 +258,14 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
                     entry = event.result
                 else:
                     note = event.describe() if isinstance(event, Waiting) else ""
-                    yield {progress: progress_bar(None if note else event, f"Fetching {name}", note=note)}
+                    yield {c.progress: progress_bar(None if note else event, f"Fetching {name}", note=note)}
         except Exception as err:
-            yield {**idle, progress: error_html(err, "The download failed."), fetched: ""}
+            yield {**idle, c.progress: error_html(err, "The download failed."), c.fetched: ""}
             raise
-        yield {**idle, fetched: entry.id,
-               progress: f'<div class="gu-done">✓ <b>{escape(entry.id)}</b> is in your library '
+        yield {**idle, c.fetched: entry.id,
+               c.progress: f'<div class="gu-done">✓ <b>{escape(entry.id)}</b> is in your library '
                          f'({human_bytes(entry.size_bytes)}, {entry.format}, {entry.weight_format}).</div>',
-               **{button: gr.Button(visible=task == entry.task) for task, button in open_buttons.items()}}
+               **{button: gr.Button(visible=task == entry.task) for task, button in c.open_buttons.items()}}
 
     def on_cancel(state: HubSession) -> None:
         state.cancel.set()
@@ -225,33 +274,35 @@ def build_hub_tab(services: Services, openers: dict) -> dict:
     def on_token(state: HubSession, token: str):
         token = (token or "").strip()
         if not token:
-            return gr.skip(), gr.skip()
+            return gr.skip()
         account = hub.whoami(token)
         state.token, state.account = token, account
-        return "", f"Signed in as **{account}** for this session."
+        return {c.token_box: "", c.token_status: f"Signed in as **{account}** for this session."}
 
     def on_forget(state: HubSession):
         state.token, state.account = "", ""
-        return "", "Token forgotten." + (" Using the server's token (HF_TOKEN)." if lends else "")
+        return {c.token_box: "", c.token_status: "Token forgotten." + (" Using the server's token (HF_TOKEN)."
+                                                                       if _lends(services) else "")}
 
-    searching = dict(outputs=[table, status], api_visibility="private", show_progress="minimal", concurrency_limit=4)
-    query.submit(run_search, [session, *filters], **searching)
-    # change, not input: a paste or an autofill searches too
-    query.change(on_typing, [session, query], None, queue=False, api_visibility="private")
-    query.change(after_pause, [session, *filters], trigger_mode="always_last", **searching)
-    for control in (task, sort, openvino_only, gguf_only):
-        control.input(run_search, [session, *filters], **searching)
-    table.select(on_select, [session], [panel, about, gguf_file, download, convert, progress, files, card],
-                 api_visibility="private", concurrency_limit=4)
-    fetch = download.click(on_download, [session, gguf_file], [progress, download, cancel, fetched,
-                                                                *open_buttons.values()],
-                           api_visibility="private", show_progress="hidden", **line_events(services.downloads.line))
-    for task, button in open_buttons.items():
-        _, fn, outputs = openers[task]
-        button.click(fn, [fetched], outputs, queue=False, api_visibility="private")
-    cancel.click(on_cancel, [session], None, queue=False, api_visibility="private")
-    token_box.submit(on_token, [session, token_box], [token_box, token_status], api_visibility="private",
+    searching = dict(outputs=[c.table, c.status], api_visibility="private", show_progress="minimal",
                      concurrency_limit=4)
-    forget.click(on_forget, [session], [token_box, token_status], queue=False, api_visibility="private")
-    return {"first_visit": (on_first_visit, [session, *filters], [table, status]), "downloaded": fetch,
-            "session": session, "convert": convert}
+    query = c.filters[0]
+    query.submit(run_search, [c.session, *c.filters], **searching)
+    # change, not input: a paste or an autofill searches too
+    query.change(on_typing, [c.session, query], None, **private_event)
+    query.change(after_pause, [c.session, *c.filters], trigger_mode="always_last", **searching)
+    for control in c.filters[1:]:
+        control.input(run_search, [c.session, *c.filters], **searching)
+    c.table.select(on_select, [c.session], [c.panel, c.about, c.gguf_file, c.download, c.convert, c.progress, c.files,
+                                            c.card], api_visibility="private", concurrency_limit=4)
+    fetch = c.download.click(on_download, [c.session, c.gguf_file],
+                             [c.progress, c.download, c.cancel, c.fetched, *c.open_buttons.values()],
+                             api_visibility="private", show_progress="hidden", **line_events(services.downloads.line))
+    for task, button in c.open_buttons.items():
+        _, fn, outputs = openers[task]
+        button.click(fn, [c.fetched], outputs, **private_event)
+    c.cancel.click(on_cancel, [c.session], None, **private_event)
+    c.token_box.submit(on_token, [c.session, c.token_box], [c.token_box, c.token_status], api_visibility="private",
+                       concurrency_limit=4)
+    c.forget.click(on_forget, [c.session], [c.token_box, c.token_status], **private_event)
+    return HubTab(c.session, c.convert, fetch, (on_first_visit, [c.session, *c.filters], [c.table, c.status]))

@@ -175,13 +175,15 @@ def build_image_tab(services: Services) -> dict:
                     request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, *values):
         state.cancel = threading.Event()
         caller = caller_of(services.settings, request, profile, oauth)
-        running = (gr.Button(visible=False), gr.Button(visible=True))
+        running = {generate: gr.Button(visible=False), cancel: gr.Button(visible=True)}
+        idle = {generate: gr.Button(visible=True), cancel: gr.Button(visible=False)}
         try:
             params = ImageParams(prompt=values[0], negative_prompt=values[1] or "", width=int(values[2]),
                                  height=int(values[3]), steps=int(values[4]), guidance_scale=float(values[5]),
                                  seed=int(values[6] if values[6] is not None else -1), num_images=int(values[7]))
             waiting = waiting_text(services, TASK, model_id, device_id, services.images.model_id, caller)
-            yield (f"<div>{'Starting…' if waiting == '…' else waiting.strip('*')}</div>", None, gr.skip(), gr.skip(), gr.skip(), *running)
+            yield {progress: f"<div>{'Starting…' if waiting == '…' else waiting.strip('*')}</div>", preview: None,
+                   **running}
             result = None
             image, mask = start_of(start_value)
             for event in services.images.generate(params=params, model=model_id or "", device=device_id or "",
@@ -191,59 +193,59 @@ def build_image_tab(services: Services) -> dict:
                 if isinstance(event, ImageResult):
                     result = event
                 else:
-                    yield (step_bar(event.step, event.steps, event.elapsed_s),
-                           gr.skip() if event.preview is None else event.preview, gr.skip(), gr.skip(), gr.skip(),
-                           *running)
+                    yield {progress: step_bar(event.step, event.steps, event.elapsed_s),
+                           **({} if event.preview is None else {preview: event.preview})}
             paths = save_pngs(result)
             caption = f"seed {result.params.seed}"
             state.gallery = [(p, caption) for p in paths] + state.gallery
-            yield ("", result.images[0], state.gallery, f"✓ {escape(result.summary())}", result.params.seed,
-                   gr.Button(visible=True), gr.Button(visible=False))
+            yield {**idle, progress: "", preview: result.images[0], gallery: state.gallery,
+                   info: f"✓ {escape(result.summary())}", last_seed: result.params.seed}
         except Cancelled as err:  # asked for: said in the tab, no error box
-            yield "", None, gr.skip(), str(err), gr.skip(), gr.Button(visible=True), gr.Button(visible=False)
+            yield {**idle, progress: "", preview: None, info: str(err)}
         except Exception as err:
-            yield ("", gr.skip(), gr.skip(), error_html(err) if isinstance(err, UserError) else "", gr.skip(),
-                   gr.Button(visible=True), gr.Button(visible=False))
+            yield {**idle, progress: "", info: error_html(err) if isinstance(err, UserError) else ""}
             raise
 
     def on_cancel(state: ImageSession) -> None:
         state.cancel.set()
 
-    def on_pick(model_id: str | None, device_id: str | None, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+    def on_pick(model_id: str | None, device_id: str | None, request: gr.Request, profile: gr.OAuthProfile | None,
+                oauth: gr.OAuthToken | None):
         """Load at once, and take the model's own size: a model that cannot run says so now."""
         if not model_id:
-            yield NO_MODEL, gr.skip(), gr.skip()
+            yield {status: NO_MODEL}
             return
-        yield f"Loading **{model_id}** on {device_id or services.devices.default}…", gr.skip(), gr.skip()
+        yield {status: f"Loading **{model_id}** on {device_id or services.devices.default}…"}
         try:
             loaded = services.images.load(model=model_id, device=device_id or "",
                                           caller=caller_of(services.settings, request, profile, oauth))
         except UserError as err:
-            yield error_html(err), gr.skip(), gr.skip()
+            yield {status: error_html(err)}
             return
         size, step = min(max(loaded.pipeline.default_size, 64), MAX_SIDE), loaded.pipeline.size_step
-        yield (f"✓ **{loaded.entry.id}** is ready on {loaded.device} (loaded in {loaded.load_ms / 1000:.1f} s); "
-               f"made for {size}×{size}, sizes in steps of {step}.",
-               gr.Slider(value=size, step=step), gr.Slider(value=size, step=step))
+        yield {status: f"✓ **{loaded.entry.id}** is ready on {loaded.device} (loaded in {loaded.load_ms / 1000:.1f} s);"
+                       f" made for {size}×{size}, sizes in steps of {step}.",
+               width: gr.Slider(value=size, step=step), height: gr.Slider(value=size, step=step)}
 
-    def on_restore(path: str | None, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+    def on_restore(path: str | None, request: gr.Request, profile: gr.OAuthProfile | None,
+                   oauth: gr.OAuthToken | None):
         if not path:
-            return (gr.skip(),) * (len(fields) + 1)
+            return gr.skip()
         try:
             found = read_png_parameters(path)
         except UserError as err:
-            return (*[gr.skip()] * len(fields), error_html(err))
+            return {info: error_html(err)}
         if not found:
-            return (*[gr.skip()] * len(fields), error_html("This PNG carries no generation parameters."))
+            return {info: error_html("This PNG carries no generation parameters.")}
         names = ["prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "seed", "num_images"]
         kinds = [str, str] + [(int, float)] * 6  # a value of another type (a hand-edited chunk) is left as it is
-        updates = [found[name] if isinstance(found.get(name), kind) and not isinstance(found[name], bool)
-                   else gr.skip() for name, kind in zip(names, kinds)]
+        updates = {field: found[name] for field, name, kind in zip(fields, names, kinds)
+                   if isinstance(found.get(name), kind) and not isinstance(found[name], bool)}
         note = f"Restored the parameters of seed {escape(str(found.get('seed')))}"
         seen = services.access.list(caller_of(services.settings, request, profile, oauth), TASK)
         if found.get("model") and found["model"] not in [e.id for e in seen]:
             note += f" (made with {escape(str(found['model']))}, which is not in this library)"
-        return (*updates, note + ".")
+        return {**updates, info: note + "."}
 
     outputs = [progress, preview, gallery, info, last_seed, generate, cancel]
     inputs = [session, model, device, preview_every, start, strength, lora_files, lora_weights, *fields]
