@@ -193,14 +193,20 @@ def test_the_restore_handler_runs_in_the_queue_and_answers_with_a_message(servic
         build_image_tab(services)
     (restore,) = [f for f in demo.fns.values() if f.name == "on_restore"]
     assert restore.queue is True and restore.api_visibility == "private"
-    *_, note = restore.fn(str(bombs["with_parameters"]), None, None, None)
+
+    def restored(path) -> list:
+        """The handler's {component: update} as Gradio applies it: one update per output, in order."""
+        updates = restore.fn(path, None, None, None)
+        return [updates.get(output, gr.skip()) for output in restore.outputs]
+
+    *_, note = restored(str(bombs["with_parameters"]))
     assert "60000x60000 pixels" in note and "120 megapixels" in note and "gu-error" in note
     (tmp_path / "notes.png").write_text("my notes")
-    *_, note = restore.fn(str(tmp_path / "notes.png"), None, None, None)
+    *_, note = restored(str(tmp_path / "notes.png"))
     assert "is not a PNG file" in note
     odd = png_file(tmp_path / "typed.png", chunk(b"tEXt", b"genai_ui\0" + json.dumps(
         {**PARAMS, "width": "wide", "steps": True}).encode()))
-    *updates, note = restore.fn(str(odd), None, None, None)
+    *updates, note = restored(str(odd))
     assert updates[0] == "a lighthouse" and updates[6] == 42
     assert updates[2] == updates[4] == gr.skip()  # not a number: left as it is
 
