@@ -12,7 +12,7 @@ from ..engines.devices import Devices
 from ..errors import InvalidParameter
 from ..hub.client import HubService, check_repo_id
 from ..hub.publish import PublishResult, publish
-from ..library import Library
+from ..library import Library, ModelEntry
 from ..manage import ModelAccess
 from ..settings import Settings
 from ..work.background import Finished, Log, Progress, Stage, in_background
@@ -51,7 +51,7 @@ class ConvertService:
     def compress(self, *, caller: Caller, model: str, options: ExportOptions, cancel: threading.Event,
                  tick: float = 1.0) -> Iterator[Event]:
         """An OpenVINO model of the library compressed again into a new one (the original stays)."""
-        model = self._source(caller, model)
+        model = self._source(caller, model).id
         return self._queued(cancel, tick, lambda: compress_model(
             library=self.library, hub=self.hub, model=model, options=options, cancel=cancel,
             device=self.devices.resolve(""), owner=caller.owner))
@@ -59,11 +59,13 @@ class ConvertService:
     def from_library(self, *, caller: Caller, model: str, options: ExportOptions, cancel: threading.Event,
                      tick: float = 1.0) -> Iterator[Event]:
         """A library model made anew: a GGUF turned into OpenVINO IR, an IR compressed again."""
-        model = self._source(caller, model)
-        if self.library.get(model).format != "gguf":
-            return self.compress(caller=caller, model=model, options=options, cancel=cancel, tick=tick)
+        source = self._source(caller, model)
+        if source.format != "gguf":
+            return self._queued(cancel, tick, lambda: compress_model(
+                library=self.library, hub=self.hub, model=source.id, options=options, cancel=cancel,
+                device=self.devices.resolve(""), owner=caller.owner))
         return self._queued(cancel, tick, lambda: gguf_to_ir(
-            library=self.library, hub=self.hub, model=model, cancel=cancel, device=self.devices.resolve(""),
+            library=self.library, hub=self.hub, model=source.id, cancel=cancel, device=self.devices.resolve(""),
             owner=caller.owner))
 
     def publish(self, *, caller: Caller, model: str, repo_name: str = "", private: bool = True) -> PublishResult:
@@ -72,11 +74,11 @@ class ConvertService:
         return publish(hub=self.hub, entry=self.access.get(caller, model), token=caller.hub_token,
                        repo_name=repo_name or "", private=bool(private))
 
-    def _source(self, caller: Caller, model: str) -> str:
+    def _source(self, caller: Caller, model: str) -> ModelEntry:
         check_signed_in(self.settings, caller, "convert")
         if not (model or "").strip():
             raise InvalidParameter("Pick a model of the library.")
-        return self.access.get(caller, model.strip()).id  # a gated model they cannot read is not there for them
+        return self.access.get(caller, model.strip())  # a gated model they cannot read is not there for them
 
     def _queued(self, cancel: threading.Event, tick: float, job) -> Iterator[Event]:
         return in_background(in_line(self.line, cancel, job), tick=tick)

@@ -29,14 +29,14 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-from .engine import Outcome, Streamer, count_tokens, finish_of, prompt_ids, text_tokens
+from .engine import GenaiTokens, Outcome, Streamer, finish_of, prompt_ids
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.03  # how often an added request looks for new tokens: about a decode step; each look costs the engine CPU
 
 
-class BatchingLLM:
+class BatchingLLM(GenaiTokens):
     """An LLM that serves every session's requests together. Thread-safe: call `generate`
     from as many threads as there are replies."""
 
@@ -47,7 +47,7 @@ class BatchingLLM:
     def __init__(self, pipeline: Any, assisted: bool = False) -> None:
         self.pipeline = pipeline
         self.assisted = assisted  # speculative decoding or prompt lookup: a step may give several tokens
-        self._tokenizer = pipeline.get_tokenizer()
+        self.tokenizer = pipeline.get_tokenizer()
         self._ids = itertools.count(1 << 40)  # far from the ids generate() gives its own requests
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
@@ -61,15 +61,9 @@ class BatchingLLM:
     def get_generation_config(self) -> Any:
         return self.pipeline.get_config()
 
-    def count_tokens(self, messages: list[dict]) -> int:
-        return count_tokens(self._tokenizer, messages)
-
-    def text_tokens(self, text: str) -> int:
-        return text_tokens(self._tokenizer, text)
-
     def chat(self, messages: list[dict], config: Any, streamer: Streamer) -> Outcome:
         """The engine takes token ids: the conversation with its chat template, as LLMPipeline builds it."""
-        return self.generate(prompt_ids(self._tokenizer, messages), config, streamer)
+        return self.generate(prompt_ids(self.tokenizer, messages), config, streamer)
 
     def generate(self, input_ids: Any, config: Any, streamer: Callable[[str], Any]) -> Outcome:
         """Run one request to its end, calling `streamer(text)` with each new piece of text;
@@ -83,7 +77,7 @@ class BatchingLLM:
             else:
                 self._waiting.append(request)
                 self._work.notify()
-        text = _TextFeed(self._tokenizer, streamer)
+        text = _TextFeed(self.tokenizer, streamer)
         count, steps, first, last = 0, 0, 0.0, 0.0
         for tokens in request.tokens():
             last = time.perf_counter()

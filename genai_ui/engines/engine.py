@@ -62,6 +62,18 @@ def text_tokens(tokenizer: Any, text: str) -> int:
     return int(tokenizer.encode(text, add_special_tokens=False).input_ids.get_shape()[1])
 
 
+class GenaiTokens:
+    """count_tokens and text_tokens for an engine built on openvino_genai, whose tokenizer is `self.tokenizer`."""
+
+    tokenizer: Any
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        return count_tokens(self.tokenizer, messages)
+
+    def text_tokens(self, text: str) -> int:
+        return text_tokens(self.tokenizer, text)
+
+
 def finish_of(output_tokens: int, max_new_tokens: int, stopped: bool) -> str:
     return "cancelled" if stopped else "length" if output_tokens >= max_new_tokens else "stop"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .engine import Outcome, Streamer, count_tokens, outcome_of, text_tokens
+from .engine import GenaiTokens, Outcome, Streamer, outcome_of
 
 
-class StatefulLLM:
+class StatefulLLM(GenaiTokens):
     engine = "genai"
     label = ""
     concurrent = False  # one inference request: the pipeline manager's lock serializes replies
@@ -19,12 +19,6 @@ class StatefulLLM:
 
     def get_generation_config(self) -> Any:
         return self.pipeline.get_generation_config()
-
-    def count_tokens(self, messages: list[dict]) -> int:
-        return count_tokens(self.tokenizer, messages)
-
-    def text_tokens(self, text: str) -> int:
-        return text_tokens(self.tokenizer, text)
 
     def chat(self, messages: list[dict], config: Any, streamer: Streamer) -> Outcome:
         import openvino_genai as og
