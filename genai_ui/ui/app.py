@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 
 from .. import __version__
@@ -11,13 +13,14 @@ from ..tasks import TASKS
 from .api import register_api
 from .benchmark_tab import build_benchmark_tab
 from .caller import caller_of
-from .chat_tab import build_chat_tab, refresh_models
-from .convert_tab import build_convert_tab, library_choices
+from .chat_tab import ChatTab, build_chat_tab
+from .convert_tab import ConvertTab, build_convert_tab, library_choices
 from .errors import user_errors
-from .hub_tab import build_hub_tab
-from .image_tab import build_image_tab, refresh_image_models
-from .library_tab import build_library_tab
-from .vision_tab import build_vision_tab, refresh_vision_models
+from .hub_tab import HubTab, build_hub_tab
+from .image_tab import build_image_tab
+from .library_tab import LibraryTab, build_library_tab
+from .pickers import RunTab
+from .vision_tab import build_vision_tab
 
 CSS = """
 #chatbot sub, #vision-chatbot sub { color: var(--body-text-color-subdued); }
@@ -67,10 +70,9 @@ def build_app(services: Services) -> gr.Blocks:
             with gr.Tab("Image", id="image") as image_tab:
                 image = build_image_tab(services)
             # the tabs that run models, each opening one from the Hub, Convert and Library tabs
-            runners = {"chat": (refresh_models, chat["model"]), "vision": (refresh_vision_models, vision["model"]),
-                       "image": (refresh_image_models, image["model"])}
-            openers = {t.id: (f"Open in {t.label}", opener(services, t.tab, runners[t.tab][0]),
-                              [tabs, runners[t.tab][1]]) for t in TASKS.values()}
+            runners = {"chat": chat, "vision": vision, "image": image}
+            openers = {t.id: (f"Open in {t.label}", opener(services, tabs, t.tab, runners[t.tab]),
+                              [tabs, runners[t.tab].model]) for t in TASKS.values()}
             with gr.Tab("Hub", id="hub") as hub_tab:
                 hub = build_hub_tab(services, openers)
             with gr.Tab("Convert", id="convert"):
@@ -81,48 +83,58 @@ def build_app(services: Services) -> gr.Blocks:
             with gr.Tab("Benchmark", id="benchmark") as benchmark_tab:
                 bench = build_benchmark_tab(services)
         register_api(services)
-
-        def chat_models(current, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
-            return refresh_models(services, current, caller_of(services.settings, request, profile, oauth))
-
-        refresh_library, library_outputs = library["refresh"]
-        private = dict(api_visibility="private", queue=False)
-        def vision_models(current, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
-            return refresh_vision_models(services, current, caller_of(services.settings, request, profile, oauth))
-
-        def image_models(current, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
-            return refresh_image_models(services, current, caller_of(services.settings, request, profile, oauth))
-
-        demo.load(chat_models, chat["model"], chat["model"], **private).then(**chat["engine"], **private)
-        chat_tab.select(chat_models, chat["model"], chat["model"], **private).then(**chat["engine"], **private)
-        vision_tab.select(vision_models, vision["model"], vision["model"], **private)
-        image_tab.select(image_models, image["model"], image["model"], **private)
-        library_tab.select(refresh_library, None, library_outputs, **private)
-        benchmark_tab.select(chat_models, bench["model"], bench["model"], **private)
-        hub.downloaded.then(refresh_library, None, library_outputs, **private)
-        convert.done.then(refresh_library, None, library_outputs, **private)
-        open_any, open_outputs = any_opener(services, openers)
-        convert.open_model.click(open_any, convert.last_id, open_outputs, **private)
-
-        def to_convert(hub_state):
-            chosen = hub_state.selected.id if hub_state.selected else ""
-            return (gr.Tabs(selected="convert"), gr.Textbox(value=chosen, visible=True),
-                    gr.Dropdown(visible=False), "A Hub checkpoint")
-
-        hub.convert.click(to_convert, hub.session, [tabs, convert.repo, convert.local,
-                                                          convert.source_kind], **private)
-        def library_to_convert(model_id, request: gr.Request, profile: gr.OAuthProfile | None,
-                               oauth: gr.OAuthToken | None):
-            caller = caller_of(services.settings, request, profile, oauth)
-            return (gr.Tabs(selected="convert"), gr.Textbox(visible=False),
-                    gr.Dropdown(choices=library_choices(services, caller), value=model_id, visible=True),
-                    "A model in my library")
-
-        library["convert"].click(library_to_convert, library["selected"], [tabs, convert.repo, convert.local,
-                                                                             convert.source_kind], **private)
-        first_visit, inputs, outputs = hub.first_visit
-        hub_tab.select(first_visit, inputs, outputs, api_visibility="private", concurrency_limit=4)
+        page = _Page(tabs, openers, chat, hub, convert, library)
+        _wire(services, page, demo, {chat_tab: chat, vision_tab: vision, image_tab: image, benchmark_tab: bench},
+              hub_tab, library_tab)
     return demo
+
+
+@dataclass(frozen=True)
+class _Page:
+    """The tabs' parts that the page ties together."""
+    tabs: gr.Tabs
+    openers: dict  # task -> (button label, fn(model_id) -> updates, outputs): opens a model in the tab of its task
+    chat: ChatTab
+    hub: HubTab
+    convert: ConvertTab
+    library: LibraryTab
+
+
+def _wire(services: Services, page: _Page, demo: gr.Blocks, pickers: dict[gr.Tab, RunTab], hub_tab: gr.Tab,
+          library_tab: gr.Tab) -> None:
+    """What ties the tabs together: the pickers follow the library, and a model goes from tab to tab.
+    Each handler returns {component: update}."""
+    tabs, chat, hub, convert, library = page.tabs, page.chat, page.hub, page.convert, page.library
+    private = dict(api_visibility="private", queue=False)
+    chat_models = chat.refresh(services)
+    demo.load(chat_models, chat.model, chat.model, **private).then(**chat.engine.event(), **private)
+    for tab, runner in pickers.items():  # a tab shown lists the models as they are now, for this caller
+        shown = tab.select(runner.refresh(services), runner.model, runner.model, **private)
+        if runner is chat:
+            shown.then(**chat.engine.event(), **private)
+    library_tab.select(library.refresh, None, list(library.shows), **private)
+    hub.downloaded.then(library.refresh, None, list(library.shows), **private)
+    convert.done.then(library.refresh, None, list(library.shows), **private)
+    open_any, open_outputs = any_opener(services, page.openers)
+    convert.open_model.click(open_any, convert.last_id, open_outputs, **private)
+    sources = [tabs, convert.repo, convert.local, convert.source_kind]
+
+    def to_convert(hub_state):
+        chosen = hub_state.selected.id if hub_state.selected else ""
+        return {tabs: gr.Tabs(selected="convert"), convert.repo: gr.Textbox(value=chosen, visible=True),
+                convert.local: gr.Dropdown(visible=False), convert.source_kind: "A Hub checkpoint"}
+
+    def library_to_convert(model_id, request: gr.Request, profile: gr.OAuthProfile | None,
+                           oauth: gr.OAuthToken | None):
+        caller = caller_of(services.settings, request, profile, oauth)
+        return {tabs: gr.Tabs(selected="convert"), convert.repo: gr.Textbox(visible=False),
+                convert.local: gr.Dropdown(choices=library_choices(services, caller), value=model_id, visible=True),
+                convert.source_kind: "A model in my library"}
+
+    hub.convert.click(to_convert, hub.session, sources, **private)
+    library.convert.click(library_to_convert, library.selected, sources, **private)
+    first_visit, inputs, outputs = hub.first_visit
+    hub_tab.select(first_visit, inputs, outputs, api_visibility="private", concurrency_limit=4)
 
 
 def any_opener(services: Services, openers: dict):
@@ -132,16 +144,16 @@ def any_opener(services: Services, openers: dict):
     @user_errors
     def open_any(model_id: str, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
         caller = caller_of(services.settings, request, profile, oauth)
-        _, fn, task_outputs = openers[services.access.get(caller, model_id).task]  # gone meanwhile: it says so
-        updates = dict(zip(task_outputs, fn(model_id, request, profile, oauth)))
-        return [updates.get(c, gr.skip()) for c in outputs]
+        _, fn, _ = openers[services.access.get(caller, model_id).task]  # gone meanwhile: it says so
+        return fn(model_id, request, profile, oauth)
 
     return open_any, outputs
 
 
-def opener(services: Services, tab: str, refresh):
+def opener(services: Services, tabs: gr.Tabs, tab: str, runner: RunTab):
     """The handler of an "Open in …" button: that tab, its picker on the model (if this caller may see it)."""
     def open_model(model_id: str, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
-        return gr.Tabs(selected=tab), refresh(services, model_id, caller_of(services.settings, request, profile, oauth))
+        return {tabs: gr.Tabs(selected=tab),
+                runner.model: runner.pick(model_id, caller_of(services.settings, request, profile, oauth))}
 
     return open_model

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -12,15 +13,33 @@ import pandas as pd
 from ..run.benchmark import ENGINE_NAMES, BenchmarkResult, table, to_csv
 from ..services import Services
 from .caller import caller_of
-from .chat_tab import default_model, model_choices
+from .chat_tab import default_model, model_choices, refresh_models
 from .errors import user_errors
+from .pickers import RunTab
 
 HEADERS = ["#", "model", "device", "engine", "options", "load s", "first token ms", "ms / token", "tokens/s",
            "accepted / run", "memory MB", "runs", "new tokens"]
 
 
-def build_benchmark_tab(services: Services) -> dict:
-    session = gr.State([])  # this browser session's results
+@dataclass(frozen=True)
+class _Parts:
+    """Every component of the tab, as _layout places them."""
+    session: gr.State  # this browser session's results
+    settings: tuple  # model, device, engine, prompt, new tokens, runs: what a benchmark reads
+    run: gr.Button
+    status: gr.Markdown
+    plot: gr.BarPlot
+    results: gr.Dataframe
+    csv: gr.DownloadButton
+
+
+def build_benchmark_tab(services: Services) -> RunTab:
+    c = _layout(services)
+    _wire(services, c)
+    return RunTab(model=c.settings[0], pick=lambda current, caller: refresh_models(services, current, caller))
+
+
+def _layout(services: Services) -> _Parts:
     with gr.Row():
         with gr.Column(scale=1):
             choices = model_choices(services)
@@ -44,6 +63,11 @@ def build_benchmark_tab(services: Services) -> dict:
     results = gr.Dataframe(headers=HEADERS, interactive=False, elem_id="bench-table",
                            label="Medians of each benchmark; memory is the app's after its runs")
     csv = gr.DownloadButton("Download CSV", visible=False, size="sm", elem_id="bench-csv")
+    return _Parts(gr.State([]), (model, device, engine, prompt, max_new, runs), run, status, plot, results, csv)
+
+
+def _wire(services: Services, c: _Parts) -> None:
+    """The tab's events; each handler returns {component: update}."""
 
     @user_errors
     def on_run(state: list[BenchmarkResult], model_id, device_id, engine_id, text, tokens, n, request: gr.Request,
@@ -56,14 +80,14 @@ def build_benchmark_tab(services: Services) -> dict:
                                         max_new_tokens=int(tokens), runs=int(n), engine=engine_id, progress=report,
                                         caller=caller_of(services.settings, request, profile, oauth))
         state = [*state, result]
-        return (state, chart(state), table(state), gr.DownloadButton(value=write_csv(state), visible=True),
-                f"✓ #{len(state)} **{result.model}** on {result.device}, {ENGINE_NAMES[result.engine]}: "
-                f"**{result.tokens_per_s:.1f} tokens/s**, first token {result.ttft_ms:.0f} ms, "
-                f"loaded in {result.load_ms / 1000:.1f} s.")
+        return {c.session: state, c.plot: chart(state), c.results: table(state),
+                c.csv: gr.DownloadButton(value=write_csv(state), visible=True),
+                c.status: f"✓ #{len(state)} **{result.model}** on {result.device}, {ENGINE_NAMES[result.engine]}: "
+                          f"**{result.tokens_per_s:.1f} tokens/s**, first token {result.ttft_ms:.0f} ms, "
+                          f"loaded in {result.load_ms / 1000:.1f} s."}
 
-    run.click(on_run, [session, model, device, engine, prompt, max_new, runs], [session, plot, results, csv, status],
-              api_visibility="private", concurrency_id="benchmark", concurrency_limit=1, show_progress="minimal")
-    return {"model": model}
+    c.run.click(on_run, [c.session, *c.settings], [c.session, c.plot, c.results, c.csv, c.status],
+                api_visibility="private", concurrency_id="benchmark", concurrency_limit=1, show_progress="minimal")
 
 
 def chart(results: list[BenchmarkResult]) -> pd.DataFrame:

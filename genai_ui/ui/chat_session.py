@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import closing
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import gradio as gr
@@ -31,17 +32,26 @@ class Conversation:
         self.cancel.set()
 
 
+@dataclass(frozen=True)
+class ChatView:
+    """Where a conversation is shown: the Chatbot, the box the message is typed in, and how messages look there."""
+    chatbot: gr.Chatbot
+    box: gr.components.Component
+    display: Callable[[list[dict]], list]
+
+
 def stream_reply(state: Conversation, history: list[dict], user: dict,
-                 start: Callable[[threading.Event], Iterator[ChatUpdate]], display: Callable[[list[dict]], list],
+                 start: Callable[[threading.Event], Iterator[ChatUpdate]], view: ChatView,
                  waiting: str, box_sent, box_restore, note: Callable[[ChatMetrics], str] = ChatMetrics.summary):
-    """Yield (chatbot, box) updates while the reply to `user` on top of `history` streams; commit
+    """Yield {chatbot, box} updates while the reply to `user` on top of `history` streams; commit
     both only when it is done. `start(cancel)` begins the stream; `box_sent` is the box's value once
     sent, `box_restore` its value back after a failure (nothing is lost); `note` the line under the reply."""
+    chatbot, box, display = view.chatbot, view.box, view.display
     state.cancel = threading.Event()
     epoch = state.epoch
     try:
         shown = display(history + [user])
-        yield shown + [{"role": "assistant", "content": waiting}], box_sent
+        yield {chatbot: shown + [{"role": "assistant", "content": waiting}], box: box_sent}
         stream = start(state.cancel)
         with closing(stream):  # leaving early closes the stream, which stops the engine
             for update in stream:
@@ -50,17 +60,17 @@ def stream_reply(state: Conversation, history: list[dict], user: dict,
                 reply = {"role": "assistant", "content": update.text}
                 if update.metrics:
                     reply["metrics"] = note(update.metrics)
-                yield shown + display([reply]), gr.skip()
+                yield {chatbot: shown + display([reply])}
         if state.epoch != epoch:
             # show the undone or cleared conversation, not an update that was still on its way
-            yield display(state.messages), gr.skip()
+            yield {chatbot: display(state.messages)}
             return
         state.messages = history + [user, reply]
     except Exception:
         if state.epoch != epoch:
-            yield display(state.messages), gr.skip()
+            yield {chatbot: display(state.messages)}
             return
-        yield display(state.messages), box_restore
+        yield {chatbot: display(state.messages), box: box_restore}
         raise  # the handler's user_errors says it
 
 

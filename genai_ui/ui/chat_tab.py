@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 
 from ..access import NOBODY, Caller
@@ -13,9 +15,10 @@ from ..run.conversation import split_last_turn
 from ..services import Services
 from .api import CHAT_EVENTS
 from .caller import caller_of
-from .chat_session import Conversation, stream_reply, waiting_text
-from .engine_panel import build_engine_panel
+from .chat_session import ChatView, Conversation, stream_reply, waiting_text
+from .engine_panel import EnginePanel, build_engine_panel
 from .errors import user_errors
+from .pickers import RunTab
 
 EXAMPLES = ("What is the capital of France?", "Write a haiku about the sea.",
             "Explain what a neural network is in two sentences.")
@@ -37,8 +40,36 @@ def model_choices(services: Services, caller: Caller = NOBODY) -> list[tuple[str
             for e in services.access.list(caller, "text-generation")]
 
 
-def build_chat_tab(services: Services) -> dict:
-    session = gr.State(Conversation())
+@dataclass(frozen=True)
+class ChatTab(RunTab):
+    """What the rest of the page needs of the Chat tab: its picker, and the engine panel that shows the
+    picked model's options."""
+    engine: EnginePanel
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """Every component of the tab, as _layout places them."""
+    session: gr.State
+    chatbot: gr.Chatbot
+    message: gr.Textbox
+    send: gr.Button
+    stop: gr.Button
+    regenerate: gr.Button
+    undo: gr.Button
+    clear: gr.Button
+    settings: tuple  # model, device, system prompt, then sampling_controls' components: what a reply reads
+    engine: EnginePanel
+
+
+def build_chat_tab(services: Services) -> ChatTab:
+    c = _layout(services)
+    _wire(services, c)
+    return ChatTab(model=c.settings[0], pick=lambda current, caller: refresh_models(services, current, caller),
+                   engine=c.engine)
+
+
+def _layout(services: Services) -> _Parts:
     with gr.Row():
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(label="Chat", height=520, elem_id="chatbot", buttons=["copy", "copy_all"],
@@ -62,8 +93,13 @@ def build_chat_tab(services: Services) -> dict:
             system_prompt = gr.Textbox(label="System prompt", lines=3, placeholder="You are a helpful assistant.")
             sampling = sampling_controls("chat")
             engine = build_engine_panel(services, model, device)
+    return _Parts(gr.State(Conversation()), chatbot, message, send, stop, regenerate, undo, clear,
+                  (model, device, system_prompt, *sampling), engine)
 
-    settings = [model, device, system_prompt, *sampling]
+
+def _wire(services: Services, c: _Parts) -> None:
+    """The tab's events; each handler returns {component: update}."""
+    view = ChatView(c.chatbot, c.message, display)
 
     def answer(state: Conversation, history: list[dict], text: str, caller: Caller, model_id, device_id, system,
                *sampling):
@@ -73,7 +109,7 @@ def build_chat_tab(services: Services) -> dict:
                                        caller=caller)
 
         waiting = waiting_text(services, "text-generation", model_id, device_id, services.chat.model_id, caller)
-        yield from stream_reply(state, history, {"role": "user", "content": text}, start, display, waiting,
+        yield from stream_reply(state, history, {"role": "user", "content": text}, start, view, waiting,
                                 box_sent="", box_restore=text)
 
     @user_errors
@@ -99,27 +135,28 @@ def build_chat_tab(services: Services) -> dict:
         split = split_last_turn(state.messages)
         state.drop_reply()
         if split is None:
-            return display(state.messages), text
+            return {c.chatbot: display(state.messages), c.message: text}
         state.messages = split[0]
-        return display(state.messages), split[1]
+        return {c.chatbot: display(state.messages), c.message: split[1]}
 
     def on_clear(state: Conversation):
         state.drop_reply()
         state.messages = []
-        return [], ""
+        return {c.chatbot: [], c.message: ""}
 
-    outputs = [chatbot, message]
+    outputs = [c.chatbot, c.message]
+    inputs = [c.session, c.message, *c.settings]
+    private_event = dict(queue=False, api_visibility="private")
     replying = dict(api_visibility="private", show_progress="hidden", **CHAT_EVENTS)
-    for trigger in (send.click, message.submit):
-        trigger(on_send, [session, message, *settings], outputs, **replying)
-    regenerate.click(on_regenerate, [session, message, *settings], outputs, **replying)
-    stop.click(on_stop, [session], None, queue=False, api_visibility="private")
-    undo.click(on_undo, [session, message], outputs, queue=False, api_visibility="private")
-    clear.click(on_clear, [session], outputs, queue=False, api_visibility="private")
-    chatbot.clear(on_clear, [session], outputs, queue=False, api_visibility="private")  # its own bin icon
-    chatbot.example_select(_example_text, None, message, queue=False, api_visibility="private") \
-        .then(on_send, [session, message, *settings], outputs, api_visibility="private", show_progress="hidden")
-    return {"model": model, "chatbot": chatbot, "engine": engine}
+    for trigger in (c.send.click, c.message.submit):
+        trigger(on_send, inputs, outputs, **replying)
+    c.regenerate.click(on_regenerate, inputs, outputs, **replying)
+    c.stop.click(on_stop, [c.session], None, **private_event)
+    c.undo.click(on_undo, [c.session, c.message], outputs, **private_event)
+    c.clear.click(on_clear, [c.session], outputs, **private_event)
+    c.chatbot.clear(on_clear, [c.session], outputs, **private_event)  # its own bin icon
+    c.chatbot.example_select(_example_text, None, c.message, **private_event) \
+        .then(on_send, inputs, outputs, api_visibility="private", show_progress="hidden")
 
 
 def refresh_models(services: Services, current: str | None, caller: Caller):

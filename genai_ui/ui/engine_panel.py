@@ -5,6 +5,9 @@ Applying reloads the model once, with a message; the messages after that run on 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import gradio as gr
 
 from ..access import check_engine_options
@@ -20,8 +23,21 @@ ENGINES = [("openvino_genai, batching: serves many replies at once", "batching")
 SPEEDUPS = [("Off", "off"), ("Speculative decoding (draft model)", "draft"), ("Prompt lookup", "lookup")]
 
 
-def build_engine_panel(services: Services, model: gr.Dropdown, device: gr.Dropdown) -> dict:
-    """Returns the event that shows the picked model's options (the page runs it when it opens)."""
+@dataclass(frozen=True)
+class EnginePanel:
+    """What the page needs of the panel: the handler that shows the picked model's options, run when the page
+    opens and when the Chat tab is shown (the options may have changed meanwhile)."""
+    show: Callable  # (model id, request, profile, oauth) -> {component: update}
+    model: gr.Dropdown
+    status: gr.Markdown
+    controls: tuple
+
+    def event(self) -> dict:
+        """The keywords of an event that runs `show`: `.then(**panel.event(), ...)`."""
+        return dict(fn=self.show, inputs=self.model, outputs=[*self.controls, self.status])
+
+
+def build_engine_panel(services: Services, model: gr.Dropdown, device: gr.Dropdown) -> EnginePanel:
     with gr.Accordion("Advanced: engine", open=False, elem_id="chat-advanced"):
         engine = gr.Radio(ENGINES, value="batching", label="Engine", elem_id="engine-kind")
         speedup = gr.Radio(SPEEDUPS, value="off", label="Propose tokens to check in one step",
@@ -51,18 +67,18 @@ def build_engine_panel(services: Services, model: gr.Dropdown, device: gr.Dropdo
         try:
             model_id = services.chat.access.view(caller).get(services.chat.model_id(model_id or "", caller)).id
         except UserError:
-            return [gr.update()] * len(controls) + [notice]
+            return {status: notice}
         options = services.chat.options.get(model_id)
         drafts = [(e.label(), e.id) for e in services.access.list(caller, "text-generation") if e.id != model_id]
         speed = "draft" if options.draft_model else "lookup" if options.prompt_lookup else "off"
-        return [gr.update(value=options.engine), gr.update(value=speed),
-                gr.update(choices=drafts, value=options.draft_model or None, visible=speed == "draft"),
-                gr.update(value=options.assistant_tokens, visible=speed != "off"),
-                gr.update(value=options.kv_cache_precision), gr.update(value=options.dq_group_size),
-                f"{notice}Remembered for **{model_id}**: {options.describe()}."]
+        return {engine: gr.update(value=options.engine), speedup: gr.update(value=speed),
+                draft: gr.update(choices=drafts, value=options.draft_model or None, visible=speed == "draft"),
+                tokens: gr.update(value=options.assistant_tokens, visible=speed != "off"),
+                kv: gr.update(value=options.kv_cache_precision), dq: gr.update(value=options.dq_group_size),
+                status: f"{notice}Remembered for **{model_id}**: {options.describe()}."}
 
     def on_speedup(choice: str):
-        return gr.update(visible=choice == "draft"), gr.update(visible=choice != "off")
+        return {draft: gr.update(visible=choice == "draft"), tokens: gr.update(visible=choice != "off")}
 
     @user_errors
     def on_apply(model_id, device_id, kind, speed, draft_id, n_tokens, kv_precision, group, request: gr.Request):
@@ -83,4 +99,4 @@ def build_engine_panel(services: Services, model: gr.Dropdown, device: gr.Dropdo
     model.change(show, model, [*controls, status], queue=False, api_visibility="private")
     speedup.change(on_speedup, speedup, [draft, tokens], queue=False, api_visibility="private")
     apply.click(on_apply, [model, device, *controls], status, api_visibility="private", show_progress="minimal")
-    return dict(fn=show, inputs=model, outputs=[*controls, status])
+    return EnginePanel(show, model, status, tuple(controls))

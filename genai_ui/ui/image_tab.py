@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from html import escape
 from io import BytesIO
 from pathlib import Path
@@ -19,7 +20,7 @@ from .caller import caller_of
 from .chat_session import waiting_text
 from .errors import error_html, to_gr_error, user_errors
 from .outputs import save_pngs
-from .pickers import model_choices, refresh_picker
+from .pickers import RunTab, model_choices, refresh_picker
 
 
 class ImageSession:
@@ -111,8 +112,54 @@ def step_bar(step: int, steps: int, elapsed: float) -> str:
             f'about {left:.1f} s left</div><progress max="1" value="{step / steps:.4f}"></progress></div>')
 
 
-def build_image_tab(services: Services) -> dict:
-    session = gr.State(ImageSession())
+@dataclass(frozen=True)
+class _Parts:
+    """Every component of the tab, as _layout places them."""
+    session: gr.State
+    generate: gr.Button
+    cancel: gr.Button
+    progress: gr.HTML
+    preview: gr.Image
+    gallery: gr.Gallery
+    info: gr.Markdown
+    start: StartImageEditor
+    strength: gr.Slider
+    model: gr.Dropdown
+    status: gr.Markdown
+    device: gr.Dropdown
+    dice: gr.Button
+    reuse: gr.Button
+    preview_every: gr.Slider
+    lora_files: gr.File
+    lora_weights: gr.Dataframe
+    restore: gr.File
+    last_seed: gr.State
+    fields: tuple  # prompt, negative prompt, width, height, steps, guidance, seed, count: ImageParams' order
+
+    @property
+    def prompt(self) -> gr.Textbox:
+        return self.fields[0]
+
+    @property
+    def width(self) -> gr.Slider:
+        return self.fields[2]
+
+    @property
+    def height(self) -> gr.Slider:
+        return self.fields[3]
+
+    @property
+    def seed(self) -> gr.Number:
+        return self.fields[6]
+
+
+def build_image_tab(services: Services) -> RunTab:
+    c = _layout(services)
+    _wire(services, c)
+    return RunTab(model=c.model, pick=lambda current, caller: refresh_image_models(services, current, caller))
+
+
+def _layout(services: Services) -> _Parts:
     with gr.Row():
         with gr.Column(scale=3):
             prompt = gr.Textbox(label="Prompt", lines=2, elem_id="image-prompt",
@@ -166,24 +213,28 @@ def build_image_tab(services: Services) -> dict:
                                             elem_id="image-lora-weights")
             restore = gr.File(label="Drop a PNG made here (or by AUTOMATIC1111) to restore its parameters",
                               file_types=[".png"], type="filepath", height=90, elem_id="image-restore")
-            last_seed = gr.State(-1)
+    return _Parts(gr.State(ImageSession()), generate, cancel, progress, preview, gallery, info, start, strength, model,
+                  status, device, dice, reuse, preview_every, lora_files, lora_weights, restore, gr.State(-1),
+                  (prompt, negative, width, height, steps, guidance, seed, count))
 
-    fields = [prompt, negative, width, height, steps, guidance, seed, count]
+
+def _wire(services: Services, c: _Parts) -> None:
+    """The tab's events; each handler returns {component: update}."""
 
     @user_errors
     def on_generate(state: ImageSession, model_id, device_id, every, start_value, start_strength, files, weights,
                     request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, *values):
         state.cancel = threading.Event()
         caller = caller_of(services.settings, request, profile, oauth)
-        running = {generate: gr.Button(visible=False), cancel: gr.Button(visible=True)}
-        idle = {generate: gr.Button(visible=True), cancel: gr.Button(visible=False)}
+        running = {c.generate: gr.Button(visible=False), c.cancel: gr.Button(visible=True)}
+        idle = {c.generate: gr.Button(visible=True), c.cancel: gr.Button(visible=False)}
         try:
             params = ImageParams(prompt=values[0], negative_prompt=values[1] or "", width=int(values[2]),
                                  height=int(values[3]), steps=int(values[4]), guidance_scale=float(values[5]),
                                  seed=int(values[6] if values[6] is not None else -1), num_images=int(values[7]))
             waiting = waiting_text(services, TASK, model_id, device_id, services.images.model_id, caller)
-            yield {progress: f"<div>{'Starting…' if waiting == '…' else waiting.strip('*')}</div>", preview: None,
-                   **running}
+            yield {c.progress: f"<div>{'Starting…' if waiting == '…' else waiting.strip('*')}</div>",
+                   c.preview: None, **running}
             result = None
             image, mask = start_of(start_value)
             for event in services.images.generate(params=params, model=model_id or "", device=device_id or "",
@@ -193,17 +244,17 @@ def build_image_tab(services: Services) -> dict:
                 if isinstance(event, ImageResult):
                     result = event
                 else:
-                    yield {progress: step_bar(event.step, event.steps, event.elapsed_s),
-                           **({} if event.preview is None else {preview: event.preview})}
+                    yield {c.progress: step_bar(event.step, event.steps, event.elapsed_s),
+                           **({} if event.preview is None else {c.preview: event.preview})}
             paths = save_pngs(result)
             caption = f"seed {result.params.seed}"
             state.gallery = [(p, caption) for p in paths] + state.gallery
-            yield {**idle, progress: "", preview: result.images[0], gallery: state.gallery,
-                   info: f"✓ {escape(result.summary())}", last_seed: result.params.seed}
+            yield {**idle, c.progress: "", c.preview: result.images[0], c.gallery: state.gallery,
+                   c.info: f"✓ {escape(result.summary())}", c.last_seed: result.params.seed}
         except Cancelled as err:  # asked for: said in the tab, no error box
-            yield {**idle, progress: "", preview: None, info: str(err)}
+            yield {**idle, c.progress: "", c.preview: None, c.info: str(err)}
         except Exception as err:
-            yield {**idle, progress: "", info: error_html(err) if isinstance(err, UserError) else ""}
+            yield {**idle, c.progress: "", c.info: error_html(err) if isinstance(err, UserError) else ""}
             raise
 
     def on_cancel(state: ImageSession) -> None:
@@ -213,19 +264,20 @@ def build_image_tab(services: Services) -> dict:
                 oauth: gr.OAuthToken | None):
         """Load at once, and take the model's own size: a model that cannot run says so now."""
         if not model_id:
-            yield {status: NO_MODEL}
+            yield {c.status: NO_MODEL}
             return
-        yield {status: f"Loading **{model_id}** on {device_id or services.devices.default}…"}
+        yield {c.status: f"Loading **{model_id}** on {device_id or services.devices.default}…"}
         try:
             loaded = services.images.load(model=model_id, device=device_id or "",
                                           caller=caller_of(services.settings, request, profile, oauth))
         except UserError as err:
-            yield {status: error_html(err)}
+            yield {c.status: error_html(err)}
             return
         size, step = min(max(loaded.pipeline.default_size, 64), MAX_SIDE), loaded.pipeline.size_step
-        yield {status: f"✓ **{loaded.entry.id}** is ready on {loaded.device} (loaded in {loaded.load_ms / 1000:.1f} s);"
-                       f" made for {size}×{size}, sizes in steps of {step}.",
-               width: gr.Slider(value=size, step=step), height: gr.Slider(value=size, step=step)}
+        yield {c.status: f"✓ **{loaded.entry.id}** is ready on {loaded.device} "
+                         f"(loaded in {loaded.load_ms / 1000:.1f} s); made for {size}×{size}, "
+                         f"sizes in steps of {step}.",
+               c.width: gr.Slider(value=size, step=step), c.height: gr.Slider(value=size, step=step)}
 
     def on_restore(path: str | None, request: gr.Request, profile: gr.OAuthProfile | None,
                    oauth: gr.OAuthToken | None):
@@ -234,30 +286,31 @@ def build_image_tab(services: Services) -> dict:
         try:
             found = read_png_parameters(path)
         except UserError as err:
-            return {info: error_html(err)}
+            return {c.info: error_html(err)}
         if not found:
-            return {info: error_html("This PNG carries no generation parameters.")}
+            return {c.info: error_html("This PNG carries no generation parameters.")}
         names = ["prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "seed", "num_images"]
         kinds = [str, str] + [(int, float)] * 6  # a value of another type (a hand-edited chunk) is left as it is
-        updates = {field: found[name] for field, name, kind in zip(fields, names, kinds)
+        updates = {field: found[name] for field, name, kind in zip(c.fields, names, kinds)
                    if isinstance(found.get(name), kind) and not isinstance(found[name], bool)}
         note = f"Restored the parameters of seed {escape(str(found.get('seed')))}"
         seen = services.access.list(caller_of(services.settings, request, profile, oauth), TASK)
         if found.get("model") and found["model"] not in [e.id for e in seen]:
             note += f" (made with {escape(str(found['model']))}, which is not in this library)"
-        return {**updates, info: note + "."}
+        return {**updates, c.info: note + "."}
 
-    outputs = [progress, preview, gallery, info, last_seed, generate, cancel]
-    inputs = [session, model, device, preview_every, start, strength, lora_files, lora_weights, *fields]
-    job = generate.click(on_generate, inputs, outputs, api_visibility="private", show_progress="hidden")
-    prompt.submit(on_generate, inputs, outputs, api_visibility="private", show_progress="hidden")
-    cancel.click(on_cancel, [session], None, queue=False, api_visibility="private")
-    dice.click(lambda: -1, None, seed, queue=False, api_visibility="private")
-    reuse.click(lambda last: last, last_seed, seed, queue=False, api_visibility="private")
-    for picker in (model.input, device.input):
-        picker(on_pick, [model, device], [status, width, height], api_visibility="private", show_progress="hidden")
-    lora_files.change(lambda files, weights: lora_rows(files, weights), [lora_files, lora_weights], lora_weights,
-                      queue=False, api_visibility="private")
+    outputs = [c.progress, c.preview, c.gallery, c.info, c.last_seed, c.generate, c.cancel]
+    inputs = [c.session, c.model, c.device, c.preview_every, c.start, c.strength, c.lora_files, c.lora_weights,
+              *c.fields]
+    c.generate.click(on_generate, inputs, outputs, api_visibility="private", show_progress="hidden")
+    c.prompt.submit(on_generate, inputs, outputs, api_visibility="private", show_progress="hidden")
+    c.cancel.click(on_cancel, [c.session], None, queue=False, api_visibility="private")
+    c.dice.click(lambda: -1, None, c.seed, queue=False, api_visibility="private")
+    c.reuse.click(lambda last: last, c.last_seed, c.seed, queue=False, api_visibility="private")
+    for picker in (c.model.input, c.device.input):
+        picker(on_pick, [c.model, c.device], [c.status, c.width, c.height], api_visibility="private",
+               show_progress="hidden")
+    c.lora_files.change(lambda files, weights: lora_rows(files, weights), [c.lora_files, c.lora_weights],
+                        c.lora_weights, queue=False, api_visibility="private")
     # in the queue: reading a large dropped file must not hold up the server's event loop
-    restore.upload(on_restore, restore, [*fields, info], queue=True, api_visibility="private")
-    return {"model": model, "job": job}
+    c.restore.upload(on_restore, c.restore, [*c.fields, c.info], queue=True, api_visibility="private")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import gradio as gr
 
 from ..builtin import BUILTIN_ID
@@ -28,8 +31,37 @@ def summary(services: Services, entries: list[ModelEntry]) -> str:
             "Select a row to open or delete it.")
 
 
-def build_library_tab(services: Services, openers: dict) -> dict:
+@dataclass(frozen=True)
+class LibraryTab:
+    """What the rest of the page needs of the Library tab."""
+    refresh: Callable  # (request, profile, oauth) -> {component: update}: the table as this caller may see it now
+    shows: tuple  # the components `refresh` updates
+    selected: gr.State  # the id of the model picked in the table
+    convert: gr.Button  # "Compress / turn into IR…" for the picked model
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """Every component of the tab, as _layout places them."""
+    selected: gr.State
+    info: gr.Markdown
+    table: gr.Dataframe
+    chosen: gr.Markdown
+    open_buttons: dict  # task -> the button that opens the picked model in its tab
+    to_convert: gr.Button
+    delete: gr.Button
+    confirm_row: gr.Row
+    confirm_text: gr.Markdown
+    confirm: gr.Button
+    keep: gr.Button
+
+
+def build_library_tab(services: Services, openers: dict) -> LibraryTab:
     """openers: task -> (button label, fn(model_id) -> updates, outputs), from the tabs that run models."""
+    return _wire(services, _layout(openers), openers)
+
+
+def _layout(openers: dict) -> _Parts:
     selected = gr.State("")
     info = gr.Markdown(elem_id="library-summary")
     table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, elem_id="library-table", max_height=480)
@@ -44,41 +76,54 @@ def build_library_tab(services: Services, openers: dict) -> dict:
         confirm_text = gr.Markdown()
         confirm = gr.Button("Delete for good", variant="stop", size="sm", elem_id="library-confirm")
         keep = gr.Button("Keep it", size="sm", elem_id="library-keep")
+    return _Parts(selected, info, table, chosen, open_buttons, to_convert, delete, confirm_row, confirm_text, confirm,
+                  keep)
+
+
+def _wire(services: Services, c: _Parts, openers: dict) -> LibraryTab:
+    """The tab's events; each handler returns {component: update}."""
+    private_event = dict(queue=False, api_visibility="private")
 
     def refresh(request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
         entries = services.access.list(caller_of(services.settings, request, profile, oauth))
-        return summary(services, entries), rows(entries)
+        return {c.info: summary(services, entries), c.table: rows(entries)}
 
     @user_errors
     def on_select(evt: gr.SelectData, request: gr.Request, profile: gr.OAuthProfile | None,
                   oauth: gr.OAuthToken | None):
         model_id = evt.row_value[0]
         entry = services.access.get(caller_of(services.settings, request, profile, oauth), model_id)
-        return (model_id, f"**{entry.id}** · `{entry.location}`",
-                *[gr.Button(visible=entry.task == task) for task in open_buttons],
-                gr.Button(visible=True, value="Turn into OpenVINO IR…" if entry.format == "gguf" else "Compress…"),
-                gr.Button(visible=entry.id != BUILTIN_ID), gr.Row(visible=False))  # the built-in model stays
+        return {c.selected: model_id, c.chosen: f"**{entry.id}** · `{entry.location}`",
+                **{button: gr.Button(visible=entry.task == task) for task, button in c.open_buttons.items()},
+                c.to_convert: gr.Button(visible=True, value="Turn into OpenVINO IR…" if entry.format == "gguf"
+                                        else "Compress…"),
+                c.delete: gr.Button(visible=entry.id != BUILTIN_ID),  # the built-in model stays
+                c.confirm_row: gr.Row(visible=False)}
 
     @user_errors
     def on_delete(model_id: str, request: gr.Request):
         """Asks first; says at once when this person may not delete it (the check that counts is on_confirm's)."""
-        entry = check_may_delete(library=services.library, model_id=model_id, caller=caller_of(services.settings, request))
-        return gr.Row(visible=True), f"Delete **{entry.id}** and its {human_bytes(entry.size_bytes)} of files?"
+        entry = check_may_delete(library=services.library, model_id=model_id,
+                                 caller=caller_of(services.settings, request))
+        return {c.confirm_row: gr.Row(visible=True),
+                c.confirm_text: f"Delete **{entry.id}** and its {human_bytes(entry.size_bytes)} of files?"}
 
     @user_errors
     def on_confirm(model_id: str, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
         delete_model(library=services.library, pipelines=services.pipelines, options=services.chat.options,
                      model_id=model_id, caller=caller_of(services.settings, request))
         gr.Info(f"Deleted {model_id}.")
-        return ("", "", *[gr.Button(visible=False) for _ in open_buttons], gr.Button(visible=False),
-                gr.Button(visible=False), gr.Row(visible=False), *refresh(request, profile, oauth))
+        hidden = {button: gr.Button(visible=False) for button in c.open_buttons.values()}
+        return {c.selected: "", c.chosen: "", **hidden,
+                c.to_convert: gr.Button(visible=False), c.delete: gr.Button(visible=False),
+                c.confirm_row: gr.Row(visible=False), **refresh(request, profile, oauth)}
 
-    selection = [selected, chosen, *open_buttons.values(), to_convert, delete, confirm_row]
-    table.select(on_select, None, selection, queue=False, api_visibility="private")
-    delete.click(on_delete, [selected], [confirm_row, confirm_text], api_visibility="private")
-    keep.click(lambda: gr.Row(visible=False), None, confirm_row, queue=False, api_visibility="private")
-    confirm.click(on_confirm, [selected], [*selection, info, table], api_visibility="private")
-    for task, button in open_buttons.items():
+    selection = [c.selected, c.chosen, *c.open_buttons.values(), c.to_convert, c.delete, c.confirm_row]
+    c.table.select(on_select, None, selection, **private_event)
+    c.delete.click(on_delete, [c.selected], [c.confirm_row, c.confirm_text], api_visibility="private")
+    c.keep.click(lambda: gr.Row(visible=False), None, c.confirm_row, **private_event)
+    c.confirm.click(on_confirm, [c.selected], [*selection, c.info, c.table], api_visibility="private")
+    for task, button in c.open_buttons.items():
         _, fn, outputs = openers[task]
-        button.click(fn, [selected], outputs, queue=False, api_visibility="private")
-    return {"refresh": (refresh, [info, table]), "selected": selected, "convert": to_convert}
+        button.click(fn, [c.selected], outputs, **private_event)
+    return LibraryTab(refresh, (c.info, c.table), c.selected, c.to_convert)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 
 from ..access import Caller
@@ -10,10 +12,10 @@ from ..errors import EmptyMessage, InvalidParameter, UserError
 from ..run.vision import DEFAULT_PROMPT, TASK, user_message
 from ..services import Services
 from .caller import caller_of
-from .chat_session import Conversation, stream_reply, waiting_text
+from .chat_session import ChatView, Conversation, stream_reply, waiting_text
 from .chat_tab import sampling_controls, sampling_params
 from .errors import error_html, user_errors
-from .pickers import model_choices, refresh_picker
+from .pickers import RunTab, model_choices, refresh_picker
 
 
 def display(messages: list[dict]) -> list[dict]:
@@ -36,13 +38,36 @@ NO_MODEL = ("No vision model in the library yet. Find one in the **Hub** tab (ta
             "or turn a checkpoint into one in the **Convert** tab.")
 
 
-def build_vision_tab(services: Services) -> dict:
-    session = gr.State(Conversation())
-    empty_box = {"text": "", "files": []}
+EMPTY_BOX = {"text": "", "files": []}
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """Every component of the tab, as _layout places them."""
+    session: gr.State
+    chatbot: gr.Chatbot
+    box: gr.MultimodalTextbox
+    send: gr.Button
+    stop: gr.Button
+    regenerate: gr.Button
+    clear: gr.Button
+    status: gr.Markdown
+    camera: gr.Image
+    settings: tuple  # model, device, then sampling_controls' components: what a reply reads
+
+
+def build_vision_tab(services: Services) -> RunTab:
+    c = _layout(services)
+    _wire(services, c)
+    return RunTab(model=c.settings[0], pick=lambda current, caller: refresh_vision_models(services, current, caller))
+
+
+def _layout(services: Services) -> _Parts:
     with gr.Row():
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(label="Vision", height=520, elem_id="vision-chatbot", buttons=["copy", "copy_all"],
-                                 placeholder="Add an image (attach, drop or paste one below, or take one with the camera), then ask about it.")
+                                 placeholder="Add an image (attach, drop or paste one below, or take one with the "
+                                             "camera), then ask about it.")
             with gr.Row(equal_height=True):
                 box = gr.MultimodalTextbox(value={"text": DEFAULT_PROMPT, "files": []}, file_types=["image"],
                                            file_count="multiple", sources=["upload"], submit_btn=False,
@@ -63,8 +88,13 @@ def build_vision_tab(services: Services) -> dict:
             camera = gr.Image(sources=["webcam"], type="filepath", label="Camera: a photo joins the next message",
                               height=200, elem_id="vision-camera")
             sampling = sampling_controls("vision")
+    return _Parts(gr.State(Conversation()), chatbot, box, send, stop, regenerate, clear, status, camera,
+                  (model, device, *sampling))
 
-    settings = [model, device, *sampling]
+
+def _wire(services: Services, c: _Parts) -> None:
+    """The tab's events; each handler returns {component: update}."""
+    view = ChatView(c.chatbot, c.box, display)
 
     def answer(state: Conversation, history: list[dict], user: dict, restore: dict | None, caller: Caller, model_id,
                device_id, *values):
@@ -75,14 +105,15 @@ def build_vision_tab(services: Services) -> dict:
 
         waiting = waiting_text(services, TASK, model_id, device_id, services.vision.model_id, caller)
         keep = gr.skip()
-        yield from stream_reply(state, history, user, start, display, waiting,
-                                box_sent=keep if restore is None else empty_box,
+        yield from stream_reply(state, history, user, start, view, waiting,
+                                box_sent=keep if restore is None else EMPTY_BOX,
                                 box_restore=keep if restore is None else restore,
                                 note=lambda metrics: " · ".join([metrics.summary(), *_scaling(user)]))
 
     @user_errors
-    def on_send(state: Conversation, value: dict | None, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, *options):
-        value = value or empty_box
+    def on_send(state: Conversation, value: dict | None, request: gr.Request, profile: gr.OAuthProfile | None,
+                oauth: gr.OAuthToken | None, *options):
+        value = value or EMPTY_BOX
         files = list(value.get("files") or [])
         pictures = [load_picture(f) for f in files]
         user = {**user_message(value.get("text") or "", pictures), "files": files}
@@ -92,7 +123,8 @@ def build_vision_tab(services: Services) -> dict:
                           *options)
 
     @user_errors
-    def on_regenerate(state: Conversation, value: dict | None, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, *options):
+    def on_regenerate(state: Conversation, value: dict | None, request: gr.Request, profile: gr.OAuthProfile | None,
+                      oauth: gr.OAuthToken | None, *options):
         last = max((i for i, m in enumerate(state.messages) if m["role"] == "user"), default=None)
         if last is None:
             raise InvalidParameter("There is no answer to regenerate yet.")
@@ -105,40 +137,44 @@ def build_vision_tab(services: Services) -> dict:
     def on_clear(state: Conversation):
         state.drop_reply()
         state.messages = []
-        return [], {"text": DEFAULT_PROMPT, "files": []}
+        return {c.chatbot: [], c.box: {"text": DEFAULT_PROMPT, "files": []}}
 
-    def on_pick(model_id: str | None, device_id: str | None, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+    def on_pick(model_id: str | None, device_id: str | None, request: gr.Request, profile: gr.OAuthProfile | None,
+                oauth: gr.OAuthToken | None):
         """Load the picked model at once: a model that cannot run says so now, not at the first question."""
         if not model_id:
-            yield NO_MODEL
+            yield {c.status: NO_MODEL}
             return
-        yield f"Loading **{model_id}** on {device_id or services.devices.default}…"
+        yield {c.status: f"Loading **{model_id}** on {device_id or services.devices.default}…"}
         try:
             loaded = services.vision.load(model=model_id, device=device_id or "",
                                           caller=caller_of(services.settings, request, profile, oauth))
         except UserError as err:
-            yield error_html(err)
+            yield {c.status: error_html(err)}
             return
-        yield f"✓ **{loaded.entry.id}** is ready on {loaded.device} (loaded in {loaded.load_ms / 1000:.1f} s)."
+        yield {c.status: f"✓ **{loaded.entry.id}** is ready on {loaded.device} "
+                         f"(loaded in {loaded.load_ms / 1000:.1f} s)."}
 
     def on_photo(value: dict | None, photo: str | None):
         if not photo:
-            return gr.skip(), gr.skip()
-        value = value or empty_box
-        return {"text": value.get("text") or "", "files": [*(value.get("files") or []), photo]}, None
+            return gr.skip()
+        value = value or EMPTY_BOX
+        return {c.box: {"text": value.get("text") or "", "files": [*(value.get("files") or []), photo]},
+                c.camera: None}
 
-    outputs = [chatbot, box]
-    for trigger in (send.click, box.submit):
-        trigger(on_send, [session, box, *settings], outputs, api_visibility="private", show_progress="hidden")
-    regenerate.click(on_regenerate, [session, box, *settings], outputs, api_visibility="private",
-                     show_progress="hidden")
-    stop.click(on_stop, [session], None, queue=False, api_visibility="private")
-    clear.click(on_clear, [session], outputs, queue=False, api_visibility="private")
-    chatbot.clear(on_clear, [session], outputs, queue=False, api_visibility="private")
+    outputs = [c.chatbot, c.box]
+    inputs = [c.session, c.box, *c.settings]
+    private_event = dict(queue=False, api_visibility="private")
+    for trigger in (c.send.click, c.box.submit):
+        trigger(on_send, inputs, outputs, api_visibility="private", show_progress="hidden")
+    c.regenerate.click(on_regenerate, inputs, outputs, api_visibility="private", show_progress="hidden")
+    c.stop.click(on_stop, [c.session], None, **private_event)
+    c.clear.click(on_clear, [c.session], outputs, **private_event)
+    c.chatbot.clear(on_clear, [c.session], outputs, **private_event)
+    model, device = c.settings[:2]
     for picker in (model.input, device.input):
-        picker(on_pick, [model, device], status, api_visibility="private", show_progress="hidden")
-    camera.change(on_photo, [box, camera], [box, camera], queue=False, api_visibility="private")
-    return {"model": model, "status": status, "chatbot": chatbot}
+        picker(on_pick, [model, device], c.status, api_visibility="private", show_progress="hidden")
+    c.camera.change(on_photo, [c.box, c.camera], [c.box, c.camera], **private_event)
 
 
 def _scaling(user: dict) -> list[str]:
