@@ -3,7 +3,7 @@ export cancelled halfway."""
 
 import re
 
-from tests.test_convert import staged, workers
+from tests.leftovers import staged, workers
 
 BUILTIN = "SmolLM2-135M-Instruct-Q4_1"
 

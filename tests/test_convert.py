@@ -3,7 +3,6 @@ Hub, the results loaded by openvino_genai, through the core and through the app'
 
 import threading
 
-import psutil
 import pytest
 from gradio_client.exceptions import AppError
 
@@ -12,6 +11,7 @@ from genai_ui.convert.options import ExportOptions, pick_group_size
 from genai_ui.errors import Cancelled, InvalidParameter, NotAvailable
 from genai_ui.hub.client import HubService
 from genai_ui.work.background import Log, Stage
+from tests.leftovers import staged, workers
 
 CHECKPOINT = "HuggingFaceTB/SmolLM2-135M-Instruct"
 QUESTION = "What is the capital of France?"
@@ -20,15 +20,6 @@ QUESTION = "What is the capital of France?"
 @pytest.fixture(scope="module")
 def hub(local_hub):
     return HubService(endpoint=local_hub.endpoint)
-
-
-def staged(services) -> list:
-    return [p for p in services.library.models_dir.iterdir() if p.name.startswith(".")]
-
-
-def workers() -> list:
-    return [p for p in psutil.Process().children(recursive=True)
-            if any(s in " ".join(p.cmdline()) for s in ("optimum_cli", "genai_ui.convert.worker", "genai_ui.convert.quality"))]
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import logging
 import time
 
 import httpx
-import psutil
 from PIL import Image
 
 from genai_ui.builtin import BUILTIN_ID
+from tests.leftovers import workers
 
 
 def leave_after_first_update(app_url: str, api_name: str, data: list) -> list[str]:
@@ -78,10 +78,6 @@ def test_a_conversion_stops_and_adds_nothing_when_its_client_leaves(app_url, ser
     before = {e.id for e in services.library.list()}
     leave_after_first_update(app_url, "convert_model", ["tiny-random/llava", "int8", 0, 1.0, False, False, False,
                                                         "", False])
-
-    def workers():
-        return [p for p in psutil.Process().children(recursive=True)
-                if any("genai_ui.convert.worker" in part or "genai_ui.convert.quality" in part for part in p.cmdline())]
 
     until(lambda: not services.conversions.line._running and not workers(), "the conversion is still running")
     assert {e.id for e in services.library.list()} == before

@@ -14,6 +14,8 @@ also each engine option (KV cache, dynamic quantization, stateful, prompt lookup
 convert (bench/convert.py): a Hub checkpoint to int4 by `optimum-cli export openvino` against the
 app's /convert_model, both from the same warm Hugging Face cache: wall time, peak memory, output size.
 Runs are interleaved so both sides see the same machine.
+report (bench/report.py): docs/speed.md's figures made from the benches' JSON files (`--take bench-output`
+takes new ones first; `--check` only compares).
 """
 
 from __future__ import annotations
@@ -80,7 +82,15 @@ def main(argv: list[str] | None = None) -> None:
     convert_args.add_argument("--runs", type=int, default=2)
     convert_args.add_argument("--repo", default=CONVERT_REPO)
     convert_args.add_argument("--output", type=Path, default=Path("bench-output"))
+    report_args = sub.add_parser("report", help="docs/speed.md's figures, made from the benches' JSON files")
+    report_args.add_argument("--take", type=Path, metavar="FOLDER", help="first copy the JSON files in FOLDER "
+                             "(bench-output) into docs/bench, the results the page is made from")
+    report_args.add_argument("--check", action="store_true", help="only say whether the page shows those figures")
     args = parser.parse_args(argv)
+    if args.what == "report":
+        from .report import main as report
+
+        raise SystemExit(report(args.take, args.check))
     if args.what == "load":
         bench_load(args.users, args.minutes, args.output)
         return

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .common import launch_app, paired, sse_call, stop, tree_rss
+from .common import launch_app, paired, save_result, sse_call, stop, tree_rss
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
 FIRST_QUESTION = "What is the capital of France?"
@@ -184,8 +184,7 @@ def bench_chat(runs: int, max_new_tokens: int, output: Path) -> dict:
         "ttft_added_http_ms": paired(http, raw, lambda a, r: a.ttft_ms - r.ttft_ms),
         "start": start, "app_rss_bytes": app_rss,
     }
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "chat.json").write_text(json.dumps(results, indent=2))
+    save_result(output, "chat", results)
     print(chat_table(results))
     return results
 

@@ -1,4 +1,4 @@
-"""What both benches need: a free port, the app started in a subprocess, paired medians."""
+"""What the benches share: a free port, the app started in a subprocess, paired medians, the machine."""
 
 from __future__ import annotations
 
@@ -93,6 +93,35 @@ def stop(server: subprocess.Popen) -> None:
     server.wait(10)
 
 
+def machine() -> dict:
+    """What a figure was measured on: the processor, its cores and memory, the engine's version, the day."""
+    import platform
+
+    import openvino
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    try:
+        import psutil
+        memory_gb = round(psutil.virtual_memory().total / 2**30)
+    except ImportError:
+        memory_gb = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": memory_gb, "openvino": openvino.get_version(),
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def save_result(output: Path, name: str, result: dict) -> Path:
+    """A bench's figures into `output/name.json`, with the machine they were measured on
+    (`python -m genai_ui.bench report` makes docs/speed.md from these files)."""
+    output.mkdir(parents=True, exist_ok=True)
+    path = output / f"{name}.json"
+    path.write_text(json.dumps({**result, "machine": machine()}, indent=1))
+    return path
 
 
 def sse_call(http, base_url: str, api_name: str, data: list) -> tuple[float | None, float | None, str]:

@@ -3,7 +3,6 @@ to int4 (the Hub at HF_ENDPOINT)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import statistics
@@ -15,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .common import launch_app, paired, stop
+from .common import launch_app, paired, save_result, stop
 
 CONVERT_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct"
 WARM_IMPORTS = "import nncf, openvino_genai; from optimum.intel import OVModelForCausalLM"
@@ -133,6 +132,8 @@ def bench_convert(runs: int, repo: str, output: Path) -> dict:
         "repo": repo, "runs": runs, "raw_command": raw_command, "app_options": reports[0]["options"],
         "raw": asdict(_median_conversion(raw)), "app": asdict(_median_conversion(app)),
         "app_converting_s": statistics.median(a.converting_s for a in app),
+        # what is neither converting nor verifying, in each run (medians of the parts would not add up)
+        "app_rest_s": statistics.median(a.seconds - a.converting_s - a.stages.get("Verify", 0.0) for a in app),
         # ratios of each interleaved pair, then their median: a drift of the machine cancels out within a pair
         "time_ratio": paired(app, raw, lambda a, r: a.seconds / r.seconds),
         "converting_ratio": paired(app, raw, lambda a, r: a.converting_s / r.seconds),
@@ -143,7 +144,7 @@ def bench_convert(runs: int, repo: str, output: Path) -> dict:
         "tokens_per_s": statistics.median(rep["tokens_per_s"] for rep in reports),
         "app_page_s": page_s,
     }
-    (output / "convert.json").write_text(json.dumps(results, indent=2))
+    save_result(output, "convert", results)
     print(convert_table(results))
     return results
 
@@ -151,7 +152,7 @@ def bench_convert(runs: int, repo: str, output: Path) -> dict:
 def convert_table(r: dict) -> str:
     raw, app = r["raw"], r["app"]
     verify = app["stages"].get("Verify", 0.0)
-    rest = app["seconds"] - r["app_converting_s"] - verify
+    rest = r.get("app_rest_s", app["seconds"] - r["app_converting_s"] - verify)
     quality = "; ".join(f"{q['verdict']} ({q['score']:.2f})" for q in r["quality"])
     reference = statistics.median(q["reference_tokens_per_s"] or 0.0 for q in r["quality"])
     lines = [f"{r['repo']} to int4, group size {r['app_options'].get('group_size')}, "

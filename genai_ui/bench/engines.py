@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import install, paired
+from .common import install, paired, save_result
 
 # prompt lookup proposes tokens the prompt already holds: a rewrite is where it pays, a story is not
 REWRITE = ("Rewrite this paragraph in plain English, keeping every fact: The lighthouse on the northern cape "
@@ -72,8 +72,7 @@ def bench_engines(rounds: int, runs: int, max_new_tokens: int, output: Path, mod
                                     "ratio": _paired_ratio(measured[v.name], measured.get(v.against)),
                                     "rounds": measured[v.name]} for v in variants}}
     result["speed_ratio"] = _paired_ratio(measured["openvino_genai"], measured["Optimum Intel"])
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "engines.json").write_text(json.dumps(result, indent=1))
+    save_result(output, "engines", result)
     print(engines_table(result))
     return result
 

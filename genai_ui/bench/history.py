@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import launch_app, stop
+from .common import launch_app, save_result, stop
 
 QUESTION = "What is the capital of France?"
 QUESTION_TOKENS = 16
@@ -215,8 +215,7 @@ def bench_history(runs: int, output: Path, kept_tokens: int = 1024) -> dict:
                      times={"page_s": round(page_s, 2), "ir_wait_s": round(ir_wait_s, 1),
                             "total_s": round(time.monotonic() - started, 1)},
                      load=(load_before, os.getloadavg()[0]))
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "history.json").write_text(json.dumps(result, indent=2))
+    save_result(output, "history", result)
     print(history_table(result))
     return result
 

@@ -8,14 +8,13 @@ every few steps (what the Image tab runs), in this process.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from .common import launch_app, paired, stop, tree_rss
+from .common import launch_app, paired, save_result, stop, tree_rss
 
 PROMPT = "a lighthouse on a cliff at sunset, oil painting"
 MODEL_ID = "bench-sd"
@@ -95,8 +94,7 @@ def bench_image(runs: int, size: int, steps: int, every: int, output: Path, mode
         "speed_ratio_previews": paired(previewed, raw, lambda p, r: r / p),
         "app_rss_bytes": app_rss,
     }
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "image.json").write_text(json.dumps(results, indent=2))
+    save_result(output, "image", results)
     print(image_table(results))
     return results
 

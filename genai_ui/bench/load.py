@@ -12,7 +12,6 @@ throughput, and the app's memory after warm-up against the end.
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 import threading
@@ -20,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import launch_app, stop, tree_rss
+from .common import launch_app, save_result, stop, tree_rss
 
 CAPITALS = {"France": "Paris", "Italy": "Rome", "Japan": "Tokyo", "Germany": "Berlin", "Egypt": "Cairo",
             "Canada": "Ottawa", "Russia": "Moscow", "China": "Beijing", "England": "London", "Greece": "Athens",
@@ -125,7 +124,7 @@ def bench_load(users: int, minutes: float, output: Path, scaling_seconds: float 
     after_warmup = [rss for t, rss in samples if t >= warm_until] or [rss for _, rss in samples]
     latencies = sorted(x for log in logs for x in log.latencies)
     result = {
-        "users": users, "seconds": round(took, 1),
+        "users": users, "seconds": round(took, 1), "max_new_tokens": MAX_NEW_TOKENS,
         "replies": sum(log.replies for log in logs), "errors": sum(len(log.errors) for log in logs),
         "crosstalk": sum(len(log.crosstalk) for log in logs),
         "own_city_missing": sum(len(log.wrong) for log in logs),
@@ -140,6 +139,24 @@ def bench_load(users: int, minutes: float, output: Path, scaling_seconds: float 
         "examples": {log.countries[0]: (log.crosstalk + log.errors + log.wrong)[:2] for log in logs
                      if log.crosstalk or log.errors or log.wrong},
     }
-    (output / "load.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    save_result(output, "load", result)
+    print(load_table(result))
     return result
+
+
+def load_table(r: dict) -> str:
+    one, four = r["scaling_tokens_per_s"]["1"], r["scaling_tokens_per_s"]["4"]
+    missing = r["own_city_missing"]
+    return "\n".join([
+        f"{r['users']} people chatting for {r['seconds'] / 60:.1f} minutes, greedy, up to "
+        f"{r.get('max_new_tokens', MAX_NEW_TOKENS)} new tokens a reply", "", "| | measured |", "| --- | ---: |",
+        f"| 1 person alone | {one:.1f} tokens/s |",
+        f"| 4 people at once, in all | {four:.1f} tokens/s: **{r['four_users_vs_one']:.2f}×** one alone (target ≥ 2) |",
+        f"| {r['users']} people, in all | {r['tokens_per_s']:.1f} tokens/s ({r['tokens_per_s'] / one:.1f}× one "
+        f"alone), {r['replies']} replies |",
+        f"| errors | **{r['errors']}** |",
+        f"| crosstalk | **{r['crosstalk']}** ({missing} stor{'y' if missing == 1 else 'ies'} left out their own "
+        "city and named no one else's) |",
+        f"| reply time, median / 95th percentile | {r['latency_median_s']:.1f} s / {r['latency_p95_s']:.1f} s |",
+        f"| app memory after warm-up → at the end | {r['rss_after_warmup_mb']} MB → {r['rss_end_mb']} MB: "
+        f"**{r['memory_growth']:+.1%}** (target < 10%) |"])

@@ -8,7 +8,6 @@ HTTP with server-sent events) and reads the answer as it streams. Both decode th
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
@@ -17,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .chat import Run, _median, _speed, timed_generation
-from .common import install, launch_app, paired, sse_call, stop, tree_rss
+from .common import install, launch_app, paired, save_result, sse_call, stop, tree_rss
 
 PROMPT = "Describe this image."
 MODEL_ID = "bench-vlm"
@@ -134,8 +133,7 @@ def bench_vision(runs: int, max_new_tokens: int, output: Path, model_dir: Path |
         "ttft_added_http_ms": paired(over_http, raw, lambda a, r: a.ttft_ms - r.ttft_ms),
         "app_rss_bytes": app_rss,
     }
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "vision.json").write_text(json.dumps(results, indent=2))
+    save_result(output, "vision", results)
     print(vision_table(results))
     return results
 

@@ -21,6 +21,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from ..tasks import TASKS
+
 
 def link_all(source: Path, target: Path) -> None:
     """Every file of `source` in `target` too, hard-linked (no second copy on disk); a step that
@@ -51,7 +53,8 @@ def quantize(source: str, reference: Path, output: Path, task: str, config: dict
     from optimum.exporters.openvino.__main__ import infer_task
     from optimum.intel.openvino.utils import _HEAD_TO_AUTOMODELS
 
-    if task == "text-to-image":
+    diffusers = any(t.export_task == task and t.named_by == "diffusers" for t in TASKS.values())
+    if diffusers:
         from diffusers import DiffusionPipeline
 
         model_cls = getattr(oi, "OV" + DiffusionPipeline.load_config(str(reference))["_class_name"])
@@ -60,7 +63,7 @@ def quantize(source: str, reference: Path, output: Path, task: str, config: dict
         model_cls = getattr(oi, _HEAD_TO_AUTOMODELS[task.replace("-with-past", "")])
     link_all(reference, output)  # optimum replaces the model files it compresses, and needs them there
     model = model_cls.from_pretrained(reference, compile=False, trust_remote_code=trust_remote_code,
-                                      **({"use_cache": task.endswith("with-past")} if task != "text-to-image" else {}))
+                                      **({} if diffusers else {"use_cache": task.endswith("with-past")}))
     # the call optimum-cli makes after its export (optimum/exporters/openvino/__main__.py, _main_quantize),
     # saving into another folder so that the uncompressed reference stays whole for the quality check
     model._apply_quantization(config, compile_only=False, compile_model=False, model_name_or_path=source,

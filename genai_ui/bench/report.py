@@ -1,0 +1,90 @@
+"""`python -m genai_ui.bench report`: docs/speed.md's figures, made from the benches' JSON files.
+
+Each bench writes `bench-output/NAME.json` with the machine it ran on. `report --take bench-output`
+copies those files into docs/bench/ (kept in git: the figures the page shows) and rewrites every block
+of docs/speed.md between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` from docs/bench/NAME.json.
+The prose around the blocks says what the figures mean; no figure is typed by hand. `report --check`
+fails when the page and the files disagree (a unit test runs it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from .chat import chat_table
+from .convert import convert_table
+from .engines import engines_table
+from .history import history_table
+from .image import image_table
+from .load import load_table
+from .vision import vision_table
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+DOC = ROOT / "docs" / "speed.md"
+RESULTS = ROOT / "docs" / "bench"
+TABLES: dict[str, Callable[[dict], str]] = {
+    "chat": chat_table, "load": load_table, "history": history_table, "vision": vision_table, "image": image_table,
+    "convert": convert_table, "engines": engines_table}
+BLOCK = re.compile(r"(<!-- bench:(\w+) -->\n).*?(<!-- /bench:\2 -->)", re.S)
+
+
+def machine_line(m: dict | None) -> str:
+    if not m:
+        return "Measured on a machine the results do not name."
+    memory = f", {m['memory_gb']} GB" if m.get("memory_gb") else ""
+    version = m["openvino"].split("-")[0]  # 2026.4.1, without the build and branch
+    return f"Measured on {m['cpu']} ({m['cores']} cores{memory}), OpenVINO {version}, {m['date']}:"
+
+
+def block(name: str, results: Path = RESULTS) -> str:
+    """What stands between a block's markers: the machine, then the bench's own table (LookupError: no such
+    bench, or no results of it)."""
+    path = results / f"{name}.json"
+    if name not in TABLES:
+        raise LookupError(f"docs/speed.md has a block for {name!r}, which is no bench ({', '.join(TABLES)}).")
+    if not path.is_file():
+        raise LookupError(f"docs/speed.md shows {name!r}, but {path} is missing: run `python -m genai_ui.bench "
+                          f"{name}`, then `python -m genai_ui.bench report --take bench-output`.")
+    result = json.loads(path.read_text())
+    return f"{machine_line(result.get('machine'))}\n\n{TABLES[name](result)}\n"
+
+
+def render(text: str, results: Path = RESULTS) -> str:
+    """The page with every block made anew from the results."""
+    return BLOCK.sub(lambda m: m.group(1) + block(m.group(2), results) + m.group(3), text)
+
+
+def take(source: Path, results: Path = RESULTS) -> list[str]:
+    """Copy the benches' new results (`source/NAME.json`) into the folder the page is made from."""
+    results.mkdir(parents=True, exist_ok=True)
+    taken = []
+    for name in TABLES:
+        if (source / f"{name}.json").is_file():
+            shutil.copyfile(source / f"{name}.json", results / f"{name}.json")
+            taken.append(name)
+    return taken
+
+
+def main(take_from: Path | None, check: bool, doc: Path = DOC, results: Path = RESULTS) -> int:
+    if take_from is not None:
+        taken = take(take_from, results)
+        print(f"took {', '.join(taken) or 'nothing'} from {take_from}")
+    text = doc.read_text()
+    try:
+        made = render(text, results)
+    except LookupError as err:  # a block names no bench, or its results are missing
+        print(err)
+        return 1
+    if check:
+        if made != text:
+            print(f"{doc} does not show the figures of {results}: run `python -m genai_ui.bench report`.")
+            return 1
+        print(f"{doc} shows the figures of {results}.")
+        return 0
+    doc.write_text(made)
+    print(f"wrote {doc} from {results}")
+    return 0
