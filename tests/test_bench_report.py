@@ -6,6 +6,7 @@ import json
 import pytest
 
 from genai_ui.bench.common import machine, save_result
+from genai_ui.bench.load import load_table
 from genai_ui.bench.report import DOC, RESULTS, TABLES, main, render, take
 
 LOAD = {"users": 8, "seconds": 120.4, "max_new_tokens": 96, "replies": 97, "errors": 0, "crosstalk": 0,
@@ -58,3 +59,30 @@ def test_take_copies_only_the_benches_results(tmp_path):
     (source / "notes.json").write_text("{}")
     assert take(source, results) == ["load"]
     assert sorted(p.name for p in results.iterdir()) == ["load.json"]
+
+
+def test_a_marker_without_its_pair_or_broken_results_are_said_not_skipped(tmp_path):
+    save_result(tmp_path, "load", LOAD)
+    with pytest.raises(LookupError, match="lacks its opening or closing marker: load"):
+        render(PAGE.replace("<!-- /bench:load -->", "<!-- /bench:lood -->"), tmp_path)
+    with pytest.raises(LookupError, match="lacks its opening or closing marker: load"):
+        render(PAGE.replace("<!-- /bench:load -->\n", ""), tmp_path)
+    (tmp_path / "load.json").write_text('{"users": 8}')
+    with pytest.raises(LookupError, match=r"load\.json is not a result of `python -m genai_ui.bench load` \(KeyError"):
+        render(PAGE, tmp_path)
+    (tmp_path / "load.json").write_text("{half")
+    with pytest.raises(LookupError, match="is not a result of"):
+        render(PAGE, tmp_path)
+
+
+def test_check_never_takes_new_results(tmp_path, capsys):
+    save_result(tmp_path / "bench-output", "load", LOAD)
+    assert main(tmp_path / "bench-output", check=True, doc=tmp_path / "speed.md", results=tmp_path / "results") == 2
+    assert not (tmp_path / "results").exists() and "only compares" in capsys.readouterr().out
+
+
+def test_a_load_run_without_replies_still_makes_its_table():
+    silent = {**LOAD, "replies": 0, "tokens_per_s": 0.0, "latency_median_s": None, "latency_p95_s": None,
+              "scaling_tokens_per_s": {"1": 0.0, "4": 0.0}, "four_users_vs_one": None}
+    table = load_table(silent)
+    assert "| reply time, median / 95th percentile | – / – |" in table and "**–×** one alone" in table

@@ -135,7 +135,7 @@ def bench_load(users: int, minutes: float, output: Path, scaling_seconds: float 
         "rss_peak_mb": round(max(after_warmup) / 2**20),
         "memory_growth": round(after_warmup[-1] / after_warmup[0] - 1, 3),
         "scaling_tokens_per_s": {str(n): round(v, 1) for n, v in scaling.items()},
-        "four_users_vs_one": round(scaling[4] / scaling[1], 2),
+        "four_users_vs_one": round(scaling[4] / scaling[1], 2) if scaling[1] else None,
         "examples": {log.countries[0]: (log.crosstalk + log.errors + log.wrong)[:2] for log in logs
                      if log.crosstalk or log.errors or log.wrong},
     }
@@ -147,16 +147,25 @@ def bench_load(users: int, minutes: float, output: Path, scaling_seconds: float 
 def load_table(r: dict) -> str:
     one, four = r["scaling_tokens_per_s"]["1"], r["scaling_tokens_per_s"]["4"]
     missing = r["own_city_missing"]
+
+    def seconds(value) -> str:  # None: no reply came back
+        return "–" if value is None else f"{value:.1f} s"
+
+    four_x = "–" if r["four_users_vs_one"] is None else f"{r['four_users_vs_one']:.2f}"
+
+    def times_one(value: float) -> str:  # against one person alone (who may have got nothing)
+        return f"{value / one:.1f}×" if one else "–×"
+
     return "\n".join([
         f"{r['users']} people chatting for {r['seconds'] / 60:.1f} minutes, greedy, up to "
         f"{r.get('max_new_tokens', MAX_NEW_TOKENS)} new tokens a reply", "", "| | measured |", "| --- | ---: |",
         f"| 1 person alone | {one:.1f} tokens/s |",
-        f"| 4 people at once, in all | {four:.1f} tokens/s: **{r['four_users_vs_one']:.2f}×** one alone (target ≥ 2) |",
-        f"| {r['users']} people, in all | {r['tokens_per_s']:.1f} tokens/s ({r['tokens_per_s'] / one:.1f}× one "
+        f"| 4 people at once, in all | {four:.1f} tokens/s: **{four_x}×** one alone (target ≥ 2) |",
+        f"| {r['users']} people, in all | {r['tokens_per_s']:.1f} tokens/s ({times_one(r['tokens_per_s'])} one "
         f"alone), {r['replies']} replies |",
         f"| errors | **{r['errors']}** |",
         f"| crosstalk | **{r['crosstalk']}** ({missing} stor{'y' if missing == 1 else 'ies'} left out their own "
         "city and named no one else's) |",
-        f"| reply time, median / 95th percentile | {r['latency_median_s']:.1f} s / {r['latency_p95_s']:.1f} s |",
+        f"| reply time, median / 95th percentile | {seconds(r['latency_median_s'])} / {seconds(r['latency_p95_s'])} |",
         f"| app memory after warm-up → at the end | {r['rss_after_warmup_mb']} MB → {r['rss_end_mb']} MB: "
         f"**{r['memory_growth']:+.1%}** (target < 10%) |"])

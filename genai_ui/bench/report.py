@@ -30,6 +30,7 @@ TABLES: dict[str, Callable[[dict], str]] = {
     "chat": chat_table, "load": load_table, "history": history_table, "vision": vision_table, "image": image_table,
     "convert": convert_table, "engines": engines_table}
 BLOCK = re.compile(r"(<!-- bench:(\w+) -->\n).*?(<!-- /bench:\2 -->)", re.S)
+MARKER = re.compile(r"<!-- /?bench:(\w+) -->")
 
 
 def machine_line(m: dict | None) -> str:
@@ -49,12 +50,21 @@ def block(name: str, results: Path = RESULTS) -> str:
     if not path.is_file():
         raise LookupError(f"docs/speed.md shows {name!r}, but {path} is missing: run `python -m genai_ui.bench "
                           f"{name}`, then `python -m genai_ui.bench report --take bench-output`.")
-    result = json.loads(path.read_text())
-    return f"{machine_line(result.get('machine'))}\n\n{TABLES[name](result)}\n"
+    try:
+        result = json.loads(path.read_text())
+        return f"{machine_line(result.get('machine'))}\n\n{TABLES[name](result)}\n"
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise LookupError(f"{path} is not a result of `python -m genai_ui.bench {name}` ({type(err).__name__}: "
+                          f"{err}): run the bench again.") from None
 
 
 def render(text: str, results: Path = RESULTS) -> str:
-    """The page with every block made anew from the results."""
+    """The page with every block made anew from the results (LookupError: a marker without its pair)."""
+    paired = [m.group(2) for m in BLOCK.finditer(text)]
+    markers = MARKER.findall(text)
+    if len(markers) != 2 * len(paired):
+        alone = sorted(set(markers) - set(paired)) or sorted({n for n in markers if markers.count(n) != 2})
+        raise LookupError(f"a bench block of the page lacks its opening or closing marker: {', '.join(alone)}.")
     return BLOCK.sub(lambda m: m.group(1) + block(m.group(2), results) + m.group(3), text)
 
 
@@ -70,13 +80,16 @@ def take(source: Path, results: Path = RESULTS) -> list[str]:
 
 
 def main(take_from: Path | None, check: bool, doc: Path = DOC, results: Path = RESULTS) -> int:
+    if take_from is not None and check:
+        print("--check only compares the page with the results it is made from; --take would change them first.")
+        return 2
     if take_from is not None:
         taken = take(take_from, results)
         print(f"took {', '.join(taken) or 'nothing'} from {take_from}")
     text = doc.read_text()
     try:
         made = render(text, results)
-    except LookupError as err:  # a block names no bench, or its results are missing
+    except LookupError as err:  # a block names no bench or lacks a marker, or its results are missing or broken
         print(err)
         return 1
     if check:
