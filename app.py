@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     services = create_services(settings)
     demo = build_app(services)
     with_queue(demo).launch(server_name=settings.host, server_port=settings.port, share=share,
-                            **launch_options(settings, logins))
+                            **launch_options(services, logins))
 
 
 if __name__ == "__main__":

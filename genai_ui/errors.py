@@ -3,9 +3,10 @@ is here, grouped as huggingface_hub groups its own.
 
     UserError                      anything a person can fix; str(error) is the message
     ├── InvalidParameter           a value outside what is accepted (EmptyMessage, PromptTooLong,
-    │                              NothingToConvert)
+    │                              NothingToConvert, TooLarge)
     ├── ModelNotFound, WrongTask, DeviceNotFound, NotAvailable
-    ├── NotAllowed                 not for this caller (SignInRequired, GatedModel, WriteTokenNeeded)
+    ├── NotAllowed                 not for this caller (SignInRequired, GatedModel, WriteTokenNeeded,
+    │                              WrongKey)
     ├── HubUnavailable             the Hub cannot be reached
     ├── Busy                       a line is full
     ├── Failed                     the engine or a step failed (ModelLoadError, DraftMismatch,
@@ -35,6 +36,10 @@ class EmptyMessage(InvalidParameter):
 
 class PromptTooLong(InvalidParameter):
     pass
+
+
+class TooLarge(InvalidParameter):
+    """A request over a size bound."""
 
 
 class NothingToConvert(InvalidParameter):
@@ -82,6 +87,10 @@ class GatedModel(NotAllowed):
 
 class WriteTokenNeeded(NotAllowed):
     """No token, or one the Hub does not let write."""
+
+
+class WrongKey(NotAllowed):
+    """An API call without the key the operator set, or with another."""
 
 
 # The Hub and the lines

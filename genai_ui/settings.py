@@ -38,6 +38,9 @@ class Settings:
     auth: str = field(default="", repr=False, metadata=_flag(
         "require a login, as user:password (several separated by commas); GENAI_UI_AUTH keeps it out of `ps`",
         "GENAI_UI_AUTH"))
+    api_key: str = field(default="", repr=False, metadata=_flag(
+        "the key an OpenAI client sends to /v1 (Authorization: Bearer); without one, /v1 answers this machine's own "
+        "user only; GENAI_UI_API_KEY keeps it out of `ps`", "GENAI_UI_API_KEY"))
     allow_remote_code: bool = field(default=False, metadata=_flag(
         "let visitors of a shared deployment convert repos that need trust_remote_code", "GENAI_UI_ALLOW_REMOTE_CODE"))
     allow_engine_options: bool = field(default=False, metadata=_flag(

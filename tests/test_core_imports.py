@@ -112,7 +112,7 @@ LAYERS = [
     {"engines", "work"},
     {"hub", "convert", "run", "manage"},
     {"services"},
-    {"ui", "bench", "testing"},
+    {"ui", "v1", "bench", "testing"},
 ]
 
 

@@ -8,8 +8,8 @@ import gradio as gr
 
 from .. import __version__
 from ..services import Services
-from ..settings import Settings
 from ..tasks import TASKS
+from ..v1.routes import V1
 from .api import register_api
 from .benchmark_tab import build_benchmark_tab
 from .caller import caller_of
@@ -52,9 +52,12 @@ def with_queue(demo: gr.Blocks) -> gr.Blocks:
     return demo
 
 
-def launch_options(settings: Settings, logins: list[tuple[str, str]]) -> dict:
-    """What `launch()` takes from the settings, beyond the address: login, upload limit, MCP."""
+def launch_options(services: Services, logins: list[tuple[str, str]]) -> dict:
+    """What `launch()` takes from the settings, beyond the address: login, upload limit, MCP, and the
+    OpenAI-compatible /v1 routes (before Gradio's own, on the same server)."""
+    settings = services.settings
     return dict(mcp_server=settings.mcp, css=CSS, footer_links=["api", "settings"], auth=logins or None,
+                app_kwargs={"routes": V1(services).routes()},
                 auth_message="genai_ui: sign in with the user and password the operator gave you." if logins else None,
                 max_file_size=f"{settings.max_upload_mb}mb")
 

@@ -1,0 +1,222 @@
+"""The /v1 routes (Starlette, on the app's own server): who may call them, OpenAI's error shape, and the
+reply streamed as server-sent events. A reply runs in the same engine as the page's, batched with them;
+a client that leaves stops its reply in the engine, as Stop does on the page."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from datetime import datetime
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+from ..access import Caller, identify
+from ..engines.pipelines import MAX_BATCH
+from ..errors import Busy, InvalidParameter, ModelNotFound, NotAllowed, TooLarge, UserError, WrongKey, WrongTask
+from ..services import Services
+from .chat import chunk, completion, completion_id, read_chat_request, usage_chunk
+
+log = logging.getLogger("genai_ui")
+
+MAX_BODY_BYTES = 4 * 2**20  # a chat request's JSON: the history bounds (run/conversation.py) fit well inside
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An error as OpenAI reports it: {"error": {"message", "type", "param", "code"}} with its status code."""
+    status: int
+    message: str
+    kind: str
+    code: str
+    param: str | None = None
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status)
+
+
+def api_error(err: Exception) -> Answer:
+    """A user error with the status code and type OpenAI's clients expect; a bug as a 500 whose details stay
+    in the server's log."""
+    message = str(err)
+    if isinstance(err, WrongKey):
+        return Answer(401, message, "authentication_error", "invalid_api_key")
+    if isinstance(err, TooLarge):
+        return Answer(413, message, "invalid_request_error", "request_too_large")
+    if isinstance(err, ModelNotFound):
+        return Answer(404, message, "invalid_request_error", "model_not_found", "model")
+    if isinstance(err, WrongTask):
+        return Answer(400, message, "invalid_request_error", "model_not_supported", "model")
+    if isinstance(err, InvalidParameter):
+        return Answer(400, message, "invalid_request_error", "invalid_value", getattr(err, "param", None))
+    if isinstance(err, NotAllowed):
+        return Answer(403, message, "permission_error", "permission_denied")
+    if isinstance(err, Busy):
+        return Answer(429, message, "rate_limit_error", "busy")
+    if isinstance(err, UserError):
+        return Answer(500, message, "server_error", "failed")
+    log.exception("Unexpected error in /v1")
+    return Answer(500, f"Something went wrong on the server ({type(err).__name__}); the details are in its log.",
+                  "server_error", "internal_error")
+
+
+class Slot:
+    """One of the replies /v1 may run at once; given back once, however the reply ends (or never starts)."""
+
+    def __init__(self, pool: threading.BoundedSemaphore) -> None:
+        self.pool, self.held = pool, pool.acquire(blocking=False)
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            if self.held:
+                self.held = False
+                self.pool.release()
+
+
+class V1:
+    """The routes, on the app's services. `replying` bounds the replies /v1 runs at once (the engine's batch):
+    one more is refused with a 429 rather than waiting unseen."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.replying = threading.BoundedSemaphore(MAX_BATCH)
+
+    def routes(self) -> list[Route]:
+        return [Route("/v1/models", self.models, methods=["GET"]),
+                Route("/v1/chat/completions", self.chat_completions, methods=["POST"])]
+
+    def caller(self, request: Request) -> Caller:
+        """Who asks, from the connection and the key: with no key set, /v1 is for this machine's own user only;
+        with one, for whoever has it (as a visitor of a shared deployment when the app is shared)."""
+        key = self.settings.api_key
+        given = request.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        if key and not (scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode())):
+            raise WrongKey("Incorrect or missing API key: send it as 'Authorization: Bearer <key>' (the operator "
+                           "set it with --api-key).")
+        client = request.client.host if request.client else None
+        caller = identify(self.settings, client_host=client, headers=dict(request.headers), session="v1")
+        if caller.shared and not key:
+            raise NotAllowed("The OpenAI-compatible API is off on this shared deployment: its operator turns it on "
+                             "by setting an API key (--api-key or GENAI_UI_API_KEY).")
+        return caller
+
+    async def models(self, request: Request):
+        try:
+            caller = self.caller(request)
+            entries = await anyio.to_thread.run_sync(lambda: self.services.access.list(caller))
+        except Exception as err:
+            return api_error(err).response()
+        return JSONResponse({"object": "list", "data": [
+            {"id": e.id, "object": "model", "created": _timestamp(e.created), "owned_by": "genai_ui", "task": e.task}
+            for e in entries]})
+
+    async def chat_completions(self, request: Request):
+        try:
+            caller = self.caller(request)
+            ask = read_chat_request(await _json(request))
+        except Exception as err:
+            return api_error(err).response()
+        slot = Slot(self.replying)
+        if not slot.held:
+            return api_error(Busy(f"The server is busy: {MAX_BATCH} replies are running. Try again in a "
+                                  "moment.")).response()
+        cancel = threading.Event()
+        try:
+            stream = await anyio.to_thread.run_sync(lambda: self.services.chat.reply(
+                message=ask.message, history=ask.history, model=ask.model, system_prompt=ask.system_prompt,
+                params=ask.params, cancel=cancel, caller=caller))
+        except Exception as err:
+            slot.release()
+            return api_error(err).response()
+        model = self.services.chat.model_id(ask.model, caller)
+        if ask.stream:
+            events = self._events(stream, cancel, model, ask.include_usage, slot)
+            weakref.finalize(events, slot.release)  # a client gone before the first chunk: never started
+            return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        try:
+            text, metrics = "", None
+            async for update in _updates(stream, cancel, request):
+                text, metrics = update.text, update.metrics or metrics
+        except Exception as err:
+            return api_error(err).response()
+        finally:
+            slot.release()
+        return JSONResponse(completion(completion_id(), model, text, metrics))
+
+    async def _events(self, stream, cancel: threading.Event, model: str, include_usage: bool, slot: Slot):
+        """OpenAI's chunks: the role first, then each new piece of text, then the finish (and the usage when
+        asked), then [DONE]. An error after the first chunk is sent as an error event, as OpenAI does."""
+        cid, created, sent, metrics = completion_id(), int(time.time()), "", None
+        try:
+            yield _sse(chunk(cid, model, created, {"role": "assistant", "content": ""}))
+            async for update in _updates(stream, cancel, None):
+                piece, sent = update.text[len(sent):], update.text
+                metrics = update.metrics or metrics
+                if piece:
+                    yield _sse(chunk(cid, model, created, {"content": piece}))
+            yield _sse(chunk(cid, model, created, {}, "length" if metrics and metrics.finish == "length" else "stop"))
+            if include_usage:
+                yield _sse(usage_chunk(cid, model, created, metrics))
+            yield "data: [DONE]\n\n"
+        except Exception as err:
+            yield _sse(api_error(err).body())
+        finally:
+            slot.release()
+
+
+async def _updates(stream, cancel: threading.Event, request: Request | None):
+    """The reply's updates, each read in a worker thread. Leaving early (the client went away: Starlette
+    cancels the response) stops the reply in the engine and closes the stream."""
+    done = object()
+    try:
+        while True:
+            update = await anyio.to_thread.run_sync(next, stream, done)
+            if update is done:
+                return
+            if request is not None and await request.is_disconnected():
+                log.info("/v1: stopped a reply, its client went away")
+                return
+            yield update
+    finally:
+        cancel.set()
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(stream.close)
+
+
+async def _json(request: Request) -> object:
+    size = request.headers.get("content-length")
+    if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
+        raise TooLarge(f"The request is {int(size):,} bytes; the limit is {MAX_BODY_BYTES:,}.")
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > MAX_BODY_BYTES:
+            raise TooLarge(f"The request is over {MAX_BODY_BYTES:,} bytes, the limit.")
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise InvalidParameter("The request body is not JSON.") from None
+
+
+def _sse(data: dict) -> str:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _timestamp(created: str) -> int:
+    try:
+        return int(datetime.fromisoformat(created).timestamp()) if created else 0
+    except ValueError:
+        return 0

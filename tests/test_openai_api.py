@@ -1,0 +1,136 @@
+"""/v1, the OpenAI-compatible API, with the real `openai` client: the library's models, a reply whole and
+streamed (OpenAI's chunks, usage when asked), OpenAI's errors, the key, and a client that leaves mid-stream."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import httpx
+import openai
+import pytest
+
+from genai_ui.builtin import BUILTIN_ID
+from genai_ui.services import create_services
+from genai_ui.settings import Settings
+from tests.apps import launched
+
+QUESTION = [{"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "What is the capital of France?"}]
+
+
+@pytest.fixture(scope="module")
+def ai(app_url):
+    return openai.OpenAI(base_url=f"{app_url}v1", api_key="unused: no key is set on this app", max_retries=0)
+
+
+def test_the_librarys_models_are_listed_with_their_task(ai):
+    models = {m.id: m for m in ai.models.list()}
+    assert BUILTIN_ID in models and models[BUILTIN_ID].owned_by == "genai_ui"
+    assert models[BUILTIN_ID].model_extra["task"] == "text-generation" and models[BUILTIN_ID].created > 0
+
+
+def test_a_whole_reply(ai):
+    reply = ai.chat.completions.create(model=BUILTIN_ID, messages=QUESTION, temperature=0, max_tokens=24)
+    assert reply.object == "chat.completion" and reply.id.startswith("chatcmpl-") and reply.model == BUILTIN_ID
+    (choice,) = reply.choices
+    assert "Paris" in choice.message.content and choice.message.role == "assistant"
+    assert choice.finish_reason in ("stop", "length")
+    assert reply.usage.prompt_tokens > 10 and 0 < reply.usage.completion_tokens <= 24
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+
+
+def test_a_streamed_reply_comes_in_openais_chunks(ai):
+    chunks = list(ai.chat.completions.create(model=BUILTIN_ID, messages=QUESTION, temperature=0, max_tokens=40,
+                                             stream=True, stream_options={"include_usage": True}))
+    assert len({c.id for c in chunks}) == 1 and all(c.object == "chat.completion.chunk" for c in chunks)
+    assert chunks[0].choices[0].delta.role == "assistant"
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(pieces) >= 2 and "Paris" in "".join(pieces)
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes in (["stop"], ["length"]) and chunks[-2].choices[0].finish_reason == finishes[0]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens > 1  # usage last, as asked
+    whole = ai.chat.completions.create(model=BUILTIN_ID, messages=QUESTION, temperature=0, max_tokens=40)
+    assert "".join(pieces) == whole.choices[0].message.content  # greedy: the same reply either way
+
+
+def test_a_conversation_carries_its_history(ai):
+    """The earlier turns reach the model (a 135M model may not use them well: the prompt's size tells)."""
+    last = {"role": "user", "content": [{"type": "text", "text": "What is my name?"}]}
+    earlier = [{"role": "user", "content": "My name is Ada Lovelace, and I write programs."},
+               {"role": "assistant", "content": "Hello Ada! Nice to meet you."}]
+    alone = ai.chat.completions.create(model=BUILTIN_ID, messages=[last], temperature=0, max_tokens=4)
+    along = ai.chat.completions.create(model=BUILTIN_ID, messages=earlier + [last], temperature=0, max_tokens=4)
+    assert along.usage.prompt_tokens >= alone.usage.prompt_tokens + 15
+
+
+@pytest.mark.parametrize("kwargs, error, param, says", [
+    (dict(model="no-such-model"), openai.NotFoundError, "model", "No model 'no-such-model' in the library"),
+    (dict(temperature=5), openai.BadRequestError, None, "temperature"),
+    (dict(max_tokens=0), openai.BadRequestError, None, "max_new_tokens"),
+    (dict(n=2), openai.BadRequestError, "n", "'n' must be 1"),
+    (dict(tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]),
+     openai.BadRequestError, "tools", "tool calling is not available yet"),
+    (dict(messages=[{"role": "assistant", "content": "Hi"}]), openai.BadRequestError, "messages",
+     "The last message must be the user's"),
+    (dict(messages=[{"role": "user", "content": "  "}]), openai.BadRequestError, None, "Type a message first"),
+    (dict(extra_body={"bogus": 1}), openai.BadRequestError, "bogus", "Unknown parameter 'bogus'"),
+])
+def test_bad_requests_get_openais_errors(ai, kwargs, error, param, says):
+    ask = {"model": BUILTIN_ID, "messages": QUESTION, **kwargs}
+    with pytest.raises(error) as caught:
+        ai.chat.completions.create(**ask)
+    body = caught.value.body
+    assert says in body["message"] and body["type"] == "invalid_request_error", body
+    assert param is None or body["param"] == param, body
+
+
+def test_a_neutral_value_of_an_unsupported_parameter_is_accepted(ai):
+    reply = ai.chat.completions.create(model=BUILTIN_ID, messages=QUESTION, temperature=0, max_tokens=8, stop=None,
+                                       presence_penalty=0, tools=[], response_format={"type": "text"}, user="u1")
+    assert reply.choices[0].message.content
+
+
+def test_broken_and_oversized_bodies(app_url):
+    broken = httpx.post(f"{app_url}v1/chat/completions", content=b"{not json", timeout=30)
+    assert broken.status_code == 400 and broken.json()["error"]["message"] == "The request body is not JSON."
+    huge = httpx.post(f"{app_url}v1/chat/completions", content=b" " * (5 * 2**20), timeout=30)
+    assert huge.status_code == 413 and huge.json()["error"]["code"] == "request_too_large"
+
+
+def test_without_a_key_a_request_through_a_proxy_is_refused(app_url):
+    """No key set: /v1 is this machine's own user's. A request that came through a proxy is someone else's."""
+    refused = httpx.get(f"{app_url}v1/models", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=30)
+    assert refused.status_code == 403 and refused.json()["error"]["type"] == "permission_error"
+    assert "--api-key" in refused.json()["error"]["message"]
+
+
+def test_with_a_key_only_its_holder_is_answered(tmp_path, gguf):
+    services = create_services(Settings(home=tmp_path, device="CPU", offline=True, api_key="sk-local-test",
+                                        shared=True))
+    with launched(services) as url:
+        with pytest.raises(openai.AuthenticationError) as caught:
+            openai.OpenAI(base_url=f"{url}v1", api_key="sk-wrong", max_retries=0).models.list()
+        assert caught.value.body["code"] == "invalid_api_key" and "sk-local-test" not in str(caught.value.body)
+        missing = httpx.post(f"{url}v1/chat/completions", json={"model": BUILTIN_ID, "messages": QUESTION}, timeout=30)
+        assert missing.status_code == 401 and missing.json()["error"]["type"] == "authentication_error"
+        models = openai.OpenAI(base_url=f"{url}v1", api_key="sk-local-test", max_retries=0).models.list()
+        assert BUILTIN_ID in [m.id for m in models]
+        assert "sk-local-test" not in repr(services.settings)
+
+
+def test_a_client_that_leaves_mid_stream_stops_the_reply(app_url, services, caplog):
+    ask = {"model": BUILTIN_ID, "messages": [{"role": "user", "content": "Write a very long story about a sailor."}],
+           "max_tokens": 2048, "temperature": 0, "stream": True}
+    with caplog.at_level(logging.INFO, logger="genai_ui"):
+        with httpx.Client(timeout=120) as http, http.stream("POST", f"{app_url}v1/chat/completions", json=ask) as r:
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+            for line in r.iter_lines():
+                if line.startswith("data:") and json.loads(line[5:])["choices"][0]["delta"].get("content"):
+                    break  # leaving after the first words: the connection closes
+        deadline = time.monotonic() + 30
+        while services.chat._replying and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert services.chat._replying == 0, "the reply is still streaming"
+    assert any("its reader went away" in r.getMessage() for r in caplog.records), caplog.text
