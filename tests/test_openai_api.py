@@ -95,7 +95,7 @@ def test_a_neutral_value_of_an_unsupported_parameter_is_accepted(ai):
 def test_broken_and_oversized_bodies(app_url):
     broken = httpx.post(f"{app_url}v1/chat/completions", content=b"{not json", timeout=30)
     assert broken.status_code == 400 and broken.json()["error"]["message"] == "The request body is not JSON."
-    huge = httpx.post(f"{app_url}v1/chat/completions", content=b" " * (5 * 2**20), timeout=30)
+    huge = httpx.post(f"{app_url}v1/chat/completions", content=b" " * (17 * 2**20), timeout=30)
     assert huge.status_code == 413 and huge.json()["error"]["code"] == "request_too_large"
 
 
@@ -134,3 +134,10 @@ def test_a_client_that_leaves_mid_stream_stops_the_reply(app_url, services, capl
             time.sleep(0.1)
     assert services.chat._replying == 0, "the reply is still streaming"
     assert any("its reader went away" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_a_history_over_the_bounds_is_refused_with_the_bound(ai):
+    turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": "Hello"} for i in range(1_002)]
+    with pytest.raises(openai.BadRequestError) as caught:
+        ai.chat.completions.create(model=BUILTIN_ID, messages=turns + [{"role": "user", "content": "Hi"}])
+    assert "the limit is 1,000" in caught.value.body["message"], caught.value.body

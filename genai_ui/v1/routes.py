@@ -26,7 +26,9 @@ from .chat import chunk, completion, completion_id, read_chat_request, usage_chu
 
 log = logging.getLogger("genai_ui")
 
-MAX_BODY_BYTES = 4 * 2**20  # a chat request's JSON: the history bounds (run/conversation.py) fit well inside
+# a chat request's JSON: a history at its bounds (1,000,000 characters, run/conversation.py) fits inside, even
+# with every character escaped as JSON's \uXXXX (6 bytes; 12 for a pair), and is refused there with its own message
+MAX_BODY_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True)
