@@ -136,22 +136,6 @@ class _Parts:
     last_seed: gr.State
     fields: tuple  # prompt, negative prompt, width, height, steps, guidance, seed, count: ImageParams' order
 
-    @property
-    def prompt(self) -> gr.Textbox:
-        return self.fields[0]
-
-    @property
-    def width(self) -> gr.Slider:
-        return self.fields[2]
-
-    @property
-    def height(self) -> gr.Slider:
-        return self.fields[3]
-
-    @property
-    def seed(self) -> gr.Number:
-        return self.fields[6]
-
 
 def build_image_tab(services: Services) -> RunTab:
     c = _layout(services)
@@ -220,6 +204,7 @@ def _layout(services: Services) -> _Parts:
 
 def _wire(services: Services, c: _Parts) -> None:
     """The tab's events; each handler returns {component: update}."""
+    prompt, _, width, height, _, _, seed, _ = c.fields
 
     @user_errors
     def on_generate(state: ImageSession, model_id, device_id, every, start_value, start_strength, files, weights,
@@ -277,7 +262,7 @@ def _wire(services: Services, c: _Parts) -> None:
         yield {c.status: f"✓ **{loaded.entry.id}** is ready on {loaded.device} "
                          f"(loaded in {loaded.load_ms / 1000:.1f} s); made for {size}×{size}, "
                          f"sizes in steps of {step}.",
-               c.width: gr.Slider(value=size, step=step), c.height: gr.Slider(value=size, step=step)}
+               width: gr.Slider(value=size, step=step), height: gr.Slider(value=size, step=step)}
 
     def on_restore(path: str | None, request: gr.Request, profile: gr.OAuthProfile | None,
                    oauth: gr.OAuthToken | None):
@@ -303,12 +288,12 @@ def _wire(services: Services, c: _Parts) -> None:
     inputs = [c.session, c.model, c.device, c.preview_every, c.start, c.strength, c.lora_files, c.lora_weights,
               *c.fields]
     c.generate.click(on_generate, inputs, outputs, api_visibility="private", show_progress="hidden")
-    c.prompt.submit(on_generate, inputs, outputs, api_visibility="private", show_progress="hidden")
+    prompt.submit(on_generate, inputs, outputs, api_visibility="private", show_progress="hidden")
     c.cancel.click(on_cancel, [c.session], None, queue=False, api_visibility="private")
-    c.dice.click(lambda: -1, None, c.seed, queue=False, api_visibility="private")
-    c.reuse.click(lambda last: last, c.last_seed, c.seed, queue=False, api_visibility="private")
+    c.dice.click(lambda: -1, None, seed, queue=False, api_visibility="private")
+    c.reuse.click(lambda last: last, c.last_seed, seed, queue=False, api_visibility="private")
     for picker in (c.model.input, c.device.input):
-        picker(on_pick, [c.model, c.device], [c.status, c.width, c.height], api_visibility="private",
+        picker(on_pick, [c.model, c.device], [c.status, width, height], api_visibility="private",
                show_progress="hidden")
     c.lora_files.change(lambda files, weights: lora_rows(files, weights), [c.lora_files, c.lora_weights],
                         c.lora_weights, queue=False, api_visibility="private")

@@ -143,7 +143,7 @@ class V1:
         except Exception as err:
             slot.release()
             return api_error(err).response()
-        model = self.services.chat.model_id(ask.model, caller)
+        model = ask.model  # always named: OpenAI's clients require it, and read_chat_request checks it
         if ask.stream:
             events = self._events(stream, cancel, model, ask.include_usage, slot)
             weakref.finalize(events, slot.release)  # a client gone before the first chunk: never started
