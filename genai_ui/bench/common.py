@@ -94,18 +94,13 @@ def stop(server: subprocess.Popen) -> None:
 
 
 def machine() -> dict:
-    """What a figure was measured on: the processor, its cores and memory, the engine's version, the day."""
-    import platform
-
+    """What a figure was measured on: the processor (named as the Device picker names it), its cores and
+    memory, the engine's version, the day."""
     import openvino
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    from ..engines.devices import Devices
+
+    cpu = next((d.name.removeprefix("CPU: ") for d in Devices().list() if d.id == "CPU"), "CPU")
     try:
         import psutil
         memory_gb = round(psutil.virtual_memory().total / 2**30)
