@@ -107,3 +107,29 @@ def test_model_picker_follows_the_library(browser, app_url, services, gguf):
         page.context.close()
     finally:
         services.library.delete("picker-copy")
+
+
+def reply_text(page) -> str:
+    """The last reply's own text, without the metrics line under it."""
+    return page.evaluate("() => { const b = [...document.querySelectorAll('#chatbot .message.bot')].pop(); "
+                         "const c = b.cloneNode(true); c.querySelectorAll('sub').forEach(s => s.remove()); "
+                         "return c.innerText }")
+
+
+def test_json_mode_holds_the_reply_to_the_schema(page):
+    import json
+
+    import jsonschema
+
+    from genai_ui.ui.chat_tab import SCHEMA_EXAMPLE
+
+    page.click("#chat-json")
+    page.check("#chat-json-on input")
+    ask(page, "What is the capital of France?")
+    page.wait_for_selector("#chatbot .message.bot sub", timeout=60_000)
+    jsonschema.validate(json.loads(reply_text(page)), json.loads(SCHEMA_EXAMPLE))
+
+    page.locator("#chat-json-schema .cm-content").fill('{"type": "objekt"}')
+    ask(page, "And of Italy?")
+    page.wait_for_selector("text=is not a valid JSON Schema", timeout=10_000)
+    assert page.locator("#chatbot .message.user").count() == 1, "a refused question is not added"

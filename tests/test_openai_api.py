@@ -8,6 +8,7 @@ import logging
 import time
 
 import httpx
+import jsonschema
 import openai
 import pytest
 
@@ -18,6 +19,15 @@ from tests.apps import launched
 
 QUESTION = [{"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "content": "What is the capital of France?"}]
+PLACE = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40},
+                                          "country": {"type": "string", "maxLength": 40}},
+         "required": ["city", "country"], "additionalProperties": False}
+WEATHER = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40},
+                                            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+           "required": ["city", "unit"], "additionalProperties": False}
+SCHEMAS = {"get_weather": WEATHER, "now": {"type": "object", "properties": {}, "additionalProperties": False}}
+TOOLS = [{"type": "function", "function": {"name": name, "description": f"{name.replace('_', ' ')} in a city",
+                                           "parameters": schema}} for name, schema in SCHEMAS.items()]
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +80,11 @@ def test_a_conversation_carries_its_history(ai):
     (dict(temperature=5), openai.BadRequestError, None, "temperature"),
     (dict(max_tokens=0), openai.BadRequestError, None, "max_new_tokens"),
     (dict(n=2), openai.BadRequestError, "n", "'n' must be 1"),
-    (dict(tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]),
-     openai.BadRequestError, "tools", "tool calling is not available yet"),
+    (dict(tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "objekt"}}}]),
+     openai.BadRequestError, "tools[0].function.parameters", "not a valid JSON Schema"),
+    (dict(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {
+        "type": "object", "properties": {"a": {"$ref": "#/nowhere"}}}}}), openai.BadRequestError, None,
+     "The engine cannot hold a reply to this schema: Cannot find field nowhere"),
     (dict(messages=[{"role": "assistant", "content": "Hi"}]), openai.BadRequestError, "messages",
      "The last message must be the user's"),
     (dict(messages=[{"role": "user", "content": "  "}]), openai.BadRequestError, None, "Type a message first"),
@@ -88,8 +101,74 @@ def test_bad_requests_get_openais_errors(ai, kwargs, error, param, says):
 
 def test_a_neutral_value_of_an_unsupported_parameter_is_accepted(ai):
     reply = ai.chat.completions.create(model=BUILTIN_ID, messages=QUESTION, temperature=0, max_tokens=8, stop=None,
-                                       presence_penalty=0, tools=[], response_format={"type": "text"}, user="u1")
+                                       presence_penalty=0, tools=[], response_format={"type": "text"}, user="u1",
+                                       logprobs=False, extra_body={"functions": []})
     assert reply.choices[0].message.content
+
+
+def test_a_json_schema_reply_validates(ai):
+    ask = dict(model=BUILTIN_ID, temperature=0, max_tokens=80, messages=[
+        {"role": "user", "content": "Where is the Eiffel Tower? Answer as JSON."}],
+        response_format={"type": "json_schema", "json_schema": {"name": "place", "schema": PLACE, "strict": True}})
+    whole = ai.chat.completions.create(**ask)
+    jsonschema.validate(json.loads(whole.choices[0].message.content), PLACE)
+    streamed = "".join(c.choices[0].delta.content or "" for c in ai.chat.completions.create(**ask, stream=True)
+                       if c.choices)
+    assert json.loads(streamed) == json.loads(whole.choices[0].message.content)
+    anything = ai.chat.completions.create(model=BUILTIN_ID, temperature=0, max_tokens=120, messages=[
+        {"role": "user", "content": "What is 2 + 2? Reply in JSON."}], response_format={"type": "json_object"})
+    assert anything.choices[0].finish_reason == "stop", anything.choices[0].message.content
+    assert isinstance(json.loads(anything.choices[0].message.content), dict)
+
+
+def test_a_required_tool_call_has_arguments_that_validate(ai):
+    ask = dict(model=BUILTIN_ID, temperature=0, max_tokens=80, tools=TOOLS, tool_choice="required",
+               parallel_tool_calls=False, messages=[{"role": "user", "content": "What is the weather in Paris?"}])
+    whole = ai.chat.completions.create(**ask)
+    (choice,) = whole.choices
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    (call,) = choice.message.tool_calls
+    assert call.id.startswith("call_") and call.type == "function" and call.function.name in ("get_weather", "now")
+    jsonschema.validate(json.loads(call.function.arguments), SCHEMAS[call.function.name])
+    weather = {"type": "function", "function": {"name": "get_weather"}}
+    named = ai.chat.completions.create(**{**ask, "tool_choice": weather})
+    (call,) = named.choices[0].message.tool_calls
+    assert call.function.name == "get_weather"
+    jsonschema.validate(json.loads(call.function.arguments), WEATHER)
+    several = ai.chat.completions.create(**{**ask, "parallel_tool_calls": True, "max_tokens": 1000})
+    calls = [(c.function.name, c.function.arguments) for c in several.choices[0].message.tool_calls]
+    assert calls and len(set(calls)) == len(calls), calls  # each call once
+    assert several.usage.completion_tokens < 1000, "a reply that repeats its calls is stopped there"
+    chunks = list(ai.chat.completions.create(**ask, stream=True))
+    parts = [t for c in chunks if c.choices for t in c.choices[0].delta.tool_calls or []]
+    assert parts[0].id.startswith("call_") and all(p.index == 0 for p in parts)
+    assert (parts[0].function.name, "".join(p.function.arguments for p in parts)) == \
+        (call.function.name, call.function.arguments)  # greedy: the same call either way
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
+
+
+def test_tool_results_go_back_to_the_model(ai):
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather",
+                                                            "arguments": '{"city": "Paris", "unit": "celsius"}'}}
+    asked = [{"role": "user", "content": "What is the weather in Paris?"}]
+    answered = asked + [{"role": "assistant", "content": None, "tool_calls": [call]},
+                        {"role": "tool", "tool_call_id": "call_1", "content": "Sunny, 24 degrees celsius."}]
+    before = ai.chat.completions.create(model=BUILTIN_ID, messages=asked, tools=TOOLS, tool_choice="none",
+                                        temperature=0, max_tokens=4)
+    after = ai.chat.completions.create(model=BUILTIN_ID, messages=answered, tools=TOOLS, tool_choice="none",
+                                       temperature=0, max_tokens=40)
+    assert after.choices[0].message.content and after.choices[0].message.tool_calls is None
+    assert after.usage.prompt_tokens >= before.usage.prompt_tokens + 25  # the call and its result were read
+
+
+def test_a_stop_sequence_ends_the_reply_before_it(ai):
+    free = ai.chat.completions.create(model=BUILTIN_ID, messages=QUESTION, temperature=0, max_tokens=30)
+    assert "Paris" in free.choices[0].message.content
+    stopped = ai.chat.completions.create(model=BUILTIN_ID, messages=QUESTION, temperature=0, max_tokens=30,
+                                         stop=["Paris"])
+    text = stopped.choices[0].message.content
+    assert "Paris" not in text and free.choices[0].message.content.startswith(text)
+    assert stopped.choices[0].finish_reason == "stop"
 
 
 def test_broken_and_oversized_bodies(app_url):

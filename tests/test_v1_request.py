@@ -1,13 +1,20 @@
 """/v1/chat/completions' request read and checked without an engine: OpenAI's messages and parameters into the
 ChatService's, each refusal naming its parameter, and the reply's objects in OpenAI's shape."""
 
+import json
+
 import pytest
 
 from genai_ui.engines.llm import ChatMetrics
+from genai_ui.engines.structured import Call, repeats, split_calls, tools_prompt
 from genai_ui.errors import InvalidParameter
-from genai_ui.v1.chat import IGNORED, REFUSED, chunk, completion, read_chat_request, usage_chunk
+from genai_ui.v1.chat import IGNORED, REFUSED, Deltas, chunk, completion, read_chat_request, usage_chunk
 
 ASK = {"model": "m", "messages": [{"role": "user", "content": "Hi"}]}
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city",
+                                           "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                          "required": ["city"]}}}
+NOW = {"type": "function", "function": {"name": "now"}}
 
 
 def test_messages_become_a_system_prompt_a_history_and_the_message():
@@ -32,12 +39,33 @@ def test_openais_defaults_and_parameters():
 @pytest.mark.parametrize("change, param, says", [
     ({"model": ""}, "model", "'model' is required"),
     ({"messages": []}, "messages", "non-empty list"),
-    ({"messages": [{"role": "tool", "content": "42"}]}, "messages[0].role", "tool calling"),
+    ({"messages": [{"role": "robot", "content": "42"}]}, "messages[0].role", "needs a role of"),
     ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
      "messages[0].content", "'image_url' part"),
     ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content", "a string or a list"),
-    ({"stop": ["\n"]}, "stop", "stop sequences are not available yet"),
-    ({"response_format": {"type": "json_object"}}, "response_format", "structured output"),
+    ({"stop": ["a", "b", "c", "d", "e"]}, "stop", "up to 4 texts"),
+    ({"stop": [""]}, "stop", "1 to 256 characters"),
+    ({"presence_penalty": 3}, "presence_penalty", "from -2 to 2"),
+    ({"frequency_penalty": "x"}, "frequency_penalty", "must be a number"),
+    ({"response_format": {"type": "xml"}}, "response_format.type", "text, json_object or json_schema"),
+    ({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}, "response_format.json_schema",
+     "under 'schema'"),
+    ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "nonsense"}}}},
+     "response_format.json_schema.schema", "not a valid JSON Schema"),
+    ({"tools": [{"type": "function", "function": {"name": "get weather"}}]}, "tools[0].function.name",
+     "letters, digits"),
+    ({"tools": [{"type": "retrieval"}]}, "tools[0]", "type: 'function'"),
+    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": 5}}}]},
+     "tools[0].function.parameters", "not a valid JSON Schema"),
+    ({"tools": [{"type": "function", "function": {"name": "f"}}] * 2}, "tools", "the same name"),
+    ({"tool_choice": "required"}, "tool_choice", "needs 'tools'"),
+    ({"tools": [{"type": "function", "function": {"name": "f"}}],
+      "tool_choice": {"type": "function", "function": {"name": "g"}}}, "tool_choice", "not one of the tools"),
+    ({"tools": [{"type": "function", "function": {"name": "f"}}], "response_format": {"type": "json_object"}},
+     "response_format", "either JSON"),
+    ({"functions": [{"name": "f"}]}, "functions", "deprecated: send 'tools'"),
+    ({"messages": [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": {}}}]},
+                   {"role": "user", "content": "Hi"}]}, "messages[0].tool_calls[0]", "arguments as JSON"),
     ({"logprobs": True}, "logprobs", "no log probabilities"),
     ({"temperature": "hot"}, "temperature", "must be a number"),
     ({"max_tokens": 1.5}, "max_tokens", "whole number"),
@@ -52,8 +80,75 @@ def test_each_refusal_names_its_parameter(change, param, says):
     assert caught.value.param == param
 
 
+def test_stop_penalties_and_json_reach_the_engines_parameters():
+    ask = read_chat_request({**ASK, "stop": "\n\n", "presence_penalty": 0.5, "frequency_penalty": -1})
+    assert ask.params.stop == ("\n\n",) and (ask.params.presence_penalty, ask.params.frequency_penalty) == (0.5, -1)
+    assert ask.params.structure is None
+    assert read_chat_request({**ASK, "response_format": {"type": "json_object"}}).params.structure.json_schema \
+        == '{"type":"object"}'
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    ask = read_chat_request({**ASK, "response_format": {"type": "json_schema", "json_schema": {
+        "name": "place", "schema": schema, "strict": True}}})
+    assert json.loads(ask.params.structure.json_schema) == schema and not ask.params.structure.calls
+
+
+def test_tools_become_a_structure_and_the_system_prompt_says_how_to_call():
+    tools = [WEATHER, NOW]
+    ask = read_chat_request({**ASK, "tools": tools})
+    shape = ask.params.structure
+    assert [t.name for t in shape.tools] == ["get_weather", "now"] and shape.choice == "auto" and shape.parallel
+    assert json.loads(shape.tools[1].parameters) == {"type": "object", "properties": {}}
+    named = read_chat_request({**ASK, "tools": tools, "parallel_tool_calls": False,
+                               "tool_choice": {"type": "function", "function": {"name": "now"}}}).params.structure
+    assert named.choice == "now" and not named.parallel
+    assert read_chat_request({**ASK, "tools": tools, "tool_choice": "required"}).params.structure.choice == "required"
+    assert read_chat_request({**ASK, "tools": tools, "tool_choice": "none"}).params.structure is None
+    assert "<tools>" in tools_prompt(shape.tools) and '"name": "get_weather"' in tools_prompt(shape.tools)
+
+
+def test_an_earlier_call_and_its_results_are_written_as_the_model_reads_them():
+    ask = read_chat_request({**ASK, "tools": [WEATHER], "messages": [
+        {"role": "user", "content": "Weather in Paris and Lyon?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}},
+            {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Lyon"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "18 C"},
+        {"role": "tool", "tool_call_id": "call_2", "content": "21 C"}]})
+    assert [m["role"] for m in ask.history] == ["user", "assistant"]
+    assert ask.history[1]["content"] == ('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n'
+                                         '</tool_call>\n<tool_call>\n{"name": "get_weather", "arguments": '
+                                         '{"city": "Lyon"}}\n</tool_call>')
+    assert ask.message == "<tool_response>\n18 C\n</tool_response>\n<tool_response>\n21 C\n</tool_response>"
+
+
+def test_calls_are_read_back_whole_and_streamed_as_openai_streams_them():
+    text = 'Let me look.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n' \
+           '<tool_call>{"name": "now", "arguments": {}}</tool_call>'
+    assert split_calls(text, final=True) == ("Let me look.", [Call("get_weather", '{"city": "Paris"}'),
+                                                              Call("now", "{}")])
+    assert split_calls("Hello <tool", final=False) == ("Hello", [])  # may become a call: held back
+    assert not repeats(text) and repeats(text + "\n" + text[text.index("<tool_call>"):])
+    assert split_calls(text + text, final=True) == split_calls(text, final=True)  # each call once
+    assert split_calls("Hello <tool", final=True) == ("Hello <tool", [])
+    shape = read_chat_request({**ASK, "tools": [WEATHER, NOW]}).params.structure
+    deltas, sent = Deltas(shape), []
+    for end in range(1, len(text) + 1, 7):
+        sent += deltas.feed(text[:end])
+    sent += deltas.feed(text, final=True)
+    assert "".join(d.get("content", "") for d in sent) == "Let me look."
+    calls = [d["tool_calls"][0] for d in sent if "tool_calls" in d]
+    assert [(c["index"], c.get("id", "")[:5], c["function"]) for c in calls] == [
+        (0, "call_", {"name": "get_weather", "arguments": ""}), (0, "", {"arguments": '{"city": "Paris"}'}),
+        (1, "call_", {"name": "now", "arguments": ""}), (1, "", {"arguments": "{}"})]
+    whole = completion("c", "m", text, None, shape)
+    assert whole["choices"][0]["finish_reason"] == "tool_calls" and whole["choices"][0]["message"]["content"] == \
+        "Let me look." and [c["function"]["name"] for c in whole["choices"][0]["message"]["tool_calls"]] == \
+        ["get_weather", "now"]
+
+
 def test_ignored_and_neutral_parameters_are_accepted():
     ask = read_chat_request({**ASK, **{name: "x" for name in IGNORED}, "tools": [], "tool_choice": "none",
+                             "functions": [], "function_call": "none",
                              "stop": None, "presence_penalty": 0, "frequency_penalty": 0.0, "logprobs": False,
                              "response_format": {"type": "text"}, "n": 1})
     assert ask.message == "Hi"

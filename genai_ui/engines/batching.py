@@ -33,6 +33,7 @@ from .engine import GenaiTokens, Outcome, Streamer, finish_of, prompt_ids
 
 log = logging.getLogger(__name__)
 
+MAX_PROVEN = 1024  # grammars remembered as compiled; past that, the next new one starts the set again
 POLL_S = 0.03  # how often an added request looks for new tokens: about a decode step; each look costs the engine CPU
 
 
@@ -53,8 +54,10 @@ class BatchingLLM(GenaiTokens):
         self._work = threading.Condition(self._lock)
         self._waiting: list[_Request] = []  # submitted while the engine is not running
         self._running = False  # generate() is stepping: add requests straight to it
-        self._added_this_run, self._lead_over = 0, False
+        self._added: list[_Request] = []  # added to this run of generate()
+        self._lead_over = False
         self._closed = False
+        self._proven: set[str] = set()  # grammars (structured output) this model's engine has compiled
         self._driver = threading.Thread(target=self._drive, name="genai_ui-batching", daemon=True)
         self._driver.start()
 
@@ -72,7 +75,7 @@ class BatchingLLM(GenaiTokens):
         with self._lock:
             if self._closed:
                 raise RuntimeError("the model was unloaded")
-            if self._running:
+            if self._running and self._joins(request):
                 self._add(request)
             else:
                 self._waiting.append(request)
@@ -112,14 +115,21 @@ class BatchingLLM(GenaiTokens):
         Regenerate after Stop) waits for the next run instead of joining this one."""
         with self._lock:
             request.stop()
-            if request.handle is None and not self._added_this_run:
+            if request.handle is None and not self._added:
                 self._lead_over, self._running = True, False
+
+    def _joins(self, request: "_Request") -> bool:
+        """Under the lock, while the engine runs: may this request join the running replies? Not with a
+        grammar new to this model: one xgrammar cannot compile fails every reply of the step that
+        compiles it, so it first runs as generate()'s own request (its first token proves it), and
+        what comes after it waits with it."""
+        return (not request.grammar or request.grammar in self._proven) and not self._waiting
 
     def _add(self, request: "_Request") -> None:
         """Under the lock, while the engine runs."""
         try:
             request.attach(self.pipeline.add_request(next(self._ids), request.input_ids, request.config))
-            self._added_this_run += 1
+            self._added.append(request)
         except RuntimeError as err:  # a bad config: this request's error, not the engine's
             request.fail(err)
 
@@ -133,16 +143,27 @@ class BatchingLLM(GenaiTokens):
                         request.fail(RuntimeError("the model was unloaded"))
                     return
                 lead = self._waiting.pop(0)
-                self._added_this_run, self._lead_over = 0, False
+                self._added, self._lead_over = [], False
+            failed = None
             try:
                 self.pipeline.generate([lead.input_ids], [lead.config], _lead_streamer_class()(self, lead))
             except RuntimeError as err:
                 lead.fail(err)
+                failed = err
             with self._lock:
                 self._running = False
+                added = list(self._added)
             lead.done()
-            while self.pipeline.has_non_finished_requests():  # added as generate() returned
-                self.pipeline.step()
+            try:
+                while self.pipeline.has_non_finished_requests():  # added as generate() returned
+                    self.pipeline.step()
+            except RuntimeError as err:
+                failed = failed or err
+            if failed is not None and added:  # the engine's error ends every reply it ran: none waits forever
+                log.warning("The engine stopped %d replies with an error: %s", len(added) + 1, failed)
+                for request in added:
+                    request.fail(failed)
+                    request.handle.cancel()  # and out of the engine, which would meet it again next run
 
     def _lead_wrote(self, lead: "_Request", tokens: list[int]) -> None:
         """On the engine's streaming thread: the first token says generate() runs, so what
@@ -151,13 +172,20 @@ class BatchingLLM(GenaiTokens):
         with self._lock:
             if not self._running and not self._lead_over:
                 self._running = True
-                for request in self._waiting:
-                    self._add(request)
-                self._waiting.clear()
+                if lead.grammar:
+                    if len(self._proven) >= MAX_PROVEN:
+                        self._proven.clear()
+                    self._proven.add(lead.grammar)
+                waiting, self._waiting = self._waiting, []
+                for request in waiting:
+                    if self._joins(request):
+                        self._add(request)
+                    else:
+                        self._waiting.append(request)
             over = lead.push(tokens)
             if over and not self._lead_over:
                 self._lead_over = True
-                if not self._added_this_run:
+                if not self._added:
                     self._running = False
         if over:
             lead.done()
@@ -191,6 +219,8 @@ class _Request:
         self.input_ids = input_ids
         self.config = config
         self.input_tokens = int(input_ids.get_shape()[-1])
+        structured = getattr(config, "structured_output_config", None)
+        self.grammar = repr(structured) if structured is not None else ""
         self.submitted = time.perf_counter()
         self.handle: Any = None
         self.error: BaseException | None = None
@@ -249,7 +279,7 @@ class _Request:
         import openvino_genai as og
 
         handle = self.handle
-        while True:
+        while self.error is None:
             if handle.can_read():
                 tokens = [t for output in handle.read().values() for t in output.generated_ids]
                 if tokens:

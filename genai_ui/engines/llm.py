@@ -18,8 +18,12 @@ from typing import Any, Callable, Iterator
 from ..errors import GenerationFailed, InvalidParameter, PromptTooLong, first_line
 from .engine import ChatEngine, Outcome
 from .loaded import LoadedPipeline
+from .structured import Structure, grammar_error
 
 log = logging.getLogger(__name__)
+
+
+MAX_STOPS, MAX_STOP_CHARS = 4, 256  # OpenAI takes up to 4 stop sequences
 
 
 @dataclass(frozen=True)
@@ -31,8 +35,17 @@ class GenerationParams:
     repetition_penalty: float = 1.0
     seed: int = -1  # -1: a new random seed each time (reported, so a reply can be reproduced)
     ignore_eos: bool = False  # benchmarks decode exactly max_new_tokens
+    stop: tuple[str, ...] = ()  # the reply ends before the first of these it writes
+    presence_penalty: float = 0.0  # OpenAI's: a token already in the reply, once (positive: say something new)
+    frequency_penalty: float = 0.0  # OpenAI's: a token, for each time it is in the reply already
+    structure: Structure | None = None  # JSON for a schema, or tool calls (engines/structured.py)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.stop, tuple) or len(self.stop) > MAX_STOPS \
+                or not all(isinstance(s, str) and 0 < len(s) <= MAX_STOP_CHARS for s in self.stop):
+            raise InvalidParameter(f"stop must be up to {MAX_STOPS} texts of 1 to {MAX_STOP_CHARS} characters.")
+        check_number("presence_penalty", self.presence_penalty, -2.0, 2.0)
+        check_number("frequency_penalty", self.frequency_penalty, -2.0, 2.0)
         check_number("max_new_tokens", self.max_new_tokens, 1, 32768, integer=True)
         check_number("temperature", self.temperature, 0.0, 2.0)
         check_number("top_p", self.top_p, 0.0, 1.0, low_open=True)
@@ -50,6 +63,13 @@ class GenerationParams:
         base.repetition_penalty = self.repetition_penalty
         base.do_sample = not self.greedy
         base.ignore_eos = self.ignore_eos
+        base.presence_penalty = self.presence_penalty
+        base.frequency_penalty = self.frequency_penalty
+        if self.stop:
+            base.stop_strings = set(self.stop)
+            base.include_stop_str_in_output = False
+        if self.structure is not None:
+            base.structured_output_config = self.structure.config()
         if not self.greedy:
             base.temperature = self.temperature
             base.top_p = self.top_p
@@ -229,6 +249,9 @@ def stream_generation(loaded: LoadedPipeline, generate: Callable[[Any, Callable]
                 yield ChatUpdate(text)
                 pending, last_yield = False, time.monotonic()
         finished = True  # the engine is done: whatever follows, nobody left in the middle
+        if params.structure is not None and grammar_error(outcome.get("error") or Exception()):
+            raise InvalidParameter("The engine cannot hold a reply to this schema: "
+                                   f"{grammar_error(outcome['error'])}") from outcome["error"]
         if isinstance(outcome.get("error"), RuntimeError):
             raise GenerationFailed(f"The engine stopped with an error: {first_line(outcome['error'])}") \
                 from outcome["error"]

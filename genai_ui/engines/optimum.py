@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from ..errors import InvalidParameter
 from .engine import Outcome, Streamer, finish_of
 
 LABEL = "Optimum Intel engine"
@@ -63,6 +64,10 @@ class OptimumLLM:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
+        if config.structured_output_config is not None or config.stop_strings or config.presence_penalty \
+                or config.frequency_penalty:
+            raise InvalidParameter("JSON output, tool calls, stop sequences and presence or frequency penalties run "
+                                   "on openvino_genai's engines; this model runs on the Optimum Intel engine.")
         inputs = self.tokenizer(self.prompt(messages), return_tensors="pt", add_special_tokens=False)
         feed = _TokenFeed(self.tokenizer, streamer)
 

@@ -12,6 +12,7 @@ from ..engines.llm import ChatUpdate, GenerationParams, stream_chat
 from ..engines.loaded import LoadedPipeline
 from ..engines.options import EngineOptions, EngineOptionsStore, check_draft, llm_source
 from ..engines.pipelines import PipelineManager, save_gguf_ir
+from ..engines.structured import tools_prompt
 from ..errors import EmptyMessage, InvalidParameter, NotAvailable
 from ..library import Library, ModelEntry
 from ..manage import ModelAccess
@@ -84,6 +85,9 @@ class ChatService:
         if len(system_prompt or "") > MAX_SYSTEM_PROMPT_CHARS:
             raise InvalidParameter(f"The system prompt is {len(system_prompt):,} characters; the limit is "
                                    f"{MAX_SYSTEM_PROMPT_CHARS:,}.")
+        if params.structure is not None and params.structure.calls:  # the model is told how to call them
+            system_prompt = "\n\n".join(p for p in ((system_prompt or "").strip(),
+                                                     tools_prompt(params.structure.tools)) if p)
         messages = for_model(check_history(history or []), message, system_prompt or "")
         before = self.pipelines.current("text-generation")
         loaded = self.load(model=model, device=device, caller=caller)

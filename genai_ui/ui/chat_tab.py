@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 
 import gradio as gr
 
@@ -10,6 +11,7 @@ from ..access import NOBODY, Caller
 from ..engines.llm import GenerationParams
 from ..engines.optimum import LABEL as OPTIMUM_LABEL
 from ..engines.optimum import needs_optimum
+from ..engines.structured import Structure, json_reply
 from ..errors import EmptyMessage, InvalidParameter, UserError
 from ..run.conversation import split_last_turn
 from ..services import Services
@@ -22,6 +24,9 @@ from .pickers import RunTab
 
 EXAMPLES = ("What is the capital of France?", "Write a haiku about the sea.",
             "Explain what a neural network is in two sentences.")
+SCHEMA_EXAMPLE = json.dumps({"type": "object", "properties": {"answer": {"type": "string"},
+                                                              "confidence": {"type": "number"}},
+                             "required": ["answer"]}, indent=2)
 
 
 def display(messages: list[dict]) -> list[dict]:
@@ -92,9 +97,14 @@ def _layout(services: Services) -> _Parts:
             device = gr.Dropdown(devices, value=services.devices.default, label="Device", elem_id="chat-device")
             system_prompt = gr.Textbox(label="System prompt", lines=3, placeholder="You are a helpful assistant.")
             sampling = sampling_controls("chat")
+            with gr.Accordion("JSON output", open=False, elem_id="chat-json"):
+                json_on = gr.Checkbox(False, label="Reply in JSON", elem_id="chat-json-on",
+                                      info="The engine holds every reply to the schema: it always parses.")
+                schema = gr.Code(SCHEMA_EXAMPLE, language="json", label="JSON Schema (empty: any JSON object)",
+                                 lines=6, elem_id="chat-json-schema")
             engine = build_engine_panel(services, model, device)
     return _Parts(gr.State(Conversation()), chatbot, message, send, stop, regenerate, undo, clear,
-                  (model, device, system_prompt, *sampling), engine)
+                  (model, device, system_prompt, json_on, schema, *sampling), engine)
 
 
 def _wire(services: Services, c: _Parts) -> None:
@@ -102,11 +112,12 @@ def _wire(services: Services, c: _Parts) -> None:
     view = ChatView(c.chatbot, c.message, display)
 
     def answer(state: Conversation, history: list[dict], text: str, caller: Caller, model_id, device_id, system,
-               *sampling):
+               json_on, schema, *sampling):
+        params = replace(sampling_params(*sampling), structure=json_output(json_on, schema))
+
         def start(cancel):
             return services.chat.reply(message=text, history=history, model=model_id or "", device=device_id or "",
-                                       system_prompt=system or "", params=sampling_params(*sampling), cancel=cancel,
-                                       caller=caller)
+                                       system_prompt=system or "", params=params, cancel=cancel, caller=caller)
 
         waiting = waiting_text(services, "text-generation", model_id, device_id, services.chat.model_id, caller)
         yield from stream_reply(state, history, {"role": "user", "content": text}, start, view, waiting,
@@ -182,6 +193,13 @@ def sampling_controls(prefix: str) -> list:
             gr.Number(value=-1, precision=0, label="Seed (-1: random)", elem_id=f"{prefix}-seed"),
         ]
     return controls
+
+
+def json_output(on: bool, schema: str | None) -> Structure | None:
+    """The JSON panel's choice: the schema written in it, or any JSON object when it is empty."""
+    if not on:
+        return None
+    return json_reply(schema if schema and schema.strip() else '{"type": "object"}', "schema")
 
 
 def sampling_params(max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed) -> GenerationParams:

@@ -20,9 +20,10 @@ from starlette.routing import Route
 
 from ..access import Caller, identify
 from ..engines.pipelines import MAX_BATCH
+from ..engines.structured import repeats
 from ..errors import Busy, InvalidParameter, ModelNotFound, NotAllowed, TooLarge, UserError, WrongKey, WrongTask
 from ..services import Services
-from .chat import chunk, completion, completion_id, read_chat_request, usage_chunk
+from .chat import ChatRequest, Deltas, chunk, completion, completion_id, finish_reason, read_chat_request, usage_chunk
 
 log = logging.getLogger("genai_ui")
 
@@ -145,32 +146,35 @@ class V1:
             return api_error(err).response()
         model = ask.model  # always named: OpenAI's clients require it, and read_chat_request checks it
         if ask.stream:
-            events = self._events(stream, cancel, model, ask.include_usage, slot)
+            events = self._events(stream, cancel, model, ask, slot)
             weakref.finalize(events, slot.release)  # a client gone before the first chunk: never started
             return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         try:
             text, metrics = "", None
-            async for update in _updates(stream, cancel, request):
+            async for update in _updates(stream, cancel, request, _calls(ask)):
                 text, metrics = update.text, update.metrics or metrics
         except Exception as err:
             return api_error(err).response()
         finally:
             slot.release()
-        return JSONResponse(completion(completion_id(), model, text, metrics))
+        return JSONResponse(completion(completion_id(), model, text, metrics, ask.params.structure))
 
-    async def _events(self, stream, cancel: threading.Event, model: str, include_usage: bool, slot: Slot):
-        """OpenAI's chunks: the role first, then each new piece of text, then the finish (and the usage when
-        asked), then [DONE]. An error after the first chunk is sent as an error event, as OpenAI does."""
-        cid, created, sent, metrics = completion_id(), int(time.time()), "", None
+    async def _events(self, stream, cancel: threading.Event, model: str, ask: ChatRequest, slot: Slot):
+        """OpenAI's chunks: the role first, then each new piece of text (and tool call), then the finish (and
+        the usage when asked), then [DONE]. An error after the first chunk is sent as an error event, as
+        OpenAI does."""
+        cid, created, text, metrics = completion_id(), int(time.time()), "", None
+        deltas = Deltas(ask.params.structure)
         try:
             yield _sse(chunk(cid, model, created, {"role": "assistant", "content": ""}))
-            async for update in _updates(stream, cancel, None):
-                piece, sent = update.text[len(sent):], update.text
-                metrics = update.metrics or metrics
-                if piece:
-                    yield _sse(chunk(cid, model, created, {"content": piece}))
-            yield _sse(chunk(cid, model, created, {}, "length" if metrics and metrics.finish == "length" else "stop"))
-            if include_usage:
+            async for update in _updates(stream, cancel, None, _calls(ask)):
+                text, metrics = update.text, update.metrics or metrics
+                for delta in deltas.feed(text):
+                    yield _sse(chunk(cid, model, created, delta))
+            for delta in deltas.feed(text, final=True):
+                yield _sse(chunk(cid, model, created, delta))
+            yield _sse(chunk(cid, model, created, {}, finish_reason(metrics, deltas.calls > 0)))
+            if ask.include_usage:
                 yield _sse(usage_chunk(cid, model, created, metrics))
             yield "data: [DONE]\n\n"
         except Exception as err:
@@ -179,9 +183,10 @@ class V1:
             slot.release()
 
 
-async def _updates(stream, cancel: threading.Event, request: Request | None):
+async def _updates(stream, cancel: threading.Event, request: Request | None, calls: bool = False):
     """The reply's updates, each read in a worker thread. Leaving early (the client went away: Starlette
-    cancels the response) stops the reply in the engine and closes the stream."""
+    cancels the response) stops the reply in the engine and closes the stream. With tools (`calls`), a reply
+    that writes a call it wrote already is going round: the engine stops it there."""
     done = object()
     try:
         while True:
@@ -191,11 +196,17 @@ async def _updates(stream, cancel: threading.Event, request: Request | None):
             if request is not None and await request.is_disconnected():
                 log.info("/v1: stopped a reply, its client went away")
                 return
+            if calls and not cancel.is_set() and repeats(update.text):
+                cancel.set()
             yield update
     finally:
         cancel.set()
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(stream.close)
+
+
+def _calls(ask: ChatRequest) -> bool:
+    return ask.params.structure is not None and ask.params.structure.calls
 
 
 async def _json(request: Request) -> object:
