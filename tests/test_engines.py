@@ -72,3 +72,25 @@ def test_the_hub_says_which_architectures_run_on_the_optimum_intel_engine():
     support = check_support(task="text-generation", config={"model_type": "smollm3"})
     assert support.supported and "Optimum Intel engine" in support.reason
     assert not check_support(task="text-generation", config={"model_type": "mamba"}).supported
+
+
+def test_every_engine_completes_a_prompt_as_it_is(services):
+    """/v1/completions' path: the prompt without the chat template, on each of the three engines. The
+    engines that cannot hold a reply to a shape or stop at a text say so."""
+    from genai_ui.engines.structured import json_reply
+    from genai_ui.errors import InvalidParameter
+
+    install_folder(services.library, "smollm2-int4", smollm2_ir(), "int4")
+    greedy = GenerationParams(temperature=0.0, max_new_tokens=8)
+    try:
+        for engine in ("batching", "stateful", "optimum"):
+            services.chat.set_options(model="smollm2-int4", options=EngineOptions(engine=engine))
+            *_, final = services.chat.complete(prompt="The capital of France is", model="smollm2-int4", params=greedy)
+            assert "Paris" in final.text and final.metrics.input_tokens <= 8, (engine, final)
+        json_mode = GenerationParams(structure=json_reply('{"type": "object"}'))
+        for refused in (GenerationParams(stop=("Paris",)), json_mode):
+            with pytest.raises(InvalidParameter, match="this model runs on the Optimum Intel engine"):
+                list(services.chat.reply(message="Hi", model="smollm2-int4", params=refused))
+    finally:
+        services.chat.options.set("smollm2-int4", EngineOptions())
+        services.pipelines.unload("smollm2-int4")

@@ -3,6 +3,8 @@ streamed (OpenAI's chunks, usage when asked), OpenAI's errors, the key, and a cl
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import logging
 import time
@@ -11,6 +13,7 @@ import httpx
 import jsonschema
 import openai
 import pytest
+from PIL import Image
 
 from genai_ui.builtin import BUILTIN_ID
 from genai_ui.services import create_services
@@ -220,3 +223,50 @@ def test_a_history_over_the_bounds_is_refused_with_the_bound(ai):
     with pytest.raises(openai.BadRequestError) as caught:
         ai.chat.completions.create(model=BUILTIN_ID, messages=turns + [{"role": "user", "content": "Hi"}])
     assert "the limit is 1,000" in caught.value.body["message"], caught.value.body
+
+
+def test_an_image_generation_comes_back_as_base64_and_as_a_url(ai, image_model):
+    made = ai.images.generate(model=image_model.id, prompt="a red lighthouse", size="64x96", n=2,
+                              response_format="b64_json", extra_body={"steps": 2, "seed": 7})
+    assert len(made.data) == 2 and made.created > 0
+    pictures = [Image.open(io.BytesIO(base64.b64decode(d.b64_json))) for d in made.data]
+    assert all(p.format == "PNG" and p.size == (64, 96) for p in pictures)
+    assert json.loads(pictures[0].text["genai_ui"])["seed"] == 7  # the PNG carries what made it
+    linked = ai.images.generate(model=image_model.id, prompt="a red lighthouse", size="64x96",
+                                response_format="url", extra_body={"steps": 2, "seed": 7, "output_format": "jpeg"})
+    fetched = httpx.get(linked.data[0].url, timeout=30)
+    assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(fetched.content)).size == (64, 96)
+    guessed = httpx.get(linked.data[0].url.rsplit("/", 1)[0] + "/not-an-image.png", timeout=30)
+    assert guessed.status_code == 404 and guessed.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("kwargs, param, says", [
+    (dict(size="65x64"), "size", "width must be a multiple of"),
+    (dict(size="big"), "size", "WIDTHxHEIGHT"),
+    (dict(n=9), "n", "n must be at least 1 and at most 8"),
+    (dict(prompt=" "), "prompt", "the prompt is empty"),
+    (dict(extra_body={"stream": True}), "stream", "images come whole"),
+    (dict(model=BUILTIN_ID), "model", "text-generation"),
+])
+def test_bad_image_requests_get_openais_errors(ai, image_model, kwargs, param, says):
+    ask = {"model": image_model.id, "prompt": "a lighthouse", "size": "64x64", **kwargs}
+    with pytest.raises(openai.BadRequestError) as caught:
+        ai.images.generate(**ask)
+    assert says in caught.value.body["message"] and caught.value.body["param"] == param, caught.value.body
+
+
+def test_a_text_completion_goes_on_from_the_prompt_as_it_is(ai):
+    whole = ai.completions.create(model=BUILTIN_ID, prompt="The capital of France is", max_tokens=8, temperature=0)
+    (choice,) = whole.choices
+    assert whole.object == "text_completion" and whole.id.startswith("cmpl-") and "Paris" in choice.text, choice
+    assert choice.finish_reason in ("stop", "length") and 0 < whole.usage.completion_tokens <= 8
+    assert whole.usage.prompt_tokens <= 8, "no chat template around the prompt"
+    chunks = list(ai.completions.create(model=BUILTIN_ID, prompt="The capital of France is", max_tokens=8,
+                                        temperature=0, stream=True, echo=True, stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].text for c in chunks if c.choices)
+    assert text == "The capital of France is" + choice.text  # echo: the prompt first; greedy: the same text
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    with pytest.raises(openai.BadRequestError) as caught:
+        ai.completions.create(model=BUILTIN_ID, prompt="x", suffix="y")
+    assert caught.value.body["param"] == "suffix"

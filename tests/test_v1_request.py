@@ -8,7 +8,17 @@ import pytest
 from genai_ui.engines.llm import ChatMetrics
 from genai_ui.engines.structured import Call, repeats, split_calls, tools_prompt
 from genai_ui.errors import InvalidParameter
-from genai_ui.v1.chat import IGNORED, REFUSED, Deltas, chunk, completion, read_chat_request, usage_chunk
+from genai_ui.v1.chat import (
+    IGNORED,
+    REFUSED,
+    Deltas,
+    chunk,
+    completion,
+    read_chat_request,
+    read_completion_request,
+    usage_chunk,
+)
+from genai_ui.v1.images import ImageFiles, read_image_request
 
 ASK = {"model": "m", "messages": [{"role": "user", "content": "Hi"}]}
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city",
@@ -163,3 +173,40 @@ def test_the_replys_objects_are_openais():
     assert chunk("c", "m", 1, {"content": "P"})["choices"][0] == {"index": 0, "delta": {"content": "P"},
                                                                   "logprobs": None, "finish_reason": None}
     assert usage_chunk("c", "m", 1, metrics)["choices"] == []
+
+
+def test_a_completion_request_reads_its_prompt_and_openais_defaults():
+    ask = read_completion_request({"model": "m", "prompt": ["Once upon a time"], "echo": True, "stop": "\n"})
+    assert (ask.prompt, ask.echo, ask.params.max_new_tokens, ask.params.stop) == ("Once upon a time", True, 16,
+                                                                                  ("\n",))
+    for change, param in (({"prompt": [1, 2, 3]}, "prompt"), ({"suffix": "end"}, "suffix"), ({"best_of": 2}, "best_of"),
+                          ({"tools": []}, "tools"), ({"logprobs": 2}, "logprobs")):
+        with pytest.raises(InvalidParameter) as caught:
+            read_completion_request({"model": "m", "prompt": "Hi", **change})
+        assert caught.value.param == param
+    assert read_completion_request({"model": "m", "prompt": "Hi", "suffix": None, "logprobs": None}).prompt == "Hi"
+
+
+def test_an_image_request_in_openais_words_becomes_image_params():
+    ask = read_image_request({"prompt": "a lighthouse", "model": "sd", "size": "768x512", "n": 2, "quality": "hd",
+                              "response_format": "url", "output_format": "webp", "steps": 12, "seed": 3})
+    assert (ask.params.width, ask.params.height, ask.params.num_images, ask.params.steps, ask.params.seed) == \
+        (768, 512, 2, 12, 3)
+    assert ask.as_url and ask.format == "webp" and ask.model == "sd"
+    assert read_image_request({"prompt": "a lighthouse", "size": "auto"}).params.width == 512
+    for change, param in (({"size": "4096x4096"}, "size"), ({"n": 0}, "n"), ({"response_format": "file"},
+                          "response_format"), ({"stream": True}, "stream"), ({"steps": 500}, "steps"),
+                          ({"prompt": ""}, "prompt"), ({"colour": "red"}, "colour")):
+        with pytest.raises(InvalidParameter) as caught:
+            read_image_request({"prompt": "a lighthouse", **change})
+        assert caught.value.param == param, (change, caught.value)
+
+
+def test_image_files_expire_and_stay_within_their_bytes():
+    files = ImageFiles(limit=10)
+    first = files.keep(b"123456", "image/png", "png")
+    second = files.keep(b"abcdef", "image/png", "png")  # over the limit together: the oldest goes
+    assert files.get(first) is None and files.get(second) == (b"abcdef", "image/png")
+    assert len(second) > 40 and files.get("guess.png") is None
+    files.TTL_S = -1
+    assert files.get(files.keep(b"x", "image/png", "png")) is None

@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-from .engine import GenaiTokens, Outcome, Streamer, finish_of, prompt_ids
+from .engine import GenaiTokens, Outcome, Streamer, finish_of, prompt_ids, text_ids
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,9 @@ class BatchingLLM(GenaiTokens):
     def chat(self, messages: list[dict], config: Any, streamer: Streamer) -> Outcome:
         """The engine takes token ids: the conversation with its chat template, as LLMPipeline builds it."""
         return self.generate(prompt_ids(self.tokenizer, messages), config, streamer)
+
+    def complete(self, prompt: str, config: Any, streamer: Streamer) -> Outcome:
+        return self.generate(text_ids(self.tokenizer, prompt), config, streamer)
 
     def generate(self, input_ids: Any, config: Any, streamer: Callable[[str], Any]) -> Outcome:
         """Run one request to its end, calling `streamer(text)` with each new piece of text;

@@ -42,6 +42,9 @@ class ChatEngine(Protocol):
     def chat(self, messages: list[dict], config: Any, streamer: Streamer) -> Outcome:
         """Answer the conversation ({role, content} dicts), streaming the reply's text through `streamer`."""
 
+    def complete(self, prompt: str, config: Any, streamer: Streamer) -> Outcome:
+        """Go on from `prompt` as it is, without the chat template (OpenAI's /v1/completions)."""
+
     def close(self, wait: float = 0.0) -> None:
         """Let the model go: the replies still running finish first, for at most `wait` seconds."""
 
@@ -50,6 +53,11 @@ def prompt_ids(tokenizer: Any, messages: list[dict]) -> Any:
     """The conversation as the model reads it (its chat template), as LLMPipeline builds it."""
     prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
     return tokenizer.encode(prompt, add_special_tokens=False).input_ids
+
+
+def text_ids(tokenizer: Any, text: str) -> Any:
+    """A prompt as it is, with the special tokens the model puts at the start of any text (its BOS)."""
+    return tokenizer.encode(text).input_ids
 
 
 def count_tokens(tokenizer: Any, messages: list[dict]) -> int:

@@ -200,6 +200,18 @@ def stream_chat(loaded: LoadedPipeline, messages: list[dict], params: Generation
     return stream_generation(loaded, generate, params, cancel, min_interval, draw_seed(params), dropped, max_new)
 
 
+def stream_completion(loaded: LoadedPipeline, prompt: str, params: GenerationParams, cancel: threading.Event,
+                      min_interval: Interval = 0.05) -> Iterator[ChatUpdate]:
+    """Stream what follows `prompt`, read as it is (no chat template): OpenAI's /v1/completions."""
+    engine: ChatEngine = loaded.pipeline
+    tokens, context = engine.text_tokens(prompt) + 1, loaded.entry.context_length  # + 1: the BOS it may get
+    if context and tokens >= context:
+        raise PromptTooLong(f"The prompt is {tokens} tokens long; this model reads at most {context}. Shorten it.")
+    max_new = min(params.max_new_tokens, context - tokens) if context else params.max_new_tokens
+    generate = lambda config, streamer: engine.complete(prompt, config, streamer)  # noqa: E731
+    return stream_generation(loaded, generate, params, cancel, min_interval, draw_seed(params), 0, max_new)
+
+
 def stream_generation(loaded: LoadedPipeline, generate: Callable[[Any, Callable], Any], params: GenerationParams,
                       cancel: threading.Event, min_interval: Interval, seed: int | None, dropped: int,
                       max_new: int) -> Iterator[ChatUpdate]:

@@ -61,6 +61,12 @@ class OptimumLLM:
 
     def chat(self, messages: list[dict], config: Any, streamer: Streamer) -> Outcome:
         """Stream the reply through `streamer(text)`; one that returns CANCEL or STOP ends it at the next token."""
+        return self._generate(self.prompt(messages), False, config, streamer)
+
+    def complete(self, prompt: str, config: Any, streamer: Streamer) -> Outcome:
+        return self._generate(prompt, True, config, streamer)
+
+    def _generate(self, prompt: str, special: bool, config: Any, streamer: Streamer) -> Outcome:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -68,7 +74,7 @@ class OptimumLLM:
                 or config.frequency_penalty:
             raise InvalidParameter("JSON output, tool calls, stop sequences and presence or frequency penalties run "
                                    "on openvino_genai's engines; this model runs on the Optimum Intel engine.")
-        inputs = self.tokenizer(self.prompt(messages), return_tensors="pt", add_special_tokens=False)
+        inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=special)
         feed = _TokenFeed(self.tokenizer, streamer)
 
         class Stopped(StoppingCriteria):

@@ -26,5 +26,9 @@ class StatefulLLM(GenaiTokens):
         # ChatHistory, not start_chat/finish_chat (deprecated): the caller keeps the conversation
         return outcome_of(self.pipeline.generate(og.ChatHistory(messages), config, streamer), config.max_new_tokens)
 
+    def complete(self, prompt: str, config: Any, streamer: Streamer) -> Outcome:
+        config.apply_chat_template = False
+        return outcome_of(self.pipeline.generate([prompt], config, streamer), config.max_new_tokens)
+
     def close(self, wait: float = 0.0) -> None:
         """Nothing to stop: the pipeline manager's lock lets the running reply finish first."""

@@ -8,7 +8,7 @@ from typing import Iterator
 
 from ..access import LOCAL, Caller
 from ..engines.devices import Devices
-from ..engines.llm import ChatUpdate, GenerationParams, stream_chat
+from ..engines.llm import ChatUpdate, GenerationParams, stream_chat, stream_completion
 from ..engines.loaded import LoadedPipeline
 from ..engines.options import EngineOptions, EngineOptionsStore, check_draft, llm_source
 from ..engines.pipelines import PipelineManager, save_gguf_ir
@@ -93,6 +93,21 @@ class ChatService:
         loaded = self.load(model=model, device=device, caller=caller)
         stream = stream_chat(loaded, messages, params, cancel or threading.Event(),
                              min_interval=lambda: update_interval(self._replying))
+        return self._counted(stream, load_ms=loaded.load_ms if loaded is not before else None)
+
+    def complete(self, *, prompt: str, model: str = "", device: str = "", params: GenerationParams = GenerationParams(),
+                 cancel: threading.Event | None = None, caller: Caller = LOCAL) -> Iterator[ChatUpdate]:
+        """Stream what follows `prompt`, read as it is, without the chat template (/v1/completions)."""
+        if not isinstance(prompt, str) or not prompt:
+            raise InvalidParameter("The prompt is empty: send the text to go on from.")
+        if len(prompt) > MAX_HISTORY_CHARS:
+            raise InvalidParameter(f"The prompt is {len(prompt):,} characters; the limit is {MAX_HISTORY_CHARS:,}.")
+        if params.structure is not None and params.structure.calls:
+            raise InvalidParameter("Tool calls come with chat: send them to /v1/chat/completions.")
+        before = self.pipelines.current("text-generation")
+        loaded = self.load(model=model, device=device, caller=caller)
+        stream = stream_completion(loaded, prompt, params, cancel or threading.Event(),
+                                   min_interval=lambda: update_interval(self._replying))
         return self._counted(stream, load_ms=loaded.load_ms if loaded is not before else None)
 
     def load(self, *, model: str = "", device: str = "", caller: Caller = LOCAL) -> LoadedPipeline:

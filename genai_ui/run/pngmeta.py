@@ -24,14 +24,15 @@ WANTED = (KEY, "parameters")
 MAX_TEXT_BYTES = 1 << 20  # a prompt is at most 2,000 characters and a tool's parameters a few KB
 
 
-def save_png(pixels: Any, path: Path, metadata: dict) -> Path:
+def save_png(pixels: Any, path: Path | BinaryIO, metadata: dict) -> Path | BinaryIO:
+    """The image as a PNG with its parameters, in a file (or a stream: /v1 sends the bytes)."""
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
     info.add_text(KEY, json.dumps(metadata))
     info.add_text("parameters", a1111_text(metadata))
-    Image.fromarray(pixels).save(path, pnginfo=info)
+    Image.fromarray(pixels).save(path, format="PNG", pnginfo=info)
     return path
 
 

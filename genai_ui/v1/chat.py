@@ -93,6 +93,50 @@ def read_chat_request(body: object) -> ChatRequest:
                        include_usage=_flag(body.get("stream_options") or {}, "include_usage"))
 
 
+@dataclass(frozen=True)
+class CompletionRequest:
+    model: str
+    prompt: str
+    echo: bool  # the prompt comes back before the text that follows it
+    params: GenerationParams
+    stream: bool
+    include_usage: bool
+
+
+COMPLETION_ACCEPTED = ("model", "prompt", "stream", "stream_options", "max_tokens", "temperature", "top_p", "seed",
+                       "n", "best_of", "stop", "presence_penalty", "frequency_penalty", "echo")
+COMPLETION_REFUSED = {"suffix": "no fill-in-the-middle", "logprobs": "this engine returns no log probabilities",
+                      "logit_bias": "this engine takes no logit bias"}
+COMPLETION_NEUTRAL = {"suffix": (None, ""), "logprobs": (None, 0), "logit_bias": (None, {})}
+DEFAULT_COMPLETION_TOKENS = 16  # OpenAI's own default for /v1/completions
+
+
+def read_completion_request(body: object) -> CompletionRequest:
+    """A /v1/completions body (OpenAI's legacy text completion: a prompt read as it is), checked."""
+    if not isinstance(body, dict):
+        raise bad("The request body must be a JSON object.", None)
+    for name, value in body.items():
+        if name in COMPLETION_REFUSED and not any(value == n and type(value) is type(n) or value is n
+                                                  for n in COMPLETION_NEUTRAL[name]):
+            raise bad(f"'{name}' is not supported here: {COMPLETION_REFUSED[name]}.", name)
+        if name not in COMPLETION_ACCEPTED and name not in COMPLETION_REFUSED and name != "user":
+            raise bad(f"Unknown parameter '{name}'.", name)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad("'model' is required: a model id from GET /v1/models.", "model")
+    for name in ("n", "best_of"):
+        if body.get(name, 1) not in (1, None):
+            raise bad(f"'{name}' must be 1: one completion per request.", name)
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1:
+        prompt = prompt[0]
+    if not isinstance(prompt, str) or not prompt:
+        raise bad("'prompt' must be a non-empty text (or a list of one); token ids are not read here.", "prompt")
+    return CompletionRequest(model=model, prompt=prompt, echo=_flag(body, "echo"),
+                             params=_params(body, DEFAULT_COMPLETION_TOKENS), stream=_flag(body, "stream"),
+                             include_usage=_flag(body.get("stream_options") or {}, "include_usage"))
+
+
 def _messages(messages: object) -> tuple[list[str], list[dict]]:
     """The system texts, and the conversation as the model reads it: an assistant's tool calls written as it
     writes them, and tool results as the user's turn that hands them back (as Hermes and Qwen templates do)."""
@@ -129,9 +173,9 @@ def _call(call: object, i: int, j: int) -> tuple[str, str]:
     return function["name"], function.get("arguments", "")
 
 
-def _params(body: dict) -> GenerationParams:
+def _params(body: dict, default_max: int = DEFAULT_MAX_TOKENS) -> GenerationParams:
     tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    values = {"max_new_tokens": DEFAULT_MAX_TOKENS if tokens is None else tokens,
+    values = {"max_new_tokens": default_max if tokens is None else tokens,
               "temperature": 1.0 if body.get("temperature") is None else body["temperature"],
               "top_p": 1.0 if body.get("top_p") is None else body["top_p"],
               "seed": -1 if body.get("seed") is None else body["seed"],
@@ -331,6 +375,17 @@ class Deltas:
             deltas.append({"tool_calls": [{"index": index, "function": {"arguments": call["function"]["arguments"]}}]})
         self.calls = max(self.calls, len(calls))
         return deltas
+
+
+def text_completion(cid: str, model: str, created: int, text: str, finish: str | None,
+                    metrics: ChatMetrics | None = None, whole: bool = False) -> dict:
+    """/v1/completions' object: whole (with the usage), or one chunk of a stream."""
+    body = {"id": cid, "object": "text_completion", "created": created, "model": model,
+            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}],
+            "system_fingerprint": None}
+    if whole:
+        body["usage"] = usage(metrics)
+    return body
 
 
 def chunk(cid: str, model: str, created: int, delta: dict, finish: str | None = None) -> dict:

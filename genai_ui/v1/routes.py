@@ -9,27 +9,44 @@ import json
 import logging
 import threading
 import time
+import uuid
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
 import anyio
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..access import Caller, identify
 from ..engines.pipelines import MAX_BATCH
 from ..engines.structured import repeats
 from ..errors import Busy, InvalidParameter, ModelNotFound, NotAllowed, TooLarge, UserError, WrongKey, WrongTask
+from ..run.image import ImageResult
 from ..services import Services
-from .chat import ChatRequest, Deltas, chunk, completion, completion_id, finish_reason, read_chat_request, usage_chunk
+from .chat import (
+    ChatRequest,
+    CompletionRequest,
+    Deltas,
+    chunk,
+    completion,
+    completion_id,
+    finish_reason,
+    read_chat_request,
+    read_completion_request,
+    text_completion,
+    usage,
+    usage_chunk,
+)
+from .images import FORMATS, ImageFiles, encode, generations, param_of, read_image_request
 
 log = logging.getLogger("genai_ui")
 
 # a chat request's JSON: a history at its bounds (1,000,000 characters, run/conversation.py) fits inside, even
 # with every character escaped as JSON's \uXXXX (6 bytes; 12 for a pair), and is refused there with its own message
 MAX_BODY_BYTES = 16 * 2**20
+MAX_IMAGE_REQUESTS = 4  # image requests running or waiting for the one image engine; one more is told to retry
 
 
 @dataclass(frozen=True)
@@ -95,10 +112,15 @@ class V1:
         self.services = services
         self.settings = services.settings
         self.replying = threading.BoundedSemaphore(MAX_BATCH)
+        self.painting = threading.BoundedSemaphore(MAX_IMAGE_REQUESTS)
+        self.files = ImageFiles()
 
     def routes(self) -> list[Route]:
         return [Route("/v1/models", self.models, methods=["GET"]),
-                Route("/v1/chat/completions", self.chat_completions, methods=["POST"])]
+                Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
+                Route("/v1/completions", self.completions, methods=["POST"]),
+                Route("/v1/images/generations", self.image_generations, methods=["POST"]),
+                Route("/v1/images/files/{name}", self.image_file, methods=["GET"])]
 
     def caller(self, request: Request) -> Caller:
         """Who asks, from the connection and the key: with no key set, /v1 is for this machine's own user only;
@@ -132,32 +154,120 @@ class V1:
             ask = read_chat_request(await _json(request))
         except Exception as err:
             return api_error(err).response()
+        model = ask.model  # always named: OpenAI's clients require it, and read_chat_request checks it
+        return await self._reply(
+            request, ask.stream, lambda cancel: self.services.chat.reply(
+                message=ask.message, history=ask.history, model=ask.model, system_prompt=ask.system_prompt,
+                params=ask.params, cancel=cancel, caller=caller),
+            events=lambda stream, cancel, slot: self._events(stream, cancel, model, ask, slot),
+            whole=lambda text, metrics: completion(completion_id(), model, text, metrics, ask.params.structure),
+            calls=_calls(ask))
+
+    async def completions(self, request: Request):
+        """OpenAI's legacy text completion: what follows a prompt read as it is, without the chat template."""
+        try:
+            caller = self.caller(request)
+            ask = read_completion_request(await _json(request))
+        except Exception as err:
+            return api_error(err).response()
+        cid, created, echo = f"cmpl-{uuid.uuid4().hex}", int(time.time()), ask.prompt if ask.echo else ""
+        return await self._reply(
+            request, ask.stream, lambda cancel: self.services.chat.complete(
+                prompt=ask.prompt, model=ask.model, params=ask.params, cancel=cancel, caller=caller),
+            events=lambda stream, cancel, slot: self._completion_events(stream, cancel, ask, cid, created, slot),
+            whole=lambda text, metrics: text_completion(cid, ask.model, created, echo + text,
+                                                        finish_reason(metrics), metrics, whole=True))
+
+    async def _reply(self, request: Request, stream_it: bool, start, events, whole, calls: bool = False):
+        """A reply in one of /v1's MAX_BATCH places: streamed as `events(stream, cancel, slot)` makes it, or
+        read to its end and sent as `whole(text, metrics)` makes it."""
         slot = Slot(self.replying)
         if not slot.held:
             return api_error(Busy(f"The server is busy: {MAX_BATCH} replies are running. Try again in a "
                                   "moment.")).response()
         cancel = threading.Event()
         try:
-            stream = await anyio.to_thread.run_sync(lambda: self.services.chat.reply(
-                message=ask.message, history=ask.history, model=ask.model, system_prompt=ask.system_prompt,
-                params=ask.params, cancel=cancel, caller=caller))
+            stream = await anyio.to_thread.run_sync(lambda: start(cancel))
         except Exception as err:
             slot.release()
             return api_error(err).response()
-        model = ask.model  # always named: OpenAI's clients require it, and read_chat_request checks it
-        if ask.stream:
-            events = self._events(stream, cancel, model, ask, slot)
-            weakref.finalize(events, slot.release)  # a client gone before the first chunk: never started
-            return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        if stream_it:
+            sent = events(stream, cancel, slot)
+            weakref.finalize(sent, slot.release)  # a client gone before the first chunk: never started
+            return StreamingResponse(sent, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         try:
             text, metrics = "", None
-            async for update in _updates(stream, cancel, request, _calls(ask)):
+            async for update in _updates(stream, cancel, request, calls):
                 text, metrics = update.text, update.metrics or metrics
         except Exception as err:
             return api_error(err).response()
         finally:
             slot.release()
-        return JSONResponse(completion(completion_id(), model, text, metrics, ask.params.structure))
+        return JSONResponse(whole(text, metrics))
+
+    async def _completion_events(self, stream, cancel: threading.Event, ask: CompletionRequest, cid: str,
+                                 created: int, slot: Slot):
+        """/v1/completions' chunks: each new piece of text (the prompt first, with echo), the finish, the usage
+        when asked, then [DONE]."""
+        sent, metrics = "", None
+        try:
+            if ask.echo:
+                yield _sse(text_completion(cid, ask.model, created, ask.prompt, None))
+            async for update in _updates(stream, cancel, None):
+                piece, sent, metrics = update.text[len(sent):], update.text, update.metrics or metrics
+                if piece:
+                    yield _sse(text_completion(cid, ask.model, created, piece, None))
+            yield _sse(text_completion(cid, ask.model, created, "", finish_reason(metrics)))
+            if ask.include_usage:
+                yield _sse({**text_completion(cid, ask.model, created, "", None), "choices": [],
+                            "usage": usage(metrics)})
+            yield "data: [DONE]\n\n"
+        except Exception as err:
+            yield _sse(api_error(err).body())
+        finally:
+            slot.release()
+
+    async def image_generations(self, request: Request):
+        """Images from a text-to-image model of the library, whole (as OpenAI sends them), as base64 or URLs."""
+        try:
+            caller = self.caller(request)
+            ask = read_image_request(await _json(request))
+        except Exception as err:
+            return api_error(err).response()
+        slot = Slot(self.painting)
+        if not slot.held:
+            return api_error(Busy(f"The server is busy: {MAX_IMAGE_REQUESTS} image requests are running or "
+                                  "waiting. Try again in a moment.")).response()
+        cancel, result = threading.Event(), None
+        try:
+            steps = await anyio.to_thread.run_sync(lambda: self.services.images.generate(
+                params=ask.params, model=ask.model, cancel=cancel, caller=caller))
+            async for event in _updates(steps, cancel, request):
+                result = event if isinstance(event, ImageResult) else result
+            if result is None:  # the client went away: the engine stopped, nobody reads an answer
+                return Response(status_code=499)
+            images = await anyio.to_thread.run_sync(lambda: encode(result, ask.format, ask.compression))
+        except Exception as err:
+            if isinstance(err, InvalidParameter) and getattr(err, "param", None) is None:
+                err.param = param_of(str(err))  # the model's own bounds (a size it cannot make), in OpenAI's names
+            return api_error(err).response()
+        finally:
+            slot.release()
+        urls = None
+        if ask.as_url:
+            base = str(request.base_url)
+            urls = [f"{base}v1/images/files/{self.files.keep(image, FORMATS[ask.format], ask.format)}"
+                    for image in images]
+        return JSONResponse(generations(result, images, urls, ask.format))
+
+    async def image_file(self, request: Request):
+        """An image made for a URL, for an hour; its unguessable address is the permission to fetch it."""
+        found = self.files.get(request.path_params["name"])
+        if found is None:
+            return Answer(404, "No such image: an image's URL lasts an hour.", "invalid_request_error",
+                          "not_found").response()
+        data, media_type = found
+        return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
     async def _events(self, stream, cancel: threading.Event, model: str, ask: ChatRequest, slot: Slot):
         """OpenAI's chunks: the role first, then each new piece of text (and tool call), then the finish (and
