@@ -270,3 +270,44 @@ def test_a_text_completion_goes_on_from_the_prompt_as_it_is(ai):
     with pytest.raises(openai.BadRequestError) as caught:
         ai.completions.create(model=BUILTIN_ID, prompt="x", suffix="y")
     assert caught.value.body["param"] == "suffix"
+
+
+def data_url(color: str, size=(64, 48)) -> str:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def test_a_vision_message_with_an_image_goes_to_the_vision_model(ai, vision_model):
+    """The tiny random LLaVA says nothing sensible: that the image reached it is in the prompt's tokens."""
+    question = {"type": "text", "text": "What color is this?"}
+    asked = [{"role": "user", "content": [question, {"type": "image_url", "image_url": {"url": data_url("red")}}]}]
+    with_image = ai.chat.completions.create(model=vision_model.id, temperature=0, max_tokens=8, messages=asked)
+    without = ai.chat.completions.create(model=vision_model.id, temperature=0, max_tokens=8,
+                                         messages=[{"role": "user", "content": [question]}])
+    assert with_image.choices[0].message.content and with_image.usage.completion_tokens > 0
+    assert with_image.usage.prompt_tokens > without.usage.prompt_tokens + 10  # the image's tokens
+    streamed = list(ai.chat.completions.create(model=vision_model.id, temperature=0, max_tokens=8, stream=True,
+                                               messages=asked))
+    assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == \
+        with_image.choices[0].message.content
+
+
+@pytest.mark.parametrize("url, says", [
+    ("https://example.com/cat.png", "does not fetch web addresses"),
+    ("data:image/png;base64,!!!", "not base64"),
+    ("data:image/png;base64," + base64.b64encode(b"not an image").decode(), "is not an image this app can read"),
+])
+def test_bad_images_get_openais_errors(ai, vision_model, url, says):
+    with pytest.raises(openai.BadRequestError) as caught:
+        ai.chat.completions.create(model=vision_model.id, messages=[{"role": "user", "content": [
+            {"type": "text", "text": "What is it?"}, {"type": "image_url", "image_url": {"url": url}}]}])
+    assert says in caught.value.body["message"], caught.value.body
+
+
+def test_an_image_for_a_text_model_is_refused_with_the_models_task(ai):
+    with pytest.raises(openai.BadRequestError) as caught:
+        ai.chat.completions.create(model=BUILTIN_ID, messages=[{"role": "user", "content": [
+            {"type": "text", "text": "What is it?"}, {"type": "image_url", "image_url": {"url": data_url("red")}}]}])
+    assert "is a text-generation model; this needs an image-text-to-text model" in caught.value.body["message"]
+    assert caught.value.body["param"] == "model"

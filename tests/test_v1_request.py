@@ -1,6 +1,7 @@
 """/v1/chat/completions' request read and checked without an engine: OpenAI's messages and parameters into the
 ChatService's, each refusal naming its parameter, and the reply's objects in OpenAI's shape."""
 
+import base64
 import json
 
 import pytest
@@ -51,7 +52,11 @@ def test_openais_defaults_and_parameters():
     ({"messages": []}, "messages", "non-empty list"),
     ({"messages": [{"role": "robot", "content": "42"}]}, "messages[0].role", "needs a role of"),
     ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
-     "messages[0].content", "'image_url' part"),
+     "messages[0].content[0].image_url.url", "does not fetch web addresses"),
+    ({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
+     "messages[0].content", "text and image_url parts"),
+    ({"messages": [{"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "data:;base64,"}}]},
+                   {"role": "user", "content": "Hi"}]}, "messages[0].content", "in the user's messages"),
     ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content", "a string or a list"),
     ({"stop": ["a", "b", "c", "d", "e"]}, "stop", "up to 4 texts"),
     ({"stop": [""]}, "stop", "1 to 256 characters"),
@@ -88,6 +93,19 @@ def test_each_refusal_names_its_parameter(change, param, says):
     with pytest.raises(InvalidParameter, match=says) as caught:
         read_chat_request({**ASK, **change})
     assert caught.value.param == param
+
+
+def test_image_parts_are_kept_with_their_messages():
+    url = "data:image/png;base64," + base64.b64encode(b"first").decode()
+    image = {"type": "image_url", "image_url": {"url": url}}
+    ask = read_chat_request({**ASK, "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "And this?"}, image]},
+        {"role": "assistant", "content": "Red."},
+        {"role": "user", "content": [image, {"type": "text", "text": "Now?"}]}]})
+    assert ask.images == ((b"first",), (), (b"first",)) and ask.message == "Now?"
+    assert [(m["role"], m["content"], m["images"]) for m in ask.vision_messages(lambda data, name: name)] == [
+        ("user", "And this?", ["image 1"]), ("assistant", "Red.", []), ("user", "Now?", ["image 2"])]
+    assert read_chat_request(ASK).images == ()
 
 
 def test_stop_penalties_and_json_reach_the_engines_parameters():

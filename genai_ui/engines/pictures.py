@@ -52,13 +52,13 @@ class Picture:
         return ov.Tensor(self.pixels[None])
 
 
-def load_picture(path: str | Path, *, name: str = "", max_side: int = MAX_SIDE) -> Picture:
-    """Read an image file; anything that is not one gets a message saying so."""
+def load_picture(path: str | Path | IO[bytes], *, name: str = "", max_side: int = MAX_SIDE) -> Picture:
+    """Read an image file (or its bytes); anything that is not one gets a message saying so."""
     import numpy as np
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    path = Path(path)
-    name = name or path.name
+    path = Path(path) if isinstance(path, (str, Path)) else path
+    name = name or getattr(path, "name", "") or "the image"
     try:
         with open_image(path, name=name) as image:
             width, height = image.size

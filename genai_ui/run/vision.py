@@ -95,5 +95,7 @@ def check_conversation(messages: list[dict]) -> list[dict]:
     if total > MAX_IMAGES:
         raise InvalidParameter(f"This conversation would hold {total} images; up to {MAX_IMAGES} are kept. "
                                "Clear it to start another.")
-    return [{"role": m["role"], "content": m["content"], "images": list(m.get("images") or [])}
-            for m in messages if m.get("role") in ("user", "assistant")]
+    system = [{"role": "system", "content": messages[0]["content"], "images": []}
+              for m in messages[:1] if m.get("role") == "system" and m.get("content")]
+    return system + [{"role": m["role"], "content": m["content"], "images": list(m.get("images") or [])}
+                     for m in messages if m.get("role") in ("user", "assistant")]

@@ -6,6 +6,7 @@ refused with a 400 that names it; PARAMETERS lists which and why (docs/api.md sh
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from ..engines.structured import (
     tool,
 )
 from ..errors import InvalidParameter
+from ..run.vision import MAX_IMAGES_PER_MESSAGE
 
 # OpenAI's own defaults where it has them (temperature and top_p 1); a reply is bounded, as the page's are
 DEFAULT_MAX_TOKENS = 2048
@@ -69,6 +71,16 @@ class ChatRequest:
     params: GenerationParams
     stream: bool
     include_usage: bool
+    images: tuple[tuple[bytes, ...], ...] = ()  # with image parts: each message's images (the history's, then
+    # the last message's), as their files' bytes, for a vision model
+
+    def vision_messages(self, read) -> list[dict]:
+        """The conversation as VisionService takes it, each message with its pictures (`read(bytes, name)`)."""
+        turns = self.history + [{"role": "user", "content": self.message}]
+        system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        count = iter(range(1, 1 + sum(map(len, self.images))))
+        return system + [{**turn, "images": [read(data, f"image {next(count)}") for data in images]}
+                         for turn, images in zip(turns, self.images or [()] * len(turns))]
 
 
 def read_chat_request(body: object) -> ChatRequest:
@@ -88,9 +100,11 @@ def read_chat_request(body: object) -> ChatRequest:
     system, history = _messages(body.get("messages"))
     if not history or history[-1]["role"] != "user":
         raise bad("The last message must be the user's (or a tool's result): the one to answer.", "messages")
+    images = tuple(tuple(h.pop("images", ())) for h in history)
     return ChatRequest(model=model, message=history[-1]["content"], history=history[:-1],
                        system_prompt="\n\n".join(system), params=_params(body), stream=_flag(body, "stream"),
-                       include_usage=_flag(body.get("stream_options") or {}, "include_usage"))
+                       include_usage=_flag(body.get("stream_options") or {}, "include_usage"),
+                       images=images if any(images) else ())
 
 
 @dataclass(frozen=True)
@@ -146,7 +160,10 @@ def _messages(messages: object) -> tuple[list[str], list[dict]]:
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in ROLES:
             raise bad(f"messages[{i}] needs a role of {', '.join(sorted(ROLES))}.", f"messages[{i}].role")
-        text = _text(m.get("content"), i)
+        text, images = _content(m.get("content"), i)
+        if images and m["role"] != "user":
+            raise bad(f"messages[{i}] is the {m['role']}'s: images come in the user's messages.",
+                      f"messages[{i}].content")
         if m["role"] in ("system", "developer"):
             system.append(text)
         elif m["role"] == "tool":
@@ -159,8 +176,8 @@ def _messages(messages: object) -> tuple[list[str], list[dict]]:
             calls = [call_text(*_call(c, i, j)) for j, c in enumerate(m.get("tool_calls") or [])]
             history.append({"role": "assistant", "content": "\n".join(([text] if text else []) + calls)})
         else:
-            history.append({"role": "user", "content": text})
-    return system, [{"role": h["role"], "content": h["content"]} for h in history]
+            history.append({"role": "user", "content": text, "images": images})
+    return system, [{"role": h["role"], "content": h["content"], "images": h.get("images", [])} for h in history]
 
 
 def _call(call: object, i: int, j: int) -> tuple[str, str]:
@@ -280,22 +297,44 @@ def _openai_name(name: str, body: dict) -> str:
     return name
 
 
-def _text(content: object, i: int) -> str:
-    """A message's text: a string, or a list of text parts (images come with the vision step of /v1)."""
+def _content(content: object, i: int) -> tuple[str, list[bytes]]:
+    """A message's text and its images: a string, or a list of text and image parts (an image as a data: URL
+    of its file, as OpenAI's clients send a local image)."""
     if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise bad(f"messages[{i}] has a '{kind}' part: only text parts are read here yet.",
-                          f"messages[{i}].content")
-            parts.append(part["text"])
-        return "\n".join(parts)
+        return content, []
     if content is None:
-        return ""
-    raise bad(f"messages[{i}].content must be a string or a list of text parts.", f"messages[{i}].content")
+        return "", []
+    if not isinstance(content, list):
+        raise bad(f"messages[{i}].content must be a string or a list of parts.", f"messages[{i}].content")
+    texts, images = [], []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+        if kind == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif kind == "image_url":
+            url = part.get("image_url", {}).get("url") if isinstance(part.get("image_url"), dict) else None
+            images.append(_data_url(url, f"messages[{i}].content[{j}].image_url.url"))
+        else:
+            raise bad(f"messages[{i}] has a '{kind}' part: text and image_url parts are read here.",
+                      f"messages[{i}].content")
+    if len(images) > MAX_IMAGES_PER_MESSAGE:
+        raise bad(f"messages[{i}] has {len(images)} images; up to {MAX_IMAGES_PER_MESSAGE} are read at once.",
+                  f"messages[{i}].content")
+    return "\n".join(texts), images
+
+
+def _data_url(url: object, param: str) -> bytes:
+    """An image's file from a data: URL. A web address is not fetched: this server reaches no one else."""
+    if not isinstance(url, str) or not url.startswith("data:"):
+        raise bad("An image must come as a data: URL of its file (data:image/png;base64,…): this server does "
+                  "not fetch web addresses.", param)
+    head, _, data = url.partition(",")
+    if not head.endswith(";base64"):
+        raise bad("An image's data: URL must be base64 (data:image/png;base64,…).", param)
+    try:
+        return base64.b64decode(data, validate=True)
+    except ValueError:
+        raise bad("An image's data: URL holds something that is not base64.", param) from None
 
 
 def _flag(body: dict, name: str) -> bool:

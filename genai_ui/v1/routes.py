@@ -5,13 +5,14 @@ a client that leaves stops its reply in the engine, as Stop does on the page."""
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import logging
 import threading
 import time
 import uuid
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import anyio
@@ -20,10 +21,21 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..access import Caller, identify
+from ..engines.pictures import load_picture
 from ..engines.pipelines import MAX_BATCH
-from ..engines.structured import repeats
-from ..errors import Busy, InvalidParameter, ModelNotFound, NotAllowed, TooLarge, UserError, WrongKey, WrongTask
+from ..engines.structured import repeats, tools_prompt
+from ..errors import (
+    Busy,
+    InvalidParameter,
+    ModelNotFound,
+    NotAllowed,
+    TooLarge,
+    UserError,
+    WrongKey,
+    WrongTask,
+)
 from ..run.image import ImageResult
+from ..run.vision import TASK as VISION
 from ..services import Services
 from .chat import (
     ChatRequest,
@@ -39,7 +51,14 @@ from .chat import (
     usage,
     usage_chunk,
 )
-from .images import FORMATS, ImageFiles, encode, generations, param_of, read_image_request
+from .images import (
+    FORMATS,
+    ImageFiles,
+    encode,
+    generations,
+    param_of,
+    read_image_request,
+)
 
 log = logging.getLogger("genai_ui")
 
@@ -155,13 +174,38 @@ class V1:
         except Exception as err:
             return api_error(err).response()
         model = ask.model  # always named: OpenAI's clients require it, and read_chat_request checks it
+        try:
+            entry = await anyio.to_thread.run_sync(lambda: self.services.access.get(caller, model))
+            if entry.task != VISION and ask.images:
+                raise WrongTask(model, entry.task, VISION)  # images go to a vision model
+        except Exception as err:
+            return api_error(err).response()
         return await self._reply(
-            request, ask.stream, lambda cancel: self.services.chat.reply(
-                message=ask.message, history=ask.history, model=ask.model, system_prompt=ask.system_prompt,
-                params=ask.params, cancel=cancel, caller=caller),
+            request, ask.stream, lambda cancel: self._answer(ask, entry.task == VISION, cancel, caller),
             events=lambda stream, cancel, slot: self._events(stream, cancel, model, ask, slot),
             whole=lambda text, metrics: completion(completion_id(), model, text, metrics, ask.params.structure),
             calls=_calls(ask))
+
+    def _answer(self, ask: ChatRequest, vision: bool, cancel: threading.Event, caller: Caller):
+        """The reply's stream: from the ChatService, or for a vision model from the VisionService (the images
+        read here, in a worker thread; each within the upload limit)."""
+        if not vision:
+            return self.services.chat.reply(message=ask.message, history=ask.history, model=ask.model,
+                                            system_prompt=ask.system_prompt, params=ask.params, cancel=cancel,
+                                            caller=caller)
+        limit = self.settings.max_upload_mb * 2**20
+
+        def read(data: bytes, name: str):
+            if len(data) > limit:
+                raise TooLarge(f"{name} is {len(data):,} bytes; the limit is {limit:,}.")
+            return load_picture(io.BytesIO(data), name=name)
+
+        shape = ask.params.structure
+        system = "\n\n".join(p for p in (ask.system_prompt, tools_prompt(shape.tools) if shape and shape.calls
+                                           else "") if p)
+        messages = replace(ask, system_prompt=system).vision_messages(read)
+        return self.services.vision.reply(messages=messages, model=ask.model, params=ask.params, cancel=cancel,
+                                          caller=caller)
 
     async def completions(self, request: Request):
         """OpenAI's legacy text completion: what follows a prompt read as it is, without the chat template."""
