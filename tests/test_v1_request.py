@@ -20,6 +20,7 @@ from genai_ui.v1.chat import (
     usage_chunk,
 )
 from genai_ui.v1.images import ImageFiles, read_image_request
+from genai_ui.v1.snippets import PLACEHOLDER_KEY, access, base_url, snippets
 
 ASK = {"model": "m", "messages": [{"role": "user", "content": "Hi"}]}
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city",
@@ -228,3 +229,18 @@ def test_image_files_expire_and_stay_within_their_bytes():
     assert len(second) > 40 and files.get("guess.png") is None
     files.TTL_S = -1
     assert files.get(files.keep(b"x", "image/png", "png")) is None
+
+
+def test_the_api_tabs_address_and_code_follow_the_visitor():
+    assert base_url({"referer": "https://me-app.hf.space/?__theme=dark", "host": "10.0.0.5:7860"}) == \
+        "https://me-app.hf.space/v1"
+    assert base_url({"referer": "https://host.example/genai/", "host": "x"}) == "https://host.example/genai/v1"
+    assert base_url({"host": "box:7860", "x-forwarded-proto": "https, http"}) == "https://box:7860/v1"
+    assert access("", shared=True).on is False and "--api-key" in access("", shared=True).why
+    assert access("sk-secret", shared=True) == access("sk-secret", shared=False)
+    code = snippets("http://box:7860/v1", "m1", key=True)
+    assert all("sk-secret" not in c and PLACEHOLDER_KEY in c for c in code.values())  # the key is never shown
+    assert "Authorization: Bearer" in code["curl"] and '"model": "m1"' in code["curl"]
+    for name in ("python", "langchain"):
+        compile(code[name], name, "exec")
+        compile(snippets("http://box:7860/v1", "", key=False)[name], name, "exec")

@@ -11,6 +11,7 @@ from ..services import Services
 from ..tasks import TASKS
 from ..v1.routes import V1
 from .api import register_api
+from .api_tab import ApiTab, build_api_tab
 from .benchmark_tab import build_benchmark_tab
 from .caller import caller_of
 from .chat_tab import ChatTab, build_chat_tab
@@ -85,8 +86,10 @@ def build_app(services: Services) -> gr.Blocks:
                 library = build_library_tab(services, openers)
             with gr.Tab("Benchmark", id="benchmark") as benchmark_tab:
                 bench = build_benchmark_tab(services)
+            with gr.Tab("API", id="api") as api_tab:
+                api = build_api_tab(services, api_tab)
         register_api(services)
-        page = _Page(tabs, openers, chat, hub, convert, library)
+        page = _Page(tabs, openers, chat, hub, convert, library, api)
         _wire(services, page, demo, {chat_tab: chat, vision_tab: vision, image_tab: image, benchmark_tab: bench},
               hub_tab, library_tab)
     return demo
@@ -101,6 +104,7 @@ class _Page:
     hub: HubTab
     convert: ConvertTab
     library: LibraryTab
+    api: ApiTab
 
 
 def _wire(services: Services, page: _Page, demo: gr.Blocks, pickers: dict[gr.Tab, RunTab], hub_tab: gr.Tab,
@@ -116,6 +120,7 @@ def _wire(services: Services, page: _Page, demo: gr.Blocks, pickers: dict[gr.Tab
         if runner is chat:
             shown.then(**chat.engine.event(), **private)
     library_tab.select(library.refresh, None, list(library.shows), **private)
+    page.api.tab.select(page.api.fill, None, page.api.outputs, **private)
     hub.downloaded.then(library.refresh, None, list(library.shows), **private)
     convert.done.then(library.refresh, None, list(library.shows), **private)
     open_any, open_outputs = any_opener(services, page.openers)
