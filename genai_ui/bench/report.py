@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+from .api import api_table
 from .chat import chat_table
 from .convert import convert_table
 from .engines import engines_table
@@ -27,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 DOC = ROOT / "docs" / "speed.md"
 RESULTS = ROOT / "docs" / "bench"
 TABLES: dict[str, Callable[[dict], str]] = {
-    "chat": chat_table, "load": load_table, "history": history_table, "vision": vision_table, "image": image_table,
-    "convert": convert_table, "engines": engines_table}
+    "chat": chat_table, "api": api_table, "load": load_table, "history": history_table, "vision": vision_table,
+    "image": image_table, "convert": convert_table, "engines": engines_table}
 BLOCK = re.compile(r"(<!-- bench:(\w+) -->\n).*?(<!-- /bench:\2 -->)", re.S)
 MARKER = re.compile(r"<!-- /?bench:(\w+) -->")
 
