@@ -7,6 +7,7 @@ import logging
 import sys
 
 from genai_ui.access import redact_logs
+from genai_ui.engines.remote import parse_remotes
 from genai_ui.services import create_services
 from genai_ui.settings import Settings
 
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     redact_logs()
     try:
         logins = settings.logins()
+        parse_remotes(settings.remote)
     except ValueError as err:
         sys.exit(f"app.py: {err}")
     share = settings.share

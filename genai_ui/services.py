@@ -11,6 +11,7 @@ from .convert.service import ConvertService
 from .engines.devices import Devices
 from .engines.options import EngineOptionsStore
 from .engines.pipelines import PipelineManager
+from .engines.remote import RemoteModels, parse_remotes
 from .hub.client import HubService
 from .hub.downloads import DownloadService
 from .library import Library
@@ -39,6 +40,7 @@ class Services:
     conversions: ConvertService  # convert, compress, publish: one at a time in a bounded line
     downloads: DownloadService  # one at a time in a bounded line
     access: ModelAccess  # which models each caller may see and run
+    remotes: RemoteModels = RemoteModels()  # models on OpenAI-compatible servers the operator named (--remote)
 
 
 def create_services(settings: Settings) -> Services:
@@ -49,16 +51,18 @@ def create_services(settings: Settings) -> Services:
     pipelines = PipelineManager(cache_dir=settings.compile_cache_dir)
     atexit.register(pipelines.close)
     access = ModelAccess(library, settings.hub_endpoint)
+    remotes = RemoteModels(parse_remotes(settings.remote))
     chat = ChatService(library, devices, pipelines, default_model=BUILTIN_ID,
-                       options=EngineOptionsStore(settings.home / "engine_options.json"), access=access)
+                       options=EngineOptionsStore(settings.home / "engine_options.json"), access=access,
+                       remotes=remotes)
     # No token of its own: each request brings the one it may use (access.identify), and the
     # operator's HF_TOKEN is lent only to this machine's own user, never to a shared request.
     hub = HubService(endpoint=settings.hub_endpoint, offline=settings.offline)
     if settings.public and settings.hf_token:
         log.info("HF_TOKEN is set but not lent to visitors of a shared deployment; each signs in with their own.")
-    vision = VisionService(library, devices, pipelines, access=access)
+    vision = VisionService(library, devices, pipelines, access=access, remotes=remotes)
     conversions = ConvertService(settings, hub, library, access, devices,
                                  WorkQueue("conversion", max_waiting=settings.queue_size))
     downloads = DownloadService(hub, library, WorkQueue("download", max_waiting=settings.queue_size))
     return Services(settings, library, devices, pipelines, chat, BenchmarkService(chat), hub, vision,
-                    ImageService(library, devices, pipelines, access=access), conversions, downloads, access)
+                    ImageService(library, devices, pipelines, access=access), conversions, downloads, access, remotes)

@@ -17,8 +17,8 @@ def _default_home(env: Mapping[str, str]) -> Path:
     return Path.home() / ".cache" / "genai_ui"
 
 
-def _flag(help: str, env: str | None = None, cli: bool = True) -> dict:
-    return {"help": help, "env": env, "cli": cli}
+def _flag(help: str, env: str | None = None, cli: bool = True, repeat: bool = False) -> dict:
+    return {"help": help, "env": env, "cli": cli, "repeat": repeat}
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,10 @@ class Settings:
     api_key: str = field(default="", repr=False, metadata=_flag(
         "the key an OpenAI client sends to /v1 (Authorization: Bearer); without one, /v1 answers this machine's own "
         "user only; GENAI_UI_API_KEY keeps it out of `ps`", "GENAI_UI_API_KEY"))
+    remote: str = field(default="", repr=False, metadata=_flag(
+        "an OpenAI-compatible server whose chat and vision models the Chat and Vision tabs list too: its API's URL "
+        "(http://host:8000/v1; OpenVINO Model Server: /v3), then a space and its key if it needs one; repeatable; "
+        "GENAI_UI_REMOTE (entries separated by commas) keeps keys out of `ps`", "GENAI_UI_REMOTE", repeat=True))
     allow_remote_code: bool = field(default=False, metadata=_flag(
         "let visitors of a shared deployment convert repos that need trust_remote_code", "GENAI_UI_ALLOW_REMOTE_CODE"))
     allow_engine_options: bool = field(default=False, metadata=_flag(
@@ -124,12 +128,16 @@ class Settings:
             flag = "--" + f.name.replace("_", "-")
             if f.type in (bool, "bool"):
                 parser.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
+            elif f.metadata["repeat"]:
+                parser.add_argument(flag, action="append", default=None, help=f.metadata["help"])
             else:
                 parser.add_argument(flag, default=None, help=f.metadata["help"])
         args = vars(parser.parse_args(argv))
         values = {}
         for f in fields(cls):
             value = args.get(f.name)
+            if isinstance(value, list):  # a repeated flag: its entries, as the variable holds them
+                value = ",".join(value)
             if value is None and f.metadata.get("env") and env.get(f.metadata["env"]):
                 value = env[f.metadata["env"]]
             if value is None:

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from genai_ui.settings import Settings
 
 
@@ -37,3 +39,15 @@ def test_the_token_is_no_flag():
 
     with pytest.raises(SystemExit):
         Settings.from_args(["--hf-token", "x"], env={})
+
+
+def test_remote_servers_are_repeatable_and_their_keys_stay_out_of_sight():
+    from genai_ui.engines.remote import parse_remotes
+
+    settings = Settings.from_args(["--remote", "http://a:1/v1/ sk-one", "--remote", "https://b.example/v3"], env={})
+    assert [(r.url, r.key, r.name) for r in parse_remotes(settings.remote)] == [
+        ("http://a:1/v1", "sk-one", "a:1"), ("https://b.example/v3", "", "b.example")]
+    assert "sk-one" not in repr(settings) and "sk-one" not in repr(parse_remotes(settings.remote))
+    assert Settings.from_args([], env={"GENAI_UI_REMOTE": "http://c:2/v1 k"}).remote == "http://c:2/v1 k"
+    with pytest.raises(ValueError, match="http\\(s\\) URL"):
+        parse_remotes("ftp://a/v1")

@@ -12,6 +12,7 @@ from ..engines.llm import ChatUpdate, GenerationParams, stream_chat, stream_comp
 from ..engines.loaded import LoadedPipeline
 from ..engines.options import EngineOptions, EngineOptionsStore, check_draft, llm_source
 from ..engines.pipelines import PipelineManager, save_gguf_ir
+from ..engines.remote import RemoteModels, is_remote
 from ..engines.structured import tools_prompt
 from ..errors import EmptyMessage, InvalidParameter, NotAvailable
 from ..library import Library, ModelEntry
@@ -51,7 +52,7 @@ def check_history(history: list) -> list:
 class ChatService:
     def __init__(self, library: Library, devices: Devices, pipelines: PipelineManager,
                  default_model: str = "", options: EngineOptionsStore | None = None,
-                 access: ModelAccess | None = None) -> None:
+                 access: ModelAccess | None = None, remotes: RemoteModels | None = None) -> None:
         self.library = library
         # which models each caller may see and run (with none given, all of them to a local caller)
         self.access = access or ModelAccess(library, endpoint="")
@@ -59,6 +60,7 @@ class ChatService:
         self.pipelines = pipelines
         self.default_model = default_model
         self.options = options or EngineOptionsStore(library.models_dir.parent / "engine_options.json")
+        self.remotes = remotes or RemoteModels()  # models on OpenAI-compatible servers the operator named
         self._replying = 0
         self._count = threading.Lock()
 
@@ -89,10 +91,13 @@ class ChatService:
             system_prompt = "\n\n".join(p for p in ((system_prompt or "").strip(),
                                                      tools_prompt(params.structure.tools)) if p)
         messages = for_model(check_history(history or []), message, system_prompt or "")
+        interval = lambda: update_interval(self._replying)  # noqa: E731
+        if is_remote(model):
+            return self._counted(self.remotes.reply(model, messages, params, cancel or threading.Event(),
+                                                    min_interval=interval), load_ms=None)
         before = self.pipelines.current("text-generation")
         loaded = self.load(model=model, device=device, caller=caller)
-        stream = stream_chat(loaded, messages, params, cancel or threading.Event(),
-                             min_interval=lambda: update_interval(self._replying))
+        stream = stream_chat(loaded, messages, params, cancel or threading.Event(), min_interval=interval)
         return self._counted(stream, load_ms=loaded.load_ms if loaded is not before else None)
 
     def complete(self, *, prompt: str, model: str = "", device: str = "", params: GenerationParams = GenerationParams(),

@@ -16,6 +16,7 @@ from ..engines.llm import ChatUpdate, GenerationParams
 from ..engines.loaded import LoadedPipeline
 from ..engines.pictures import Picture, load_picture
 from ..engines.pipelines import PipelineManager
+from ..engines.remote import RemoteModels, is_remote
 from ..engines.vlm import ImageTokens, stream_vision
 from ..errors import EmptyMessage, InvalidParameter
 from ..library import Library
@@ -35,13 +36,14 @@ def default_prompt(images: int) -> str:
 
 class VisionService:
     def __init__(self, library: Library, devices: Devices, pipelines: PipelineManager,
-                 access: ModelAccess | None = None) -> None:
+                 access: ModelAccess | None = None, remotes: RemoteModels | None = None) -> None:
         self.library = library
         # which models each caller may see and run (with none given, all of them to a local caller)
         self.access = access or ModelAccess(library, endpoint="")
         self.devices = devices
         self.pipelines = pipelines
         self.image_tokens = ImageTokens()
+        self.remotes = remotes or RemoteModels()  # models on OpenAI-compatible servers the operator named
 
     def model_id(self, model: str = "", caller: Caller = LOCAL) -> str:
         """The model asked for, else the first of the library's (of those `caller` may see)."""
@@ -57,6 +59,8 @@ class VisionService:
               cancel: threading.Event | None = None, caller: Caller = LOCAL) -> Iterator[ChatUpdate]:
         """Stream the answer to the last user message of `messages`. Checks everything first."""
         messages = check_conversation(messages)
+        if is_remote(model):
+            return self.remotes.reply(model, messages, params, cancel or threading.Event(), task=TASK)
         loaded = self.load(model=model, device=device, caller=caller)
         return stream_vision(loaded, messages, params, cancel or threading.Event(), self.image_tokens)
 

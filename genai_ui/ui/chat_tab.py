@@ -41,8 +41,10 @@ def display(messages: list[dict]) -> list[dict]:
 
 
 def model_choices(services: Services, caller: Caller = NOBODY) -> list[tuple[str, str]]:  # (label, id)
-    return [(e.label() + (f" · {OPTIMUM_LABEL}" if e.format == "openvino" and needs_optimum(e.load_path) else ""), e.id)
-            for e in services.access.list(caller, "text-generation")]
+    """The library's chat models this caller may use, then those of the remote servers (--remote)."""
+    local = [(e.label() + (f" · {OPTIMUM_LABEL}" if e.format == "openvino" and needs_optimum(e.load_path) else ""),
+              e.id) for e in services.access.list(caller, "text-generation")]
+    return local + [(m.label(), m.id) for m in services.remotes.list("text-generation")]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import gradio as gr
 
 from ..access import check_engine_options
 from ..engines.options import DQ_GROUP_SIZES, KV_PRECISIONS, EngineOptions
+from ..engines.remote import is_remote
 from ..errors import InvalidParameter, UserError
 from ..services import Services
 from .caller import caller_of
@@ -64,6 +65,8 @@ def build_engine_panel(services: Services, model: gr.Dropdown, device: gr.Dropdo
         """The options remembered for the picked model, and the drafts it can use."""
         caller = caller_of(services.settings, request, profile, oauth)
         notice = f"⚠ {services.chat.options.notice}\n\n" if services.chat.options.notice else ""
+        if is_remote(model_id or ""):
+            return {status: f"{notice}This model runs on a remote server: how it runs is that server's to set."}
         try:
             model_id = services.chat.access.view(caller).get(services.chat.model_id(model_id or "", caller)).id
         except UserError:

@@ -13,7 +13,10 @@ from .caller import caller_of
 
 
 def model_choices(services: Services, task: str, caller: Caller = NOBODY) -> list[tuple[str, str]]:  # (label, id)
-    return [(e.label(), e.id) for e in services.access.list(caller, task)]
+    """The library's models of `task` this caller may use; for questions about images, then those of the remote
+    servers (--remote)."""
+    remote = services.remotes.list(task) if task == "image-text-to-text" else []
+    return [(e.label(), e.id) for e in services.access.list(caller, task)] + [(m.label(), m.id) for m in remote]
 
 
 def refresh_picker(services: Services, task: str, current: str | None, caller: Caller):

@@ -8,6 +8,7 @@ import gradio as gr
 
 from ..access import Caller
 from ..engines.pictures import load_picture
+from ..engines.remote import is_remote
 from ..errors import EmptyMessage, InvalidParameter, UserError
 from ..run.vision import DEFAULT_PROMPT, TASK, user_message
 from ..services import Services
@@ -144,6 +145,9 @@ def _wire(services: Services, c: _Parts) -> None:
         """Load the picked model at once: a model that cannot run says so now, not at the first question."""
         if not model_id:
             yield {c.status: NO_MODEL}
+            return
+        if is_remote(model_id):
+            yield {c.status: "This model runs on a remote server: images go to it with each question."}
             return
         yield {c.status: f"Loading **{model_id}** on {device_id or services.devices.default}…"}
         try:
