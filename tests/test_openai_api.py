@@ -311,3 +311,29 @@ def test_an_image_for_a_text_model_is_refused_with_the_models_task(ai):
             {"type": "text", "text": "What is it?"}, {"type": "image_url", "image_url": {"url": data_url("red")}}]}])
     assert "is a text-generation model; this needs an image-text-to-text model" in caught.value.body["message"]
     assert caught.value.body["param"] == "model"
+
+
+def test_a_v1_reply_and_a_pages_reply_run_in_the_same_batch(ai, client):
+    """Each has its first token before the other has its last: served together, not one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    story = "Write a long story about a lighthouse keeper."
+
+    def over_v1():
+        begun = None
+        for chunk in ai.chat.completions.create(model=BUILTIN_ID, temperature=0, max_tokens=160, stream=True,
+                                                messages=[{"role": "user", "content": story}]):
+            if chunk.choices and chunk.choices[0].delta.content:
+                begun = begun or time.monotonic()
+        return begun, time.monotonic()
+
+    def over_the_page():
+        begun = None
+        for _ in client.submit(story, [], "", "", 160, 0.0, api_name="/chat"):
+            begun = begun or time.monotonic()
+        return begun, time.monotonic()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [pool.submit(over_v1), pool.submit(over_the_page)]
+        (v1_first, v1_last), (page_first, page_last) = (r.result(timeout=300) for r in runs)
+    assert v1_first < page_last and page_first < v1_last, (v1_first, v1_last, page_first, page_last)
