@@ -25,3 +25,19 @@ def set_slider(page, elem_id: str, value) -> None:
         except PlaywrightTimeout:
             continue
     raise AssertionError(f"#{elem_id} did not take {value}: it shows {page.input_value(bar)}")
+
+
+def pick(page, dropdown: str, label: str) -> None:
+    """Choose `label` in a Gradio dropdown (`dropdown` is its selector)."""
+    page.click(f"{dropdown} input")
+    page.click(f"ul[role=listbox] >> text={label}")
+
+
+def greedy_answer(page, question: str) -> str:
+    """Ask the Chat tab `question` with temperature 0; the reply as shown, its metrics line included."""
+    page.click("text=Sampling")
+    set_slider(page, "chat-temperature", 0)
+    page.fill("#chat-input textarea", question)
+    page.click("#chat-send")
+    page.wait_for_selector("#chatbot .message.bot sub", timeout=60_000)
+    return page.locator("#chatbot .message.bot").last.inner_text()

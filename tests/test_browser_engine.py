@@ -4,7 +4,7 @@ import pytest
 
 from genai_ui.engines.options import EngineOptions
 from tests.models import install_folder, smollm2_ir, smollm2_ir_fp16
-from tests.pages import set_slider
+from tests.pages import greedy_answer, pick
 
 
 @pytest.fixture
@@ -15,11 +15,6 @@ def models(services):
     for model_id in ("smollm2-int4", "smollm2-fp16"):
         services.chat.options.set(model_id, EngineOptions())
         services.pipelines.unload(model_id)
-
-
-def pick(page, dropdown: str, label: str):
-    page.click(f"{dropdown} input")
-    page.click(f"ul[role=listbox] >> text={label}")
 
 
 def test_speculative_decoding_from_the_advanced_panel(browser, app_url, services, models, output_dir):
@@ -44,12 +39,7 @@ def test_speculative_decoding_from_the_advanced_panel(browser, app_url, services
     assert services.chat.options.get("smollm2-fp16").draft_model == "smollm2-int4"
     loaded = services.pipelines.current("text-generation")
 
-    page.click("text=Sampling")
-    set_slider(page, "chat-temperature", 0)
-    page.fill("#chat-input textarea", "What is the capital of France?")
-    page.click("#chat-send")
-    page.wait_for_selector("#chatbot .message.bot sub", timeout=60_000)
-    reply = page.locator("#chatbot .message.bot").last.inner_text()
+    reply = greedy_answer(page, "What is the capital of France?")
     assert "Paris" in reply and "proposed tokens accepted" in reply
     assert "model loaded" not in reply  # applied once: the message ran on the engine already loaded
     assert services.pipelines.current("text-generation") is loaded

@@ -19,15 +19,10 @@ from genai_ui.builtin import BUILTIN_ID
 from genai_ui.services import create_services
 from genai_ui.settings import Settings
 from tests.apps import launched
+from tests.schemas import PLACE, WEATHER
 
 QUESTION = [{"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "content": "What is the capital of France?"}]
-PLACE = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40},
-                                          "country": {"type": "string", "maxLength": 40}},
-         "required": ["city", "country"], "additionalProperties": False}
-WEATHER = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40},
-                                            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
-           "required": ["city", "unit"], "additionalProperties": False}
 SCHEMAS = {"get_weather": WEATHER, "now": {"type": "object", "properties": {}, "additionalProperties": False}}
 TOOLS = [{"type": "function", "function": {"name": name, "description": f"{name.replace('_', ' ')} in a city",
                                            "parameters": schema}} for name, schema in SCHEMAS.items()]

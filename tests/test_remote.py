@@ -126,23 +126,17 @@ def test_a_model_the_server_lacks_or_a_request_it_refuses_is_said(here):
 
 def test_the_chat_tab_answers_from_the_remote_model(here, other, browser, output_dir):
     from tests.apps import launched
-    from tests.pages import set_slider
+    from tests.pages import greedy_answer, pick
 
     name = other[0].split("/")[2]
     with launched(here) as url:
         page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
         page.goto(url)
         page.wait_for_selector("#chat-input textarea")
-        page.click("#chat-model input")
-        page.click(f"ul[role=listbox] >> text={BUILTIN_ID} · on {name}")
+        pick(page, "#chat-model", f"{BUILTIN_ID} · on {name}")
         page.click("text=Advanced: engine")
         page.wait_for_function("() => document.querySelector('#engine-status')?.innerText.includes('remote server')")
-        page.click("text=Sampling")
-        set_slider(page, "chat-temperature", 0)
-        page.fill("#chat-input textarea", "What is the capital of France?")
-        page.click("#chat-send")
-        page.wait_for_selector("#chatbot .message.bot sub", timeout=60_000)
-        reply = page.locator("#chatbot .message.bot").last.inner_text()
+        reply = greedy_answer(page, "What is the capital of France?")
         assert "Paris" in reply and f"remote: {name}" in reply and "tokens/s" in reply, reply
         page.screenshot(path=str(output_dir / "remote-chat.png"), full_page=True)
         page.context.close()

@@ -15,13 +15,7 @@ import pytest
 from genai_ui.engines.llm import GenerationParams
 from genai_ui.engines.structured import Structure, json_schema, split_calls, tool
 from genai_ui.errors import InvalidParameter
-
-PLACE = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40},
-                                          "country": {"type": "string", "maxLength": 40}},
-         "required": ["city", "country"], "additionalProperties": False}
-WEATHER = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40},
-                                            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
-           "required": ["city", "unit"], "additionalProperties": False}
+from tests.schemas import PLACE, WEATHER
 
 
 def greedy(**kwargs) -> GenerationParams:
