@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 PREFIX = "remote:"  # a remote model's id in the pickers: remote:<n>:<its id on that server>
 LIST_TTL_S = 30.0  # a remote's model list is asked for again after this long
 CONNECT_S, READ_S = 5.0, 300.0  # a server that does not answer, or stops sending mid-reply
+LIST_S = 3.0  # a server's model list: the pickers wait for it (a server that is down, once every LIST_TTL_S)
 CHAT, VISION = "text-generation", "image-text-to-text"
 
 
@@ -104,7 +105,7 @@ class RemoteModels:
     def _ask_models(self, n: int, remote: Remote) -> list[RemoteModel]:
         import httpx
 
-        answer = httpx.get(f"{remote.url}/models", headers=remote.headers(), timeout=CONNECT_S)
+        answer = httpx.get(f"{remote.url}/models", headers=remote.headers(), timeout=LIST_S)
         answer.raise_for_status()
         return [RemoteModel(f"{PREFIX}{n}:{m['id']}", m["id"], remote, m.get("task", ""))
                 for m in answer.json().get("data", []) if isinstance(m, dict) and isinstance(m.get("id"), str)]
