@@ -14,7 +14,6 @@ from ..convert.options import ExportOptions
 from ..engines.llm import GenerationParams
 from ..engines.options import EngineOptions
 from ..engines.pipelines import MAX_BATCH
-from ..engines.structured import json_reply
 from ..errors import InvalidParameter
 from ..hub.client import details
 from ..run.image import ImageParams, ImageResult
@@ -61,7 +60,7 @@ def _run_endpoints(services: Services) -> None:
     @user_errors
     def chat(message: str, history: list[dict] | None = None, model: str = "", system_prompt: str = "",
              max_new_tokens: int = 512, temperature: float = 0.7, top_p: float = 0.9, top_k: int = 50,
-             repetition_penalty: float = 1.0, seed: int = -1, device: str = "", json_schema: str = "",
+             repetition_penalty: float = 1.0, seed: int = -1, device: str = "",
              request: gr.Request | None = None) -> Iterator[str]:
         """Chat with a text-generation model of the local library; streams the reply as it grows.
 
@@ -77,12 +76,9 @@ def _run_endpoints(services: Services) -> None:
             repetition_penalty: above 1.0 discourages repeating tokens.
             seed: the random seed, so a sampled reply can be reproduced; -1 draws a new one.
             device: CPU, GPU, NPU or AUTO (see devices); empty for the default.
-            json_schema: a JSON Schema (as JSON text) the reply is held to, so it parses and validates;
-                '{"type": "object"}' for any JSON object; empty for free text.
         """
         params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                                  top_k=top_k, repetition_penalty=repetition_penalty, seed=seed,
-                                  structure=json_reply(json_schema))
+                                  top_k=top_k, repetition_penalty=repetition_penalty, seed=seed)
         for update in services.chat.reply(message=message, history=history or [], model=model, device=device,
                                           system_prompt=system_prompt, params=params, cancel=threading.Event(),
                                           caller=caller_of(services.settings, request)):
