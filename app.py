@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from genai_ui.access import redact_logs
+from genai_ui.access import redact_logs, remember_secrets
 from genai_ui.engines.remote import parse_remotes
 from genai_ui.services import create_services
 from genai_ui.settings import Settings
@@ -20,9 +20,11 @@ def main(argv: list[str] | None = None) -> None:
     redact_logs()
     try:
         logins = settings.logins()
-        parse_remotes(settings.remote)
+        remotes = parse_remotes(settings.remote)
     except ValueError as err:
         sys.exit(f"app.py: {err}")
+    # keys given as flags too: blanked wherever they would be written, as the environment's secrets are
+    remember_secrets({"API_KEY": settings.api_key, **{f"REMOTE_KEY_{n}": r.key for n, r in enumerate(remotes)}})
     share = settings.share
     if share and settings.on_space:
         log.warning("--share is not offered on a Space: the Space's own address is the link to share.")

@@ -332,3 +332,11 @@ def test_a_v1_reply_and_a_pages_reply_run_in_the_same_batch(ai, client):
         runs = [pool.submit(over_v1), pool.submit(over_the_page)]
         (v1_first, v1_last), (page_first, page_last) = (r.result(timeout=300) for r in runs)
     assert v1_first < page_last and page_first < v1_last, (v1_first, v1_last, page_first, page_last)
+
+
+def test_nan_and_infinity_are_refused_as_json_has_neither(app_url):
+    for body in (b'{"model": "m", "messages": [], "max_tokens": Infinity}',
+                 b'{"model": "m", "prompt": "x", "steps": NaN}'):
+        for route in ("chat/completions", "images/generations"):
+            answer = httpx.post(f"{app_url}v1/{route}", content=body, timeout=30)
+            assert answer.status_code == 400 and "not a number JSON has" in answer.json()["error"]["message"]

@@ -96,15 +96,18 @@ def test_a_proven_grammar_joins_the_running_replies(services):
     params = GenerationParams(max_new_tokens=200, temperature=0.0, ignore_eos=True)
     spans = {}
 
+    streaming = threading.Event()
+
     def reply(name: str, message: str, params: GenerationParams) -> None:
         begun = None
         for update in services.chat.reply(message=message, params=params):
             begun = begun or time.monotonic()
+            streaming.set()
         spans[name] = (begun, time.monotonic())
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = [pool.submit(reply, "story", "Tell me a story.", params)]
-        time.sleep(0.3)
+        assert streaming.wait(120)
         runs.append(pool.submit(reply, "json", "Where is the Louvre?", greedy(structure=shape, max_new_tokens=40)))
         for run in runs:
             run.result(timeout=300)

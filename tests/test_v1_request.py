@@ -27,6 +27,10 @@ WEATHER = {"type": "function", "function": {"name": "get_weather", "description"
                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                                                           "required": ["city"]}}}
 NOW = {"type": "function", "function": {"name": "now"}}
+IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+DEEP: dict = {"type": "object"}
+for _ in range(200):
+    DEEP = {"type": "object", "properties": {"a": DEEP}}
 
 
 def test_messages_become_a_system_prompt_a_history_and_the_message():
@@ -88,6 +92,15 @@ def test_openais_defaults_and_parameters():
     ({"seed": 2**40}, "seed", "from 0 to 4294967295"),
     ({"stream": "yes"}, "stream", "true or false"),
     ({"n": 3}, "n", "'n' must be 1"),
+    ({"max_tokens": float("inf")}, "max_tokens", "must be a number"),
+    ({"temperature": float("nan")}, "temperature", "must be a number"),
+    ({"messages": [{"role": "assistant", "tool_calls": 5}, {"role": "user", "content": "Hi"}]},
+     "messages[0].tool_calls", "must be a list"),
+    ({"response_format": {"type": "json_schema", "json_schema": {"schema": DEEP}}},
+     "response_format.json_schema.schema", "nested too deeply"),
+    ({"messages": [{"role": "user", "content": [IMAGE] * 8}, {"role": "assistant", "content": "?"},
+                   {"role": "user", "content": [IMAGE] * 8}, {"role": "assistant", "content": "?"},
+                   {"role": "user", "content": [IMAGE]}]}, "messages", "17 images; up to 16"),
     ({"frobnicate": 1}, "frobnicate", "Unknown parameter"),
 ])
 def test_each_refusal_names_its_parameter(change, param, says):
@@ -238,8 +251,8 @@ def test_the_api_tabs_address_and_code_follow_the_visitor():
     assert base_url({"host": "box:7860", "x-forwarded-proto": "https, http"}) == "https://box:7860/v1"
     assert access("", shared=True).on is False and "--api-key" in access("", shared=True).why
     assert access("sk-secret", shared=True) == access("sk-secret", shared=False)
-    code = snippets("http://box:7860/v1", "m1", key=True)
-    assert all("sk-secret" not in c and PLACEHOLDER_KEY in c for c in code.values())  # the key is never shown
+    code = snippets("http://box:7860/v1", "m1", key=True)  # takes whether a key is needed, never the key
+    assert all(PLACEHOLDER_KEY in c for c in code.values()) and "sk-secret" not in access("sk-secret", True).why
     assert "Authorization: Bearer" in code["curl"] and '"model": "m1"' in code["curl"]
     for name in ("python", "langchain"):
         compile(code[name], name, "exec")

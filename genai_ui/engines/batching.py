@@ -22,6 +22,7 @@ A request added to the running engine is read by its caller, who polls its handl
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import logging
 import queue
@@ -155,18 +156,25 @@ class BatchingLLM(GenaiTokens):
                 failed = err
             with self._lock:
                 self._running = False
-                added = list(self._added)
+            if failed is not None:
+                self._fail_added(failed)  # before the loop below would step them on
             lead.done()
             try:
                 while self.pipeline.has_non_finished_requests():  # added as generate() returned
                     self.pipeline.step()
             except RuntimeError as err:
-                failed = failed or err
-            if failed is not None and added:  # the engine's error ends every reply it ran: none waits forever
-                log.warning("The engine stopped %d replies with an error: %s", len(added) + 1, failed)
-                for request in added:
-                    request.fail(failed)
-                    request.handle.cancel()  # and out of the engine, which would meet it again next run
+                self._fail_added(err)
+
+    def _fail_added(self, err: RuntimeError) -> None:
+        """The engine's error ends every reply added to this run: none waits forever, and none is left in the
+        engine, which would meet it again at its next step."""
+        with self._lock:
+            added, self._added = [r for r in self._added if r.error is None], []
+        if added:
+            log.warning("The engine's error ended %d more replies: %s", len(added), err)
+        for request in added:
+            request.fail(err)
+            request.handle.cancel()
 
     def _lead_wrote(self, lead: "_Request", tokens: list[int]) -> None:
         """On the engine's streaming thread: the first token says generate() runs, so what
@@ -222,8 +230,8 @@ class _Request:
         self.input_ids = input_ids
         self.config = config
         self.input_tokens = int(input_ids.get_shape()[-1])
-        structured = getattr(config, "structured_output_config", None)
-        self.grammar = repr(structured) if structured is not None else ""
+        structured = getattr(config, "structured_output_config", None)  # its repr holds the whole grammar
+        self.grammar = hashlib.sha256(repr(structured).encode()).hexdigest() if structured is not None else ""
         self.submitted = time.perf_counter()
         self.handle: Any = None
         self.error: BaseException | None = None

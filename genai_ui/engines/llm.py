@@ -8,6 +8,7 @@ so Stop ends generation inside the engine rather than only in the UI.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import secrets
 import threading
@@ -79,7 +80,8 @@ class GenerationParams:
 
 
 def check_number(name: str, value, low, high, integer: bool = False, low_open: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and int(value) != value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or (integer and int(value) != value):
         raise InvalidParameter(f"{name} must be {'a whole number' if integer else 'a number'}, not {value!r}.")
     if value < low or value > high or (low_open and value == low):
         low_text = f"above {low}" if low_open else f"at least {low}"

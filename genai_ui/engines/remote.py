@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from ..errors import GenerationFailed, InvalidParameter, ModelNotFound, NotAvailable
+from ..errors import GenerationFailed, InvalidParameter, ModelNotFound, NotAvailable, UserError
 from .llm import ChatMetrics, ChatUpdate, GenerationParams, Interval
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 PREFIX = "remote:"  # a remote model's id in the pickers: remote:<n>:<its id on that server>
 LIST_TTL_S = 30.0  # a remote's model list is asked for again after this long
 CONNECT_S, READ_S = 5.0, 300.0  # a server that does not answer, or stops sending mid-reply
-LIST_S = 3.0  # a server's model list: the pickers wait for it (a server that is down, once every LIST_TTL_S)
+LIST_S = 3.0  # a server's model list, in all (the first list is waited for; later ones come in the background)
+MAX_LIST_BYTES = 4 * 2**20
 CHAT, VISION = "text-generation", "image-text-to-text"
 
 
@@ -39,7 +40,8 @@ class Remote:
 
     @property
     def name(self) -> str:
-        return urlsplit(self.url).netloc
+        """host:port, without any user:password the URL holds."""
+        return urlsplit(self.url).netloc.rpartition("@")[2]
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"} if self.key else {}
@@ -48,12 +50,12 @@ class Remote:
 def parse_remotes(text: str) -> tuple[Remote, ...]:
     """`URL` or `URL KEY` entries, one per line or separated by commas; a URL that is not http(s) is refused."""
     remotes = []
-    for entry in filter(None, (part.strip() for part in text.replace("\n", ",").split(","))):
+    for n, entry in enumerate(filter(None, (part.strip() for part in text.replace("\n", ",").split(","))), 1):
         url, _, key = entry.partition(" ")
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if parts.scheme not in ("http", "https") or not parts.netloc:  # the entry is not echoed: it may be a key
             raise ValueError(f"--remote takes an http(s) URL of an OpenAI-compatible API (http://host:8000/v1), "
-                             f"then optionally its key; got {url!r}")
+                             f"then optionally a space and its key; entry {n} does not start with one")
         remotes.append(Remote(url.rstrip("/"), key.strip()))
     return tuple(remotes)
 
@@ -74,46 +76,65 @@ def is_remote(model_id: str) -> bool:
 
 
 class RemoteModels:
-    """The configured servers' models, asked for when a picker is filled (at most every LIST_TTL_S), and
-    the replies streamed from them."""
+    """The configured servers' models, and the replies streamed from them. A list is asked for in the
+    background when it is older than LIST_TTL_S, so a picker never waits for a server (but for the first
+    list, at most LIST_S); a server that does not answer, or sends too much, is left out of it."""
 
     def __init__(self, remotes: tuple[Remote, ...] = ()) -> None:
         self.remotes = remotes
         self._lock = threading.Lock()
-        self._listed: tuple[float, list[RemoteModel]] = (0.0, [])
-        self.notice = ""  # the servers that did not answer, for the page
+        self._models: list[RemoteModel] = []
+        self._at = 0.0  # when the list was asked for
+        self._asking: threading.Thread | None = None
+        self.notice = ""  # the servers that did not answer the last time (also in the log)
 
     def list(self, task: str) -> list[RemoteModel]:
         """The models a `task` tab can use: those the server says are of the task, or says nothing of."""
         if not self.remotes:
             return []
         with self._lock:
-            at, models = self._listed
-            if time.monotonic() - at > LIST_TTL_S:
-                models, failed = [], []
-                for n, remote in enumerate(self.remotes, 1):
-                    try:
-                        models += self._ask_models(n, remote)
-                    except Exception as err:  # one server down leaves the others listed
-                        failed.append(remote.name)
-                        log.warning("The remote server %s did not list its models: %s", remote.name,
-                                    type(err).__name__)
-                self.notice = f"Not answering: {', '.join(failed)}." if failed else ""
-                self._listed = (time.monotonic(), models)
-        return [m for m in models if m.task in ("", task)]
+            first = self._at == 0.0
+            if time.monotonic() - self._at > LIST_TTL_S and self._asking is None:
+                self._at = time.monotonic()
+                self._asking = threading.Thread(target=self._refresh, name="genai_ui-remote-models", daemon=True)
+                self._asking.start()
+            asking = self._asking
+        if first and asking is not None:
+            asking.join(LIST_S * 1.5)
+        with self._lock:
+            return [m for m in self._models if m.task in ("", task)]
+
+    def _refresh(self) -> None:
+        models, failed = [], []
+        for n, remote in enumerate(self.remotes, 1):
+            try:
+                models += self._ask_models(n, remote)
+            except Exception as err:  # one server down leaves the others listed
+                failed.append(remote.name)
+                log.warning("The remote server %s did not list its models: %s", remote.name, type(err).__name__)
+        with self._lock:
+            self._models, self._asking = models, None
+            self.notice = f"Not answering: {', '.join(failed)}." if failed else ""
 
     def _ask_models(self, n: int, remote: Remote) -> list[RemoteModel]:
+        """GET /models, within LIST_S in all and MAX_LIST_BYTES (a server that drips or floods is left out)."""
         import httpx
 
-        answer = httpx.get(f"{remote.url}/models", headers=remote.headers(), timeout=LIST_S)
-        answer.raise_for_status()
+        deadline, body = time.monotonic() + LIST_S, bytearray()
+        with httpx.stream("GET", f"{remote.url}/models", headers=remote.headers(), timeout=LIST_S) as answer:
+            answer.raise_for_status()
+            for part in answer.iter_bytes():
+                body += part
+                if time.monotonic() > deadline or len(body) > MAX_LIST_BYTES:
+                    raise TimeoutError("too slow or too long")
         return [RemoteModel(f"{PREFIX}{n}:{m['id']}", m["id"], remote, m.get("task", ""))
-                for m in answer.json().get("data", []) if isinstance(m, dict) and isinstance(m.get("id"), str)]
+                for m in json.loads(body).get("data", []) if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
     def get(self, model_id: str, task: str) -> RemoteModel:
-        found = next((m for m in self.list(task) if m.id == model_id), None)
+        models = self.list(task)
+        found = next((m for m in models if m.id == model_id), None)
         if found is None:
-            raise ModelNotFound(model_id, [m.id for m in self.list(task)])
+            raise ModelNotFound(model_id, [m.id for m in models])
         return found
 
     def reply(self, model_id: str, messages: list[dict], params: GenerationParams, cancel: threading.Event,
@@ -162,50 +183,48 @@ def _data_url(pixels: Any) -> str:
 
 
 def _stream(model: RemoteModel, body: dict, cancel: threading.Event, min_interval: Interval) -> Iterator[ChatUpdate]:
-    """The reply as it streams in: read in a worker thread, which Stop (or a reader that leaves) ends by
-    closing the connection."""
+    """The reply as it streams in. The request is sent and read in a worker thread, which Stop (or a reader
+    that leaves) ends by closing the connection, even before the server has answered (while it loads the
+    model, say)."""
     import httpx
 
     pieces: queue.Queue = queue.Queue()
     done = object()
     client = httpx.Client(timeout=httpx.Timeout(READ_S, connect=CONNECT_S))
     start = time.perf_counter()
-    try:
-        response = client.send(client.build_request("POST", f"{model.remote.url}/chat/completions", json=body,
-                                                    headers=model.remote.headers()), stream=True)
-    except httpx.HTTPError as err:
-        client.close()
-        raise NotAvailable(f"{model.remote.name} did not answer ({type(err).__name__}): is the server up?") from None
-    if response.status_code != 200:
-        message = _error_of(response)
-        client.close()
-        error = InvalidParameter if response.status_code in (400, 404, 413, 422) else GenerationFailed
-        raise error(f"{model.remote.name} refused the request ({response.status_code}): {message}")
 
     def read() -> None:
         try:
-            for line in response.iter_lines():
-                if line.startswith("data:") and line[5:].strip() != "[DONE]":
-                    pieces.put((time.perf_counter(), json.loads(line[5:])))
+            with client.stream("POST", f"{model.remote.url}/chat/completions", json=body,
+                               headers=model.remote.headers()) as response:
+                if response.status_code != 200:
+                    kind = InvalidParameter if response.status_code in (400, 404, 413, 422) else GenerationFailed
+                    pieces.put((0.0, kind(f"{model.remote.name} refused the request ({response.status_code}): "
+                                          f"{_error_of(response)}")))
+                    return
+                for line in response.iter_lines():
+                    if line.startswith("data:") and line[5:].strip() != "[DONE]":
+                        pieces.put((time.perf_counter(), json.loads(line[5:])))
+        except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+            pieces.put((0.0, NotAvailable(f"{model.remote.name} did not answer ({type(err).__name__}): is the server "
+                                          "up?")))
         except Exception as err:  # the connection closed (Stop) or broke
             pieces.put((time.perf_counter(), err))
         finally:
             pieces.put(done)
 
-    return _updates(model, pieces, done, threading.Thread(target=read, daemon=True), response, client, start,
-                    cancel, min_interval, body["max_tokens"], body.get("seed"))
+    return _updates(model, pieces, done, threading.Thread(target=read, daemon=True), client, start, cancel,
+                    min_interval, body["max_tokens"], body.get("seed"))
 
 
-def _updates(model: RemoteModel, pieces: queue.Queue, done: object, reader: threading.Thread, response: Any,
-             client: Any, start: float, cancel: threading.Event, min_interval: Interval, max_new: int,
+def _updates(model: RemoteModel, pieces: queue.Queue, done: object, reader: threading.Thread, client: Any,
+             start: float, cancel: threading.Event, min_interval: Interval, max_new: int,
              seed: int | None) -> Iterator[ChatUpdate]:
     interval = min_interval if callable(min_interval) else (lambda: min_interval)
     text, stamps, usage, finish, last_yield, failure = "", [], {}, "stop", 0.0, None
     reader.start()
     try:
-        while True:
-            if cancel.is_set():
-                break
+        while not cancel.is_set():
             try:
                 item = pieces.get(timeout=0.1)
             except queue.Empty:
@@ -213,6 +232,8 @@ def _updates(model: RemoteModel, pieces: queue.Queue, done: object, reader: thre
             if item is done:
                 break
             at, event = item
+            if isinstance(event, UserError):
+                raise event
             if isinstance(event, Exception):
                 failure = event
                 break
@@ -231,8 +252,7 @@ def _updates(model: RemoteModel, pieces: queue.Queue, done: object, reader: thre
                 yield ChatUpdate(text)
                 last_yield = time.monotonic()
     finally:
-        response.close()  # Stop, or a reader that left: the server sees its client go and stops the reply
-        client.close()
+        client.close()  # Stop, or a reader that left: the server sees its client go and stops the reply
     if failure is not None and not cancel.is_set():
         raise GenerationFailed(f"The connection to {model.remote.name} broke mid-reply ({type(failure).__name__}).")
     out = usage.get("completion_tokens") or len(stamps)
@@ -252,4 +272,7 @@ def _error_of(response: Any) -> str:
         message = body.get("error", {}).get("message") if isinstance(body.get("error"), dict) else body.get("error")
         return str(message or body)[:300]
     except Exception:
-        return response.text[:300] if hasattr(response, "text") else ""
+        try:
+            return response.text[:300]
+        except Exception:
+            return ""

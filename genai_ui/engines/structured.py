@@ -85,6 +85,8 @@ def json_schema(schema: object, param: str) -> str:
         raise _bad(f"'{param}' must be a JSON Schema: a JSON object.", param)
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
+    except RecursionError:
+        raise _bad(f"'{param}' is nested too deeply to read.", param) from None
     except jsonschema.SchemaError as err:
         where = "/".join(str(p) for p in err.path)
         raise _bad(f"'{param}' is not a valid JSON Schema{f' at {where}' if where else ''}: {err.message}",

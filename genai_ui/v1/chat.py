@@ -7,6 +7,7 @@ refused with a 400 that names it; PARAMETERS lists which and why (docs/api.md sh
 from __future__ import annotations
 
 import base64
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from ..engines.structured import (
     tool,
 )
 from ..errors import InvalidParameter
-from ..run.vision import MAX_IMAGES_PER_MESSAGE
+from ..run.vision import MAX_IMAGES, MAX_IMAGES_PER_MESSAGE
 
 # OpenAI's own defaults where it has them (temperature and top_p 1); a reply is bounded, as the page's are
 DEFAULT_MAX_TOKENS = 2048
@@ -101,6 +102,8 @@ def read_chat_request(body: object) -> ChatRequest:
     if not history or history[-1]["role"] != "user":
         raise bad("The last message must be the user's (or a tool's result): the one to answer.", "messages")
     images = tuple(tuple(h.pop("images", ())) for h in history)
+    if sum(map(len, images)) > MAX_IMAGES:  # before any is decoded
+        raise bad(f"The conversation holds {sum(map(len, images))} images; up to {MAX_IMAGES} are read.", "messages")
     return ChatRequest(model=model, message=history[-1]["content"], history=history[:-1],
                        system_prompt="\n\n".join(system), params=_params(body), stream=_flag(body, "stream"),
                        include_usage=_flag(body.get("stream_options") or {}, "include_usage"),
@@ -173,6 +176,8 @@ def _messages(messages: object) -> tuple[list[str], list[dict]]:
             else:
                 history.append({"role": "user", "content": result, "tool": True})
         elif m["role"] == "assistant":
+            if not isinstance(m.get("tool_calls") or [], list):
+                raise bad(f"messages[{i}].tool_calls must be a list.", f"messages[{i}].tool_calls")
             calls = [call_text(*_call(c, i, j)) for j, c in enumerate(m.get("tool_calls") or [])]
             history.append({"role": "assistant", "content": "\n".join(([text] if text else []) + calls)})
         else:
@@ -199,7 +204,7 @@ def _params(body: dict, default_max: int = DEFAULT_MAX_TOKENS) -> GenerationPara
               "presence_penalty": body.get("presence_penalty") or 0.0,
               "frequency_penalty": body.get("frequency_penalty") or 0.0}
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise bad(f"'{_openai_name(name, body)}' must be a number.", _openai_name(name, body))
     if values["max_new_tokens"] != int(values["max_new_tokens"]) or values["seed"] != int(values["seed"]):
         name = "seed" if values["seed"] != int(values["seed"]) else _openai_name("max_new_tokens", body)

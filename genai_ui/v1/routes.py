@@ -59,12 +59,15 @@ from .images import (
     param_of,
     read_image_request,
 )
+from .snippets import base_url
 
 log = logging.getLogger("genai_ui")
 
 # a chat request's JSON: a history at its bounds (1,000,000 characters, run/conversation.py) fits inside, even
 # with every character escaped as JSON's \uXXXX (6 bytes; 12 for a pair), and is refused there with its own message
 MAX_BODY_BYTES = 16 * 2**20
+# images decoded at once, all /v1 requests together: a small PNG may claim 120 megapixels (360 MB decoded)
+DECODING = threading.BoundedSemaphore(2)
 MAX_IMAGE_REQUESTS = 4  # image requests running or waiting for the one image engine; one more is told to retry
 
 
@@ -170,7 +173,7 @@ class V1:
     async def chat_completions(self, request: Request):
         try:
             caller = self.caller(request)
-            ask = read_chat_request(await _json(request))
+            ask = await _read(request, read_chat_request)
         except Exception as err:
             return api_error(err).response()
         model = ask.model  # always named: OpenAI's clients require it, and read_chat_request checks it
@@ -198,7 +201,8 @@ class V1:
         def read(data: bytes, name: str):
             if len(data) > limit:
                 raise TooLarge(f"{name} is {len(data):,} bytes; the limit is {limit:,}.")
-            return load_picture(io.BytesIO(data), name=name)
+            with DECODING:
+                return load_picture(io.BytesIO(data), name=name)
 
         shape = ask.params.structure
         system = "\n\n".join(p for p in (ask.system_prompt, tools_prompt(shape.tools) if shape and shape.calls
@@ -211,7 +215,7 @@ class V1:
         """OpenAI's legacy text completion: what follows a prompt read as it is, without the chat template."""
         try:
             caller = self.caller(request)
-            ask = read_completion_request(await _json(request))
+            ask = await _read(request, read_completion_request)
         except Exception as err:
             return api_error(err).response()
         cid, created, echo = f"cmpl-{uuid.uuid4().hex}", int(time.time()), ask.prompt if ask.echo else ""
@@ -275,7 +279,7 @@ class V1:
         """Images from a text-to-image model of the library, whole (as OpenAI sends them), as base64 or URLs."""
         try:
             caller = self.caller(request)
-            ask = read_image_request(await _json(request))
+            ask = await _read(request, read_image_request)
         except Exception as err:
             return api_error(err).response()
         slot = Slot(self.painting)
@@ -299,8 +303,8 @@ class V1:
             slot.release()
         urls = None
         if ask.as_url:
-            base = str(request.base_url)
-            urls = [f"{base}v1/images/files/{self.files.keep(image, FORMATS[ask.format], ask.format)}"
+            base = base_url(dict(request.headers), from_page=False)  # as the client reached the app
+            urls = [f"{base}/images/files/{self.files.keep(image, FORMATS[ask.format], ask.format)}"
                     for image in images]
         return JSONResponse(generations(result, images, urls, ask.format))
 
@@ -363,6 +367,13 @@ def _calls(ask: ChatRequest) -> bool:
     return ask.params.structure is not None and ask.params.structure.calls
 
 
+async def _read(request: Request, read):
+    """The request's body, read and checked by `read` in a worker thread (a schema's check, a data: URL's
+    decoding), so the event loop serves everyone else meanwhile."""
+    body = await _json(request)
+    return await anyio.to_thread.run_sync(read, body)
+
+
 async def _json(request: Request) -> object:
     size = request.headers.get("content-length")
     if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
@@ -372,10 +383,17 @@ async def _json(request: Request) -> object:
         body += part
         if len(body) > MAX_BODY_BYTES:
             raise TooLarge(f"The request is over {MAX_BODY_BYTES:,} bytes, the limit.")
-    try:
-        return json.loads(body)
-    except ValueError:
+    try:  # in a worker thread, as the request is read: 16 MB of JSON takes the event loop a while
+        return await anyio.to_thread.run_sync(lambda: json.loads(body, parse_constant=_not_a_number))
+    except ValueError as err:
+        if "NaN" in str(err) or "Infinity" in str(err):
+            raise InvalidParameter(str(err)) from None
         raise InvalidParameter("The request body is not JSON.") from None
+
+
+def _not_a_number(name: str) -> None:
+    """Python reads NaN and Infinity, which JSON has not: a number no parameter can take."""
+    raise ValueError(f"The request body holds {name}, which is not a number JSON has.")
 
 
 def _sse(data: dict) -> str:

@@ -27,10 +27,10 @@ def access(api_key: str, shared: bool) -> Access:
     return Access(True, False, "On, for this machine's own user: no key is needed (`--api-key` sets one).")
 
 
-def base_url(headers: dict[str, str]) -> str:
-    """/v1's address as the browser reaches the app: the page it sent the event from (behind a proxy or a
-    Space too), else the Host it asked for."""
-    page = urlsplit(headers.get("referer", ""))
+def base_url(headers: dict[str, str], from_page: bool = True) -> str:
+    """/v1's address as the client reaches the app: for an event of the page, the page it was sent from
+    (behind a proxy or a Space too); else the Host it asked for, with the scheme a proxy says it took."""
+    page = urlsplit(headers.get("referer", "") if from_page else "")
     if page.scheme in ("http", "https") and page.netloc:
         path = page.path if page.path.endswith("/") else page.path.rsplit("/", 1)[0] + "/"
         return f"{page.scheme}://{page.netloc}{path}v1"
