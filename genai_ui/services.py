@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .builtin import BUILTIN_ID, ensure_builtin
 from .convert.service import ConvertService
@@ -40,7 +40,7 @@ class Services:
     conversions: ConvertService  # convert, compress, publish: one at a time in a bounded line
     downloads: DownloadService  # one at a time in a bounded line
     access: ModelAccess  # which models each caller may see and run
-    remotes: RemoteModels = RemoteModels()  # models on OpenAI-compatible servers the operator named (--remote)
+    remotes: RemoteModels = field(default_factory=RemoteModels)  # models on OpenAI-compatible servers (--remote)
 
 
 def create_services(settings: Settings) -> Services:

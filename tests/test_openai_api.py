@@ -340,3 +340,16 @@ def test_nan_and_infinity_are_refused_as_json_has_neither(app_url):
         for route in ("chat/completions", "images/generations"):
             answer = httpx.post(f"{app_url}v1/{route}", content=body, timeout=30)
             assert answer.status_code == 400 and "not a number JSON has" in answer.json()["error"]["message"]
+
+
+def test_tools_reach_a_vision_models_prompt(ai, vision_model):
+    """The tools' description goes into a vision model's system prompt too. The tiny LLaVA reads 512 tokens and its
+    tokenizer splits text finely: the question alone is answered, and with a tool it is over the context, which
+    is said with the tokens counted, the tools' included."""
+    question = [{"role": "user", "content": "What is the weather in Paris?"}]
+    alone = ai.chat.completions.create(model=vision_model.id, temperature=0, max_tokens=8, messages=question)
+    assert alone.usage.prompt_tokens < 100
+    with pytest.raises(openai.BadRequestError) as caught:
+        ai.chat.completions.create(model=vision_model.id, temperature=0, max_tokens=8, messages=question,
+                                   tools=TOOLS[:1], tool_choice="required")
+    assert "this model reads at most 512" in caught.value.body["message"], caught.value.body

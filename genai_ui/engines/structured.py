@@ -128,6 +128,13 @@ def tools_prompt(tools: tuple[Tool, ...]) -> str:
             f'tags:\n{CALL_OPEN}\n{{"name": <function-name>, "arguments": <args-json-object>}}\n{CALL_CLOSE}')
 
 
+def with_tools(system_prompt: str, structure: "Structure | None") -> str:
+    """The system prompt, followed by what it says of the tools when the reply may call them."""
+    if structure is None or not structure.calls:
+        return system_prompt
+    return "\n\n".join(p for p in (system_prompt.strip(), tools_prompt(structure.tools)) if p)
+
+
 def call_text(name: str, arguments: str) -> str:
     """A call as the model writes it: for an assistant's earlier calls in a conversation."""
     try:

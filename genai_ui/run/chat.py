@@ -13,7 +13,7 @@ from ..engines.loaded import LoadedPipeline
 from ..engines.options import EngineOptions, EngineOptionsStore, check_draft, llm_source
 from ..engines.pipelines import PipelineManager, save_gguf_ir
 from ..engines.remote import RemoteModels, is_remote
-from ..engines.structured import tools_prompt
+from ..engines.structured import with_tools
 from ..errors import EmptyMessage, InvalidParameter, NotAvailable
 from ..library import Library, ModelEntry
 from ..manage import ModelAccess
@@ -87,10 +87,8 @@ class ChatService:
         if len(system_prompt or "") > MAX_SYSTEM_PROMPT_CHARS:
             raise InvalidParameter(f"The system prompt is {len(system_prompt):,} characters; the limit is "
                                    f"{MAX_SYSTEM_PROMPT_CHARS:,}.")
-        if params.structure is not None and params.structure.calls:  # the model is told how to call them
-            system_prompt = "\n\n".join(p for p in ((system_prompt or "").strip(),
-                                                     tools_prompt(params.structure.tools)) if p)
-        messages = for_model(check_history(history or []), message, system_prompt or "")
+        system_prompt = with_tools(system_prompt or "", params.structure)  # with tools: how to call them
+        messages = for_model(check_history(history or []), message, system_prompt)
         interval = lambda: update_interval(self._replying)  # noqa: E731
         if is_remote(model):
             return self._counted(self.remotes.reply(model, messages, params, cancel or threading.Event(),

@@ -17,6 +17,7 @@ from ..engines.loaded import LoadedPipeline
 from ..engines.pictures import Picture, load_picture
 from ..engines.pipelines import PipelineManager
 from ..engines.remote import RemoteModels, is_remote
+from ..engines.structured import with_tools
 from ..engines.vlm import ImageTokens, stream_vision
 from ..errors import EmptyMessage, InvalidParameter
 from ..library import Library
@@ -59,6 +60,10 @@ class VisionService:
               cancel: threading.Event | None = None, caller: Caller = LOCAL) -> Iterator[ChatUpdate]:
         """Stream the answer to the last user message of `messages`. Checks everything first."""
         messages = check_conversation(messages)
+        if params.structure is not None and params.structure.calls:  # the model is told how to call them
+            system = messages[0]["content"] if messages[0]["role"] == "system" else ""
+            messages = [{"role": "system", "content": with_tools(system, params.structure), "images": []},
+                        *messages[1 if system else 0:]]
         if is_remote(model):
             return self.remotes.reply(model, messages, params, cancel or threading.Event(), task=TASK)
         loaded = self.load(model=model, device=device, caller=caller)

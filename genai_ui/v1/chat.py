@@ -86,16 +86,7 @@ class ChatRequest:
 
 def read_chat_request(body: object) -> ChatRequest:
     """A /v1/chat/completions body, checked: InvalidParameter (with `param`) names what is wrong."""
-    if not isinstance(body, dict):
-        raise bad("The request body must be a JSON object.", None)
-    for name in body:
-        if name in REFUSED and not _neutral(name, body[name]):
-            raise bad(f"'{name}' is not supported here: {REFUSED[name]}.", name)
-        if name not in ACCEPTED and name not in IGNORED and name not in REFUSED:
-            raise bad(f"Unknown parameter '{name}'.", name)
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise bad("'model' is required: a model id from GET /v1/models.", "model")
+    model = required_model(check_names(body, ACCEPTED, IGNORED, REFUSED, NEUTRAL))
     if body.get("n", 1) not in (1, None):
         raise bad("'n' must be 1: one reply per request.", "n")
     system, history = _messages(body.get("messages"))
@@ -130,17 +121,8 @@ DEFAULT_COMPLETION_TOKENS = 16  # OpenAI's own default for /v1/completions
 
 def read_completion_request(body: object) -> CompletionRequest:
     """A /v1/completions body (OpenAI's legacy text completion: a prompt read as it is), checked."""
-    if not isinstance(body, dict):
-        raise bad("The request body must be a JSON object.", None)
-    for name, value in body.items():
-        if name in COMPLETION_REFUSED and not any(value == n and type(value) is type(n) or value is n
-                                                  for n in COMPLETION_NEUTRAL[name]):
-            raise bad(f"'{name}' is not supported here: {COMPLETION_REFUSED[name]}.", name)
-        if name not in COMPLETION_ACCEPTED and name not in COMPLETION_REFUSED and name != "user":
-            raise bad(f"Unknown parameter '{name}'.", name)
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise bad("'model' is required: a model id from GET /v1/models.", "model")
+    model = required_model(check_names(body, COMPLETION_ACCEPTED, {"user": IGNORED["user"]}, COMPLETION_REFUSED,
+                                       COMPLETION_NEUTRAL))
     for name in ("n", "best_of"):
         if body.get(name, 1) not in (1, None):
             raise bad(f"'{name}' must be 1: one completion per request.", name)
@@ -152,6 +134,26 @@ def read_completion_request(body: object) -> CompletionRequest:
     return CompletionRequest(model=model, prompt=prompt, echo=_flag(body, "echo"),
                              params=_params(body, DEFAULT_COMPLETION_TOKENS), stream=_flag(body, "stream"),
                              include_usage=_flag(body.get("stream_options") or {}, "include_usage"))
+
+
+def check_names(body: object, accepted: tuple, ignored: dict, refused: dict, neutral: dict) -> dict:
+    """The body, once each of its names is one the endpoint reads: accepted, ignored, or refused unless set
+    to a value that means "off" (`neutral`, of the same type: `false` is no `0`)."""
+    if not isinstance(body, dict):
+        raise bad("The request body must be a JSON object.", None)
+    for name, value in body.items():
+        if name in refused and not any(value == off and type(value) is type(off) for off in neutral[name]):
+            raise bad(f"'{name}' is not supported here: {refused[name]}.", name)
+        if name not in accepted and name not in ignored and name not in refused:
+            raise bad(f"Unknown parameter '{name}'.", name)
+    return body
+
+
+def required_model(body: dict) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad("'model' is required: a model id from GET /v1/models.", "model")
+    return model
 
 
 def _messages(messages: object) -> tuple[list[str], list[dict]]:
@@ -347,10 +349,6 @@ def _flag(body: dict, name: str) -> bool:
     if value is not None and not isinstance(value, bool):
         raise bad(f"'{name}' must be true or false.", name)
     return bool(value)
-
-
-def _neutral(name: str, value: object) -> bool:
-    return any(value == n and type(value) is type(n) or (value is None and n is None) for n in NEUTRAL[name])
 
 
 def bad(message: str, param: str | None) -> InvalidParameter:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ..errors import InvalidParameter
 from ..run.image import ImageParams, ImageResult
 from ..run.pngmeta import save_png
-from .chat import bad
+from .chat import bad, check_names
 
 ACCEPTED = ("prompt", "model", "n", "size", "response_format", "output_format", "output_compression",
             "negative_prompt", "steps", "guidance_scale", "seed")
@@ -46,14 +46,7 @@ class ImageRequest:
 
 def read_image_request(body: object) -> ImageRequest:
     """A /v1/images/generations body, checked: InvalidParameter (with `param`) names what is wrong."""
-    if not isinstance(body, dict):
-        raise bad("The request body must be a JSON object.", None)
-    for name in body:
-        if name in REFUSED and body[name] not in NEUTRAL[name]:
-            raise bad(f"'{name}' is not supported here: {REFUSED[name]}.", name)
-        if name not in ACCEPTED and name not in IGNORED and name not in REFUSED:
-            raise bad(f"Unknown parameter '{name}'.", name)
-    model = body.get("model") or ""
+    model = check_names(body, ACCEPTED, IGNORED, REFUSED, NEUTRAL).get("model") or ""
     if not isinstance(model, str):
         raise bad("'model' must be a model id from GET /v1/models (a text-to-image one).", "model")
     width, height = _size(body.get("size"))

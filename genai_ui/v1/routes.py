@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 import anyio
@@ -23,7 +23,7 @@ from starlette.routing import Route
 from ..access import Caller, identify
 from ..engines.pictures import load_picture
 from ..engines.pipelines import MAX_BATCH
-from ..engines.structured import repeats, tools_prompt
+from ..engines.structured import repeats
 from ..errors import (
     Busy,
     InvalidParameter,
@@ -204,12 +204,8 @@ class V1:
             with DECODING:
                 return load_picture(io.BytesIO(data), name=name)
 
-        shape = ask.params.structure
-        system = "\n\n".join(p for p in (ask.system_prompt, tools_prompt(shape.tools) if shape and shape.calls
-                                           else "") if p)
-        messages = replace(ask, system_prompt=system).vision_messages(read)
-        return self.services.vision.reply(messages=messages, model=ask.model, params=ask.params, cancel=cancel,
-                                          caller=caller)
+        return self.services.vision.reply(messages=ask.vision_messages(read), model=ask.model, params=ask.params,
+                                          cancel=cancel, caller=caller)
 
     async def completions(self, request: Request):
         """OpenAI's legacy text completion: what follows a prompt read as it is, without the chat template."""
