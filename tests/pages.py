@@ -13,17 +13,20 @@ def cell(page, table: str, text: str):
 def set_slider(page, elem_id: str, value) -> None:
     """Type `value` into a slider's number box until the slider holds it. A number typed in the instant
     the slider is mounted (an accordion just opened) is sometimes reset to the slider's initial value
-    by the mount: 1 run in 30 on an idle page, measured with a bare gr.Slider in an accordion."""
+    by the mount: 1 run in 30 on an idle page, measured with a bare gr.Slider in an accordion; on a fresh-clone
+    run (December 7) it came after the value had shown, so the value must hold half a second later too."""
     box, bar = f"#{elem_id} input[type=number]", f"#{elem_id} input[type=range]"
+    holds = "([bar, value]) => document.querySelector(bar)?.value === value"
     for _ in range(5):
         page.fill(box, str(value))
         page.press(box, "Enter")
         try:
-            page.wait_for_function("([bar, value]) => document.querySelector(bar)?.value === value",
-                                   arg=[bar, str(value)], timeout=3_000)
-            return
+            page.wait_for_function(holds, arg=[bar, str(value)], timeout=3_000)
         except PlaywrightTimeout:
             continue
+        page.wait_for_timeout(500)  # the mount's reset can come just after the value shows: it must still hold
+        if page.evaluate(holds, [bar, str(value)]):
+            return
     raise AssertionError(f"#{elem_id} did not take {value}: it shows {page.input_value(bar)}")
 
 
