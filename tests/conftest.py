@@ -3,14 +3,18 @@ launched app reached over HTTP exactly as users and gradio_client reach it."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 # The local Hub serves repos under real names (HuggingFaceTB/SmolLM2-135M-Instruct, …): keep what
 # the tests download out of the user's own Hugging Face cache. Set before huggingface_hub is
-# imported, since it reads HF_HOME then.
+# imported, since it reads HF_HOME then. Removed at exit: each run downloads about 800 MB into it,
+# and runs that left it behind once filled a CI disk.
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="genai-ui-tests-hf-")
+atexit.register(shutil.rmtree, os.environ["HF_HOME"], ignore_errors=True)
 
 import pytest
 

@@ -9,7 +9,8 @@ def test_core_imports_no_gradio():
         "import genai_ui, genai_ui.services, genai_ui.run.chat, genai_ui.library, genai_ui.engines.devices\n"
         "import genai_ui.run.benchmark, genai_ui.run.conversation, genai_ui.engines.llm, genai_ui.bench\n"
         "from genai_ui.settings import Settings\n"
-        "genai_ui.services.create_services(Settings(home=pathlib.Path(tempfile.mkdtemp())))\n"
+        "with tempfile.TemporaryDirectory() as home:\n"
+        "    genai_ui.services.create_services(Settings(home=pathlib.Path(home)))\n"
         "assert 'gradio' not in sys.modules, 'gradio was imported by the core'\n"
         "print('clean')\n"
     )

@@ -55,7 +55,8 @@ def bench_api(runs: int, max_new_tokens: int, output: Path) -> dict:
     gguf = builtin_gguf()
     if gguf is None:
         sys.exit("The built-in model is not installed: run `make setup` first.")
-    server, url, _ = launch_app(tempfile.mkdtemp(prefix="genai-ui-bench-"))
+    home = tempfile.TemporaryDirectory(prefix="genai-ui-bench-", ignore_cleanup_errors=True)
+    server, url, _ = launch_app(home.name)
     try:
         ai = openai.OpenAI(base_url=f"{url}v1", api_key="none", max_retries=0)
         http = httpx.Client(timeout=120)
@@ -72,6 +73,7 @@ def bench_api(runs: int, max_new_tokens: int, output: Path) -> dict:
         del pipe
     finally:
         stop(server)
+        home.cleanup()
     results = {
         "model": gguf.name, "runs": runs, "max_new_tokens": max_new_tokens,
         "raw_genai": asdict(_median(raw)), "v1_openai": asdict(_median(sdk)), "v1_sse": asdict(_median(sse)),

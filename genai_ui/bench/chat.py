@@ -145,30 +145,31 @@ def bench_chat(runs: int, max_new_tokens: int, output: Path) -> dict:
     gguf = builtin_gguf()
     if gguf is None:
         sys.exit("The built-in model is not installed: run `make setup` first.")
-    home = tempfile.mkdtemp(prefix="genai-ui-bench-")
-    start = {"import_gradio_s": import_gradio_seconds(), "raw_gguf": raw_cold_start(gguf)}
-    server, url, start["page_s"], start["first_reply_s"] = start_app(home)
-    try:
-        client = connect(url)
-        http_client = httpx.Client(timeout=120)
-        pipe = og.LLMPipeline(str(gguf), "CPU")
-        tokenizer = pipe.get_tokenizer()
-        raw_genai_run(pipe, 8), app_run(client, tokenizer, 8), http_run(http_client, url, tokenizer, 8)  # warm-up
-        raw, app, http = [], [], []
-        for i in range(runs):
-            raw.append(raw_genai_run(pipe, max_new_tokens))
-            app.append(app_run(client, tokenizer, max_new_tokens))
-            http.append(http_run(http_client, url, tokenizer, max_new_tokens))
-            print(f"run {i + 1}: raw {raw[-1].decode_tokens_per_s:.1f} tok/s, app over gradio_client "
-                  f"{app[-1].decode_tokens_per_s:.1f}, over HTTP {http[-1].decode_tokens_per_s:.1f}")
-        app_rss = tree_rss(server.pid)
-        del pipe
-    finally:
+    # the app's home holds a copy of the model and its IR: removed at the end, as every bench's is
+    with tempfile.TemporaryDirectory(prefix="genai-ui-bench-", ignore_cleanup_errors=True) as home:
+        start = {"import_gradio_s": import_gradio_seconds(), "raw_gguf": raw_cold_start(gguf)}
+        server, url, start["page_s"], start["first_reply_s"] = start_app(home)
+        try:
+            client = connect(url)
+            http_client = httpx.Client(timeout=120)
+            pipe = og.LLMPipeline(str(gguf), "CPU")
+            tokenizer = pipe.get_tokenizer()
+            raw_genai_run(pipe, 8), app_run(client, tokenizer, 8), http_run(http_client, url, tokenizer, 8)  # warm-up
+            raw, app, http = [], [], []
+            for i in range(runs):
+                raw.append(raw_genai_run(pipe, max_new_tokens))
+                app.append(app_run(client, tokenizer, max_new_tokens))
+                http.append(http_run(http_client, url, tokenizer, max_new_tokens))
+                print(f"run {i + 1}: raw {raw[-1].decode_tokens_per_s:.1f} tok/s, app over gradio_client "
+                      f"{app[-1].decode_tokens_per_s:.1f}, over HTTP {http[-1].decode_tokens_per_s:.1f}")
+            app_rss = tree_rss(server.pid)
+            del pipe
+        finally:
+            stop(server)
+        # a second start on the same home reads the IR that the first load saved beside the GGUF
+        start["raw_ir"] = raw_cold_start(Path(home) / "models" / BUILTIN_ID)
+        server, _, start["page_again_s"], start["first_reply_again_s"] = start_app(home)
         stop(server)
-    # a second start on the same home reads the IR that the first load saved beside the GGUF
-    start["raw_ir"] = raw_cold_start(Path(home) / "models" / BUILTIN_ID)
-    server, _, start["page_again_s"], start["first_reply_again_s"] = start_app(home)
-    stop(server)
     llama = _llama_cpp(gguf, runs, max_new_tokens)
 
     raw_m, app_m, http_m = _median(raw), _median(app), _median(http)
