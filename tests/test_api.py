@@ -79,14 +79,16 @@ def test_engine_options_over_the_api(client, services):
                                 api_name="/set_engine_options")
         assert result["model"] == "smollm2-int4" and result["device"] == "CPU" and result["load_ms"] > 0
         assert result["prompt_lookup"] and result["kv_cache_precision"] == "u8" and result["dq_group_size"] == 64
-        assert client.predict("smollm2-int4", api_name="/engine_options") == {"model": "smollm2-int4", **{
-            k: result[k] for k in EngineOptions().to_api()}}
+        assert client.predict("smollm2-int4", api_name="/engine_options") == {"model": "smollm2-int4", "device": "CPU",
+                                                                              **{k: result[k] for k in EngineOptions().to_api()}}
         assert "Paris" in client.predict(QUESTION, [], "smollm2-int4", "", 32, 0.0, api_name="/chat")
         assert services.pipelines.current("text-generation").options.prompt_lookup
         with pytest.raises(AppError, match="kv_cache_precision must be one of f16, u8, u4"):
             client.predict("smollm2-int4", "", "", 5, False, "q2", api_name="/set_engine_options")
         with pytest.raises(AppError, match="Speculative decoding and prompt lookup run on the batching engine"):
             client.predict("smollm2-int4", "", "", 5, True, "", -1, "optimum", api_name="/set_engine_options")
+        with pytest.raises(AppError, match="inference_precision must be one of f32, bf16, f16"):
+            client.predict("smollm2-int4", "", "", 5, False, "", -1, "batching", "fp8", api_name="/set_engine_options")
         assert client.predict("smollm2-int4", api_name="/engine_options")["kv_cache_precision"] == "u8"  # kept
     finally:
         services.chat.options.set("smollm2-int4", EngineOptions())

@@ -36,7 +36,7 @@ def test_speculative_decoding_from_the_advanced_panel(browser, app_url, services
                            timeout=60_000)
     status = page.inner_text("#engine-status")
     assert "speculative decoding with smollm2-int4 (5 tokens a step)" in status and "Remembered" in status
-    assert services.chat.options.get("smollm2-fp16").draft_model == "smollm2-int4"
+    assert services.chat.options.get("smollm2-fp16", "CPU").draft_model == "smollm2-int4"
     loaded = services.pipelines.current("text-generation")
 
     reply = greedy_answer(page, "What is the capital of France?")

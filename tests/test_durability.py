@@ -104,7 +104,7 @@ def test_the_chat_tabs_engine_panel_says_the_options_were_set_aside(tmp_path, gg
     services = create_services(Settings(home=tmp_path))
     with gr.Blocks():
         panel = build_engine_panel(services, gr.Dropdown(), gr.Dropdown())
-    status = panel.show(None, None, None, None)[panel.status]
+    status = panel.show(None, None, None, None, None)[panel.status]
     (aside,) = tmp_path.glob("engine_options.json.unreadable-*")
     assert status.startswith("⚠ The engine options in") and str(aside) in status and "Remembered for" in status
 

@@ -120,7 +120,7 @@ def test_options_are_remembered_per_model_and_used_by_the_next_load(services, se
     services.chat.set_options(model="smollm2-int4", options=chosen)
     assert services.chat.options.get("smollm2-fp16") == EngineOptions()
     # a new start reads them back; a switch to another model and back loads with them again
-    assert EngineOptionsStore(settings.home / "engine_options.json").get("smollm2-int4") == chosen
+    assert EngineOptionsStore(settings.home / "engine_options.json").get("smollm2-int4", "CPU") == chosen
     answer(services, BUILTIN_ID)
     final = answer(services, "smollm2-int4")
     assert "Paris" in final.text and final.metrics.load_ms > 0
@@ -161,6 +161,77 @@ def test_engine_options_check_themselves():
         EngineOptions(assistant_tokens=0)
     with pytest.raises(InvalidParameter, match="Unknown engine option"):
         EngineOptions.from_api({"kv_cache": "u8"})
+    with pytest.raises(InvalidParameter, match="inference_precision must be one of f32, bf16, f16"):
+        EngineOptions(inference_precision="fp8")
+    with pytest.raises(InvalidParameter, match="threads must be a whole number from 1 to 1024"):
+        EngineOptions(threads=-2)
+    assert EngineOptions(inference_precision="f32", threads=1).properties() == {
+        "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1}
+    assert EngineOptions(inference_precision="bf16", threads=2).describe() == "computes in bf16, 2 threads"
+
+
+def test_a_precision_the_device_does_not_list_is_refused_in_words(services):
+    """Checked against what the device lists (OPTIMIZATION_CAPABILITIES), before anything is unloaded: this
+    CPU's own list, and a device injected to list FP32 alone (as an AMD EPYC does)."""
+    import openvino as ov
+
+    from genai_ui.engines.options import INFERENCE_PRECISIONS, precisions
+
+    devices = services.chat.devices
+    listed = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    assert precisions(devices, "CPU") == [p for p, c in INFERENCE_PRECISIONS.items() if c in listed]
+    before = services.chat.load(model="smollm2-int4")
+    original = devices.capabilities
+    devices.capabilities = lambda device: frozenset({"FP32", "INT8"})
+    try:
+        with pytest.raises(InvalidParameter, match="CPU cannot compute in bf16: it lists f32. Pick one of those"):
+            services.chat.set_options(model="smollm2-int4", options=EngineOptions(inference_precision="bf16"))
+    finally:
+        devices.capabilities = original
+    assert services.chat.options.get("smollm2-int4", "CPU") == EngineOptions()
+    assert services.pipelines.current("text-generation") is before
+
+
+def test_inference_precision_and_threads_keep_the_greedy_answer_and_survive_a_restart(services, settings):
+    """f32 is what every CPU lists. On a CPU whose default is f32 (an EPYC) the answer is the same to the
+    character; on one that computes in bf16 by default (a Xeon with AMX) f32 is the more exact of the two."""
+    import openvino as ov
+
+    plain = answer(services, "smollm2-int4")
+    chosen = EngineOptions(inference_precision="f32", threads=1)
+    loaded = services.chat.set_options(model="smollm2-int4", device="CPU", options=chosen)
+    assert loaded.options == chosen
+    compiled = loaded.pipeline  # what the engine was given reaches the compiled model
+    assert compiled is not None
+    tuned = answer(services, "smollm2-int4")
+    assert "Paris" in tuned.text and tuned.metrics.load_ms is None
+    if str(ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")) == "<Type: 'float32'>":
+        assert tuned.text == plain.text
+    # a new start reads the choice back, for this device only
+    again = EngineOptionsStore(settings.home / "engine_options.json")
+    assert again.get("smollm2-int4", "CPU") == chosen and again.get("smollm2-int4", "GPU.0") == EngineOptions()
+    services.pipelines.unload("smollm2-int4")
+    assert services.chat.load(model="smollm2-int4", device="CPU").options == chosen
+
+
+def test_options_are_remembered_per_device_over_those_for_every_device(tmp_path):
+    import json
+
+    path = tmp_path / "engine_options.json"
+    path.write_text(json.dumps({"m": {"kv_cache_precision": "u8"}}))  # version 1: the same on every device
+    store = EngineOptionsStore(path)
+    assert store.get("m", "CPU") == store.get("m", "GPU.0") == EngineOptions(kv_cache_precision="u8")
+    store.set("m", EngineOptions(inference_precision="f32"), "CPU")
+    assert store.get("m", "CPU") == EngineOptions(inference_precision="f32")
+    assert store.get("m", "GPU.0") == store.get("m") == EngineOptions(kv_cache_precision="u8")
+    assert json.loads(path.read_text()) == {"version": 2, "models": {"m": {
+        "*": EngineOptions(kv_cache_precision="u8").to_api(), "CPU": EngineOptions(inference_precision="f32").to_api()}}}
+    # what a device would get anyway is not kept for it; options for every device replace each device's
+    store.set("m", EngineOptions(kv_cache_precision="u8"), "CPU")
+    assert set(json.loads(path.read_text())["models"]["m"]) == {"*"}
+    store.set("m", EngineOptions(threads=1), "CPU")
+    store.set("m", EngineOptions())
+    assert store.get("m", "CPU") == EngineOptions() and json.loads(path.read_text())["models"] == {}
 
 
 def test_a_property_the_device_does_not_take_is_refused_in_words(services):
@@ -210,6 +281,8 @@ def test_a_deleted_draft_is_forgotten(services, settings):
     store = EngineOptionsStore(settings.home / "forget.json")
     store.set("main", EngineOptions(draft_model="small", kv_cache_precision="u8"))
     store.set("small", EngineOptions(kv_cache_precision="u4"))
+    store.set("main", EngineOptions(draft_model="small", threads=1), "CPU")
     store.forget("small")
     assert store.get("small") == EngineOptions()
     assert store.get("main") == EngineOptions(kv_cache_precision="u8")
+    assert store.get("main", "CPU") == EngineOptions(threads=1)

@@ -24,6 +24,7 @@ class Devices:
         self.default = default
         self._found: tuple[Device, ...] | None = None
         self._properties: dict[str, frozenset[str] | None] = {}
+        self._capabilities: dict[str, frozenset[str] | None] = {}
         self._lock = threading.Lock()
 
     def list(self) -> tuple[Device, ...]:
@@ -49,6 +50,13 @@ class Devices:
                 self._properties[device] = _supported_properties(device)
             return self._properties[device]
 
+    def capabilities(self, device: str) -> frozenset[str] | None:
+        """What the device computes in and with (FP32, BF16, FP16, INT8, …); None when OpenVINO cannot say."""
+        with self._lock:
+            if device not in self._capabilities:
+                self._capabilities[device] = _optimization_capabilities(device)
+            return self._capabilities[device]
+
 
 def _query_openvino() -> tuple[Device, ...]:
     import openvino as ov
@@ -70,5 +78,14 @@ def _supported_properties(device: str) -> frozenset[str] | None:
 
     try:
         return frozenset(str(p) for p in ov.Core().get_property(device, "SUPPORTED_PROPERTIES"))
+    except RuntimeError:
+        return None
+
+
+def _optimization_capabilities(device: str) -> frozenset[str] | None:
+    import openvino as ov
+
+    try:
+        return frozenset(str(c) for c in ov.Core().get_property(device, "OPTIMIZATION_CAPABILITIES"))
     except RuntimeError:
         return None

@@ -83,9 +83,9 @@ class BenchmarkService:
             raise InvalidParameter(f"max_new_tokens × runs is {max_new_tokens:,} × {runs} = {max_new_tokens * runs:,} "
                                    f"tokens; the limit is {MAX_BENCHMARK_TOKENS:,} (for example 1,024 tokens × 16 runs).")
         entry = self.chat.access.view(caller).get(self.chat.model_id(model, caller), task="text-generation")
-        options = self._options(entry.id, engine)
-        loaded = self.chat.pipelines.get(entry, self.chat.devices.resolve(device),
-                                         options=self.chat.resolved(entry, options))
+        device = self.chat.devices.resolve(device)
+        options = self._options(entry.id, device, engine)
+        loaded = self.chat.pipelines.get(entry, device, options=self.chat.resolved(entry, options))
         messages = [{"role": "user", "content": prompt or DEFAULT_PROMPT}]
         ttft, speed, accepted = [], [], []
         for n in range(runs):
@@ -104,12 +104,14 @@ class BenchmarkService:
             rss_bytes=rss_bytes(), accepted_tokens=statistics.median(accepted) if accepted else None, runs=runs,
             max_new_tokens=max_new_tokens)
 
-    def _options(self, model_id: str, engine: str) -> EngineOptions:
-        """openvino_genai with the options remembered for the model; optimum-intel with its device properties."""
-        remembered = self.chat.options.get(model_id)
+    def _options(self, model_id: str, device: str, engine: str) -> EngineOptions:
+        """openvino_genai with the options remembered for the model on the device; optimum-intel with its
+        device properties."""
+        remembered = self.chat.options.get(model_id, device)
         if engine == "optimum":
             return EngineOptions(kv_cache_precision=remembered.kv_cache_precision,
-                                 dq_group_size=remembered.dq_group_size, engine="optimum")
+                                 dq_group_size=remembered.dq_group_size, engine="optimum",
+                                 inference_precision=remembered.inference_precision, threads=remembered.threads)
         return remembered if remembered.engine != "optimum" else replace(remembered, engine="batching")
 
 

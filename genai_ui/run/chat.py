@@ -10,7 +10,7 @@ from ..access import LOCAL, Caller
 from ..engines.devices import Devices
 from ..engines.llm import ChatUpdate, GenerationParams, stream_chat, stream_completion
 from ..engines.loaded import LoadedPipeline
-from ..engines.options import EngineOptions, EngineOptionsStore, check_draft, llm_source
+from ..engines.options import EngineOptions, EngineOptionsStore, check_device_options, check_draft, llm_source
 from ..engines.pipelines import PipelineManager, save_gguf_ir
 from ..engines.remote import RemoteModels, is_remote
 from ..engines.structured import with_tools
@@ -116,18 +116,19 @@ class ChatService:
     def load(self, *, model: str = "", device: str = "", caller: Caller = LOCAL) -> LoadedPipeline:
         """The model on the device, with the engine options remembered for it."""
         entry = self.access.view(caller).get(self.model_id(model, caller), task="text-generation")
-        return self.pipelines.get(entry, self.devices.resolve(device), options=self.resolved(entry, self.options.get(entry.id)))
+        device = self.devices.resolve(device)
+        return self.pipelines.get(entry, device, options=self.resolved(entry, self.options.get(entry.id, device)))
 
     def set_options(self, *, model: str = "", device: str = "", options: EngineOptions,
                     caller: Caller = LOCAL) -> LoadedPipeline:
         """Check the options (a draft must exist and share the model's tokenizer), reload the model
-        with them once, and remember them for it. A load that fails leaves the old choice in place."""
+        with them once, and remember them for it on that device. A load that fails leaves the old choice in place."""
         entry = self.access.view(caller).get(self.model_id(model, caller), task="text-generation")
         device = self.devices.resolve(device)
         self._check_device(device, options)
         resolved = self.resolved(entry, options)
         loaded = self.pipelines.get(entry, device, options=resolved)
-        self.options.set(entry.id, options)
+        self.options.set(entry.id, options, device)
         return loaded
 
     def resolved(self, entry: ModelEntry, options: EngineOptions) -> EngineOptions:
@@ -149,13 +150,7 @@ class ChatService:
 
     def _check_device(self, device: str, options: EngineOptions) -> None:
         """A property the device does not take would fail the load with OpenVINO's words: say it in ours."""
-        supported = self.devices.properties(device)
-        if supported is None:
-            return
-        for name, label in (("KV_CACHE_PRECISION", "a KV-cache precision"),
-                            ("DYNAMIC_QUANTIZATION_GROUP_SIZE", "a dynamic quantization group size")):
-            if name in options.properties() and name not in supported:
-                raise InvalidParameter(f"{device} does not take {label}: leave it at the device's default.")
+        check_device_options(self.devices, device, options)
 
     def _counted(self, stream: Iterator[ChatUpdate], load_ms: float | None) -> Iterator[ChatUpdate]:
         """The stream, counted among the replies streaming while it is read; a reply that loaded

@@ -155,22 +155,26 @@ def _run_endpoints(services: Services) -> None:
                                       runs=runs, engine=engine, caller=caller_of(services.settings, request)).to_api()
 
     @user_errors
-    def engine_options(model: str = "", request: gr.Request | None = None) -> dict:
-        """The engine options remembered for a chat model of the library (see set_engine_options).
+    def engine_options(model: str = "", device: str = "", request: gr.Request | None = None) -> dict:
+        """The engine options remembered for a chat model of the library on a device (see set_engine_options).
 
         Args:
             model: a text-generation model id from local_models; empty for the default model.
+            device: CPU, GPU, NPU or AUTO; empty for the default.
         """
         caller = caller_of(services.settings, request)
         entry = services.chat.access.view(caller).get(services.chat.model_id(model, caller), task="text-generation")
-        return {"model": entry.id, **services.chat.options.get(entry.id).to_api()}
+        device = services.devices.resolve(device)
+        return {"model": entry.id, "device": device, **services.chat.options.get(entry.id, device).to_api()}
 
     @user_errors
     def set_engine_options(model: str = "", device: str = "", draft_model: str = "", assistant_tokens: int = 5,
                            prompt_lookup: bool = False, kv_cache_precision: str = "", dq_group_size: int = -1,
-                           engine: str = "batching", request: gr.Request | None = None) -> dict:
+                           engine: str = "batching", inference_precision: str = "", threads: int = 0,
+                           request: gr.Request | None = None) -> dict:
         """Choose how the engine runs a chat model, reload it once with that choice, and remember it for the
-        model (chat and benchmark then use it). Returns the options with the device and the load time (load_ms).
+        model on that device (chat and benchmark then use it). Returns the options with the device and the load
+        time (load_ms).
 
         Args:
             model: a text-generation model id from local_models; empty for the default model.
@@ -183,6 +187,8 @@ def _run_endpoints(services: Services) -> None:
             engine: batching (openvino_genai, many replies at once), stateful (openvino_genai, one reply at a time,
                 its compiled model cached) or optimum (optimum-intel's OVModelForCausalLM); draft and prompt lookup
                 need batching.
+            inference_precision: f32, bf16 or f16, what the device computes in (one it lists); empty for its default.
+            threads: inference threads, 1 to 1024; 0 for all the device's cores.
 
         On a shared deployment (a Space, a share link, another address than the loopback one) the options are the
         operator's: refused unless the app was started with --allow-engine-options.
@@ -191,7 +197,8 @@ def _run_endpoints(services: Services) -> None:
         check_engine_options(services.settings, caller)
         options = EngineOptions(draft_model=draft_model, assistant_tokens=assistant_tokens,
                                 prompt_lookup=bool(prompt_lookup), kv_cache_precision=kv_cache_precision,
-                                dq_group_size=dq_group_size, engine=engine)
+                                dq_group_size=dq_group_size, engine=engine, inference_precision=inference_precision,
+                                threads=threads)
         loaded = services.chat.set_options(model=model, device=device, options=options, caller=caller)
         return {"model": loaded.entry.id, "device": loaded.device, "load_ms": loaded.load_ms, **options.to_api()}
 
