@@ -19,6 +19,7 @@ from .manage import ModelAccess
 from .run.benchmark import BenchmarkService
 from .run.chat import ChatService
 from .run.image import ImageService
+from .run.tune import TuneService
 from .run.vision import VisionService
 from .settings import Settings
 from .work.queue import WorkQueue
@@ -41,6 +42,7 @@ class Services:
     downloads: DownloadService  # one at a time in a bounded line
     access: ModelAccess  # which models each caller may see and run
     remotes: RemoteModels = field(default_factory=RemoteModels)  # models on OpenAI-compatible servers (--remote)
+    tune: TuneService | None = None  # the fastest engine options for a model on a device, measured here
 
 
 def create_services(settings: Settings) -> Services:
@@ -65,4 +67,5 @@ def create_services(settings: Settings) -> Services:
                                  WorkQueue("conversion", max_waiting=settings.queue_size))
     downloads = DownloadService(hub, library, WorkQueue("download", max_waiting=settings.queue_size))
     return Services(settings, library, devices, pipelines, chat, BenchmarkService(chat), hub, vision,
-                    ImageService(library, devices, pipelines, access=access), conversions, downloads, access, remotes)
+                    ImageService(library, devices, pipelines, access=access), conversions, downloads, access, remotes,
+                    TuneService(chat, settings))

@@ -30,18 +30,23 @@ from .text2image import load_image_pipelines as image_pipelines
 log = logging.getLogger(__name__)
 
 
-def load_llm(entry: ModelEntry, device: str, options: EngineOptions | None = None, cache_dir: str = "") -> Any:
+def load_llm(entry: ModelEntry, device: str, options: EngineOptions | None = None, cache_dir: str = "",
+             read_gguf: bool = False) -> Any:
     """Through the continuous batching scheduler, so the sessions' replies run together; on an
     NPU (which has no such scheduler), or when asked for the stateful engine, the plain
     LLMPipeline, one reply at a time; a model openvino_genai cannot run, through optimum-intel.
     A GGUF is read as it is the first time, while a background process saves the IR the engine
-    builds from it beside it: later loads read that IR in less than half the time."""
+    builds from it beside it: later loads read that IR in less than half the time (`read_gguf`: the
+    GGUF all the same, as tune compares them)."""
     options = options or EngineOptions()
     if entry.format != "gguf":
         return _load_ir(entry, device, options, cache_dir)
     if options.engine == "optimum":
         raise ModelLoadError(f"The Optimum Intel engine runs OpenVINO IR models; '{entry.id}' is a GGUF.")
     folder = entry.load_path.parent
+    if read_gguf:
+        check_gguf(entry)
+        return _llm_pipeline(str(entry.load_path), device, options, cache_dir)
     if all(f.is_file() for f in saved_ir_files(entry)):
         try:
             return _llm_pipeline(str(folder), device, options, cache_dir)

@@ -202,8 +202,28 @@ def _run_endpoints(services: Services) -> None:
         loaded = services.chat.set_options(model=model, device=device, options=options, caller=caller)
         return {"model": loaded.entry.id, "device": loaded.device, "load_ms": loaded.load_ms, **options.to_api()}
 
+    @user_errors
+    def tune_model(model: str = "", device: str = "", apply: bool = True, request: gr.Request | None = None) -> dict:
+        """Find the fastest engine options for a chat model on a device, measured on this machine: short greedy
+        probes of each setting's values (inference precision, engine, dynamic quantization, KV-cache precision,
+        threads), interleaved, medians. A variant whose greedy answer differs is reported and never chosen. The
+        winner is applied and remembered for the model on the device. Takes one to a few minutes.
+
+        Args:
+            model: a text-generation model id from local_models; empty for the default model.
+            device: CPU, GPU, NPU or AUTO; empty for the default.
+            apply: apply and remember the winner (false: measure only).
+
+        Returns the rows measured (tokens/s, first token, whether the answer was the same, which was chosen), the
+        winner, its speed-up over the defaults and the processor it was measured on. On a shared deployment it
+        changes the engine options, so it follows their rule (--allow-engine-options).
+        """
+        return services.tune.tune(model=model, device=device, apply=bool(apply),
+                                  caller=caller_of(services.settings, request)).to_api()
+
     gr.api(chat, api_name="chat", **CHAT_EVENTS)
-    for fn in (devices, local_models, caption, generate_image, benchmark, engine_options, set_engine_options):
+    for fn in (devices, local_models, caption, generate_image, benchmark, engine_options, set_engine_options,
+               tune_model):
         gr.api(fn, api_name=fn.__name__)
 
 

@@ -1,9 +1,11 @@
 """The Benchmark tab: /benchmark on any chat model of the library, the session's runs side by side
-(a table of medians, a bar chart of tokens/s) and as a CSV file."""
+(a table of medians, a bar chart of tokens/s) and as a CSV file; and Tune (/tune_model), which finds
+the fastest engine options for the model on the device and shows each variant it tried."""
 
 from __future__ import annotations
 
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from ..run.benchmark import ENGINE_NAMES, BenchmarkResult, table, to_csv
+from ..run.tune import TuneReport
 from ..services import Services
 from .caller import caller_of
 from .chat_tab import default_model, model_choices, refresh_models
@@ -31,7 +34,15 @@ class _Parts:
     plot: gr.BarPlot
     results: gr.Dataframe
     csv: gr.DownloadButton
+    tune: gr.Button
+    stop: gr.Button
+    tune_status: gr.Markdown
+    tune_plot: gr.BarPlot
+    tune_table: gr.Dataframe
+    cancel: gr.State  # this session's running tune: set to stop it
 
+
+TUNE_HEADERS = ["setting", "variant", "tokens/s", "first token ms", "load s", "vs best so far", "same answer", "chosen"]
 
 def build_benchmark_tab(services: Services) -> RunTab:
     c = _layout(services)
@@ -63,7 +74,23 @@ def _layout(services: Services) -> _Parts:
     results = gr.Dataframe(headers=HEADERS, interactive=False, elem_id="bench-table",
                            label="Medians of each benchmark; memory is the app's after its runs")
     csv = gr.DownloadButton("Download CSV", visible=False, size="sm", elem_id="bench-csv")
-    return _Parts(gr.State([]), (model, device, engine, prompt, max_new, runs), run, status, plot, results, csv)
+    with gr.Accordion("Tune: the fastest engine options for this model on this device", open=True,
+                      elem_id="tune"):
+        gr.Markdown("Tries each setting's values (inference precision, engine, dynamic quantization, KV-cache "
+                    "precision, threads) on short greedy probes, interleaved, and keeps the fastest that gives "
+                    "the same answer. The winner is applied and remembered for the model on the device. "
+                    "One to a few minutes for a small model.")
+        with gr.Row():
+            tune = gr.Button("Tune", variant="primary", elem_id="tune-run", scale=0)
+            stop = gr.Button("Stop", visible=False, elem_id="tune-stop", scale=0)
+        tune_status = gr.Markdown(elem_id="tune-status")
+        tune_plot = gr.BarPlot(x="variant", y="tokens/s", color="result", sort=None, y_lim=[0, None], height=360,
+                               x_label_angle=-30, label="Decode speed of each variant (tokens/s)",
+                               elem_id="tune-plot")
+        tune_table = gr.Dataframe(headers=TUNE_HEADERS, interactive=False, elem_id="tune-table",
+                                  label="Each setting's values against the best so far (medians of the rounds)")
+    return _Parts(gr.State([]), (model, device, engine, prompt, max_new, runs), run, status, plot, results, csv,
+                  tune, stop, tune_status, tune_plot, tune_table, gr.State(None))
 
 
 def _wire(services: Services, c: _Parts) -> None:
@@ -88,6 +115,58 @@ def _wire(services: Services, c: _Parts) -> None:
 
     c.run.click(on_run, [c.session, *c.settings], [c.session, c.plot, c.results, c.csv, c.status],
                 api_visibility="private", concurrency_id="benchmark", concurrency_limit=1, show_progress="minimal")
+
+    def on_tune_start():
+        return {c.cancel: threading.Event(), c.tune: gr.update(interactive=False), c.stop: gr.update(visible=True),
+                c.tune_status: "Tuning…"}
+
+    @user_errors
+    def on_tune(cancel: threading.Event | None, model_id, device_id, request: gr.Request,
+                profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, progress=gr.Progress()):
+        def report(done: int, total: int, what: str) -> None:
+            progress((min(done, total), max(total, 1)), desc=what, unit="probes")
+
+        progress(0, desc="loading the model")
+        result = services.tune.tune(model=model_id or "", device=device_id or "", progress=report, cancel=cancel,
+                                    caller=caller_of(services.settings, request, profile, oauth))
+        return {c.tune_status: tune_summary(result), c.tune_plot: tune_chart(result),
+                c.tune_table: tune_table(result)}
+
+    def on_tune_end():
+        return {c.tune: gr.update(interactive=True), c.stop: gr.update(visible=False)}
+
+    def on_stop(cancel: threading.Event | None):
+        if cancel is not None:
+            cancel.set()
+        return "Stopping after the probe that runs now…"
+
+    c.tune.click(on_tune_start, None, [c.cancel, c.tune, c.stop, c.tune_status], queue=False,
+                 api_visibility="private").then(
+        on_tune, [c.cancel, c.settings[0], c.settings[1]], [c.tune_status, c.tune_plot, c.tune_table],
+        api_visibility="private", concurrency_id="benchmark", concurrency_limit=1, show_progress="full").then(
+        on_tune_end, None, [c.tune, c.stop], queue=False, api_visibility="private")
+    c.stop.click(on_stop, c.cancel, c.tune_status, queue=False, api_visibility="private")
+
+
+def tune_summary(report: TuneReport) -> str:
+    text = f"✓ {report.summary()}\n\nMeasured on {report.cpu}."
+    differ = [r.label for r in report.rows if not r.same_answer]
+    if differ:
+        text += f" Answered differently, so never chosen: {'; '.join(differ)}."
+    return text + "".join(f"\n\n{note}" for note in report.notes)
+
+
+def tune_chart(report: TuneReport) -> pd.DataFrame:
+    """A bar a variant tried; its colour says whether it was chosen, answered the same, or differently."""
+    names = [f"{n:02}. {r.setting}: {r.label}" for n, r in enumerate(report.rows, 1)]  # in order, as text sorts
+    results = ["chosen" if r.chosen else "same answer" if r.same_answer else "different answer" for r in report.rows]
+    return pd.DataFrame({"variant": names, "tokens/s": [round(r.tokens_per_s, 1) for r in report.rows],
+                         "result": results})
+
+
+def tune_table(report: TuneReport) -> list[list]:
+    return [[r.setting, r.label, round(r.tokens_per_s, 1), round(r.ttft_ms, 1), round(r.load_s, 2),
+             f"{r.ratio:.3f}×", "yes" if r.same_answer else "no", "✓" if r.chosen else ""] for r in report.rows]
 
 
 def chart(results: list[BenchmarkResult]) -> pd.DataFrame:

@@ -1,0 +1,350 @@
+"""Tune: the fastest way to run a chat model on a device, measured on this machine.
+
+Which setting wins depends on the processor and the model (on a Xeon with AMX, f32 compute beats
+the default bf16 by 1.4× for SmolLM2-135M; on an AMD EPYC f32 is already the default), so nothing
+is assumed: each candidate runs the same short greedy probe. The search goes one setting at a time
+(inference precision, engine, dynamic quantization, KV-cache precision, threads), each setting's
+values against the best so far, interleaved round by round so that a drift of the machine's speed
+cancels out, medians of the rounds. A value is taken when it is at least 2% faster than the best so
+far in every round and by 2% at the median (on a noisy machine a tie is kept, not taken); the
+total speed-up is the product of those paired ratios.
+
+No choice may change the answers: every probe's greedy text is compared with the model's answer
+with its default options, and with its most exact one (f32, no dynamic quantization); a variant
+whose text differs from both is reported and never chosen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, Iterable
+
+from .. import atomic
+from ..access import LOCAL, Caller, check_engine_options
+from ..engines.llm import GenerationParams
+from ..engines.options import DQ_GROUP_SIZES, EngineOptions, check_device_options, precisions, saved_ir_files
+from ..errors import Busy, Cancelled, InvalidParameter
+from .benchmark import DEFAULT_PROMPT
+from .chat import ChatService
+
+log = logging.getLogger(__name__)
+
+PROBE = [{"role": "user", "content": DEFAULT_PROMPT}]
+PROBE_TOKENS = 64  # a few dozen: long enough for a stable decode speed, short enough to try many variants
+ROUNDS = 5  # timed probes a variant, after its warm-up
+TAKE = 1.02  # a value replaces the best so far only when it is this much faster: less is the machine's noise
+MEMORY_SHARE = 0.5  # of the memory available: at most this much is held by variants loaded at once
+Progress = Callable[[int, int, str], None]  # (probes done, probes in all, what runs now)
+
+
+@dataclass(frozen=True)
+class Variant:
+    options: EngineOptions
+    read_gguf: bool = False  # a GGUF read as it is, not the IR saved beside it
+
+    def describe(self) -> str:
+        return "the GGUF, read as it is" if self.read_gguf else self.options.describe()
+
+
+@dataclass(frozen=True)
+class Row:
+    """One variant as measured: the medians of its rounds, and whether its answer was the model's."""
+    setting: str  # the setting this row tried: precision, engine, …
+    options: EngineOptions
+    label: str
+    tokens_per_s: float
+    ttft_ms: float
+    load_s: float
+    same_answer: bool
+    ratio: float  # its speed against the best so far, median of the paired rounds
+    chosen: bool = False
+
+    def to_api(self) -> dict:
+        return {"setting": self.setting, "options": self.label, "engine_options": self.options.to_api(),
+                "tokens_per_s": round(self.tokens_per_s, 1), "ttft_ms": round(self.ttft_ms, 1),
+                "load_s": round(self.load_s, 2), "same_answer": self.same_answer, "ratio": round(self.ratio, 3),
+                "chosen": self.chosen}
+
+
+@dataclass(frozen=True)
+class TuneReport:
+    model: str
+    device: str
+    rows: tuple[Row, ...]
+    winner: EngineOptions
+    speedup: float  # the winner against the defaults: the product of the paired ratios taken
+    applied: bool
+    seconds: float
+    cpu: str = ""
+    notes: tuple[str, ...] = ()
+    answer: str = ""  # the probe's greedy text with the winner
+
+    def to_api(self) -> dict:
+        return {"model": self.model, "device": self.device, "cpu": self.cpu, "rows": [r.to_api() for r in self.rows],
+                "winner": self.winner.to_api(), "winner_described": self.winner.describe(),
+                "speedup": round(self.speedup, 3), "applied": self.applied, "seconds": round(self.seconds, 1),
+                "notes": list(self.notes), "answer": self.answer}
+
+    def summary(self) -> str:
+        if self.winner == EngineOptions():
+            return (f"The defaults are the fastest for **{self.model}** on {self.device} (no setting was "
+                    f"{(TAKE - 1) * 100:.0f}% faster); tried {len(self.rows)} variants in {self.seconds:.0f} s.")
+        return (f"Fastest for **{self.model}** on {self.device}: {self.winner.describe()}, "
+                f"**{self.speedup:.2f}×** the defaults' decode speed, same answers"
+                f"{'; applied and remembered' if self.applied else ''}. Tried {len(self.rows)} variants in "
+                f"{self.seconds:.0f} s.")
+
+
+@dataclass
+class _Probe:
+    tokens_per_s: list[float] = field(default_factory=list)
+    ttft_ms: list[float] = field(default_factory=list)
+    text: str = ""
+    load_s: float = 0.0
+
+
+def settings_to_try(devices: Any, device: str, entry: Any, base: EngineOptions,
+                    allow_stateful: bool = True) -> list[tuple[str, list[EngineOptions]]]:
+    """(setting, its variants of `base`), in the order they are searched; only what the device takes."""
+    supported = devices.properties(device) or frozenset()
+    default_precision = device_default_precision(device)
+    steps: list[tuple[str, list[Any], str]] = [
+        ("inference precision", [""] + [p for p in precisions(devices, device) if p != default_precision],
+         "inference_precision")]
+    if allow_stateful and not device.startswith("NPU"):
+        steps.append(("engine", ["batching", "stateful"], "engine"))
+    if "DYNAMIC_QUANTIZATION_GROUP_SIZE" in supported:
+        steps.append(("dynamic quantization", [-1, 0, *(g for g in DQ_GROUP_SIZES if g in (64, 128))],
+                      "dq_group_size"))
+    if "KV_CACHE_PRECISION" in supported:
+        steps.append(("KV-cache precision", ["", "f16", "u4"], "kv_cache_precision"))
+    cores = os.cpu_count() or 1
+    if "INFERENCE_NUM_THREADS" in supported and cores >= 2:
+        steps.append(("threads", [0, max(1, cores // 2)], "threads"))
+    return [(name, [replace(base, **{attr: v}) for v in values]) for name, values, attr in steps if len(values) > 1]
+
+
+def device_default_precision(device: str) -> str:
+    """The precision the device computes in by default (f32, bf16, f16), or "" when it cannot say."""
+    import openvino as ov
+
+    try:
+        hint = str(ov.Core().get_property(device, "INFERENCE_PRECISION_HINT"))
+    except RuntimeError:
+        return ""
+    return {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}.get(hint.split("'")[1] if "'" in hint else hint, "")
+
+
+def cpu_name() -> str:
+    """The processor, as the machine names it (every figure is this machine's)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    except OSError:
+        pass
+    import platform
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+class Tuner:
+    """Measures variants of one model on one device. `load(variant)` gives a chat engine (engines/engine.py)."""
+
+    def __init__(self, load: Callable[[Variant], Any], model_bytes: int, progress: Progress | None = None,
+                 cancel: threading.Event | None = None, rounds: int = ROUNDS, tokens: int = PROBE_TOKENS) -> None:
+        self.load = load
+        self.progress = progress or (lambda done, total, what: None)
+        self.cancel = cancel or threading.Event()
+        self.rounds, self.tokens = rounds, tokens
+        self.done, self.total = 0, 0
+        import psutil
+
+        # how many variants may be loaded at once; past that, each probe loads its variant again
+        self.hold = max(1, int(psutil.virtual_memory().available * MEMORY_SHARE // max(model_bytes * 2, 1)))
+
+    def measure(self, variants: list[Variant], what: str = "") -> list[_Probe]:
+        """Each variant: one warm-up probe, then `rounds` timed ones, the variants taking turns."""
+        probes = [_Probe() for _ in variants]
+        engines: dict[int, Any] = {}
+        try:
+            for round_ in range(self.rounds + 1):
+                for i, variant in enumerate(variants):
+                    if self.cancel.is_set():
+                        raise Cancelled("Tuning was cancelled: nothing was changed.")
+                    self.progress(self.done, self.total, f"{what}: {variant.describe()}, "
+                                                         f"{'warm-up' if round_ == 0 else f'round {round_}'}")
+                    engine = engines.get(i)
+                    if engine is None:
+                        start = time.perf_counter()
+                        engine = self.load(variant)
+                        probes[i].load_s = probes[i].load_s or time.perf_counter() - start
+                        if len(variants) <= self.hold:
+                            engines[i] = engine
+                    text, outcome = self._probe(engine)
+                    if round_ == 0:
+                        probes[i].text = text
+                    else:
+                        probes[i].tokens_per_s.append(outcome.tokens_per_s)
+                        probes[i].ttft_ms.append(outcome.ttft_ms)
+                    if i not in engines:
+                        _close(engine)
+                    self.done += 1
+        finally:
+            for engine in engines.values():
+                _close(engine)
+        return probes
+
+    def _probe(self, engine: Any) -> tuple[str, Any]:
+        import openvino_genai as og
+
+        config = GenerationParams(max_new_tokens=self.tokens, temperature=0.0, ignore_eos=True).to_config(
+            engine.get_generation_config(), self.tokens, 0)
+        pieces: list[str] = []
+
+        def streamer(text: str) -> Any:
+            pieces.append(text)
+            return og.StreamingStatus.RUNNING
+
+        outcome = engine.chat(PROBE, config, streamer)
+        return "".join(pieces), outcome
+
+
+def search(tuner: Tuner, steps: list[tuple[str, list[EngineOptions]]], references: Iterable[str],
+           base: EngineOptions = EngineOptions()) -> tuple[list[Row], EngineOptions, float, str]:
+    """One setting at a time: each step's variants of the best so far, measured together."""
+    rows: list[Row] = []
+    references = set(references)
+    best, speedup, answer = base, 1.0, ""
+    for name, variants in steps:
+        variants = [replace(v, **{f: getattr(best, f) for f in _fields_other_than(v, variants)}) for v in variants]
+        if best not in variants:
+            variants.insert(0, best)
+        probes = tuner.measure([Variant(v) for v in variants], name)
+        at = variants.index(best)
+        ratios = [_paired(p.tokens_per_s, probes[at].tokens_per_s) for p in probes]
+        same = [p.text in references for p in probes]
+        # faster in every round, and by TAKE at the median: a 5-round tie would win every round 1 time in 32
+        faster = [i for i in range(len(variants)) if same[i] and ratios[i] >= TAKE
+                  and all(v > b for v, b in zip(probes[i].tokens_per_s, probes[at].tokens_per_s))]
+        pick = max(faster, key=lambda i: ratios[i], default=at)
+        answer = probes[pick].text or answer
+        for i, (options, probe) in enumerate(zip(variants, probes)):
+            rows.append(Row(name, options, options.describe(), statistics.median(probe.tokens_per_s),
+                            statistics.median(probe.ttft_ms), probe.load_s, same[i], ratios[i], chosen=i == pick))
+        speedup *= ratios[pick]
+        best = variants[pick]
+    return rows, best, speedup, answer
+
+
+def _fields_other_than(variant: EngineOptions, variants: list[EngineOptions]) -> list[str]:
+    """The fields a step does not vary: they are the best so far's."""
+    varied = {f for f in asdict(variant) if len({getattr(v, f) for v in variants}) > 1}
+    return [f for f in asdict(variant) if f not in varied and f != "draft_path"]
+
+
+def _paired(values: list[float], base: list[float]) -> float:
+    """The median of the round-by-round ratios: each pair ran minutes apart at most."""
+    pairs = [v / b for v, b in zip(values, base) if b > 0]
+    return statistics.median(pairs) if pairs else 0.0
+
+
+def _close(engine: Any) -> None:
+    if hasattr(engine, "close"):
+        engine.close(wait=5.0)
+
+
+class TuneService:
+    """Tune from the Benchmark tab, /tune_model, and once in the background at a model's first load."""
+
+    def __init__(self, chat: ChatService, settings: Any, rounds: int = ROUNDS, tokens: int = PROBE_TOKENS) -> None:
+        self.chat = chat
+        self.settings = settings
+        self.rounds, self.tokens = rounds, tokens  # each probe's: fewer for the tests
+        self._running = threading.Lock()  # one tune at a time: it loads several copies of a model
+
+    def tune(self, *, model: str = "", device: str = "", apply: bool = True, progress: Progress | None = None,
+             cancel: threading.Event | None = None, caller: Caller = LOCAL) -> TuneReport:
+        """Measure, pick the fastest variant that answers the same, apply it (reloading the model once)
+        and remember it for the model on the device."""
+        from ..engines.pipelines import load_llm, save_gguf_ir
+
+        check_engine_options(self.settings, caller)
+        entry = self.chat.access.view(caller).get(self.chat.model_id(model, caller), task="text-generation")
+        device = self.chat.devices.resolve(device)
+        if not self._running.acquire(blocking=False):
+            raise Busy("A tune is running already: it loads several copies of a model. Try again when it is done.")
+        try:
+            start = time.perf_counter()
+            base = EngineOptions()
+            steps = settings_to_try(self.chat.devices, device, entry, base, allow_stateful=not self.settings.public)
+            for _, variants in steps:
+                for options in variants:
+                    check_device_options(self.chat.devices, device, options)
+            notes = []
+            if self.settings.public:
+                notes.append("The stateful engine was not tried: on a shared deployment the batching engine serves "
+                             "several people at once.")
+            exact = replace(base, inference_precision="f32", dq_group_size=0) \
+                if "f32" in precisions(self.chat.devices, device) else base
+            cache_dir = str(self.settings.compile_cache_dir)
+
+            def load(variant: Variant) -> Any:
+                return load_llm(entry, device, variant.options, cache_dir, read_gguf=variant.read_gguf)
+
+            if entry.format == "gguf" and not all(f.is_file() for f in saved_ir_files(entry)):
+                progress and progress(0, 1, "saving the IR beside the GGUF (once)")
+                save_gguf_ir(entry, wait=True)  # not measured while it runs: it would slow every probe
+
+            files = [entry.load_path] if entry.load_path.is_file() else entry.load_path.rglob("*.bin")
+            size = sum(f.stat().st_size for f in files)
+            tuner = Tuner(load, size, progress, cancel, self.rounds, self.tokens)
+            firsts = [Variant(base)] + ([Variant(exact)] if exact != base else [])
+            firsts += [Variant(base, read_gguf=True)] if entry.format == "gguf" else []
+            tuner.total = (sum(len(v) + 1 for _, v in steps) + len(firsts)) * (tuner.rounds + 1)
+            first = tuner.measure(firsts, "reference")
+            references = [p.text for v, p in zip(firsts, first) if not v.read_gguf]
+            rows, winner, speedup, answer = search(tuner, steps, references, base)
+            if entry.format == "gguf":  # what saving the IR beside the GGUF gave: read in half the time
+                ir, gguf = first[0], first[-1]
+                rows.insert(0, Row("model file", base, "the IR saved beside the GGUF",
+                                   statistics.median(ir.tokens_per_s), statistics.median(ir.ttft_ms), ir.load_s,
+                                   True, 1.0, chosen=True))
+                rows.insert(1, Row("model file", base, Variant(base, True).describe(),
+                                   statistics.median(gguf.tokens_per_s), statistics.median(gguf.ttft_ms), gguf.load_s,
+                                   gguf.text in references, _paired(gguf.tokens_per_s, ir.tokens_per_s)))
+            applied = False
+            if apply and winner != self.chat.options.get(entry.id, device):
+                self.chat.set_options(model=entry.id, device=device, options=winner, caller=caller)
+                applied = True
+            report = TuneReport(entry.id, device, tuple(rows), winner, speedup, applied,
+                                time.perf_counter() - start, cpu_name(), tuple(notes), answer)
+            self._save(report)
+            tuner.progress(tuner.total, tuner.total, "done")
+            return report
+        finally:
+            self._running.release()
+
+    def last(self, model_id: str, device: str) -> dict | None:
+        """The last tune's report for the model on the device, if there was one."""
+        try:
+            return json.loads(self._path(model_id, device).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _save(self, report: TuneReport) -> None:
+        path = self._path(report.model, report.device)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(path, json.dumps(report.to_api(), indent=1))
+
+    def _path(self, model_id: str, device: str):
+        if "/" in model_id or "/" in device or model_id.startswith("."):
+            raise InvalidParameter(f"Not a model id: {model_id!r}.")
+        return self.settings.home / "tune" / f"{model_id}@{device}.json"

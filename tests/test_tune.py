@@ -1,0 +1,134 @@
+"""Tune: the fastest engine options for a model on a device, measured on the real engine; the rules it
+chooses by (same answers, faster in every round) on measurements injected where they must be exact."""
+
+import threading
+
+import pytest
+
+from genai_ui.access import Caller
+from genai_ui.builtin import BUILTIN_ID
+from genai_ui.engines.options import EngineOptions, EngineOptionsStore
+from genai_ui.errors import Busy, Cancelled, NotAllowed
+from genai_ui.run.tune import TuneService, _Probe, search, settings_to_try
+
+
+class Measured:
+    """A tuner whose probes give chosen figures: (tokens/s of each round, text) per variant."""
+
+    def __init__(self, figures: dict[EngineOptions, tuple[list[float], str]]) -> None:
+        self.figures = figures
+
+    def measure(self, variants, what=""):
+        return [_Probe(tokens_per_s=self.figures[v.options][0], ttft_ms=[10.0] * len(self.figures[v.options][0]),
+                       text=self.figures[v.options][1]) for v in variants]
+
+
+def test_a_faster_variant_with_another_answer_is_never_chosen_and_a_tie_is_kept():
+    base, off, g64, f16 = EngineOptions(), EngineOptions(dq_group_size=0), EngineOptions(dq_group_size=64), \
+        EngineOptions(kv_cache_precision="f16")
+    tuner = Measured({
+        base: ([100, 100, 100], "Paris"),
+        off: ([150, 150, 150], "Lyon"),  # fastest, but answers otherwise
+        g64: ([101.5, 101.5, 101.5], "Paris"),  # 1.5% faster every round: within noise, not taken
+        f16: ([110, 90, 130], "Paris"),  # faster at the median, not in every round
+    })
+    steps = [("dynamic quantization", [base, off, g64]), ("KV-cache precision", [base, f16])]
+    rows, winner, speedup, answer = search(tuner, steps, ["Paris"])
+    assert winner == base and speedup == 1.0 and answer == "Paris"
+    assert [(r.label, r.same_answer, r.chosen) for r in rows] == [
+        ("default options", True, True), ("dynamic quantization off", False, False),
+        ("dynamic quantization group 64", True, False), ("default options", True, True),
+        ("KV cache f16", True, False)]
+
+
+def test_each_step_starts_from_the_best_so_far_and_the_speedups_multiply():
+    base, off = EngineOptions(), EngineOptions(dq_group_size=0)
+    both = EngineOptions(dq_group_size=0, kv_cache_precision="f16")
+    tuner = Measured({base: ([100, 101, 99], "Paris"), off: ([110, 112, 108], "Paris"),
+                      both: ([121, 123, 119], "Paris")})
+    steps = [("dynamic quantization", [base, off]),
+             ("KV-cache precision", [base, EngineOptions(kv_cache_precision="f16")])]
+    rows, winner, speedup, _ = search(tuner, steps, ["Paris"])
+    assert winner == both  # the KV step tried f16 on top of dq off, not on the defaults
+    assert [r.options for r in rows if r.chosen] == [off, both]
+    assert speedup == pytest.approx((110 / 100) * (121 / 110), rel=0.02)
+
+
+def test_only_what_the_device_takes_is_tried(services):
+    devices = services.chat.devices
+    entry = services.library.get(BUILTIN_ID)
+    names = [name for name, _ in settings_to_try(devices, "CPU", entry, EngineOptions())]
+    assert names[-4:] == ["engine", "dynamic quantization", "KV-cache precision", "threads"]
+    original = devices.properties
+    devices.properties = lambda device: frozenset()  # a device that lists none of them
+    try:
+        assert [n for n, _ in settings_to_try(devices, "CPU", entry, EngineOptions(), allow_stateful=False)] in (
+            [], ["inference precision"])
+    finally:
+        devices.properties = original
+
+
+@pytest.fixture
+def tuning(services, settings):
+    """The real service on the built-in model, with short probes; the model's options put back after."""
+    service = TuneService(services.chat, settings, rounds=1, tokens=12)
+    yield service
+    services.chat.options.set(BUILTIN_ID, EngineOptions())
+
+
+def test_tune_measures_every_setting_and_applies_a_winner_that_answers_the_same(tuning, services, settings):
+    seen = []
+    report = tuning.tune(model=BUILTIN_ID, device="CPU", progress=lambda done, total, what: seen.append((done, total)))
+    settings_tried = {r.setting for r in report.rows}
+    assert {"model file", "engine", "dynamic quantization", "KV-cache precision", "threads"} <= settings_tried
+    assert all(r.tokens_per_s > 0 and r.ttft_ms > 0 and r.load_s > 0 for r in report.rows)
+    chosen = [r for r in report.rows if r.chosen]
+    assert chosen and all(r.same_answer for r in chosen)
+    assert chosen[-1].options == report.winner and report.speedup >= 1.0 and report.answer
+    assert seen[-1][0] == seen[-1][1] and all(done <= total for done, total in seen)  # the bar ends full
+    assert "cores" in report.cpu
+    # applied and remembered for the model on the device; a new start reads it back
+    assert services.chat.options.get(BUILTIN_ID, "CPU") == report.winner
+    assert EngineOptionsStore(settings.home / "engine_options.json").get(BUILTIN_ID, "CPU") == report.winner
+    assert tuning.last(BUILTIN_ID, "CPU")["winner"] == report.winner.to_api()
+    final = list(services.chat.reply(message="What is the capital of France?", model=BUILTIN_ID))[-1]
+    assert "Paris" in final.text
+
+
+def test_tune_is_stopped_by_cancel_one_at_a_time_and_by_the_shared_rule(tuning, services):
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled, match="nothing was changed"):
+        tuning.tune(model=BUILTIN_ID, cancel=cancel)
+    assert services.chat.options.get(BUILTIN_ID, "CPU") == EngineOptions()
+    tuning._running.acquire()
+    try:
+        with pytest.raises(Busy, match="A tune is running already"):
+            tuning.tune(model=BUILTIN_ID)
+    finally:
+        tuning._running.release()
+    visitor = Caller(shared=True, operator=False)
+    with pytest.raises(NotAllowed, match="set by this shared deployment's operator"):
+        tuning.tune(model=BUILTIN_ID, caller=visitor)
+
+
+@pytest.fixture
+def short_probes(services):
+    """The app's own tune service with short probes, and the built-in model's options put back after."""
+    rounds, tokens = services.tune.rounds, services.tune.tokens
+    services.tune.rounds, services.tune.tokens = 1, 12
+    yield services.tune
+    services.tune.rounds, services.tune.tokens = rounds, tokens
+    services.chat.options.set(BUILTIN_ID, EngineOptions())
+
+
+def test_tune_model_over_the_api_measures_without_applying(client, services, short_probes):
+    from gradio_client.exceptions import AppError
+
+    report = client.predict(BUILTIN_ID, "CPU", False, api_name="/tune_model")
+    assert report["model"] == BUILTIN_ID and report["device"] == "CPU" and report["applied"] is False
+    assert report["rows"] and all(r["tokens_per_s"] > 0 for r in report["rows"])
+    assert [r for r in report["rows"] if r["chosen"]][-1]["engine_options"] == report["winner"]
+    assert services.chat.options.get(BUILTIN_ID, "CPU") == EngineOptions()  # measured only
+    with pytest.raises(AppError, match="No model 'nowhere' in the library"):
+        client.predict("nowhere", "CPU", False, api_name="/tune_model")
