@@ -36,6 +36,9 @@ COPY --chown=user genai_ui ./genai_ui
 # Space without persistent storage, whose disk starts from this image at every restart, loads its
 # model from the IR at once. With persistent storage the library is /data/genai_ui (settings.py):
 # the first start there copies the GGUF, and the first chat saves the IR in the background, once.
+# Not tuned here: a Space is built on another machine than the one it runs on, and the fastest
+# options depend on the processor; the app tunes the model in the background at its first load,
+# on the Space's own processor, once the machine is quiet (run/tune.py).
 RUN HF_HUB_OFFLINE=1 python -c "from genai_ui.builtin import BUILTIN_ID, ensure_builtin; \
 from genai_ui.engines.pipelines import save_gguf_ir; from genai_ui.library import Library; \
 from genai_ui.settings import Settings; \

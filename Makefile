@@ -12,7 +12,10 @@ BENCH_ARGS ?= --runs 7
 
 .PHONY: setup test-setup run test test-unit bench clean
 
+# The built-in model's IR saved and its engine options tuned on this machine, once per processor
+# (about two minutes the first time; then a check of a second).
 setup: $(VENV)/.installed
+	$(BIN)/python -m genai_ui.run.tune
 
 # Refreshed whenever the requirements or this file change. CPU torch goes first, so
 # nothing that asks for torch later pulls CUDA wheels; optimum-intel goes without its

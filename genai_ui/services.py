@@ -66,6 +66,8 @@ def create_services(settings: Settings) -> Services:
     conversions = ConvertService(settings, hub, library, access, devices,
                                  WorkQueue("conversion", max_waiting=settings.queue_size))
     downloads = DownloadService(hub, library, WorkQueue("download", max_waiting=settings.queue_size))
+    tune = TuneService(chat, settings)
+    chat.on_load = tune.on_load  # a model's first load on a device tunes it in the background, once
     return Services(settings, library, devices, pipelines, chat, BenchmarkService(chat), hub, vision,
                     ImageService(library, devices, pipelines, access=access), conversions, downloads, access, remotes,
-                    TuneService(chat, settings))
+                    tune)

@@ -50,6 +50,10 @@ class Settings:
     allow_engine_options: bool = field(default=False, metadata=_flag(
         "let visitors of a shared deployment change how the engine runs a chat model (it is everyone's)",
         "GENAI_UI_ALLOW_ENGINE_OPTIONS"))
+    no_auto_tune: bool = field(
+        default_factory=lambda: os.environ.get("GENAI_UI_NO_AUTO_TUNE", "").strip().lower() in ("1", "true", "yes"),
+        metadata=_flag("never tune a chat model in the background at its first load on a device (Tune in the "
+                       "Benchmark tab still does)", "GENAI_UI_NO_AUTO_TUNE"))
     queue_size: int = field(default=4, metadata=_flag(
         "conversions (and downloads) that may wait in line behind the running one; more are refused",
         "GENAI_UI_QUEUE_SIZE"))

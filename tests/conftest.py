@@ -15,6 +15,9 @@ from pathlib import Path
 # and runs that left it behind once filled a CI disk.
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="genai-ui-tests-hf-")
 atexit.register(shutil.rmtree, os.environ["HF_HOME"], ignore_errors=True)
+# No tune in the background at a model's first load (it would take the CPU from the tests); the test of it
+# asks for it (Settings.no_auto_tune reads this when a Settings is made, as the apps the tests start do)
+os.environ["GENAI_UI_NO_AUTO_TUNE"] = "1"
 
 import pytest
 

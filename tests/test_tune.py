@@ -132,3 +132,41 @@ def test_tune_model_over_the_api_measures_without_applying(client, services, sho
     assert services.chat.options.get(BUILTIN_ID, "CPU") == EngineOptions()  # measured only
     with pytest.raises(AppError, match="No model 'nowhere' in the library"):
         client.predict("nowhere", "CPU", False, api_name="/tune_model")
+
+
+def test_a_models_first_load_tunes_it_in_the_background_once_never_over_a_persons_choice(tmp_path, gguf,
+                                                                                         monkeypatch):
+    """With the first-load tune on (the tests turn it off elsewhere): a reply loads the model; once the
+    machine is quiet the tune runs, and its winner is remembered. A model whose options a person chose
+    is left alone, and a second load does not tune again."""
+    import time
+
+    from genai_ui.run import tune as tune_module
+    from genai_ui.services import create_services
+    from genai_ui.settings import Settings
+
+    monkeypatch.setattr(tune_module, "IDLE_S", 1.0)
+    settings = Settings(home=tmp_path, device="CPU", no_auto_tune=False)
+    services = create_services(settings)
+    services.tune.rounds, services.tune.tokens = 1, 12
+    started = []
+    original = services.tune._background
+    services.tune._background = lambda *args: (started.append(args), original(*args))
+    *_, final = services.chat.reply(message="What is the capital of France?", model=BUILTIN_ID)
+    assert "Paris" in final.text
+    for _ in range(600):
+        if services.tune.last(BUILTIN_ID, "CPU") is not None and not services.tune._running.locked():
+            break
+        time.sleep(0.5)
+    report = services.tune.last(BUILTIN_ID, "CPU")
+    assert report is not None, "the background tune did not run"
+    assert services.chat.options.get(BUILTIN_ID, "CPU") == EngineOptions.from_api(report["winner"])
+    list(services.chat.reply(message="And of Italy?", model=BUILTIN_ID))
+    assert started == [(BUILTIN_ID, "CPU")]  # once
+
+    chosen = EngineOptions(kv_cache_precision="u8")
+    services.chat.options.set(BUILTIN_ID, chosen, "GPU.0")  # as a person would on another device
+    services.tune._scheduled.clear()
+    services.tune.on_load(services.library.get(BUILTIN_ID), "GPU.0")
+    assert started == [(BUILTIN_ID, "CPU")]  # not tuned over a person's choice
+    services.pipelines.close()

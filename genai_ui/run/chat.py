@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..access import LOCAL, Caller
 from ..engines.devices import Devices
@@ -61,6 +61,7 @@ class ChatService:
         self.default_model = default_model
         self.options = options or EngineOptionsStore(library.models_dir.parent / "engine_options.json")
         self.remotes = remotes or RemoteModels()  # models on OpenAI-compatible servers the operator named
+        self.on_load: Callable[[ModelEntry, str], None] | None = None  # told of each load (tune's first-load run)
         self._replying = 0
         self._count = threading.Lock()
 
@@ -117,7 +118,16 @@ class ChatService:
         """The model on the device, with the engine options remembered for it."""
         entry = self.access.view(caller).get(self.model_id(model, caller), task="text-generation")
         device = self.devices.resolve(device)
-        return self.pipelines.get(entry, device, options=self.resolved(entry, self.options.get(entry.id, device)))
+        loaded = self.pipelines.get(entry, device, options=self.resolved(entry, self.options.get(entry.id, device)))
+        if self.on_load is not None:
+            self.on_load(entry, device)
+        return loaded
+
+    @property
+    def replying(self) -> int:
+        """Replies streaming now."""
+        with self._count:
+            return self._replying
 
     def set_options(self, *, model: str = "", device: str = "", options: EngineOptions,
                     caller: Caller = LOCAL) -> LoadedPipeline:

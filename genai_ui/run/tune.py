@@ -256,9 +256,25 @@ def _paired(values: list[float], base: list[float]) -> float:
     return statistics.median(pairs) if pairs else 0.0
 
 
+def _wait_for_saved_ir(entry: Any, save: Callable, cancel: threading.Event, limit_s: float = 900.0) -> None:
+    """Save it now, or wait for the save another load started (its work folder is there until it ends)."""
+    work = entry.load_path.parent / ".gguf"
+    if not all(f.is_file() for f in saved_ir_files(entry)) and not work.exists():
+        save(entry, wait=True)
+    deadline = time.monotonic() + limit_s
+    while work.exists() and time.monotonic() < deadline:
+        if cancel.wait(0.5):
+            raise Cancelled("Tuning was cancelled: nothing was changed.")
+
+
 def _close(engine: Any) -> None:
     if hasattr(engine, "close"):
         engine.close(wait=5.0)
+
+
+IDLE_S = 10.0  # no reply streaming for this long, and the processor mostly idle: a background tune may start
+BUSY_CPU_PERCENT = 50.0
+BACKGROUND_TRIES = 3  # a background tune that a reply interrupts waits for the next quiet spell, this many times
 
 
 class TuneService:
@@ -269,6 +285,65 @@ class TuneService:
         self.settings = settings
         self.rounds, self.tokens = rounds, tokens  # each probe's: fewer for the tests
         self._running = threading.Lock()  # one tune at a time: it loads several copies of a model
+        self._scheduled: set[tuple[str, str]] = set()  # (model, device) tuned or waiting in the background
+        self._scheduling = threading.Lock()
+
+    def on_load(self, entry: Any, device: str) -> None:
+        """After a chat model's load: the first time on this machine's device (or after its processor changed,
+        as when an image tuned on another machine starts on a Space), tune it in the background once the
+        machine is otherwise idle. Options a person chose are never overridden."""
+        if self.settings.no_auto_tune:
+            return
+        key = (entry.id, device)
+        with self._scheduling:
+            if key in self._scheduled:
+                return
+            self._scheduled.add(key)
+        last = self.last(entry.id, device)
+        if last is not None and last.get("cpu") == cpu_name():
+            return
+        remembered = self.chat.options.get(entry.id, device)
+        tuned_before = last is not None and remembered == EngineOptions.from_api(last["winner"])
+        if remembered != EngineOptions() and not tuned_before:
+            return  # a person's choice
+        threading.Thread(target=self._background, args=(entry.id, device), name="genai_ui-tune", daemon=True).start()
+
+    def _background(self, model_id: str, device: str) -> None:
+        for _ in range(BACKGROUND_TRIES):
+            self._wait_until_idle()
+            cancel, done = threading.Event(), threading.Event()
+            threading.Thread(target=self._interrupt_on_reply, args=(cancel, done), daemon=True).start()
+            try:
+                report = self.tune(model=model_id, device=device, cancel=cancel)
+                log.info("Tuned %s on %s in the background: %s", model_id, device, report.summary())
+                return
+            except Cancelled:
+                log.info("The background tune of %s on %s gave way to a reply; it waits for a quiet spell", model_id,
+                         device)
+            except Exception as err:  # noqa: BLE001 - a tune nobody asked for must never take the app down
+                log.warning("The background tune of %s on %s failed: %s", model_id, device, err)
+                return
+            finally:
+                done.set()
+
+    def _wait_until_idle(self) -> None:
+        import psutil
+
+        quiet_since = time.monotonic()
+        while True:
+            busy = self.chat.replying > 0 or self._running.locked() \
+                or psutil.cpu_percent(interval=1.0) > BUSY_CPU_PERCENT
+            if busy:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= IDLE_S:
+                return
+
+    def _interrupt_on_reply(self, cancel: threading.Event, done: threading.Event) -> None:
+        """The probes would slow a person's reply (and it theirs): a reply that starts stops the tune."""
+        while not done.wait(0.2):
+            if self.chat.replying > 0:
+                cancel.set()
+                return
 
     def tune(self, *, model: str = "", device: str = "", apply: bool = True, progress: Progress | None = None,
              cancel: threading.Event | None = None, caller: Caller = LOCAL) -> TuneReport:
@@ -299,16 +374,17 @@ class TuneService:
             def load(variant: Variant) -> Any:
                 return load_llm(entry, device, variant.options, cache_dir, read_gguf=variant.read_gguf)
 
-            if entry.format == "gguf" and not all(f.is_file() for f in saved_ir_files(entry)):
-                progress and progress(0, 1, "saving the IR beside the GGUF (once)")
-                save_gguf_ir(entry, wait=True)  # not measured while it runs: it would slow every probe
+            if entry.format == "gguf":  # not measured while the IR is saved: the save would slow every probe
+                if progress:
+                    progress(0, 1, "saving the IR beside the GGUF (once)")
+                _wait_for_saved_ir(entry, save_gguf_ir, cancel or threading.Event())
 
             files = [entry.load_path] if entry.load_path.is_file() else entry.load_path.rglob("*.bin")
             size = sum(f.stat().st_size for f in files)
             tuner = Tuner(load, size, progress, cancel, self.rounds, self.tokens)
             firsts = [Variant(base)] + ([Variant(exact)] if exact != base else [])
             firsts += [Variant(base, read_gguf=True)] if entry.format == "gguf" else []
-            tuner.total = (sum(len(v) + 1 for _, v in steps) + len(firsts)) * (tuner.rounds + 1)
+            tuner.total = (sum(len(v) for _, v in steps) + len(firsts)) * (tuner.rounds + 1)  # the best is in each
             first = tuner.measure(firsts, "reference")
             references = [p.text for v, p in zip(firsts, first) if not v.read_gguf]
             rows, winner, speedup, answer = search(tuner, steps, references, base)
@@ -348,3 +424,37 @@ class TuneService:
         if "/" in model_id or "/" in device or model_id.startswith("."):
             raise InvalidParameter(f"Not a model id: {model_id!r}.")
         return self.settings.home / "tune" / f"{model_id}@{device}.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m genai_ui.run.tune`: the built-in model (or --model) made ready in the app's home, its IR
+    saved and tuned on the default device, once per processor (`make setup` and the Dockerfile run it)."""
+    import argparse
+
+    from ..builtin import BUILTIN_ID
+    from ..services import create_services
+    from ..settings import Settings
+
+    parser = argparse.ArgumentParser(prog="python -m genai_ui.run.tune", description=main.__doc__)
+    parser.add_argument("--model", default=BUILTIN_ID, help="a chat model of the library (default: the built-in one)")
+    parser.add_argument("--again", action="store_true", help="tune even if this processor has a tune already")
+    args = parser.parse_args(argv)
+    settings = Settings.from_args([])
+    services = create_services(settings)
+    device = services.devices.resolve("")
+    last = services.tune.last(args.model, device)
+    if last is not None and last.get("cpu") == cpu_name() and not args.again:
+        print(f"{args.model} on {device} was tuned on this processor already ({last['winner_described']}).")
+        return 0
+
+    def show(done: int, total: int, what: str) -> None:
+        print(f"\r[{done}/{total}] {what[:90]:<90}", end="", flush=True)
+
+    report = services.tune.tune(model=args.model, device=device, progress=show)
+    print("\n" + report.summary().replace("**", ""))
+    services.pipelines.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
