@@ -10,12 +10,12 @@ ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?= --runs 7
 
-.PHONY: setup test-setup run test test-unit bench clean
+.PHONY: setup test-setup run test test-unit bench bench-peers clean
 
 # The built-in model's IR saved and its engine options tuned on this machine, once per processor
 # (about two minutes the first time; then a check of a second).
 setup: $(VENV)/.installed
-	$(BIN)/python -m genai_ui.run.tune
+	$(BIN)/python -m genai_ui.prepare
 
 # Refreshed whenever the requirements or this file change. CPU torch goes first, so
 # nothing that asks for torch later pulls CUDA wheels; optimum-intel goes without its
@@ -49,6 +49,12 @@ test-unit: $(VENV)/.installed-test
 
 bench: setup
 	$(BIN)/python -m genai_ui.bench chat $(BENCH_ARGS)
+
+# genai_ui against llama.cpp (what LM Studio and Ollama run). llama-cpp-python has only a source
+# distribution: installing it compiles llama.cpp (about 6 minutes on 2 cores), so only this target does.
+bench-peers: setup
+	$(BIN)/python -c "import llama_cpp" 2>/dev/null || $(PIP) install llama-cpp-python==0.3.36
+	$(BIN)/python -m genai_ui.bench peers
 
 clean:
 	rm -rf $(VENV) test-output bench-output

@@ -113,7 +113,7 @@ LAYERS = [
     {"engines", "work"},
     {"hub", "convert", "run", "manage"},
     {"services"},
-    {"ui", "v1", "bench", "testing"},
+    {"ui", "v1", "bench", "testing", "prepare"},
 ]
 
 

@@ -116,9 +116,9 @@ def test_tune_is_stopped_by_cancel_one_at_a_time_and_by_the_shared_rule(tuning, 
 def short_probes(services):
     """The app's own tune service with short probes, and the built-in model's options put back after."""
     rounds, tokens = services.tune.rounds, services.tune.tokens
-    services.tune.rounds, services.tune.tokens = 1, 12
+    services.tune.rounds, services.tune.tokens, services.tune.only = 1, 12, ("threads",)  # the full search: above
     yield services.tune
-    services.tune.rounds, services.tune.tokens = rounds, tokens
+    services.tune.rounds, services.tune.tokens, services.tune.only = rounds, tokens, ()
     services.chat.options.set(BUILTIN_ID, EngineOptions())
 
 
@@ -148,7 +148,7 @@ def test_a_models_first_load_tunes_it_in_the_background_once_never_over_a_person
     monkeypatch.setattr(tune_module, "IDLE_S", 1.0)
     settings = Settings(home=tmp_path, device="CPU", no_auto_tune=False)
     services = create_services(settings)
-    services.tune.rounds, services.tune.tokens = 1, 12
+    services.tune.rounds, services.tune.tokens, services.tune.only = 1, 12, ("threads",)
     started = []
     original = services.tune._background
     services.tune._background = lambda *args: (started.append(args), original(*args))

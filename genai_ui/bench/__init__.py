@@ -1,5 +1,5 @@
-"""`python -m genai_ui.bench chat|api|vision|image|load|history|engines|convert`: the app against the raw engine,
-side by side, in one run.
+"""`python -m genai_ui.bench chat|api|vision|image|load|history|engines|convert|tune|peers`: the app against the raw
+engine (or a peer), side by side, in one run.
 
 chat (bench/chat.py): speed as a person sees it: the raw LLMPipeline's streamer callbacks against
 the chunks a gradio_client receives from the app's /chat, same model file, same prompt, greedy.
@@ -16,6 +16,9 @@ load, first token, tokens/s and memory of each, each engine in a process of its 
 also each engine option (KV cache, dynamic quantization, stateful, prompt lookup, speculative decoding).
 convert (bench/convert.py): a Hub checkpoint to int4 by `optimum-cli export openvino` against the
 app's /convert_model, both from the same warm Hugging Face cache: wall time, peak memory, output size.
+tune (bench/tune.py): Tune's winner against the best of an exhaustive sweep of the same candidates.
+peers (bench/peers.py): llama.cpp (llama-cpp-python; `make bench-peers` installs it), the raw openvino_genai
+engine with its defaults and as Tune left it, and the app's /chat, on the built-in GGUF.
 Runs are interleaved so both sides see the same machine.
 report (bench/report.py): docs/speed.md's figures made from the benches' JSON files (`--take bench-output`
 takes new ones first; `--check` only compares).
@@ -34,6 +37,8 @@ from .engines import bench_engines
 from .history import bench_history
 from .image import bench_image
 from .load import bench_load
+from .peers import bench_peers
+from .tune import bench_tune
 from .vision import bench_vision
 
 __all__ = ["convert_table", "free_port", "main", "wait_for_page"]
@@ -91,6 +96,16 @@ def main(argv: list[str] | None = None) -> None:
     convert_args.add_argument("--runs", type=int, default=2)
     convert_args.add_argument("--repo", default=CONVERT_REPO)
     convert_args.add_argument("--output", type=Path, default=Path("bench-output"))
+    tune_args = sub.add_parser("tune", help="Tune's winner against the best of an exhaustive sweep of the same "
+                                            "candidates, on the built-in model")
+    tune_args.add_argument("--rounds", type=int, default=5)
+    tune_args.add_argument("--model", type=Path, help="an OpenVINO chat model folder (default: the built-in GGUF)")
+    tune_args.add_argument("--output", type=Path, default=Path("bench-output"))
+    peers_args = sub.add_parser("peers", help="llama.cpp, the raw openvino_genai engine (defaults and tuned) and the "
+                                              "app's /chat on the built-in GGUF")
+    peers_args.add_argument("--runs", type=int, default=7)
+    peers_args.add_argument("--max-new-tokens", type=int, default=256)
+    peers_args.add_argument("--output", type=Path, default=Path("bench-output"))
     report_args = sub.add_parser("report", help="docs/speed.md's figures, made from the benches' JSON files")
     report_args.add_argument("--take", type=Path, metavar="FOLDER", help="first copy the JSON files in FOLDER "
                              "(bench-output) into docs/bench, the results the page is made from")
@@ -100,6 +115,12 @@ def main(argv: list[str] | None = None) -> None:
         from .report import main as report
 
         raise SystemExit(report(args.take, args.check))
+    if args.what == "tune":
+        bench_tune(args.output, args.model, args.rounds)
+        return
+    if args.what == "peers":
+        bench_peers(args.runs, args.max_new_tokens, args.output)
+        return
     if args.what == "load":
         bench_load(args.users, args.minutes, args.output)
         return

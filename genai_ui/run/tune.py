@@ -259,12 +259,18 @@ def _paired(values: list[float], base: list[float]) -> float:
 def _wait_for_saved_ir(entry: Any, save: Callable, cancel: threading.Event, limit_s: float = 900.0) -> None:
     """Save it now, or wait for the save another load started (its work folder is there until it ends)."""
     work = entry.load_path.parent / ".gguf"
-    if not all(f.is_file() for f in saved_ir_files(entry)) and not work.exists():
-        save(entry, wait=True)
+    if not all(f.is_file() for f in saved_ir_files(entry)):
+        save(entry, wait=True)  # returns at once when another load's save is on its way
     deadline = time.monotonic() + limit_s
     while work.exists() and time.monotonic() < deadline:
         if cancel.wait(0.5):
             raise Cancelled("Tuning was cancelled: nothing was changed.")
+        try:
+            stale = time.time() - work.stat().st_mtime >= 600
+        except FileNotFoundError:  # the save just ended
+            break
+        if stale:
+            save(entry, wait=True)  # a save that died left its folder: this one clears it and saves
 
 
 def _close(engine: Any) -> None:
@@ -284,6 +290,7 @@ class TuneService:
         self.chat = chat
         self.settings = settings
         self.rounds, self.tokens = rounds, tokens  # each probe's: fewer for the tests
+        self.only: tuple[str, ...] = ()  # try only these settings (the tests of the plumbing); empty: all
         self._running = threading.Lock()  # one tune at a time: it loads several copies of a model
         self._scheduled: set[tuple[str, str]] = set()  # (model, device) tuned or waiting in the background
         self._scheduling = threading.Lock()
@@ -359,7 +366,9 @@ class TuneService:
         try:
             start = time.perf_counter()
             base = EngineOptions()
-            steps = settings_to_try(self.chat.devices, device, entry, base, allow_stateful=not self.settings.public)
+            steps = [step for step in settings_to_try(self.chat.devices, device, entry, base,
+                                                      allow_stateful=not self.settings.public)
+                     if not self.only or step[0] in self.only]
             for _, variants in steps:
                 for options in variants:
                     check_device_options(self.chat.devices, device, options)
@@ -425,36 +434,3 @@ class TuneService:
             raise InvalidParameter(f"Not a model id: {model_id!r}.")
         return self.settings.home / "tune" / f"{model_id}@{device}.json"
 
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m genai_ui.run.tune`: the built-in model (or --model) made ready in the app's home, its IR
-    saved and tuned on the default device, once per processor (`make setup` and the Dockerfile run it)."""
-    import argparse
-
-    from ..builtin import BUILTIN_ID
-    from ..services import create_services
-    from ..settings import Settings
-
-    parser = argparse.ArgumentParser(prog="python -m genai_ui.run.tune", description=main.__doc__)
-    parser.add_argument("--model", default=BUILTIN_ID, help="a chat model of the library (default: the built-in one)")
-    parser.add_argument("--again", action="store_true", help="tune even if this processor has a tune already")
-    args = parser.parse_args(argv)
-    settings = Settings.from_args([])
-    services = create_services(settings)
-    device = services.devices.resolve("")
-    last = services.tune.last(args.model, device)
-    if last is not None and last.get("cpu") == cpu_name() and not args.again:
-        print(f"{args.model} on {device} was tuned on this processor already ({last['winner_described']}).")
-        return 0
-
-    def show(done: int, total: int, what: str) -> None:
-        print(f"\r[{done}/{total}] {what[:90]:<90}", end="", flush=True)
-
-    report = services.tune.tune(model=args.model, device=device, progress=show)
-    print("\n" + report.summary().replace("**", ""))
-    services.pipelines.close()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,38 @@
+"""`make setup`'s last step: the built-in model made ready in the app's home and tuned for this machine."""
+
+from __future__ import annotations
+
+import argparse
+
+from .builtin import BUILTIN_ID
+from .run.tune import cpu_name
+from .services import create_services
+from .settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m genai_ui.prepare`: the built-in model (or --model) made ready in the app's home, its IR
+    saved and its engine options tuned on the default device, once per processor (`make setup` runs it)."""
+    parser = argparse.ArgumentParser(prog="python -m genai_ui.prepare", description=main.__doc__)
+    parser.add_argument("--model", default=BUILTIN_ID, help="a chat model of the library (default: the built-in one)")
+    parser.add_argument("--again", action="store_true", help="tune even if this processor has a tune already")
+    args = parser.parse_args(argv)
+    settings = Settings.from_args([])
+    services = create_services(settings)
+    device = services.devices.resolve("")
+    last = services.tune.last(args.model, device)
+    if last is not None and last.get("cpu") == cpu_name() and not args.again:
+        print(f"{args.model} on {device} was tuned on this processor already ({last['winner_described']}).")
+        return 0
+
+    def show(done: int, total: int, what: str) -> None:
+        print(f"\r[{done}/{total}] {what[:90]:<90}", end="", flush=True)
+
+    report = services.tune.tune(model=args.model, device=device, progress=show)
+    print("\n" + report.summary().replace("**", ""))
+    services.pipelines.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
