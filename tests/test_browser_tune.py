@@ -29,6 +29,13 @@ def test_tune_from_the_benchmark_tab(browser, app_url, services, output_dir):
         page.wait_for_selector("#tune-stop", state="hidden", timeout=10_000)
         assert page.is_enabled("#tune-run")
         assert services.chat.options.get(BUILTIN_ID, "CPU") == EngineOptions.from_api(report["winner"])
+        # Stop: the tune ends with nothing changed, and the button comes back
+        services.chat.options.set(BUILTIN_ID, EngineOptions())
+        page.click("#tune-run")
+        page.click("#tune-stop")
+        page.wait_for_selector(".toast-body >> text=Tuning was cancelled: nothing was changed", timeout=60_000)
+        page.wait_for_selector("#tune-stop", state="hidden", timeout=10_000)
+        assert page.is_enabled("#tune-run") and services.chat.options.get(BUILTIN_ID, "CPU") == EngineOptions()
         page.context.close()
     finally:
         services.tune.rounds, services.tune.tokens, services.tune.only = rounds, tokens, ()

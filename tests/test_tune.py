@@ -8,7 +8,7 @@ import pytest
 from genai_ui.access import Caller
 from genai_ui.builtin import BUILTIN_ID
 from genai_ui.engines.options import EngineOptions, EngineOptionsStore
-from genai_ui.errors import Busy, Cancelled, NotAllowed
+from genai_ui.errors import Busy, Cancelled, InvalidParameter, NotAllowed
 from genai_ui.run.tune import TuneService, _Probe, search, settings_to_try
 
 
@@ -20,7 +20,8 @@ class Measured:
 
     def measure(self, variants, what=""):
         return [_Probe(tokens_per_s=self.figures[v.options][0], ttft_ms=[10.0] * len(self.figures[v.options][0]),
-                       text=self.figures[v.options][1]) for v in variants]
+                       text=self.figures[v.options][1]) if self.figures[v.options] else
+                _Probe(error="KV_CACHE_PRECISION is not supported") for v in variants]
 
 
 def test_a_faster_variant_with_another_answer_is_never_chosen_and_a_tie_is_kept():
@@ -39,6 +40,17 @@ def test_a_faster_variant_with_another_answer_is_never_chosen_and_a_tie_is_kept(
         ("default options", True, True), ("dynamic quantization off", False, False),
         ("dynamic quantization group 64", True, False), ("default options", True, True),
         ("KV cache f16", True, False)]
+
+
+def test_a_variant_that_cannot_run_is_reported_and_the_others_go_on():
+    base, u4, off = EngineOptions(), EngineOptions(kv_cache_precision="u4"), EngineOptions(dq_group_size=0)
+    tuner = Measured({base: ([100, 100, 100], "Paris"), u4: None, off: ([120, 120, 120], "Paris")})
+    rows, winner, _, _ = search(tuner, [("KV-cache precision", [base, u4]), ("dynamic quantization", [base, off])],
+                                ["Paris"])
+    assert winner == off
+    failed = next(r for r in rows if r.options == u4)
+    assert failed.label == "KV cache u4 (could not run here: KV_CACHE_PRECISION is not supported)"
+    assert not failed.chosen and not failed.same_answer and failed.tokens_per_s == 0.0
 
 
 def test_each_step_starts_from_the_best_so_far_and_the_speedups_multiply():
@@ -84,7 +96,12 @@ def test_tune_measures_every_setting_and_applies_a_winner_that_answers_the_same(
     assert all(r.tokens_per_s > 0 and r.ttft_ms > 0 and r.load_s > 0 for r in report.rows)
     chosen = [r for r in report.rows if r.chosen]
     assert chosen and all(r.same_answer for r in chosen)
-    assert chosen[-1].options == report.winner and report.speedup >= 1.0 and report.answer
+    confirm = [r for r in report.rows if r.setting == "confirm"]  # a winner other than the defaults, measured again
+    if confirm and not confirm[0].chosen:
+        assert report.winner == EngineOptions() and "the defaults stay" in report.notes[-1]
+    else:
+        assert chosen[-1].options == report.winner and report.speedup >= 1.0
+    assert report.answer
     assert seen[-1][0] == seen[-1][1] and all(done <= total for done, total in seen)  # the bar ends full
     assert "cores" in report.cpu
     # applied and remembered for the model on the device; a new start reads it back
@@ -107,6 +124,8 @@ def test_tune_is_stopped_by_cancel_one_at_a_time_and_by_the_shared_rule(tuning, 
             tuning.tune(model=BUILTIN_ID)
     finally:
         tuning._running.release()
+    with pytest.raises(InvalidParameter, match="AUTO picks a device itself"):
+        tuning.tune(model=BUILTIN_ID, device="AUTO")
     visitor = Caller(shared=True, operator=False)
     with pytest.raises(NotAllowed, match="set by this shared deployment's operator"):
         tuning.tune(model=BUILTIN_ID, caller=visitor)

@@ -40,7 +40,8 @@ class Contender:
 
     def _start(self) -> subprocess.Popen:
         job = json.dumps({"kind": self.kind, "path": str(self.path), "prompt": self.prompt, "settings": self.settings})
-        return subprocess.Popen([sys.executable, "-m", "genai_ui.bench.peers", job], stdin=subprocess.PIPE,
+        return subprocess.Popen([sys.executable, "-c", "import sys, json; from genai_ui.bench.peers import _worker; "
+                                 "_worker(json.loads(sys.argv[1]))", job], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
 
     def ask(self, command: str) -> dict:
@@ -223,7 +224,3 @@ def _own_peak() -> int:
     from ..work.background import own_peak_bytes
 
     return own_peak_bytes() or 0
-
-
-if __name__ == "__main__":
-    _worker(json.loads(sys.argv[1]))

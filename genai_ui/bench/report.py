@@ -22,6 +22,8 @@ from .engines import engines_table
 from .history import history_table
 from .image import image_table
 from .load import load_table
+from .peers import peers_table
+from .tune import tune_table
 from .vision import vision_table
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -29,7 +31,8 @@ DOC = ROOT / "docs" / "speed.md"
 RESULTS = ROOT / "docs" / "bench"
 TABLES: dict[str, Callable[[dict], str]] = {
     "chat": chat_table, "api": api_table, "load": load_table, "history": history_table, "vision": vision_table,
-    "image": image_table, "convert": convert_table, "engines": engines_table}
+    "image": image_table, "convert": convert_table, "engines": engines_table, "tune": tune_table,
+    "peers": peers_table}
 BLOCK = re.compile(r"(<!-- bench:(\w+) -->\n).*?(<!-- /bench:\2 -->)", re.S)
 MARKER = re.compile(r"<!-- /?bench:(\w+) -->")
 

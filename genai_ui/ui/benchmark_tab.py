@@ -12,12 +12,13 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from ..errors import UserError
 from ..run.benchmark import ENGINE_NAMES, BenchmarkResult, table, to_csv
 from ..run.tune import TuneReport
 from ..services import Services
 from .caller import caller_of
 from .chat_tab import default_model, model_choices, refresh_models
-from .errors import user_errors
+from .errors import error_html, user_errors
 from .pickers import RunTab
 
 HEADERS = ["#", "model", "device", "engine", "options", "load s", "first token ms", "ms / token", "tokens/s",
@@ -120,20 +121,22 @@ def _wire(services: Services, c: _Parts) -> None:
         return {c.cancel: threading.Event(), c.tune: gr.update(interactive=False), c.stop: gr.update(visible=True),
                 c.tune_status: "Tuning…"}
 
-    @user_errors
     def on_tune(cancel: threading.Event | None, model_id, device_id, request: gr.Request,
                 profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, progress=gr.Progress()):
+        """Ends with Tune enabled again and Stop hidden, whatever happened (an event after an error does not run)."""
         def report(done: int, total: int, what: str) -> None:
             progress((min(done, total), max(total, 1)), desc=what, unit="probes")
 
+        buttons = {c.tune: gr.update(interactive=True), c.stop: gr.update(visible=False)}
         progress(0, desc="loading the model")
-        result = services.tune.tune(model=model_id or "", device=device_id or "", progress=report, cancel=cancel,
-                                    caller=caller_of(services.settings, request, profile, oauth))
-        return {c.tune_status: tune_summary(result), c.tune_plot: tune_chart(result),
+        try:
+            result = services.tune.tune(model=model_id or "", device=device_id or "", progress=report,
+                                        cancel=cancel, caller=caller_of(services.settings, request, profile, oauth))
+        except UserError as err:
+            gr.Warning(str(err))
+            return {**buttons, c.tune_status: error_html(err)}
+        return {**buttons, c.tune_status: tune_summary(result), c.tune_plot: tune_chart(result),
                 c.tune_table: tune_table(result)}
-
-    def on_tune_end():
-        return {c.tune: gr.update(interactive=True), c.stop: gr.update(visible=False)}
 
     def on_stop(cancel: threading.Event | None):
         if cancel is not None:
@@ -142,9 +145,9 @@ def _wire(services: Services, c: _Parts) -> None:
 
     c.tune.click(on_tune_start, None, [c.cancel, c.tune, c.stop, c.tune_status], queue=False,
                  api_visibility="private").then(
-        on_tune, [c.cancel, c.settings[0], c.settings[1]], [c.tune_status, c.tune_plot, c.tune_table],
-        api_visibility="private", concurrency_id="benchmark", concurrency_limit=1, show_progress="full").then(
-        on_tune_end, None, [c.tune, c.stop], queue=False, api_visibility="private")
+        user_errors(on_tune), [c.cancel, c.settings[0], c.settings[1]],
+        [c.tune_status, c.tune_plot, c.tune_table, c.tune, c.stop], api_visibility="private",
+        concurrency_id="benchmark", concurrency_limit=1, show_progress="full")
     c.stop.click(on_stop, c.cancel, c.tune_status, queue=False, api_visibility="private")
 
 
