@@ -4,6 +4,7 @@ the fastest engine options for the model on the device and shows each variant it
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -180,6 +181,11 @@ def chart(results: list[BenchmarkResult]) -> pd.DataFrame:
 
 
 def write_csv(results: list[BenchmarkResult]) -> str:
-    path = Path(tempfile.mkdtemp(prefix="genai_ui-bench-")) / "benchmark.csv"
+    """Where Gradio serves files from (its upload cache, emptied after --cache-hours), not a folder of /tmp
+    that nothing removes."""
+    from gradio.utils import get_upload_folder
+
+    os.makedirs(get_upload_folder(), exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="genai_ui-bench-", dir=get_upload_folder())) / "benchmark.csv"
     path.write_text(to_csv(results))
     return str(path)
