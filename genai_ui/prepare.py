@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .builtin import BUILTIN_ID
-from .run.tune import cpu_name
+from .run.probes import cpu_name
 from .services import create_services
 from .settings import Settings
 

@@ -9,7 +9,8 @@ from genai_ui.access import Caller
 from genai_ui.builtin import BUILTIN_ID
 from genai_ui.engines.options import EngineOptions, EngineOptionsStore
 from genai_ui.errors import Busy, Cancelled, InvalidParameter, NotAllowed
-from genai_ui.run.tune import TuneService, _Probe, search, settings_to_try
+from genai_ui.run.probes import Probe, search, settings_to_try
+from genai_ui.run.tune import TuneService
 
 
 class Measured:
@@ -19,9 +20,9 @@ class Measured:
         self.figures = figures
 
     def measure(self, variants, what=""):
-        return [_Probe(tokens_per_s=self.figures[v.options][0], ttft_ms=[10.0] * len(self.figures[v.options][0]),
+        return [Probe(tokens_per_s=self.figures[v.options][0], ttft_ms=[10.0] * len(self.figures[v.options][0]),
                        text=self.figures[v.options][1]) if self.figures[v.options] else
-                _Probe(error="KV_CACHE_PRECISION is not supported") for v in variants]
+                Probe(error="KV_CACHE_PRECISION is not supported") for v in variants]
 
 
 def test_a_faster_variant_with_another_answer_is_never_chosen_and_a_tie_is_kept():

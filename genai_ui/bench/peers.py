@@ -85,7 +85,7 @@ def bench_peers(runs: int, max_new_tokens: int, output: Path) -> dict:
 
     from ..builtin import BUILTIN_ID, builtin_gguf
     from ..engines.options import saved_ir_files
-    from ..run.tune import cpu_name
+    from ..run.probes import cpu_name
     from ..services import create_services
     from ..settings import Settings
 

@@ -29,7 +29,7 @@ def bench_tune(output: Path, model_dir: Path | None = None, rounds: int = 5) -> 
     from ..engines.options import EngineOptions
     from ..engines.pipelines import load_llm
     from ..library import ModelEntry
-    from ..run.tune import Tuner, Variant, _paired, cpu_name, settings_to_try
+    from ..run.probes import Tuner, Variant, cpu_name, paired_ratio, settings_to_try
     from ..services import create_services
     from ..settings import Settings
     from .common import install
@@ -69,7 +69,7 @@ def bench_tune(output: Path, model_dir: Path | None = None, rounds: int = 5) -> 
             for options, probe in zip(chunk, probes):
                 if options == EngineOptions() and options in ratios:
                     continue
-                ratios[options] = _paired(probe.tokens_per_s, probes[0].tokens_per_s)
+                ratios[options] = paired_ratio(probe.tokens_per_s, probes[0].tokens_per_s)
                 texts[options] = probe.text
                 speeds[options] = statistics.median(probe.tokens_per_s)
             print(f"   {min(n + CHUNK - 1, len(others))} of {len(others)} measured", flush=True)
@@ -93,9 +93,9 @@ def bench_tune(output: Path, model_dir: Path | None = None, rounds: int = 5) -> 
         "sweep_best": best.describe(),
         "final": {name: {"tokens_per_s": statistics.median(p.tokens_per_s), "ttft_ms": statistics.median(p.ttft_ms)}
                   for name, p in (("defaults", defaults), ("tune", winner), ("sweep", top))},
-        "tune_vs_sweep": _paired(winner.tokens_per_s, top.tokens_per_s),
-        "tune_vs_defaults": _paired(winner.tokens_per_s, defaults.tokens_per_s),
-        "sweep_vs_defaults": _paired(top.tokens_per_s, defaults.tokens_per_s),
+        "tune_vs_sweep": paired_ratio(winner.tokens_per_s, top.tokens_per_s),
+        "tune_vs_defaults": paired_ratio(winner.tokens_per_s, defaults.tokens_per_s),
+        "sweep_vs_defaults": paired_ratio(top.tokens_per_s, defaults.tokens_per_s),
     }
     save_result(output, "tune", results)
     print(tune_table(results))
@@ -106,7 +106,7 @@ def _reference_texts(entry) -> list[str]:
     """The probe's texts Tune compares with: with the defaults, and with f32 and no dynamic quantization."""
     from ..engines.options import EngineOptions
     from ..engines.pipelines import load_llm
-    from ..run.tune import Tuner, Variant
+    from ..run.probes import Tuner, Variant
 
     tuner = Tuner(lambda v: load_llm(entry, "CPU", v.options, ""), 1, rounds=0)
     exact = EngineOptions(inference_precision="f32", dq_group_size=0)

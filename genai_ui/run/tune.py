@@ -21,58 +21,32 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import statistics
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from .. import atomic
 from ..access import LOCAL, Caller, check_engine_options
-from ..engines.llm import GenerationParams
-from ..engines.options import DQ_GROUP_SIZES, EngineOptions, check_device_options, precisions, saved_ir_files
-from ..errors import Busy, Cancelled, InvalidParameter, ModelLoadError, UserError, first_line
-from .benchmark import DEFAULT_PROMPT
+from ..engines.options import EngineOptions, check_device_options, saved_ir_files
+from ..errors import Busy, Cancelled, InvalidParameter, ModelLoadError
 from .chat import ChatService
+from .probes import (
+    PROBE_TOKENS,
+    ROUNDS,
+    TAKE,
+    Progress,
+    Row,
+    Tuner,
+    Variant,
+    cpu_name,
+    most_exact,
+    paired_ratio,
+    search,
+    settings_to_try,
+)
 
 log = logging.getLogger(__name__)
-
-PROBE = [{"role": "user", "content": DEFAULT_PROMPT}]
-PROBE_TOKENS = 64  # a few dozen: long enough for a stable decode speed, short enough to try many variants
-ROUNDS = 5  # timed probes a variant, after its warm-up
-TAKE = 1.02  # a value replaces the best so far only when it is this much faster: less is the machine's noise
-MEMORY_SHARE = 0.5  # of the memory available: at most this much is held by variants loaded at once
-Progress = Callable[[int, int, str], None]  # (probes done, probes in all, what runs now)
-
-
-@dataclass(frozen=True)
-class Variant:
-    options: EngineOptions
-    read_gguf: bool = False  # a GGUF read as it is, not the IR saved beside it
-
-    def describe(self) -> str:
-        return "the GGUF, read as it is" if self.read_gguf else self.options.describe()
-
-
-@dataclass(frozen=True)
-class Row:
-    """One variant as measured: the medians of its rounds, and whether its answer was the model's."""
-    setting: str  # the setting this row tried: precision, engine, …
-    options: EngineOptions
-    label: str
-    tokens_per_s: float
-    ttft_ms: float
-    load_s: float
-    same_answer: bool
-    ratio: float  # its speed against the best so far, median of the paired rounds
-    chosen: bool = False
-
-    def to_api(self) -> dict:
-        return {"setting": self.setting, "options": self.label, "engine_options": self.options.to_api(),
-                "tokens_per_s": round(self.tokens_per_s, 1), "ttft_ms": round(self.ttft_ms, 1),
-                "load_s": round(self.load_s, 2), "same_answer": self.same_answer, "ratio": round(self.ratio, 3),
-                "chosen": self.chosen}
 
 
 @dataclass(frozen=True)
@@ -104,191 +78,6 @@ class TuneReport:
                 f"{self.seconds:.0f} s.")
 
 
-@dataclass
-class _Probe:
-    tokens_per_s: list[float] = field(default_factory=list)
-    ttft_ms: list[float] = field(default_factory=list)
-    text: str = ""
-    load_s: float = 0.0
-    error: str = ""  # the variant could not load or run here: reported, never chosen
-
-
-def settings_to_try(devices: Any, device: str, entry: Any, base: EngineOptions,
-                    allow_stateful: bool = True) -> list[tuple[str, list[EngineOptions]]]:
-    """(setting, its variants of `base`), in the order they are searched; only what the device takes."""
-    supported = devices.properties(device) or frozenset()
-    default_precision = device_default_precision(device)
-    steps: list[tuple[str, list[Any], str]] = [
-        ("inference precision", [""] + [p for p in precisions(devices, device) if p != default_precision],
-         "inference_precision")]
-    if allow_stateful and not device.startswith("NPU"):
-        steps.append(("engine", ["batching", "stateful"], "engine"))
-    if "DYNAMIC_QUANTIZATION_GROUP_SIZE" in supported:
-        steps.append(("dynamic quantization", [-1, 0, *(g for g in DQ_GROUP_SIZES if g in (64, 128))],
-                      "dq_group_size"))
-    if "KV_CACHE_PRECISION" in supported:
-        steps.append(("KV-cache precision", ["", "f16", "u4"], "kv_cache_precision"))
-    cores = os.cpu_count() or 1
-    if "INFERENCE_NUM_THREADS" in supported and cores >= 2:
-        steps.append(("threads", [0, max(1, cores // 2)], "threads"))
-    return [(name, [replace(base, **{attr: v}) for v in values]) for name, values, attr in steps if len(values) > 1]
-
-
-def most_exact(devices: Any, device: str, base: EngineOptions) -> EngineOptions:
-    """The model's most exact configuration the device takes: f32 compute, no dynamic quantization."""
-    supported = devices.properties(device) or frozenset()
-    exact = base
-    if "f32" in precisions(devices, device) and "INFERENCE_PRECISION_HINT" in supported:
-        exact = replace(exact, inference_precision="f32")
-    if "DYNAMIC_QUANTIZATION_GROUP_SIZE" in supported:
-        exact = replace(exact, dq_group_size=0)
-    return exact
-
-
-def device_default_precision(device: str) -> str:
-    """The precision the device computes in by default (f32, bf16, f16), or "" when it cannot say."""
-    import openvino as ov
-
-    try:
-        hint = str(ov.Core().get_property(device, "INFERENCE_PRECISION_HINT"))
-    except RuntimeError:
-        return ""
-    return {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}.get(hint.split("'")[1] if "'" in hint else hint, "")
-
-
-def cpu_name() -> str:
-    """The processor, as the machine names it (every figure is this machine's)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    except OSError:
-        pass
-    import platform
-
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-
-
-class Tuner:
-    """Measures variants of one model on one device. `load(variant)` gives a chat engine (engines/engine.py)."""
-
-    def __init__(self, load: Callable[[Variant], Any], model_bytes: int, progress: Progress | None = None,
-                 cancel: threading.Event | None = None, rounds: int = ROUNDS, tokens: int = PROBE_TOKENS) -> None:
-        self.load = load
-        self.progress = progress or (lambda done, total, what: None)
-        self.cancel = cancel or threading.Event()
-        self.rounds, self.tokens = rounds, tokens
-        self.done, self.total = 0, 0
-        import psutil
-
-        # how many variants may be loaded at once; past that, each probe loads its variant again
-        self.hold = max(1, int(psutil.virtual_memory().available * MEMORY_SHARE // max(model_bytes * 2, 1)))
-
-    def measure(self, variants: list[Variant], what: str = "") -> list[_Probe]:
-        """Each variant: one warm-up probe, then `rounds` timed ones, the variants taking turns in an order
-        that turns by one place each round: a place in the order that favours its variant (the machine
-        warming up through a round, or one variant slowing the next) favours each in turn."""
-        probes = [_Probe() for _ in variants]
-        engines: dict[int, Any] = {}
-        try:
-            for round_ in range(self.rounds + 1):
-                for i in [(k + round_) % len(variants) for k in range(len(variants))]:
-                    variant = variants[i]
-                    if probes[i].error:
-                        self.done += 1
-                        continue
-                    if self.cancel.is_set():
-                        raise Cancelled("Tuning was cancelled: nothing was changed.")
-                    self.progress(self.done, self.total, f"{what}: {variant.describe()}, "
-                                                         f"{'warm-up' if round_ == 0 else f'round {round_}'}")
-                    try:
-                        engine = engines.get(i)
-                        if engine is None:
-                            start = time.perf_counter()
-                            engine = self.load(variant)
-                            probes[i].load_s = probes[i].load_s or time.perf_counter() - start
-                            if len(variants) <= self.hold:
-                                engines[i] = engine
-                        text, outcome = self._probe(engine)
-                    except (RuntimeError, UserError) as err:  # this variant only: the others go on
-                        probes[i].error = first_line(err)
-                        log.info("Tune: %s could not run: %s", variant.describe(), probes[i].error)
-                        self.done += 1
-                        continue
-                    if round_ == 0:
-                        probes[i].text = text
-                    else:
-                        probes[i].tokens_per_s.append(outcome.tokens_per_s)
-                        probes[i].ttft_ms.append(outcome.ttft_ms)
-                    if i not in engines:
-                        _close(engine)
-                    self.done += 1
-        finally:
-            for engine in engines.values():
-                _close(engine)
-        return probes
-
-    def _probe(self, engine: Any) -> tuple[str, Any]:
-        import openvino_genai as og
-
-        config = GenerationParams(max_new_tokens=self.tokens, temperature=0.0, ignore_eos=True).to_config(
-            engine.get_generation_config(), self.tokens, 0)
-        pieces: list[str] = []
-
-        def streamer(text: str) -> Any:
-            pieces.append(text)
-            return og.StreamingStatus.RUNNING
-
-        outcome = engine.chat(PROBE, config, streamer)
-        return "".join(pieces), outcome
-
-
-def search(tuner: Tuner, steps: list[tuple[str, list[EngineOptions]]], references: Iterable[str],
-           base: EngineOptions = EngineOptions()) -> tuple[list[Row], EngineOptions, float, str]:
-    """One setting at a time: each step's variants of the best so far, measured together."""
-    rows: list[Row] = []
-    references = set(references)
-    best, speedup, answer = base, 1.0, ""
-    for name, variants in steps:
-        variants = [replace(v, **{f: getattr(best, f) for f in _fields_other_than(v, variants)}) for v in variants]
-        if best not in variants:
-            variants.insert(0, best)
-        probes = tuner.measure([Variant(v) for v in variants], name)
-        at = variants.index(best)
-        ratios = [_paired(p.tokens_per_s, probes[at].tokens_per_s) for p in probes]
-        if probes[at].error:
-            raise ModelLoadError(f"The model could not run as it is now ({probes[at].error}): nothing to tune from.")
-        same = [not p.error and p.text in references for p in probes]
-        # faster in every round, and by TAKE at the median: a 5-round tie would win every round 1 time in 32
-        faster = [i for i in range(len(variants)) if same[i] and ratios[i] >= TAKE
-                  and all(v > b for v, b in zip(probes[i].tokens_per_s, probes[at].tokens_per_s))]
-        pick = max(faster, key=lambda i: ratios[i], default=at)
-        answer = probes[pick].text or answer
-        for i, (options, probe) in enumerate(zip(variants, probes)):
-            label = options.describe() + (f" (could not run here: {probe.error})" if probe.error else "")
-            rows.append(Row(name, options, label, _median(probe.tokens_per_s), _median(probe.ttft_ms), probe.load_s,
-                            same[i], ratios[i], chosen=i == pick))
-        speedup *= ratios[pick]
-        best = variants[pick]
-    return rows, best, speedup, answer
-
-
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0
-
-
-def _fields_other_than(variant: EngineOptions, variants: list[EngineOptions]) -> list[str]:
-    """The fields a step does not vary: they are the best so far's."""
-    varied = {f for f in asdict(variant) if len({getattr(v, f) for v in variants}) > 1}
-    return [f for f in asdict(variant) if f not in varied and f != "draft_path"]
-
-
-def _paired(values: list[float], base: list[float]) -> float:
-    """The median of the round-by-round ratios: each pair ran minutes apart at most."""
-    pairs = [v / b for v, b in zip(values, base) if b > 0]
-    return statistics.median(pairs) if pairs else 0.0
-
 
 def _wait_for_saved_ir(entry: Any, save: Callable, cancel: threading.Event, limit_s: float = 900.0) -> None:
     """Save it now, or wait for the save another load started (its work folder is there until it ends)."""
@@ -305,11 +94,6 @@ def _wait_for_saved_ir(entry: Any, save: Callable, cancel: threading.Event, limi
             break
         if stale:
             save(entry, wait=True)  # a save that died left its folder: this one clears it and saves
-
-
-def _close(engine: Any) -> None:
-    if hasattr(engine, "close"):
-        engine.close(wait=5.0)
 
 
 IDLE_S = 10.0  # no reply streaming for this long, and the processor mostly idle: a background tune may start
@@ -438,11 +222,10 @@ class TuneService:
             if winner != base:  # the fastest of several noisy measurements looks faster than it is: measure again
                 tuner.total += 2 * (tuner.rounds + 1)
                 again = tuner.measure([Variant(base), Variant(winner)], "confirm")
-                ratio = _paired(again[1].tokens_per_s, again[0].tokens_per_s)
+                ratio = paired_ratio(again[1].tokens_per_s, again[0].tokens_per_s)
                 confirmed = not again[1].error and ratio >= TAKE and all(
                     w > b for w, b in zip(again[1].tokens_per_s, again[0].tokens_per_s))
-                rows.append(Row("confirm", winner, winner.describe(), _median(again[1].tokens_per_s),
-                                _median(again[1].ttft_ms), again[1].load_s, True, ratio, chosen=confirmed))
+                rows.append(again[1].row("confirm", winner, winner.describe(), True, ratio, chosen=confirmed))
                 if not confirmed:
                     notes.append(f"{winner.describe()} looked faster, but a second measurement against the defaults "
                                  f"gave {ratio:.3f}×: within this machine's noise, so the defaults stay.")
@@ -451,11 +234,10 @@ class TuneService:
                     speedup = ratio
             if entry.format == "gguf":  # what saving the IR beside the GGUF gave: read in half the time
                 ir, gguf = first[0], first[-1]
-                rows.insert(0, Row("model file", base, "the IR saved beside the GGUF", _median(ir.tokens_per_s),
-                                   _median(ir.ttft_ms), ir.load_s, True, 1.0, chosen=True))
-                rows.insert(1, Row("model file", base, Variant(base, True).describe(), _median(gguf.tokens_per_s),
-                                   _median(gguf.ttft_ms), gguf.load_s, not gguf.error and gguf.text in references,
-                                   _paired(gguf.tokens_per_s, ir.tokens_per_s)))
+                rows[:0] = [ir.row("model file", base, "the IR saved beside the GGUF", True, 1.0, chosen=True),
+                            gguf.row("model file", base, Variant(base, True).describe(),
+                                     not gguf.error and gguf.text in references,
+                                     paired_ratio(gguf.tokens_per_s, ir.tokens_per_s))]
             applied = False
             if apply and winner != self.chat.options.get(entry.id, device):
                 self.chat.set_options(model=entry.id, device=device, options=winner, caller=caller)
