@@ -7,6 +7,7 @@ import pytest
 
 from genai_ui.access import Caller
 from genai_ui.builtin import BUILTIN_ID
+from genai_ui.engines.llm import GenerationParams
 from genai_ui.engines.options import EngineOptions, EngineOptionsStore
 from genai_ui.errors import Busy, Cancelled, InvalidParameter, NotAllowed
 from genai_ui.run.probes import Probe, search, settings_to_try
@@ -109,7 +110,8 @@ def test_tune_measures_every_setting_and_applies_a_winner_that_answers_the_same(
     assert services.chat.options.get(BUILTIN_ID, "CPU") == report.winner
     assert EngineOptionsStore(settings.home / "engine_options.json").get(BUILTIN_ID, "CPU") == report.winner
     assert tuning.last(BUILTIN_ID, "CPU")["winner"] == report.winner.to_api()
-    final = list(services.chat.reply(message="What is the capital of France?", model=BUILTIN_ID))[-1]
+    final = list(services.chat.reply(message="What is the capital of France?", model=BUILTIN_ID,
+                                     params=GenerationParams(temperature=0.0, max_new_tokens=32)))[-1]  # greedy
     assert "Paris" in final.text
 
 
@@ -176,7 +178,8 @@ def test_a_models_first_load_tunes_it_in_the_background_once_never_over_a_person
     started = []
     original = services.tune._background
     services.tune._background = lambda *args: (started.append(args), original(*args))
-    *_, final = services.chat.reply(message="What is the capital of France?", model=BUILTIN_ID)
+    *_, final = services.chat.reply(message="What is the capital of France?", model=BUILTIN_ID,
+                                    params=GenerationParams(temperature=0.0, max_new_tokens=32))  # greedy
     assert "Paris" in final.text
     for _ in range(600):
         if services.tune.last(BUILTIN_ID, "CPU") is not None and not services.tune._running.locked():
