@@ -7,7 +7,7 @@ from genai_ui.engines.options import EngineOptions
 
 def test_tune_from_the_benchmark_tab(browser, app_url, services, output_dir):
     rounds, tokens = services.tune.rounds, services.tune.tokens
-    services.tune.rounds, services.tune.tokens, services.tune.only = 1, 12, ("engine", "threads")
+    services.tune.rounds, services.tune.tokens, services.tune.only = 1, 12, ("threads",)
     page = browser.new_context(viewport={"width": 1400, "height": 1600}).new_page()
     try:  # the page stays open on a failure: the report's screenshot shows it
         page.goto(app_url)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.models import smollm2_checkpoint, tiny_llava, tiny_stable_diffusion, tiny_t5
+from tests.models import smollm2_checkpoint, smollm2_ir_fp16, tiny_llava, tiny_stable_diffusion, tiny_t5
 
 pytestmark = pytest.mark.layer("engine")  # real engines, subprocesses or a Hub of its own
 
@@ -70,13 +70,11 @@ def test_smollm2_tokenizer_is_the_ggufs(gguf):
         == theirs.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True)
 
 
-def test_smollm2_fp16_export_answers_like_the_gguf(gguf, tmp_path):
+def test_smollm2_fp16_export_answers_like_the_gguf(gguf):
+    """The checkpoint's fp16 export (optimum-cli, as build_smollm2_ir runs it; the other tests share it)."""
     import openvino_genai as og
 
-    out = tmp_path / "fp16"
-    subprocess.run([str(Path(sys.executable).parent / "optimum-cli"), "export", "openvino", "--model",
-                    str(smollm2_checkpoint()), "--task", "text-generation-with-past", "--weight-format", "fp16",
-                    str(out)], check=True, capture_output=True)
+    out = smollm2_ir_fp16()
 
     def answers(path):
         pipe = og.LLMPipeline(str(path), "CPU")

@@ -57,7 +57,7 @@ def bench_tune(output: Path, model_dir: Path | None = None, rounds: int = 5) -> 
         def load(variant: Variant):
             return load_llm(entry, "CPU", variant.options, cache)
 
-        tuner = Tuner(load, size, rounds=rounds)
+        tuner = Tuner(load, size, rounds=rounds)  # it keeps the defaults loaded from one chunk to the next
         print(f"2. The exhaustive sweep: {len(combos)} combinations, in chunks of {CHUNK}", flush=True)
         ratios: dict[EngineOptions, float] = {}
         texts: dict[EngineOptions, str] = {}
@@ -73,6 +73,7 @@ def bench_tune(output: Path, model_dir: Path | None = None, rounds: int = 5) -> 
                 texts[options] = probe.text
                 speeds[options] = statistics.median(probe.tokens_per_s)
             print(f"   {min(n + CHUNK - 1, len(others))} of {len(others)} measured", flush=True)
+        tuner.close()
         same = [o for o in ratios if texts[o] in references]
         best = max(same, key=lambda o: ratios[o])
 
@@ -80,6 +81,7 @@ def bench_tune(output: Path, model_dir: Path | None = None, rounds: int = 5) -> 
         final = Tuner(load, size, rounds=FINAL_ROUNDS)
         contenders = list(dict.fromkeys([EngineOptions(), report.winner, best]))
         probes = final.measure([Variant(o) for o in contenders], "final")
+        final.close()
         measured = {o: p for o, p in zip(contenders, probes)}
         defaults, winner, top = measured[EngineOptions()], measured[report.winner], measured[best]
         services.pipelines.close()
@@ -108,9 +110,9 @@ def _reference_texts(entry) -> list[str]:
     from ..engines.pipelines import load_llm
     from ..run.probes import Tuner, Variant
 
-    tuner = Tuner(lambda v: load_llm(entry, "CPU", v.options, ""), 1, rounds=0)
     exact = EngineOptions(inference_precision="f32", dq_group_size=0)
-    return [p.text for p in tuner.measure([Variant(EngineOptions()), Variant(exact)], "reference")]
+    with Tuner(lambda v: load_llm(entry, "CPU", v.options, ""), 1, rounds=0) as tuner:
+        return [p.text for p in tuner.measure([Variant(EngineOptions()), Variant(exact)], "reference")]
 
 
 def _combinations(steps) -> list:

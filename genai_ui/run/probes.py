@@ -128,7 +128,8 @@ def cpu_name() -> str:
 
 
 class Tuner:
-    """Measures variants of one model on one device. `load(variant)` gives a chat engine (engines/engine.py)."""
+    """Measures variants of one model on one device. `load(variant)` gives a chat engine (engines/engine.py).
+    Use it in a `with` block: the engines it keeps between measures are unloaded at its end."""
 
     def __init__(self, load: Callable[[Variant], Any], model_bytes: int, progress: Progress | None = None,
                  cancel: threading.Event | None = None, rounds: int = ROUNDS, tokens: int = PROBE_TOKENS) -> None:
@@ -141,13 +142,36 @@ class Tuner:
 
         # how many variants may be loaded at once; past that, each probe loads its variant again
         self.hold = max(1, int(psutil.virtual_memory().available * MEMORY_SHARE // max(model_bytes * 2, 1)))
+        # engines loaded by the last measure, kept for the next: the best so far is in every step, and a
+        # load costs more than several probes (2 to 6 s for a 135M model here, a minute for a 7B one)
+        self._loaded: dict[Variant, Any] = {}
+        self._load_s: dict[Variant, float] = {}
+
+    def __enter__(self) -> "Tuner":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Unload what the last measure kept."""
+        for engine in self._loaded.values():
+            _close(engine)
+        self._loaded.clear()
 
     def measure(self, variants: list[Variant], what: str = "") -> list[Probe]:
         """Each variant: one warm-up probe, then `rounds` timed ones, the variants taking turns in an order
         that turns by one place each round: a place in the order that favours its variant (the machine
         warming up through a round, or one variant slowing the next) favours each in turn."""
         probes = [Probe() for _ in variants]
-        engines: dict[int, Any] = {}
+        for variant in [v for v in self._loaded if v not in variants]:  # before any load: bounded memory
+            _close(self._loaded.pop(variant))
+        hold = len(variants) <= self.hold
+        engines: dict[int, Any] = {i: self._loaded.pop(v) for i, v in enumerate(variants) if v in self._loaded}
+        if not hold:
+            for engine in engines.values():
+                _close(engine)
+            engines = {}
         try:
             for round_ in range(self.rounds + 1):
                 for i in [(k + round_) % len(variants) for k in range(len(variants))]:
@@ -159,18 +183,21 @@ class Tuner:
                         raise Cancelled("Tuning was cancelled: nothing was changed.")
                     self.progress(self.done, self.total, f"{what}: {variant.describe()}, "
                                                          f"{'warm-up' if round_ == 0 else f'round {round_}'}")
+                    engine = engines.get(i)
                     try:
-                        engine = engines.get(i)
                         if engine is None:
                             start = time.perf_counter()
                             engine = self.load(variant)
-                            probes[i].load_s = probes[i].load_s or time.perf_counter() - start
-                            if len(variants) <= self.hold:
+                            self._load_s.setdefault(variant, time.perf_counter() - start)
+                            if hold:
                                 engines[i] = engine
+                        probes[i].load_s = self._load_s[variant]
                         text, outcome = self._probe(engine)
                     except (RuntimeError, UserError) as err:  # this variant only: the others go on
                         probes[i].error = first_line(err)
                         log.info("Tune: %s could not run: %s", variant.describe(), probes[i].error)
+                        if engine is not None and i not in engines:
+                            _close(engine)
                         self.done += 1
                         continue
                     if round_ == 0:
@@ -181,9 +208,15 @@ class Tuner:
                     if i not in engines:
                         _close(engine)
                     self.done += 1
-        finally:
+        except BaseException:
             for engine in engines.values():
                 _close(engine)
+            raise
+        for i, engine in engines.items():  # kept for the next measure, unless it failed or is a repeat
+            if probes[i].error or variants[i] in self._loaded:
+                _close(engine)
+            else:
+                self._loaded[variants[i]] = engine
         return probes
 
     def _probe(self, engine: Any) -> tuple[str, Any]:

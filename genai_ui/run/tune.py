@@ -96,6 +96,16 @@ def _wait_for_saved_ir(entry: Any, save: Callable, cancel: threading.Event, limi
             save(entry, wait=True)  # a save that died left its folder: this one clears it and saves
 
 
+def _confirm(tuner: Tuner, base: EngineOptions, winner: EngineOptions) -> Row:
+    """The winner measured again against the defaults, chosen only if it wins again by the same rule."""
+    tuner.total += 2 * (tuner.rounds + 1)
+    again = tuner.measure([Variant(base), Variant(winner)], "confirm")
+    ratio = paired_ratio(again[1].tokens_per_s, again[0].tokens_per_s)
+    confirmed = not again[1].error and ratio >= TAKE and all(
+        w > b for w, b in zip(again[1].tokens_per_s, again[0].tokens_per_s))
+    return again[1].row("confirm", winner, winner.describe(), True, ratio, chosen=confirmed)
+
+
 IDLE_S = 10.0  # no reply streaming for this long, and the processor mostly idle: a background tune may start
 BUSY_CPU_PERCENT = 50.0
 BACKGROUND_TRIES = 3  # a background tune that a reply interrupts waits for the next quiet spell, this many times
@@ -210,28 +220,26 @@ class TuneService:
 
             files = [entry.load_path] if entry.load_path.is_file() else entry.load_path.rglob("*.bin")
             size = sum(f.stat().st_size for f in files)
-            tuner = Tuner(load, size, progress, cancel, self.rounds, self.tokens)
-            firsts = [Variant(base)] + ([Variant(exact)] if exact != base else [])
-            firsts += [Variant(base, read_gguf=True)] if entry.format == "gguf" else []
-            tuner.total = (sum(len(v) for _, v in steps) + len(firsts)) * (tuner.rounds + 1)  # the best is in each
-            first = tuner.measure(firsts, "reference")
-            if first[0].error:
-                raise ModelLoadError(f"'{entry.id}' could not run on {device}: {first[0].error}")
-            references = [p.text for v, p in zip(firsts, first) if not v.read_gguf and not p.error]
-            rows, winner, speedup, answer = search(tuner, steps, references, base)
-            if winner != base:  # the fastest of several noisy measurements looks faster than it is: measure again
-                tuner.total += 2 * (tuner.rounds + 1)
-                again = tuner.measure([Variant(base), Variant(winner)], "confirm")
-                ratio = paired_ratio(again[1].tokens_per_s, again[0].tokens_per_s)
-                confirmed = not again[1].error and ratio >= TAKE and all(
-                    w > b for w, b in zip(again[1].tokens_per_s, again[0].tokens_per_s))
-                rows.append(again[1].row("confirm", winner, winner.describe(), True, ratio, chosen=confirmed))
-                if not confirmed:
-                    notes.append(f"{winner.describe()} looked faster, but a second measurement against the defaults "
-                                 f"gave {ratio:.3f}×: within this machine's noise, so the defaults stay.")
-                    winner, speedup, answer = base, 1.0, first[0].text
-                else:
-                    speedup = ratio
+            with Tuner(load, size, progress, cancel, self.rounds, self.tokens) as tuner:  # unloads its engines
+                firsts = [Variant(base)] + ([Variant(exact)] if exact != base else [])
+                firsts += [Variant(base, read_gguf=True)] if entry.format == "gguf" else []
+                # the best so far is in each step
+                tuner.total = (sum(len(v) for _, v in steps) + len(firsts)) * (tuner.rounds + 1)
+                first = tuner.measure(firsts, "reference")
+                if first[0].error:
+                    raise ModelLoadError(f"'{entry.id}' could not run on {device}: {first[0].error}")
+                references = [p.text for v, p in zip(firsts, first) if not v.read_gguf and not p.error]
+                rows, winner, speedup, answer = search(tuner, steps, references, base)
+                if winner != base:  # the fastest of several noisy measurements looks faster than it is
+                    confirm = _confirm(tuner, base, winner)
+                    rows.append(confirm)
+                    if not confirm.chosen:
+                        notes.append(f"{winner.describe()} looked faster, but a second measurement against the "
+                                     f"defaults gave {confirm.ratio:.3f}×: within this machine's noise, so the "
+                                     "defaults stay.")
+                        winner, speedup, answer = base, 1.0, first[0].text
+                    else:
+                        speedup = confirm.ratio
             if entry.format == "gguf":  # what saving the IR beside the GGUF gave: read in half the time
                 ir, gguf = first[0], first[-1]
                 rows[:0] = [ir.row("model file", base, "the IR saved beside the GGUF", True, 1.0, chosen=True),
