@@ -35,8 +35,8 @@ def test_the_peers_table_says_how_llama_cpp_ran():
              "tokens": 256, "total_s": 0.0, "peak_bytes": 2e8},
             {"name": "openvino_genai, defaults", "ttft_ms": 40.0, "decode_tokens_per_s": 70.0, "tokens": 256,
              "total_s": 0.0, "peak_bytes": 4e8}]
-    table = peers_table({"model": "m.gguf", "runs": 3, "max_new_tokens": 256, "tuned": "default options",
+    table = peers_table({"model": "m.gguf", "ir": "m-int4", "runs": 3, "max_new_tokens": 256, "tuned": "default options",
                          "llama_batch_one": True, "rows": rows,
                          "vs_llama": {"openvino_genai, defaults": 0.47}, "vs_defaults": {}})
     assert "| openvino_genai, defaults | 70.0 | 0.47 |  | 40 ms | 0.40 GB |" in table
-    assert "ran with n_batch=1" in table
+    assert "ran with n_batch=1" in table and "llama.cpp: m.gguf; openvino_genai and the app: m-int4;" in table

@@ -120,3 +120,29 @@ def test_tiny_stable_diffusion_exports_and_draws(tmp_path):
     assert list(image.shape) == [1, 64, 64, 3] and steps == [0, 1, 2]
     again = pipe.generate("a red car", width=64, height=64, num_inference_steps=3, rng_seed=7)
     assert np.array_equal(image.data, again.data)
+
+
+def test_the_shaped_model_never_ends_early(tmp_path):
+    """The peers bench's 1.7B-shaped model, built here at a small size by the same builder: the recipe's
+    shapes, the built-in tokenizer, and greedy decoding that makes every token asked for (the special
+    tokens' embeddings, tied to the output, are zero)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from genai_ui.testing.models import build_smollm2_1_7b_shaped
+
+    shapes = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "num_key_value_heads": 4}
+    build_smollm2_1_7b_shaped(tmp_path, {"shapes": shapes, "seed": 0})
+    model = AutoModelForCausalLM.from_pretrained(tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    assert {k: getattr(model.config, k) for k in shapes} == shapes and model.config.tie_word_embeddings
+    assert tokenizer.get_vocab() == AutoTokenizer.from_pretrained(smollm2_checkpoint()).get_vocab()
+    special = sorted({*tokenizer.all_special_ids, *tokenizer.added_tokens_decoder})
+    assert tokenizer.eos_token_id in special and not model.get_input_embeddings().weight[special].any()
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], add_generation_prompt=True,
+                                           return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        out = model.generate(**prompt, max_new_tokens=48, do_sample=False)
+    new = out[0, prompt["input_ids"].shape[1]:].tolist()
+    assert len(new) == 48 and not set(new) & set(special)

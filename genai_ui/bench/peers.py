@@ -80,7 +80,14 @@ def start_llama(gguf: Path, prompt: str, max_new_tokens: int) -> tuple[Contender
         return llama, True
 
 
-def bench_peers(runs: int, max_new_tokens: int, output: Path) -> dict:
+SIZES = ("135m", "1.7b")
+SHAPED_ID = "SmolLM2-1.7B-shaped-int4"
+
+
+def bench_peers(runs: int, max_new_tokens: int, output: Path, size: str = "135m") -> dict:
+    """`size` 135m: the built-in GGUF, and the IR the app saves beside it. 1.7b: a model of SmolLM2-1.7B's
+    shapes (random weights, the built-in tokenizer; genai_ui/testing/models.py builds and caches it, about
+    20 minutes the first time), as a Q4_0 GGUF for llama.cpp and as the int4 IR the Convert tab makes."""
     import openvino_genai as og
 
     from ..builtin import BUILTIN_ID, builtin_gguf
@@ -88,27 +95,39 @@ def bench_peers(runs: int, max_new_tokens: int, output: Path) -> dict:
     from ..run.probes import cpu_name
     from ..services import create_services
     from ..settings import Settings
+    from .common import install
 
     try:
         import llama_cpp  # noqa: F401
     except ImportError:
         sys.exit("llama-cpp-python is not installed: run `make bench-peers` (it compiles llama.cpp, about 6 minutes).")
-    gguf = builtin_gguf()
-    if gguf is None:
-        sys.exit("The built-in model is not installed: run `make setup` first.")
+    if size == "1.7b":
+        from ..testing.models import smollm2_1_7b_gguf, smollm2_1_7b_ir_int4
+
+        print("The 1.7B-shaped model: its Q4_0 GGUF and int4 IR (built once, then cached)", flush=True)
+        gguf, shaped_ir, model_id, name = smollm2_1_7b_gguf(), smollm2_1_7b_ir_int4(), SHAPED_ID, "peers_1_7b"
+    else:
+        gguf, shaped_ir, model_id, name = builtin_gguf(), None, BUILTIN_ID, "peers"
+        if gguf is None:
+            sys.exit("The built-in model is not installed: run `make setup` first.")
     contenders: list[Contender] = []
     server = None
     with tempfile.TemporaryDirectory(prefix="genai-ui-bench-peers-", ignore_cleanup_errors=True) as home:
         try:
+            if shaped_ir is not None:
+                install(Path(home), shaped_ir, model_id, "text-generation", weight_format="int4")
             services = create_services(Settings(home=Path(home), device="CPU", no_auto_tune=True))
-            entry = services.library.get(BUILTIN_ID)
+            entry = services.library.get(model_id)
             print(f"Tune, in the app's home, on {cpu_name()}", flush=True)
-            report = services.tune.tune(model=BUILTIN_ID, device="CPU")
+            report = services.tune.tune(model=model_id, device="CPU")
             print(f"  {report.summary()}", flush=True)
             tuned = report.winner
             services.pipelines.close()
-            ir = entry.load_path.parent
-            assert all(f.is_file() for f in saved_ir_files(entry)), "Tune saves the IR beside the GGUF"
+            if shaped_ir is not None:
+                ir = entry.load_path
+            else:
+                ir = entry.load_path.parent
+                assert all(f.is_file() for f in saved_ir_files(entry)), "Tune saves the IR beside the GGUF"
             prompt = og.Tokenizer(str(ir)).apply_chat_template([{"role": "user", "content": PROMPT}],
                                                               add_generation_prompt=True)
             server, url, _ = launch_app(home)
@@ -122,12 +141,12 @@ def bench_peers(runs: int, max_new_tokens: int, output: Path) -> dict:
             tokenizer = og.Tokenizer(str(ir))
             for contender in contenders[1:]:
                 contender.run(8)  # warm-up
-            http_run(http, url, tokenizer, 8)
+            http_run(http, url, tokenizer, 8, model_id)
             measured: dict[str, list[Run]] = {c.name: [] for c in contenders} | {"app": []}
             for i in range(runs):
                 for contender in contenders:
                     measured[contender.name].append(contender.run(max_new_tokens))
-                measured["app"].append(http_run(http, url, tokenizer, max_new_tokens))
+                measured["app"].append(http_run(http, url, tokenizer, max_new_tokens, model_id))
                 print(f"run {i + 1}: " + ", ".join(f"{name} {r[-1].decode_tokens_per_s:.1f}"
                                                    for name, r in measured.items()), flush=True)
             peaks = {c.name: c.peak_bytes() for c in contenders} | {"app": tree_rss(server.pid)}
@@ -139,14 +158,15 @@ def bench_peers(runs: int, max_new_tokens: int, output: Path) -> dict:
     names = [c.name for c in contenders] + ["app"]
     labels = {contenders[0].name: contenders[0].name + " (llama-cpp-python)", "app": "genai_ui /chat over HTTP"}
     results = {
-        "model": gguf.name, "runs": runs, "max_new_tokens": max_new_tokens, "cpu": cpu_name(),
+        "model": gguf.name, "ir": model_id if shaped_ir is not None else "the IR saved beside the GGUF",
+        "runs": runs, "max_new_tokens": max_new_tokens, "cpu": cpu_name(),
         "tuned": tuned.describe(), "llama_batch_one": batch_one,
         "rows": [{"name": labels.get(n, n), **asdict(_median(measured[n])), "peak_bytes": peaks[n]} for n in names],
         # each contender against llama.cpp and against the raw defaults, pair by pair
         "vs_llama": {labels.get(n, n): paired(measured[n], measured[names[0]], _decode_ratio) for n in names[1:]},
         "vs_defaults": {labels.get(n, n): paired(measured[n], measured[names[1]], _decode_ratio) for n in names[2:]},
     }
-    save_result(output, "peers", results)
+    save_result(output, name, results)
     print(peers_table(results))
     return results
 
@@ -156,7 +176,8 @@ def _decode_ratio(a: Run, b: Run) -> float:
 
 
 def peers_table(r: dict) -> str:
-    lines = [f"{r['model']}, {r['max_new_tokens']} new tokens, greedy, the same prompt with the model's chat template; "
+    lines = [f"llama.cpp: {r['model']}; openvino_genai and the app: {r.get('ir', 'the IR saved beside the GGUF')}; "
+             f"{r['max_new_tokens']} new tokens, greedy, the same prompt with the model's chat template; "
              f"medians of {r['runs']} interleaved runs; Tune chose: {r['tuned']}",
              "", "| engine | decode tokens/s | × llama.cpp | × raw defaults | first token | peak memory |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]

@@ -224,6 +224,96 @@ def smollm2_ir_fp16() -> Path:
     return cached("smollm2-135m-instruct-fp16-ov", {"weight_format": "fp16", "v": 1}, build_smollm2_ir)
 
 
+# SmolLM2-1.7B-Instruct's shapes (its config.json): the bench's model of a realistic size
+SMOLLM2_1_7B = {"hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 24, "num_attention_heads": 32,
+                "num_key_value_heads": 32, "max_position_embeddings": 8192, "rope_theta": 130000.0}
+
+
+def build_smollm2_1_7b_shaped(folder: Path, recipe: dict) -> None:
+    """SmolLM2-1.7B-Instruct's shapes with the built-in model's tokenizer and random weights: decode speed
+    depends on the shapes, not on the values. The special tokens' embeddings (tied to the output layer) are
+    zero, so their logit is 0 while the largest of 49,000 random ones is above it: greedy decoding never
+    stops early at an end token, in any engine, and every contender makes the tokens it was asked for."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    small = smollm2_checkpoint()
+    config = LlamaConfig.from_pretrained(small)
+    for key, value in recipe["shapes"].items():
+        setattr(config, key, value)
+    config.name_or_path = "genai-ui/SmolLM2-1.7B-shaped-random"
+    torch.manual_seed(recipe["seed"])
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        model = LlamaForCausalLM(config)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(small)
+    with torch.no_grad():
+        for token in {*tokenizer.all_special_ids, *tokenizer.added_tokens_decoder}:
+            model.model.embed_tokens.weight[token].zero_()
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    shutil.copy(small / "generation_config.json", folder / "generation_config.json")
+
+
+def smollm2_1_7b_shaped() -> Path:
+    """A Transformers checkpoint of SmolLM2-1.7B's shapes, random weights (3.4 GB, bf16)."""
+    return cached("smollm2-1.7b-shaped", {"shapes": SMOLLM2_1_7B, "seed": 0, "v": 1}, build_smollm2_1_7b_shaped)
+
+
+def build_shaped_ir(folder: Path, recipe: dict) -> None:
+    import subprocess
+    import sys
+
+    subprocess.run([str(Path(sys.executable).parent / "optimum-cli"), "export", "openvino", "--model",
+                    str(smollm2_1_7b_shaped()), "--task", "text-generation-with-past", "--weight-format",
+                    recipe["weight_format"], "--group-size", str(recipe["group_size"]), str(folder)],
+                   check=True, capture_output=True)
+
+
+def smollm2_1_7b_ir_int4() -> Path:
+    """The 1.7B-shaped model as the app's Convert tab makes it by default: int4 asym, group 128."""
+    return cached("smollm2-1.7b-shaped-int4-ov", {"weight_format": "int4", "group_size": 128, "v": 1},
+                  build_shaped_ir)
+
+
+def build_shaped_gguf(folder: Path, recipe: dict) -> None:
+    """llama.cpp's own converter (to f16) and quantizer, as llama-cpp-python's source ships them and as
+    gguf-my-repo runs them. The converter comes from the llama-cpp-python sdist of the installed version."""
+    import ctypes
+    import subprocess
+    import sys
+    import tarfile
+
+    import llama_cpp
+
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", tmp,
+                        f"llama-cpp-python=={llama_cpp.__version__}"], check=True, capture_output=True)
+        with tarfile.open(next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))) as sdist:
+            wanted = [m for m in sdist.getmembers() if "/vendor/llama.cpp/" in m.name and (
+                m.name.endswith("/convert_hf_to_gguf.py") or "/gguf-py/gguf/" in m.name)]
+            sdist.extractall(tmp, members=wanted, filter="data")
+        source = next(Path(tmp).glob("llama_cpp_python-*/vendor/llama.cpp"))
+        f16 = Path(tmp) / "f16.gguf"
+        subprocess.run([sys.executable, str(source / "convert_hf_to_gguf.py"), str(smollm2_1_7b_shaped()),
+                        "--outtype", "f16", "--outfile", str(f16)], check=True, capture_output=True,
+                       env={**os.environ, "PYTHONPATH": str(source / "gguf-py")})
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{recipe['type']}")
+        params.nthread = os.cpu_count() or 1
+        out = folder / f"SmolLM2-1.7B-shaped.{recipe['type']}.gguf"
+        if llama_cpp.llama_model_quantize(str(f16).encode(), str(out).encode(), ctypes.byref(params)) != 0:
+            raise RuntimeError(f"llama.cpp could not quantize {f16} to {recipe['type']}")
+
+
+def smollm2_1_7b_gguf() -> Path:
+    """The 1.7B-shaped model as a Q4_0 GGUF (needs llama-cpp-python: `make bench-peers`)."""
+    folder = cached("smollm2-1.7b-shaped-gguf", {"type": "Q4_0", "v": 1}, build_shaped_gguf)
+    return next(folder.glob("*.gguf"))
+
+
 def tiny_llava() -> Path:
     return cached("tiny-llava", {"seed": 0, "vocab": 400, "image": 30, "patch": 6, "v": 2}, build_llava)
 
