@@ -53,7 +53,7 @@ bench: setup
 # genai_ui against llama.cpp (what LM Studio and Ollama run). llama-cpp-python has only a source
 # distribution: installing it compiles llama.cpp (about 6 minutes on 2 cores), so only this target does.
 bench-peers: setup
-	$(BIN)/python -c "import llama_cpp" 2>/dev/null || $(PIP) install llama-cpp-python==0.3.36
+	$(BIN)/python -c "import llama_cpp, sentencepiece" 2>/dev/null || $(PIP) install llama-cpp-python==0.3.36 sentencepiece
 	$(BIN)/python -m genai_ui.bench peers
 
 clean:

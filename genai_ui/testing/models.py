@@ -293,7 +293,8 @@ def build_shaped_gguf(folder: Path, recipe: dict) -> None:
                         f"llama-cpp-python=={llama_cpp.__version__}"], check=True, capture_output=True)
         with tarfile.open(next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))) as sdist:
             wanted = [m for m in sdist.getmembers() if "/vendor/llama.cpp/" in m.name and (
-                m.name.endswith("/convert_hf_to_gguf.py") or "/gguf-py/gguf/" in m.name)]
+                m.name.endswith("/convert_hf_to_gguf.py") or "/gguf-py/gguf/" in m.name
+                or "/vendor/llama.cpp/conversion/" in m.name)]
             sdist.extractall(tmp, members=wanted, filter="data")
         source = next(Path(tmp).glob("llama_cpp_python-*/vendor/llama.cpp"))
         f16 = Path(tmp) / "f16.gguf"
@@ -309,7 +310,8 @@ def build_shaped_gguf(folder: Path, recipe: dict) -> None:
 
 
 def smollm2_1_7b_gguf() -> Path:
-    """The 1.7B-shaped model as a Q4_0 GGUF (needs llama-cpp-python: `make bench-peers`)."""
+    """The 1.7B-shaped model as a Q4_0 GGUF (needs llama-cpp-python and sentencepiece, which the converter
+    imports: `make bench-peers` installs both)."""
     folder = cached("smollm2-1.7b-shaped-gguf", {"type": "Q4_0", "v": 1}, build_shaped_gguf)
     return next(folder.glob("*.gguf"))
 
