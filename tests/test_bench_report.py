@@ -30,7 +30,7 @@ def test_a_block_is_the_machine_and_the_benchs_own_table(tmp_path):
     m = machine()
     assert made.startswith("# Speed\n\nWhat the bench does.\n\n<!-- bench:load -->\nMeasured on ")
     assert f"{m['cpu']} ({m['cores']} cores" in made and made.endswith("<!-- /bench:load -->\n\nWhy.\n")
-    assert "| 4 people at once, in all | 60.7 tokens/s: **2.07×** one alone (target ≥ 2) |" in made
+    assert "| 4 people at once, in all | 60.7 tokens/s: **2.07×** one alone (target ≥ 2.5) |" in made
     assert "| app memory after warm-up → at the end | 694 MB → 719 MB: **+3.6%** (target < 10%) |" in made
     assert "old figures" not in made and render(made, tmp_path) == made  # made again: the same page
 
