@@ -74,11 +74,13 @@ def tree_rss(pid: int) -> int:
 def launch_app(home: str, env: dict | None = None, log=subprocess.DEVNULL,
                args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str, float]:
     """Start app.py on `home` (with more flags in `args`); return the process, its URL and seconds
-    until the page answered."""
+    until the page answered. No tune starts in the background: it would take the cores from what is measured
+    (a bench that wants the tuned options tunes first, in the home)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     started = time.perf_counter()
-    server = subprocess.Popen([sys.executable, str(APP_PY), "--port", str(port), "--home", home, *args],
+    server = subprocess.Popen([sys.executable, str(APP_PY), "--port", str(port), "--home", home, "--no-auto-tune",
+                               *args],
                               stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         wait_for_page(url, server)
