@@ -75,14 +75,17 @@ def app_run(client, tokenizer, max_new_tokens: int) -> Run:
     return _speed(start, first, last, tokens)
 
 
-def http_run(http, base_url: str, tokenizer, max_new_tokens: int, model: str = "") -> Run:
+def http_run(http, base_url: str, tokenizer, max_new_tokens: int, model: str = "", full_length: bool = False) -> Run:
     """The same call over Gradio's plain HTTP API (server-sent events), without gradio_client,
     whose reader polls for new messages every 50 ms. `http` is an open httpx.Client (opening
-    one loads the CA bundle, which takes longer than the request)."""
+    one loads the CA bundle, which takes longer than the request). The reply's tokens are its text
+    encoded again, or, with `full_length` (a model that never ends early, as the random ones the
+    benches build), max_new_tokens: random tokens do not always encode back to as many."""
     data = [PROMPT, [], model, "", max_new_tokens, 0.0, 1.0, 0, 1.0, -1, ""]
     start = time.perf_counter()
     first, last, text = sse_call(http, base_url, "chat", data)
-    tokens = int(tokenizer.encode(text, add_special_tokens=False).input_ids.get_shape()[1])
+    tokens = max_new_tokens if full_length else \
+        int(tokenizer.encode(text, add_special_tokens=False).input_ids.get_shape()[1])
     return _speed(start, first, last, tokens)
 
 

@@ -141,12 +141,13 @@ def bench_peers(runs: int, max_new_tokens: int, output: Path, size: str = "135m"
             tokenizer = og.Tokenizer(str(ir))
             for contender in contenders[1:]:
                 contender.run(8)  # warm-up
-            http_run(http, url, tokenizer, 8, model_id)
+            shaped = shaped_ir is not None  # never ends early: each reply is max_new_tokens long
+            http_run(http, url, tokenizer, 8, model_id, shaped)
             measured: dict[str, list[Run]] = {c.name: [] for c in contenders} | {"app": []}
             for i in range(runs):
                 for contender in contenders:
                     measured[contender.name].append(contender.run(max_new_tokens))
-                measured["app"].append(http_run(http, url, tokenizer, max_new_tokens, model_id))
+                measured["app"].append(http_run(http, url, tokenizer, max_new_tokens, model_id, shaped))
                 print(f"run {i + 1}: " + ", ".join(f"{name} {r[-1].decode_tokens_per_s:.1f}"
                                                    for name, r in measured.items()), flush=True)
             peaks = {c.name: c.peak_bytes() for c in contenders} | {"app": tree_rss(server.pid)}
