@@ -23,19 +23,25 @@ SPECIAL = ["<unk>", "<s>", "</s>", "<pad>"]
 
 def cached(name: str, recipe: dict, build: Callable[[Path, dict], None]) -> Path:
     """The folder built from `recipe`, building it (once, atomically) when missing."""
+    import fcntl
+
     key = hashlib.sha256(json.dumps({"name": name, **recipe}, sort_keys=True).encode()).hexdigest()[:12]
     target = CACHE / f"{name}-{key}"
     if (target / ".complete").is_file():
         return target
     CACHE.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=CACHE))
-    try:
-        build(staging, recipe)
-        (staging / ".complete").write_text(json.dumps(recipe))
-        shutil.rmtree(target, ignore_errors=True)
-        os.rename(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with open(CACHE / f".{name}-{key}.lock", "w") as lock:  # one builder at a time; the others wait, then read it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / ".complete").is_file():
+            return target
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=CACHE))
+        try:
+            build(staging, recipe)
+            (staging / ".complete").write_text(json.dumps(recipe))
+            shutil.rmtree(target, ignore_errors=True)
+            os.rename(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
