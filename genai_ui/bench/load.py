@@ -153,6 +153,7 @@ def bench_load(users: int, minutes: float, output: Path, scaling_seconds: float 
             sampler.join()
         finally:
             stop(server)
+        service = service_scaling(Path(home), scaling_seconds)
         engine = engine_scaling(model_dir, scaling_seconds)
     after_warmup = [rss for t, rss in samples if t >= warm_until] or [rss for _, rss in samples]
     latencies = sorted(x for log in logs for x in log.latencies)
@@ -169,6 +170,8 @@ def bench_load(users: int, minutes: float, output: Path, scaling_seconds: float 
         "memory_growth": round(after_warmup[-1] / after_warmup[0] - 1, 3),
         "scaling_tokens_per_s": {str(n): round(v, 1) for n, v in scaling.items()},
         "four_users_vs_one": round(scaling[4] / scaling[1], 2) if scaling[1] else None,
+        "service_tokens_per_s": {str(n): round(v, 1) for n, v in service.items()},
+        "service_four_vs_one": round(service[4] / service[1], 2),
         "engine_tokens_per_s": {str(n): round(v, 1) for n, v in engine.items()},
         "engine_four_vs_one": round(engine[4] / engine[1], 2),
         "examples": {log.countries[0]: (log.crosstalk + log.errors + log.wrong)[:2] for log in logs
@@ -177,6 +180,42 @@ def bench_load(users: int, minutes: float, output: Path, scaling_seconds: float 
     save_result(output, "load", result)
     print(load_table(result))
     return result
+
+
+def service_scaling(home: Path, seconds: float, max_new_tokens: int = MAX_NEW_TOKENS) -> dict[int, float]:
+    """The app's own chat service on the same home, in this process, without the web server: 1 person, then 4,
+    each a thread asking as the bench's people do; tokens as the engine counted them."""
+    from ..engines.llm import GenerationParams
+    from ..services import create_services
+    from ..settings import Settings
+
+    services = create_services(Settings(home=home, device="CPU", no_auto_tune=True))
+    params = GenerationParams(temperature=0.0, max_new_tokens=max_new_tokens)
+    list(services.chat.reply(message="Hello", params=params))  # loads the model
+
+    def person(countries: list[str], until: float, made: list[int]) -> None:
+        history: list[dict] = []
+        turn = 0
+        while time.monotonic() < until:
+            question = question_about(countries[turn % 2])
+            *_, final = services.chat.reply(message=question, history=history[-2 * KEPT_TURNS:], params=params)
+            made.append(final.metrics.output_tokens)
+            history += [{"role": "user", "content": question}, {"role": "assistant", "content": final.text}]
+            turn += 1
+
+    speeds = {}
+    try:
+        for n in (1, 4):
+            made: list[int] = []
+            start = time.monotonic()
+            threads = [threading.Thread(target=person, args=(countries_of(i, n), start + seconds, made))
+                       for i in range(n)]
+            [t.start() for t in threads]
+            [t.join() for t in threads]
+            speeds[n] = sum(made) / (time.monotonic() - start)
+    finally:
+        services.pipelines.close()
+    return speeds
 
 
 def engine_scaling(model_dir: Path, seconds: float, max_new_tokens: int = MAX_NEW_TOKENS) -> dict[int, float]:
@@ -233,6 +272,9 @@ def load_table(r: dict) -> str:
         f"{r.get('max_new_tokens', MAX_NEW_TOKENS)} new tokens a reply", "", "| | measured |", "| --- | ---: |",
         f"| 1 person alone | {one:.1f} tokens/s |",
         f"| 4 people at once, in all | {four:.1f} tokens/s: **{four_x}×** one alone (target ≥ 2.5) |",
+        *([f"| the app's chat service in one process, no web server: 4 people | "
+           f"{r['service_tokens_per_s']['4']:.1f} tokens/s: {r['service_four_vs_one']:.2f}× one alone "
+           f"({r['service_tokens_per_s']['1']:.1f}) |"] if "service_four_vs_one" in r else []),
         *([f"| the engine alone, 4 replies started together | {r['engine_tokens_per_s']['4']:.1f} tokens/s: "
            f"{r['engine_four_vs_one']:.2f}× one alone ({r['engine_tokens_per_s']['1']:.1f}) |"]
           if "engine_four_vs_one" in r else []),
