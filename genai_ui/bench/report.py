@@ -32,7 +32,7 @@ RESULTS = ROOT / "docs" / "bench"
 TABLES: dict[str, Callable[[dict], str]] = {
     "chat": chat_table, "api": api_table, "load": load_table, "history": history_table, "vision": vision_table,
     "image": image_table, "convert": convert_table, "engines": engines_table, "tune": tune_table,
-    "peers": peers_table}
+    "peers": peers_table, "peers_1_7b": peers_table}
 BLOCK = re.compile(r"(<!-- bench:(\w+) -->\n).*?(<!-- /bench:\2 -->)", re.S)
 MARKER = re.compile(r"<!-- /?bench:(\w+) -->")
 
