@@ -10,6 +10,7 @@ candidates, in one run, on the built-in model (or --model).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import statistics
 import sys
@@ -34,7 +35,8 @@ def bench_tune(output: Path, model_dir: Path | None = None, rounds: int = 5) -> 
     from ..settings import Settings
     from .common import install
 
-    with tempfile.TemporaryDirectory(prefix="genai-ui-bench-tune-", ignore_cleanup_errors=True) as home:
+    with tempfile.TemporaryDirectory(prefix="genai-ui-bench-tune-", ignore_cleanup_errors=True) as home, \
+            contextlib.ExitStack() as closing:  # the tuners' engines, whatever happens
         model_id = BUILTIN_ID if model_dir is None else model_dir.name
         if model_dir is not None:
             install(Path(home), model_dir, model_id, "text-generation", weight_format="int4")
@@ -58,6 +60,7 @@ def bench_tune(output: Path, model_dir: Path | None = None, rounds: int = 5) -> 
             return load_llm(entry, "CPU", variant.options, cache)
 
         tuner = Tuner(load, size, rounds=rounds)  # it keeps the defaults loaded from one chunk to the next
+        closing.callback(tuner.close)
         print(f"2. The exhaustive sweep: {len(combos)} combinations, in chunks of {CHUNK}", flush=True)
         ratios: dict[EngineOptions, float] = {}
         texts: dict[EngineOptions, str] = {}
@@ -73,12 +76,13 @@ def bench_tune(output: Path, model_dir: Path | None = None, rounds: int = 5) -> 
                 texts[options] = probe.text
                 speeds[options] = statistics.median(probe.tokens_per_s)
             print(f"   {min(n + CHUNK - 1, len(others))} of {len(others)} measured", flush=True)
-        tuner.close()
+        tuner.close()  # before the head to head loads its own
         same = [o for o in ratios if texts[o] in references]
         best = max(same, key=lambda o: ratios[o])
 
         print(f"3. Head to head: the defaults, Tune's winner and the sweep's best, {FINAL_ROUNDS} rounds", flush=True)
         final = Tuner(load, size, rounds=FINAL_ROUNDS)
+        closing.callback(final.close)
         contenders = list(dict.fromkeys([EngineOptions(), report.winner, best]))
         probes = final.measure([Variant(o) for o in contenders], "final")
         final.close()

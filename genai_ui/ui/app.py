@@ -95,10 +95,11 @@ class _LazyConfigs(dict):
     def __init__(self, blocks_config, ids: list[int]) -> None:
         super().__init__()
         self._blocks_config, self._order, self._pending = blocks_config, ids, set(ids)
+        self._blocks = {key: blocks_config.blocks[key] for key in ids}  # as they were when the session began
 
     def _make(self, key: int) -> dict:
         self._pending.discard(key)
-        config = self._blocks_config.config_for_block(key, [], self._blocks_config.blocks[key])
+        config = self._blocks_config.config_for_block(key, [], self._blocks[key])
         dict.__setitem__(self, key, config)
         return config
 
@@ -114,7 +115,7 @@ class _LazyConfigs(dict):
         self._pending.clear()
 
     def __missing__(self, key: int) -> dict:
-        if key in self._pending and key in self._blocks_config.blocks:
+        if key in self._pending:
             return self._make(key)
         raise KeyError(key)
 
