@@ -37,7 +37,7 @@ from .engines import bench_engines
 from .history import bench_history
 from .image import bench_image
 from .load import bench_load
-from .peers import bench_peers
+from .peers import SIZES, bench_peers
 from .tune import bench_tune
 from .vision import bench_vision
 
@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     peers_args.add_argument("--runs", type=int, default=7)
     peers_args.add_argument("--max-new-tokens", type=int, default=256)
     peers_args.add_argument("--output", type=Path, default=Path("bench-output"))
-    peers_args.add_argument("--size", choices=("135m", "1.7b"), default="135m",
+    peers_args.add_argument("--size", choices=SIZES, default="135m",
                             help="135m: the built-in model; 1.7b: a model of SmolLM2-1.7B's shapes, random weights "
-                                 "(built and cached the first time, about 20 minutes)")
+                                 "(built and cached the first time, a few minutes)")
     report_args = sub.add_parser("report", help="docs/speed.md's figures, made from the benches' JSON files")
     report_args.add_argument("--take", type=Path, metavar="FOLDER", help="first copy the JSON files in FOLDER "
                              "(bench-output) into docs/bench, the results the page is made from")

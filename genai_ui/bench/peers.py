@@ -87,7 +87,7 @@ SHAPED_ID = "SmolLM2-1.7B-shaped-int4"
 def bench_peers(runs: int, max_new_tokens: int, output: Path, size: str = "135m") -> dict:
     """`size` 135m: the built-in GGUF, and the IR the app saves beside it. 1.7b: a model of SmolLM2-1.7B's
     shapes (random weights, the built-in tokenizer; genai_ui/testing/models.py builds and caches it, about
-    20 minutes the first time), as a Q4_0 GGUF for llama.cpp and as the int4 IR the Convert tab makes."""
+    3 minutes the first time here), as a Q4_0 GGUF for llama.cpp and as the int4 IR the Convert tab makes."""
     import openvino_genai as og
 
     from ..builtin import BUILTIN_ID, builtin_gguf
