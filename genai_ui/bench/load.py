@@ -231,6 +231,7 @@ def engine_scaling(model_dir: Path, seconds: float, max_new_tokens: int = MAX_NE
     scheduler.max_num_seqs, scheduler.enable_prefix_caching = MAX_BATCH, True
     pipe = og.ContinuousBatchingPipeline(str(model_dir), scheduler, "CPU", {})
     tokenizer = pipe.get_tokenizer()
+
     def encoded(messages: list[dict]):
         return tokenizer.encode(tokenizer.apply_chat_template(messages, add_generation_prompt=True),
                                 add_special_tokens=False).input_ids
