@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from .builtin import BUILTIN_ID
-from .run.probes import cpu_name
 from .services import create_services
 from .settings import Settings
 
@@ -21,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     services = create_services(settings)
     device = services.devices.resolve("")
     last = services.tune.last(args.model, device)
-    if last is not None and last.get("cpu") == cpu_name() and not args.again:
+    if last is not None and last.get("cpu") == services.devices.processor() and not args.again:
         print(f"{args.model} on {device} was tuned on this processor already ({last['winner_described']}).")
         return 0
 

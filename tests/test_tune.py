@@ -10,7 +10,7 @@ from genai_ui.builtin import BUILTIN_ID
 from genai_ui.engines.llm import GenerationParams
 from genai_ui.engines.options import EngineOptions, EngineOptionsStore
 from genai_ui.errors import Busy, Cancelled, InvalidParameter, NotAllowed
-from genai_ui.run.probes import Probe, search, settings_to_try
+from genai_ui.run.probes import Probe, Tuner, Variant, search, settings_to_try
 from genai_ui.run.tune import TuneService
 
 
@@ -66,6 +66,33 @@ def test_each_step_starts_from_the_best_so_far_and_the_speedups_multiply():
     assert winner == both  # the KV step tried f16 on top of dq off, not on the defaults
     assert [r.options for r in rows if r.chosen] == [off, both]
     assert speedup == pytest.approx((110 / 100) * (121 / 110), rel=0.02)
+
+
+def test_the_engines_a_step_loaded_serve_the_next_step_and_are_unloaded_at_the_end():
+    """The best so far is in every step: its engine is loaded once, not once a step; what the next step does
+    not measure is unloaded before it loads anything; nothing is left loaded after the tune."""
+    loads, closed = [], []
+
+    class Engine:
+        def __init__(self, variant):
+            self.variant = variant
+
+        def close(self, wait):
+            closed.append(self.variant.options)
+
+    class Probed(Tuner):
+        def _probe(self, engine):
+            return "Paris", type("Outcome", (), {"tokens_per_s": 100.0, "ttft_ms": 10.0})()
+
+    base, off, f16 = EngineOptions(), EngineOptions(dq_group_size=0), EngineOptions(kv_cache_precision="f16")
+    with Probed(lambda v: (loads.append(v.options), Engine(v))[1], model_bytes=1, rounds=2) as tuner:
+        first = tuner.measure([Variant(base), Variant(off)])
+        assert closed == []  # kept for the next step
+        second = tuner.measure([Variant(base), Variant(f16)])
+        assert closed == [off]  # not measured again: unloaded before f16 was loaded
+        assert loads == [base, off, f16]  # the defaults once, for both steps
+        assert second[0].load_s == first[0].load_s > 0 and second[0].text == "Paris"
+    assert sorted(closed, key=repr) == sorted([off, base, f16], key=repr)
 
 
 def test_only_what_the_device_takes_is_tried(services):

@@ -102,7 +102,7 @@ def machine() -> dict:
 
     from ..engines.devices import Devices
 
-    cpu = next((d.name.removeprefix("CPU: ") for d in Devices().list() if d.id == "CPU"), "CPU")
+    cpu = Devices().processor().rsplit(", ", 1)[0]  # the cores have a field of their own
     try:
         import psutil
         memory_gb = round(psutil.virtual_memory().total / 2**30)

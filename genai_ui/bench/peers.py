@@ -92,7 +92,6 @@ def bench_peers(runs: int, max_new_tokens: int, output: Path, size: str = "135m"
 
     from ..builtin import BUILTIN_ID, builtin_gguf
     from ..engines.options import saved_ir_files
-    from ..run.probes import cpu_name
     from ..services import create_services
     from ..settings import Settings
     from .common import install
@@ -118,7 +117,7 @@ def bench_peers(runs: int, max_new_tokens: int, output: Path, size: str = "135m"
                 install(Path(home), shaped_ir, model_id, "text-generation", weight_format="int4")
             services = create_services(Settings(home=Path(home), device="CPU", no_auto_tune=True))
             entry = services.library.get(model_id)
-            print(f"Tune, in the app's home, on {cpu_name()}", flush=True)
+            print(f"Tune, in the app's home, on {services.devices.processor()}", flush=True)
             report = services.tune.tune(model=model_id, device="CPU")
             print(f"  {report.summary()}", flush=True)
             tuned = report.winner
@@ -160,7 +159,7 @@ def bench_peers(runs: int, max_new_tokens: int, output: Path, size: str = "135m"
     labels = {contenders[0].name: contenders[0].name + " (llama-cpp-python)", "app": "genai_ui /chat over HTTP"}
     results = {
         "model": gguf.name, "ir": model_id if shaped_ir is not None else "the IR saved beside the GGUF",
-        "runs": runs, "max_new_tokens": max_new_tokens, "cpu": cpu_name(),
+        "runs": runs, "max_new_tokens": max_new_tokens, "cpu": services.devices.processor(),
         "tuned": tuned.describe(), "llama_batch_one": batch_one,
         "rows": [{"name": labels.get(n, n), **asdict(_median(measured[n])), "peak_bytes": peaks[n]} for n in names],
         # each contender against llama.cpp and against the raw defaults, pair by pair

@@ -30,7 +30,7 @@ def bench_tune(output: Path, model_dir: Path | None = None, rounds: int = 5) -> 
     from ..engines.options import EngineOptions
     from ..engines.pipelines import load_llm
     from ..library import ModelEntry
-    from ..run.probes import Tuner, Variant, cpu_name, paired_ratio, settings_to_try
+    from ..run.probes import Tuner, Variant, paired_ratio, settings_to_try
     from ..services import create_services
     from ..settings import Settings
     from .common import install
@@ -43,7 +43,7 @@ def bench_tune(output: Path, model_dir: Path | None = None, rounds: int = 5) -> 
         services = create_services(Settings(home=Path(home), device="CPU", no_auto_tune=True))
         entry: ModelEntry = services.library.get(model_id)
         services.tune.rounds = rounds
-        print(f"1. Tune, as the app runs it, on {model_id} ({cpu_name()})", flush=True)
+        print(f"1. Tune, as the app runs it, on {model_id} ({services.devices.processor()})", flush=True)
         started = time.perf_counter()
         report = services.tune.tune(model=model_id, device="CPU", apply=False)
         tune_s = time.perf_counter() - started
@@ -91,7 +91,7 @@ def bench_tune(output: Path, model_dir: Path | None = None, rounds: int = 5) -> 
         services.pipelines.close()
 
     results = {
-        "model": model_id, "cpu": cpu_name(), "rounds": rounds, "final_rounds": FINAL_ROUNDS,
+        "model": model_id, "cpu": services.devices.processor(), "rounds": rounds, "final_rounds": FINAL_ROUNDS,
         "tune_s": tune_s, "tune_variants": len(report.rows), "tune_winner": report.winner.describe(),
         "tune_rows": [r.to_api() for r in report.rows],
         "sweep": [{"options": o.describe(), "ratio": ratios[o], "tokens_per_s": speeds[o], "same_answer": o in same}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ class Devices:
         self._found: tuple[Device, ...] | None = None
         self._properties: dict[str, frozenset[str] | None] = {}
         self._capabilities: dict[str, frozenset[str] | None] = {}
+        self._precisions: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def list(self) -> tuple[Device, ...]:
@@ -58,6 +60,20 @@ class Devices:
             return self._capabilities[device]
 
 
+    def default_precision(self, device: str) -> str:
+        """The precision the device computes in by default (f32, bf16, f16), or "" when it cannot say."""
+        with self._lock:
+            if device not in self._precisions:
+                self._precisions[device] = _default_precision(device)
+            return self._precisions[device]
+
+    def processor(self) -> str:
+        """This machine's processor as the CPU device names it, with its cores: what every figure (Tune's
+        reports, the benches') was measured on."""
+        name = next((d.name.removeprefix("CPU: ") for d in self.list() if d.id == "CPU"), "CPU")
+        return f"{name}, {os.cpu_count()} cores"
+
+
 def _query_openvino() -> tuple[Device, ...]:
     import openvino as ov
 
@@ -89,3 +105,13 @@ def _optimization_capabilities(device: str) -> frozenset[str] | None:
         return frozenset(str(c) for c in ov.Core().get_property(device, "OPTIMIZATION_CAPABILITIES"))
     except RuntimeError:
         return None
+
+
+def _default_precision(device: str) -> str:
+    import openvino as ov
+
+    try:
+        hint = str(ov.Core().get_property(device, "INFERENCE_PRECISION_HINT"))
+    except RuntimeError:
+        return ""
+    return {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}.get(hint.split("'")[1] if "'" in hint else hint, "")

@@ -74,7 +74,7 @@ def settings_to_try(devices: Any, device: str, entry: Any, base: EngineOptions,
                     allow_stateful: bool = True) -> list[tuple[str, list[EngineOptions]]]:
     """(setting, its variants of `base`), in the order they are searched; only what the device takes."""
     supported = devices.properties(device) or frozenset()
-    default_precision = device_default_precision(device)
+    default_precision = devices.default_precision(device)
     steps: list[tuple[str, list[Any], str]] = [
         ("inference precision", [""] + [p for p in precisions(devices, device) if p != default_precision],
          "inference_precision")]
@@ -100,31 +100,6 @@ def most_exact(devices: Any, device: str, base: EngineOptions) -> EngineOptions:
     if "DYNAMIC_QUANTIZATION_GROUP_SIZE" in supported:
         exact = replace(exact, dq_group_size=0)
     return exact
-
-
-def device_default_precision(device: str) -> str:
-    """The precision the device computes in by default (f32, bf16, f16), or "" when it cannot say."""
-    import openvino as ov
-
-    try:
-        hint = str(ov.Core().get_property(device, "INFERENCE_PRECISION_HINT"))
-    except RuntimeError:
-        return ""
-    return {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}.get(hint.split("'")[1] if "'" in hint else hint, "")
-
-
-def cpu_name() -> str:
-    """The processor, as the machine names it (every figure is this machine's)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    except OSError:
-        pass
-    import platform
-
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
 class Tuner:

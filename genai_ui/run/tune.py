@@ -39,7 +39,6 @@ from .probes import (
     Row,
     Tuner,
     Variant,
-    cpu_name,
     most_exact,
     paired_ratio,
     search,
@@ -135,7 +134,7 @@ class TuneService:
                 return
             self._scheduled.add(key)
         last = self.last(entry.id, device)
-        if last is not None and last.get("cpu") == cpu_name():
+        if last is not None and last.get("cpu") == self.chat.devices.processor():
             return
         remembered = self.chat.options.get(entry.id, device)
         tuned_before = last is not None and remembered == EngineOptions.from_api(last["winner"])
@@ -251,7 +250,7 @@ class TuneService:
                 self.chat.set_options(model=entry.id, device=device, options=winner, caller=caller)
                 applied = True
             report = TuneReport(entry.id, device, tuple(rows), winner, speedup, applied,
-                                time.perf_counter() - start, cpu_name(), tuple(notes), answer)
+                                time.perf_counter() - start, self.chat.devices.processor(), tuple(notes), answer)
             self._save(report)
             tuner.progress(tuner.total, tuner.total, "done")
             return report
