@@ -199,6 +199,9 @@ def test_a_models_first_load_tunes_it_in_the_background_once_never_over_a_person
     from genai_ui.settings import Settings
 
     monkeypatch.setattr(tune_module, "IDLE_S", 1.0)
+    # the processor is never idle while another test worker runs: only this app's own replies hold the tune back
+    # here (the processor's share of the rule: the test after this one)
+    monkeypatch.setattr(tune_module, "BUSY_CPU_PERCENT", 100.0)
     settings = Settings(home=tmp_path, device="CPU", no_auto_tune=False)
     services = create_services(settings)
     services.tune.rounds, services.tune.tokens, services.tune.only = 1, 12, ("threads",)
@@ -224,3 +227,18 @@ def test_a_models_first_load_tunes_it_in_the_background_once_never_over_a_person
     services.tune.on_load(services.library.get(BUILTIN_ID), "GPU.0")
     assert started == [(BUILTIN_ID, "CPU")]  # not tuned over a person's choice
     services.pipelines.close()
+
+
+def test_a_background_tune_also_waits_for_a_quiet_processor(monkeypatch):
+    """Another program keeping the processor busy holds the background tune back too, until a quiet spell."""
+    import types
+
+    import psutil
+
+    from genai_ui.run import tune as tune_module
+
+    readings = [95.0, 60.0, 10.0]
+    monkeypatch.setattr(psutil, "cpu_percent", lambda interval: readings.pop(0))
+    monkeypatch.setattr(tune_module, "IDLE_S", 0.0)
+    TuneService(types.SimpleNamespace(replying=0), settings=None)._wait_until_idle()
+    assert readings == []  # it started after the first reading under BUSY_CPU_PERCENT, not before
