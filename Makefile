@@ -1,5 +1,6 @@
 # make run: set up .venv and start the app on the built-in model.
-# make test: set up .venv with the test tools and run the whole suite; make test-unit: only its fast layer.
+# make test: set up .venv with the test tools and run the whole suite on both cores; make test-unit: only its fast
+# layer, in one process (two take longer to start than its 20 seconds).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,6 +9,8 @@ PIP := $(BIN)/python -m pip --quiet
 TORCH_INDEX ?=
 ARGS ?=
 PYTEST_ARGS ?=
+# make test runs the suite on this many processes (pytest-xdist; how it splits: tests/conftest.py). 0: one process
+TEST_WORKERS ?= 2
 BENCH_ARGS ?= --runs 7
 
 .PHONY: setup test-setup run test test-unit bench bench-peers clean
@@ -42,7 +45,7 @@ run: setup
 	$(BIN)/python app.py $(ARGS)
 
 test: test-setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-unit: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)

@@ -166,6 +166,49 @@ def pytest_collection_modifyitems(config, items):
         assert not any(m.name in LAYERS for m in item.iter_markers()), f"{item.nodeid}: use pytest.mark.layer(...)"
         item.add_marker(max([*at_least, *(NEEDS[f] for f in item.fixturenames if f in NEEDS)], key=order.index,
                             default="unit"))
+    first = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: first.get(item.path.name, len(first)))  # stable: each file's tests keep their order
+
+
+# `make test` runs the suite on two processes (pytest-xdist's `-n 2`) that take whole test files
+# (`--dist loadfile`, pyproject.toml), so a module's fixtures are made once. Each process makes the
+# session's fixtures for itself (its own local Hub, app, home and HF_HOME); the test models' cache is
+# shared and takes a lock, so a model is built once while the other process waits for it. The processes
+# take the files in the order of the collection, which starts with these, so that both end at about the
+# same time: the longest first (seconds in the fresh run of December 7, setup included), the rest after
+# them in their own order. The Dockerfile's replay goes first: it needs no local Hub, so it runs while
+# the other process builds the test models that every other long file needs.
+LONGEST_FIRST = [
+    "test_dockerfile.py",  # 96
+    "test_convert.py",  # 172
+    "test_tune.py",  # 155
+    "test_engine_options.py",  # 121
+    "test_test_models.py",  # 81
+    "test_chat_engine.py",  # 62
+    "test_browser_image.py",  # 55
+    "test_browser.py",  # 50
+    "test_browser_tune.py",  # 44
+    "test_durability.py",  # 42
+    "test_browser_vision.py",  # 40
+    "test_browser_engine.py",  # 38
+    "test_engines.py",  # 37
+    "test_browser_convert.py",  # 34
+    "test_shared_deployment.py",  # 33
+    "test_bench_history.py",  # 27
+    "test_bench_load.py",  # 27
+    "test_hub_api.py",  # 26
+    "test_bench_engines.py",  # 26
+    "test_remote.py",  # 25
+    "test_openai_api.py",  # 24
+    "test_browser_hub.py",  # 23
+    "test_bench_api.py",  # 23
+    "test_many_users.py",  # 22
+    "test_quality.py",  # 22
+    "test_browser_benchmark.py",  # 21
+    "test_api.py",  # 20
+    "test_app_cli.py",  # 16
+    "test_publish.py",  # 13
+]
 
 
 @pytest.fixture(scope="session")
