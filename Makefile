@@ -1,6 +1,5 @@
 # make run: set up .venv and start the app on the built-in model.
-# make test: set up .venv with the test tools and run the whole suite on both cores; make test-unit: only its fast
-# layer, in one process (two take longer to start than its 20 seconds).
+# make test: set up .venv with the test tools and run the whole suite on both cores; make test-unit: only its fast layer.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +8,7 @@ PIP := $(BIN)/python -m pip --quiet
 TORCH_INDEX ?=
 ARGS ?=
 PYTEST_ARGS ?=
-# make test runs the suite on this many processes (pytest-xdist; how it splits: tests/conftest.py). 0: one process
+# make test and make test-unit run on this many processes (pytest-xdist; how: tests/conftest.py). 0: one process
 TEST_WORKERS ?= 2
 BENCH_ARGS ?= --runs 7
 
@@ -48,7 +47,7 @@ test: test-setup
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-unit: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m unit $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m genai_ui.bench chat $(BENCH_ARGS)
