@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,3 +23,12 @@ def launched(services) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+def until(condition, what: str, seconds: float = 30.0) -> None:
+    """Wait for `condition()` to hold, polling; after `seconds`, fail saying `what` still is so."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"after {seconds:.0f} s: {what}")
+        time.sleep(0.1)

@@ -5,12 +5,12 @@ after the first message that streams back."""
 from __future__ import annotations
 
 import logging
-import time
 
 import httpx
 from PIL import Image
 
 from genai_ui.builtin import BUILTIN_ID
+from tests.apps import until
 from tests.leftovers import workers
 
 
@@ -30,14 +30,6 @@ def leave_after_first_update(app_url: str, api_name: str, data: list) -> list[st
                     if seen[-1] == "generating":
                         return seen  # leaving: the with blocks close the stream and the connection
     raise AssertionError(f"{api_name} ended before the client could leave: {seen}")
-
-
-def until(condition, what: str, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"after {seconds:.0f} s: {what}")
-        time.sleep(0.1)
 
 
 def test_a_chat_reply_stops_when_its_client_leaves(app_url, services, client, caplog):

@@ -18,7 +18,7 @@ from PIL import Image
 from genai_ui.builtin import BUILTIN_ID
 from genai_ui.services import create_services
 from genai_ui.settings import Settings
-from tests.apps import launched
+from tests.apps import launched, until
 from tests.schemas import PLACE, WEATHER
 
 QUESTION = [{"role": "system", "content": "You are a helpful assistant."},
@@ -208,10 +208,9 @@ def test_a_client_that_leaves_mid_stream_stops_the_reply(app_url, services, capl
                     break  # leaving after the first words: the connection closes
         # the engine's thread stops, then the reply says why: on a busy machine (the other test process) that
         # comes after the reply has left the service's count, so both are waited for, at this log level
-        deadline = time.monotonic() + 30
-        while (services.chat._replying or not any("its reader went away" in r.getMessage() for r in caplog.records)) \
-                and time.monotonic() < deadline:
-            time.sleep(0.1)
+        until(lambda: any("its reader went away" in r.getMessage() for r in caplog.records),
+              "no reply said it stopped for its reader leaving")
+        until(lambda: services.chat._replying == 0, "the reply is still streaming")
     assert services.chat._replying == 0, "the reply is still streaming"
     assert any("its reader went away" in r.getMessage() for r in caplog.records), caplog.text
 
