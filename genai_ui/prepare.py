@@ -1,10 +1,12 @@
-"""`make setup`'s last step: the built-in model made ready in the app's home and tuned for this machine."""
+"""`make setup`'s last step: the built-in model made ready in the app's home and tuned for this machine, and the
+embedding model that compares a compressed model's answers exported there."""
 
 from __future__ import annotations
 
 import argparse
 
 from .builtin import BUILTIN_ID
+from .embedder import ensure_embedder
 from .services import create_services
 from .settings import Settings
 
@@ -17,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--again", action="store_true", help="tune even if this processor has a tune already")
     args = parser.parse_args(argv)
     settings = Settings.from_args([])
+    print(f"The embedding model is ready in {ensure_embedder(settings.home)}.", flush=True)
     services = create_services(settings)
     device = services.devices.resolve("")
     last = services.tune.last(args.model, device)

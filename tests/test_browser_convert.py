@@ -15,7 +15,10 @@ def open_page(browser, app_url):
     return page
 
 
-def test_a_library_gguf_into_ir_with_a_report(browser, app_url, services, output_dir):
+def test_a_library_gguf_into_ir_with_a_report_then_evaluated_again_from_the_library(browser, app_url, services,
+                                                                                     output_dir):
+    """Registered first (usable while its evaluation runs), then the report fills in; the Library shows it, and
+    runs the evaluation again against the model it came from."""
     page = open_page(browser, app_url)
     made = f"{BUILTIN}-ov"
     try:
@@ -25,12 +28,26 @@ def test_a_library_gguf_into_ir_with_a_report(browser, app_url, services, output
         page.locator("#convert-start").wait_for()
         assert page.locator("#convert-local input").input_value().startswith(BUILTIN)
         page.click("#convert-start")
-        page.locator("#convert-status").get_by_text("is in your library").wait_for(timeout=180_000)
+        # registered: said while the evaluation runs, with its own stop button
+        page.locator("#convert-status").get_by_text(f"{made} is in your library").wait_for(timeout=180_000)
+        page.locator("#convert-cancel").get_by_text("Stop the evaluation").wait_for()
+        page.locator("#convert-report").get_by_text("Answers").wait_for(timeout=300_000)
         report = page.locator("#convert-report").inner_text()
-        assert made in report and "Quality" in report and "same" in report
+        assert made in report and "same" in report and "What is the capital of France?" in report
         page.locator("#convert-chart canvas, #convert-chart svg").first.wait_for()  # the plot is drawn
         page.screenshot(path=str(output_dir / "convert-report.png"), full_page=True)
-        assert services.library.get(made).format == "openvino"
+        assert services.library.get(made).report["quality"]["depth"] == "full"
+
+        page.get_by_role("tab", name="Library").click()
+        page.locator("#library-table span.text", has_text=re.compile(f"^{made}$")).first.click()
+        page.locator("#library-selected").get_by_text("Last quality report").wait_for()
+        assert "same" in page.locator("#library-selected").inner_text()
+        page.click("#library-evaluate")
+        assert page.locator("#library-reference input").input_value().startswith(BUILTIN)  # its source
+        page.click("#library-run-evaluation")
+        page.locator("#library-evaluation").get_by_text(f"Measured against {BUILTIN}").wait_for(timeout=300_000)
+        assert "kept with the model" in page.locator("#library-evaluation").inner_text()
+        assert "What is the capital of France?" in page.locator("#library-selected").inner_text()
     finally:
         page.context.close()
         if made in services.library:

@@ -6,11 +6,12 @@ import threading
 import pytest
 from gradio_client.exceptions import AppError
 
-from genai_ui.convert.jobs import convert_model, drain, gguf_to_ir
+from genai_ui.convert.jobs import Registered, compress_model, convert_model, drain, gguf_to_ir
 from genai_ui.convert.options import ExportOptions, pick_group_size
+from genai_ui.convert.quality import PROMPTS
 from genai_ui.errors import Cancelled, InvalidParameter, NotAvailable
 from genai_ui.hub.client import HubService
-from genai_ui.work.background import Log, Stage
+from genai_ui.work.background import Log, Progress, Stage
 from tests.leftovers import staged, workers
 
 CHECKPOINT = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -53,42 +54,105 @@ def test_fp16_export_with_stages_log_and_report(fp16, services):
 
 
 def test_int4_with_a_group_size_that_fits_and_it_answers(client, services):
+    """Through the API, as a person's script runs it: the model is registered after the quick check, then
+    evaluated in full, and the report is kept with it."""
     job = client.submit(CHECKPOINT, "int4", 0, api_name="/convert_model")
     report = job.result(timeout=900)
     try:
         progress = job.outputs()[:-1]  # a client that stays sees the stages go by, then the report
         assert progress and all(p["status"] in ("starting", "waiting", "running") for p in progress), progress
-        assert {"download", "export", "verify"} <= {p.get("stage") for p in progress}, progress
+        assert {"download", "export", "verify", "evaluate"} <= {p.get("stage") for p in progress}, progress
+        # from the registration on, the stream names the new model: a client may use it before the evaluation ends
+        assert all(p.get("id") == report["id"] for p in progress if p.get("stage") == "evaluate"), progress
         assert report["options"]["group_size"] == 64  # SmolLM2's 576 wide layers rule out 128
         assert {"id", "location", "task", "seconds", "source_bytes", "output_bytes", "peak_rss_bytes",
-                "options"} <= set(report)
+                "options"} <= set(report) and set(report["stages"])
+        assert list(report["stages"]) == ["Check", "Download", "Export", "Compress", "Verify", "Register", "Evaluate"]
         assert report["precisions"]["int4"] > 0.5 and report["output_bytes"] < 120e6
-        assert report["quality"]["verdict"] in ("same", "close") and report["tokens_per_s"] > 0
+        q = report["quality"]
+        # int4 in groups of 64 costs a 135M model about a third of its perplexity (docs/quality.md): degraded
+        assert q["depth"] == "full" and q["verdict"] == "degraded" and report["tokens_per_s"] > 0
+        t = q["tokens"]
+        assert t["tokens"] == 1023 and 0.1 < t["kl_mean"] < 1.0 and 0.45 < t["top1_agreement"] < 0.8
+        assert t["candidate_perplexity"] > t["reference_perplexity"] > 1
+        assert len(q["rows"]) == len(PROMPTS) and 0.6 < q["answer_similarity"] < 0.95
+        france = next(r for r in q["rows"] if "France" in r["prompt"])
+        assert "Paris" in france["candidate"] and "Paris" in france["reference"]
+        same = [r for r in q["rows"] if r["candidate"] == r["reference"]]
+        assert all(r["similarity"] == 1.0 for r in same)  # identical answers are exactly alike
+        assert all(r["similarity"] < 1.0 for r in q["rows"] if r not in same)
+        assert services.library.get(report["id"]).report["quality"] == q  # kept with the model
         assert "optimum-cli export openvino" in report["command"] and "--group-size 64" in report["command"]
         assert "Paris" in client.predict(QUESTION, [], report["id"], "", 32, 0.0, api_name="/chat")
+        with pytest.raises(AppError, match="Name the reference to measure .* against: another chat model of the "
+                                           "library, such as a 16-bit export of HuggingFaceTB/SmolLM2-135M-Instruct"):
+            client.predict(report["id"], "", api_name="/evaluate_model")
     finally:
         services.pipelines.unload(report["id"])
         services.library.delete(report["id"])
 
 
-def test_an_ir_compressed_again_to_int8(fp16, client, services):
-    report = client.predict(fp16[0].id, "int8", api_name="/compress_model")
+def test_an_ir_compressed_again_to_int8_then_evaluated(fp16, client, services):
+    """Registered after the quick check alone (evaluate off), then measured by /evaluate_model against the model
+    it was made from."""
+    report = client.predict(fp16[0].id, "int8", 0, 1.0, False, False, api_name="/compress_model")
     try:
         assert report["id"] == "SmolLM2-135M-Instruct-fp16-int8" and report["precisions"]["int8"] > 0.9
-        assert 120e6 < report["output_bytes"] < 150e6 and report["quality"]["verdict"] in ("same", "close")
+        assert list(report["stages"]) == ["Check", "Compress", "Verify", "Register"]
+        assert 120e6 < report["output_bytes"] < 150e6
+        quick = report["quality"]
+        assert quick["depth"] == "quick" and quick["verdict"] == "same" and quick["tokens"]["tokens"] == 127
         assert fp16[0].id in services.library  # the original stays
         assert "Paris" in client.predict(QUESTION, [], report["id"], "", 32, 0.0, api_name="/chat")
         with pytest.raises(AppError, match="is compressed already"):
             client.predict(report["id"], "int4", api_name="/compress_model")
+
+        measured = client.predict(report["id"], "", api_name="/evaluate_model")
+        assert measured["model"] == report["id"] and measured["reference"] == fp16[0].id and measured["saved"]
+        q = measured["quality"]
+        assert q["depth"] == "full" and q["verdict"] == "same" and q["tokens"]["kl_mean"] < 0.02
+        assert measured["precisions"]["int8"] > 0.9
+        kept = services.library.get(report["id"]).report
+        assert kept["quality"] == q and kept["reference"] == f"{fp16[0].id}, a model of the library"
+        with pytest.raises(AppError, match="against itself measures nothing"):
+            client.predict(report["id"], report["id"], api_name="/evaluate_model")
     finally:
         services.pipelines.unload(report["id"])
         services.library.delete(report["id"])
 
 
-def test_a_gguf_turned_into_ir(hub, services):
-    report = drain(gguf_to_ir(library=services.library, hub=hub, model="SmolLM2-135M-Instruct-Q4_1"))
+def test_stopping_the_evaluation_keeps_the_model_with_the_quick_figures(fp16, hub, services):
+    cancel = threading.Event()
+    job = compress_model(library=services.library, hub=hub, model=fp16[0].id,
+                         options=ExportOptions(weight_format="int8"), cancel=cancel)
+    events = []
+    while True:
+        try:
+            event = next(job)
+        except StopIteration as done:
+            report = done.value
+            break
+        events.append(event)
+        registered = any(isinstance(e, Registered) for e in events)
+        if registered and isinstance(event, Progress) and event.unit == "steps":  # the evaluation is under way
+            cancel.set()
     try:
-        assert report.id == "SmolLM2-135M-Instruct-Q4_1-ov" and report.quality["verdict"] == "same"
+        registered = [e for e in events if isinstance(e, Registered)]
+        assert len(registered) == 1 and registered[0].report.id == report.id
+        assert [e.name for e in events if isinstance(e, Stage)][-2:] == ["Register", "Evaluate"]
+        assert report.quality["depth"] == "quick" and report.quality["evaluation"].startswith("stopped")
+        assert services.library.get(report.id).report["quality"] == report.quality
+        assert not staged(services) and not workers()
+    finally:
+        services.library.delete(report.id)
+
+
+def test_a_gguf_turned_into_ir(hub, services):
+    """Its own check (it loads and answers); its evaluation, answers only, is off here."""
+    report = drain(gguf_to_ir(library=services.library, hub=hub, model="SmolLM2-135M-Instruct-Q4_1", evaluate=False))
+    try:
+        assert report.id == "SmolLM2-135M-Instruct-Q4_1-ov" and not report.quality
+        assert list(report.stages) == ["Check", "Export", "Verify", "Register"]
         entry = services.library.get(report.id)
         assert entry.format == "openvino" and entry.weight_format == "int4"
     finally:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Generator
 
 from ..access import SECRET_NAME
-from ..errors import ConversionFailed, InvalidParameter, NotAvailable, NothingToConvert
+from ..errors import Cancelled, ConversionFailed, InvalidParameter, ModelNotFound, NotAvailable, NothingToConvert
 from ..hub.client import HubService, details
 from ..hub.downloads import fetch_files, restriction
 from ..library import Library, ModelEntry, check_disk, check_model_id, context_length_of, folder_size
@@ -59,6 +59,12 @@ class ConversionReport:
 
     def to_api(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The new model is in the library and ready to use; its full evaluation follows, when it gets one."""
+    report: ConversionReport
 
 
 def drain(job: Events) -> ConversionReport:
@@ -99,9 +105,10 @@ def unique_id(library: Library, base: str) -> str:
 
 def convert_model(*, hub: HubService, library: Library, repo_id: str, options: ExportOptions, token: str = "",
                   cancel: threading.Event | None = None, cache_dir: Path | None = None, device: str = "CPU",
-                  owner: str = "") -> Events:
+                  owner: str = "", evaluate: bool = True) -> Events:
     cancel = cancel or threading.Event()
-    stage = Steps(["Check", "Download", "Export"] + (["Compress"] if options.compresses else []) + ["Verify", "Register"])
+    stage = Steps(["Check", "Download", "Export"] + (["Compress"] if options.compresses else [])
+                  + ["Verify", "Register", "Evaluate"])
 
     yield stage("Check")
     about = details(hub, repo_id, token, with_card=False)
@@ -111,6 +118,10 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
                            f"{run_here(ids=True).lower()} models convert here.")
     if not about.supported and not options.task:
         raise NotAvailable(f"{about.id} cannot run here: {about.reason}.")
+    # a compressed chat model is evaluated against its uncompressed export once it is registered
+    evaluated = evaluate and options.compresses and TASKS[task].compares_answers
+    if not evaluated:
+        stage.skip("Evaluate")
     if about.gguf_files:
         raise NotAvailable(f"{about.id} holds GGUF files: fetch one in the Hub tab (it runs as it is), then turn it "
                            "into OpenVINO IR here.")
@@ -166,7 +177,7 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
         checked, verify_peak = yield from _verify(model_dir, task, reference if options.compresses else None,
                                                   cancel, env, device)
         peak = max(peak, verify_peak)
-        if reference != model_dir:
+        if reference != model_dir and not evaluated:
             shutil.rmtree(reference)
         yield stage("Register")
         local_id = unique_id(library, f"{about.id.split('/')[-1]}-{options.weight_format}")
@@ -182,18 +193,23 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
             source={"repo_id": about.id, "revision": "main", "commit": about.commit, "license": about.license,
                     **restriction(about)},
             options=opts, report=report.to_api(), owner=owner))
-    return replace(report, location=entry.location)
+        report = replace(report, location=entry.location)
+        if evaluated:
+            report = yield from _then_evaluate(library, report, reference, cancel, env, device, stage)
+    return report
 
 
 def compress_model(*, library: Library, hub: HubService, model: str, options: ExportOptions,
-                   cancel: threading.Event | None = None, device: str = "CPU", owner: str = "") -> Events:
+                   cancel: threading.Event | None = None, device: str = "CPU", owner: str = "",
+                   evaluate: bool = True) -> Events:
     """An OpenVINO model of the library compressed again with NNCF (data-free), into a new entry; the
     original stays."""
     cancel = cancel or threading.Event()
-    stage = Steps(["Check", "Compress", "Verify", "Register"])
+    source = library.get(model)
+    evaluated = evaluate and evaluates(source.task, Path(source.location))
+    stage = Steps(["Check", "Compress", "Verify", "Register"] + (["Evaluate"] if evaluated else []))
 
     yield stage("Check")
-    source = library.get(model)
     if source.format != "openvino":
         raise NotAvailable(f"'{source.id}' is a {source.format.upper()} file: turn it into OpenVINO IR first.")
     if not options.compresses:
@@ -232,17 +248,22 @@ def compress_model(*, library: Library, hub: HubService, model: str, options: Ex
             id=local_id, task=source.task, format="openvino", weight_format=options.weight_format, location="",
             context_length=source.context_length, source={**source.source, "library_model": source.id},
             options=opts, report=report.to_api(), owner=owner))
-    return replace(report, location=entry.location)
+        report = replace(report, location=entry.location)
+        if evaluated:
+            report = yield from _then_evaluate(library, report, Path(source.location), cancel, env, device, stage)
+    return report
 
 
 def gguf_to_ir(*, library: Library, hub: HubService, model: str, cancel: threading.Event | None = None,
-               device: str = "CPU", owner: str = "") -> Events:
-    """A GGUF of the library as an OpenVINO IR (openvino_genai's own reading of it), in a new entry."""
+               device: str = "CPU", owner: str = "", evaluate: bool = True) -> Events:
+    """A GGUF of the library as an OpenVINO IR (openvino_genai's own reading of it), in a new entry; its
+    evaluation compares the answers of both (a GGUF gives no logits to compare)."""
     cancel = cancel or threading.Event()
-    stage = Steps(["Check", "Export", "Verify", "Register"])
+    source = library.get(model, "text-generation")
+    evaluated = evaluate and evaluates(source.task, source.load_path)
+    stage = Steps(["Check", "Export", "Verify", "Register"] + (["Evaluate"] if evaluated else []))
 
     yield stage("Check")
-    source = library.get(model, "text-generation")
     if source.format != "gguf":
         raise NotAvailable(f"'{source.id}' is an OpenVINO model already.")
     env, peak = child_env(hub), 0
@@ -268,7 +289,63 @@ def gguf_to_ir(*, library: Library, hub: HubService, model: str, cancel: threadi
             id=local_id, task=source.task, format="openvino", weight_format=weight_format, location="",
             context_length=source.context_length, source={**source.source, "library_model": source.id},
             options=report.options, report=report.to_api(), owner=owner))
-    return replace(report, location=entry.location)
+        report = replace(report, location=entry.location)
+        if evaluated:
+            report = yield from _then_evaluate(library, report, source.load_path, cancel, env, device, stage)
+    return report
+
+
+def evaluate_model(*, library: Library, hub: HubService, model: str, reference: str = "",
+                   cancel: threading.Event | None = None, device: str = "CPU", save: bool = True) -> Events:
+    """A chat model of the library measured against another of the same task (by default, the library model it
+    was made from), as a conversion's evaluation measures it; the report is saved with the model when `save`.
+    Returns {model, reference, quality, precisions, saved}."""
+    from .quality import weight_precisions
+
+    cancel = cancel or threading.Event()
+    stage = Steps(["Check", "Evaluate"])
+    yield stage("Check")
+    entry = library.get(model)
+    if not TASKS[entry.task].compares_answers:
+        raise NotAvailable(f"'{entry.id}' is a {entry.task} model: the evaluation measures chat models so far.")
+    reference = (reference or "").strip() or entry.source.get("library_model", "")
+    if not reference:
+        made_from = entry.source.get("repo_id") or "a model that is not in the library"
+        raise InvalidParameter(f"Name the reference to measure '{entry.id}' against: another chat model of the "
+                               f"library, such as a 16-bit export of {made_from}.")
+    base = library.get(reference, entry.task)
+    if base.id == entry.id:
+        raise InvalidParameter(f"'{entry.id}' against itself measures nothing: name another model as the reference.")
+    if entry.format == "gguf" and base.format == "gguf":
+        yield Log("Both are GGUF files, whose logits the runtime does not give: only their answers are compared.")
+    env = child_env(hub)
+    yield stage("Evaluate")
+    embedder_home = library.models_dir.parent
+    from ..embedder import embedder_dir
+
+    if not (embedder_dir(embedder_home) / "openvino_model.xml").is_file():
+        yield Log("Preparing the embedding model that compares answers (all-MiniLM-L6-v2, once)")
+        yield from _step(_python("genai_ui.embedder", "--home", str(embedder_home)), "Preparing the embedding model",
+                         cancel, env)
+    cmd = _python("genai_ui.convert.quality", "--reference", str(base.load_path), "--candidate",
+                  str(entry.load_path), "--device", device, "--depth", "full", "--embedder",
+                  str(embedder_dir(embedder_home)))
+    found, _ = yield from _json_step(cmd, "The evaluation", "nothing was changed", cancel, env)
+    quality = found["quality"]
+    yield Log(quality["summary"])
+    saved = False
+    if save:
+        report = {**entry.report, "quality": quality, "reference": f"{base.id}, a model of the library",
+                  "tokens_per_s": round(quality.get("candidate_tokens_per_s", 0.0), 1)}
+        if entry.format == "openvino":
+            report.setdefault("precisions", weight_precisions(model_dir=entry.load_path))
+        try:
+            library.update_report(entry.id, report)
+            saved = True
+        except ModelNotFound:
+            yield Log(f"{entry.id} was deleted during its evaluation: its report was not saved.")
+    return {"model": entry.id, "reference": base.id, "quality": quality,
+            "precisions": found.get("precisions", {}), "saved": saved}
 
 
 class Steps:
@@ -277,6 +354,10 @@ class Steps:
 
     def __init__(self, names: list[str]) -> None:
         self.names, self.started, self.start = names, {}, time.monotonic()
+
+    def skip(self, name: str) -> None:
+        """A step the job turned out not to need."""
+        self.names.remove(name)
 
     def __call__(self, name: str) -> Stage:
         self.started[name] = time.monotonic()
@@ -317,36 +398,103 @@ def _step(cmd: list[str], what: str, cancel: threading.Event, env: dict, percent
 
 
 def _verify(model_dir: Path, task: str, reference: Path | None, cancel, env, device: str):
-    """Load the new model in its pipeline and give it a tiny prompt; for chat models with a reference,
-    compare their greedy answers (genai_ui.convert.quality) and measure the speed on the way."""
+    """Before the new model is registered: for a chat model with an IR reference, the quick token-level check
+    (genai_ui.convert.quality --depth quick: it loads and runs, and a first KL divergence and top-1 agreement on
+    one chunk of the evaluation text); for the others, the task's own check (it loads and answers)."""
     from .quality import weight_precisions
 
     checked = {"precisions": weight_precisions(model_dir=model_dir)}
-    if TASKS[task].compares_answers and reference is not None:
-        cmd = [sys.executable, "-m", "genai_ui.convert.quality", "--reference", str(reference), "--candidate", str(model_dir),
-               "--device", device]
+    if _token_level(task, reference):
+        cmd = _python("genai_ui.convert.quality", "--reference", str(reference), "--candidate", str(model_dir),
+                      "--device", device, "--depth", "quick")
         what = "The quality check"
     else:
-        cmd = [sys.executable, "-m", "genai_ui.convert.worker", "verify", "--model", str(model_dir), "--task", task,
-               "--device", device]
+        cmd = _python("genai_ui.convert.worker", "verify", "--model", str(model_dir), "--task", task,
+                      "--device", device)
         what = "Verifying the new model"
+    found, peak = yield from _json_step(cmd, what, "so the model was not added", cancel, env)
+    if "quality" in found:
+        checked["quality"] = found["quality"]
+        yield Log(found["quality"]["summary"])
+    else:
+        yield Log(f"Verified: {found.get('output', '')!r}")
+    return checked, peak
+
+
+def _token_level(task: str, reference: Path | None) -> bool:
+    return TASKS[task].compares_answers and reference is not None and reference.is_dir()
+
+
+def evaluates(task: str, reference: Path | None) -> bool:
+    """Whether a new model of `task` made from `reference` gets the full evaluation after its registration."""
+    return TASKS[task].compares_answers and reference is not None
+
+
+def _then_evaluate(library: Library, report: ConversionReport, reference: Path, cancel, env, device: str,
+                   stage: "Steps") -> Events:
+    """A registered model's full evaluation, as the job's last stage."""
+    yield Registered(report)
+    yield stage("Evaluate")
+    # the app's home holds the embedding model; the library is its models/ folder
+    report = stage.finish((yield from _evaluate(library, report, reference, cancel, env, device,
+                                                library.models_dir.parent)))
+    try:
+        library.update_report(report.id, report.to_api())  # with the evaluation's figures and time
+    except ModelNotFound:
+        yield Log(f"{report.id} was deleted during its evaluation: its report was not saved.")
+    return report
+
+
+def _evaluate(library: Library, report: ConversionReport, reference: Path, cancel, env, device: str,
+              home: Path) -> Events:
+    """After registration: the full evaluation (genai_ui.convert.quality --depth full), its report saved with
+    the model. The model stays whatever happens here: a stop or a failure keeps the quick check's figures and
+    says so in the report."""
+    from ..embedder import embedder_dir
+
+    try:
+        embedder = embedder_dir(home)
+        if not (embedder / "openvino_model.xml").is_file():
+            yield Log("Preparing the embedding model that compares answers (all-MiniLM-L6-v2, once)")
+            yield from _step(_python("genai_ui.embedder", "--home", str(home)), "Preparing the embedding model",
+                             cancel, env)
+        cmd = _python("genai_ui.convert.quality", "--reference", str(reference), "--candidate", report.location,
+                      "--device", device, "--depth", "full", "--embedder", str(embedder))
+        found, _ = yield from _json_step(cmd, "The evaluation", "the model stays, with the quick check's figures",
+                                         cancel, env)
+        quality = found["quality"]
+        yield Log(quality["summary"])
+    except Cancelled:
+        quality = {**report.quality, "evaluation": "stopped before the end: these are the quick check's figures"}
+        yield Log("The evaluation was stopped: the model stays, with the quick check's figures.")
+    except ConversionFailed as err:
+        quality = {**report.quality, "evaluation": f"failed: {err}"}
+        yield Log(str(err))
+    return replace(report, quality=quality, tokens_per_s=round(quality.get("candidate_tokens_per_s", 0.0), 1))
+
+
+def _python(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def _json_step(cmd: list[str], what: str, then: str, cancel, env):
+    """A step whose last line is its result as JSON, and whose `genai_ui: progress DONE TOTAL WHAT` lines are
+    its progress; returns (the result, its peak memory)."""
+    from .quality import PROGRESS
+
     result, last, tracebacks = ProcessResult(), None, Tracebacks(what)
     for line in run_process(cmd, cancel=cancel, result=result, env=env, cwd=str(PROJECT)):
         if line.startswith("{"):
             last = line
+        elif line.startswith(PROGRESS):
+            done, total, label = (line[len(PROGRESS):].split(" ", 2) + [""])[:3]
+            yield Progress(int(done), int(total), unit="steps", label=label)
         elif tracebacks.shown(line):
             yield Log(line)
     tracebacks.flush()
     if result.returncode != 0 or last is None:
-        raise ConversionFailed(f"{what} failed, so the model was not added: {_reason(result.tail)}")
-    found = json.loads(last)
-    if "quality" in found:
-        checked["quality"] = found["quality"]
-        checked["tokens_per_s"] = round(found["quality"].get("candidate_tokens_per_s", 0.0), 1)
-        yield Log(f"Quality: {found['quality'].get('verdict')} ({found['quality'].get('score', 0):.2f})")
-    else:
-        yield Log(f"Verified: {found.get('output', '')!r}")
-    return checked, result.peak_rss_bytes
+        raise ConversionFailed(f"{what} failed, {then}: {_reason(result.tail)}")
+    return json.loads(last), result.peak_rss_bytes
 
 
 def holdings(files: list[dict]) -> str:

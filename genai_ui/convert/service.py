@@ -17,7 +17,7 @@ from ..manage import ModelAccess
 from ..settings import Settings
 from ..work.background import Finished, Log, Progress, Stage, in_background
 from ..work.queue import Waiting, WorkQueue, in_line
-from .jobs import compress_model, convert_model, gguf_to_ir
+from .jobs import compress_model, convert_model, evaluate_model, gguf_to_ir
 from .options import ExportOptions
 
 # What a running conversion reports, in order: Waiting (its place in line) until its turn, then Stage,
@@ -35,7 +35,7 @@ class ConvertService:
     line: WorkQueue  # one at a time: each takes both cores and gigabytes
 
     def convert(self, *, caller: Caller, repo_id: str, options: ExportOptions, cancel: threading.Event,
-                tick: float = 1.0) -> Iterator[Event]:
+                tick: float = 1.0, evaluate: bool = True) -> Iterator[Event]:
         """A Hub checkpoint exported and compressed into a new library model. The checks are made here, at
         the call, so a refusal comes before anything waits in line."""
         check_signed_in(self.settings, caller, "convert")
@@ -46,27 +46,43 @@ class ConvertService:
         # a visitor's own token only: the operator's HF_TOKEN is lent to this machine's own user alone
         return self._queued(cancel, tick, lambda: convert_model(
             hub=self.hub, library=self.library, repo_id=repo_id, options=options, token=caller.hub_token,
-            cancel=cancel, device=self.devices.resolve(""), owner=caller.owner))
+            cancel=cancel, device=self.devices.resolve(""), owner=caller.owner, evaluate=evaluate))
 
     def compress(self, *, caller: Caller, model: str, options: ExportOptions, cancel: threading.Event,
-                 tick: float = 1.0) -> Iterator[Event]:
+                 tick: float = 1.0, evaluate: bool = True) -> Iterator[Event]:
         """An OpenVINO model of the library compressed again into a new one (the original stays)."""
         model = self._source(caller, model).id
         return self._queued(cancel, tick, lambda: compress_model(
             library=self.library, hub=self.hub, model=model, options=options, cancel=cancel,
-            device=self.devices.resolve(""), owner=caller.owner))
+            device=self.devices.resolve(""), owner=caller.owner, evaluate=evaluate))
 
     def from_library(self, *, caller: Caller, model: str, options: ExportOptions, cancel: threading.Event,
-                     tick: float = 1.0) -> Iterator[Event]:
+                     tick: float = 1.0, evaluate: bool = True) -> Iterator[Event]:
         """A library model made anew: a GGUF turned into OpenVINO IR, an IR compressed again."""
         source = self._source(caller, model)
         if source.format != "gguf":
             return self._queued(cancel, tick, lambda: compress_model(
                 library=self.library, hub=self.hub, model=source.id, options=options, cancel=cancel,
-                device=self.devices.resolve(""), owner=caller.owner))
+                device=self.devices.resolve(""), owner=caller.owner, evaluate=evaluate))
         return self._queued(cancel, tick, lambda: gguf_to_ir(
             library=self.library, hub=self.hub, model=source.id, cancel=cancel, device=self.devices.resolve(""),
-            owner=caller.owner))
+            owner=caller.owner, evaluate=evaluate))
+
+    def evaluate(self, *, caller: Caller, model: str, reference: str = "", cancel: threading.Event,
+                 tick: float = 1.0) -> Iterator[Event]:
+        """A chat model measured against a reference, both models this caller may use; the report is kept with
+        the model only when the caller may change it (who added it, or the operator): a visitor's measure of
+        someone else's model is theirs alone."""
+        check_signed_in(self.settings, caller, "evaluate models")
+        if not (model or "").strip():
+            raise InvalidParameter("Pick the model to evaluate.")
+        entry = self.access.get(caller, model.strip())
+        reference = (reference or "").strip() or entry.source.get("library_model", "")  # by default, its source
+        base = self.access.get(caller, reference) if reference else None
+        save = caller.operator or bool(entry.owner and entry.owner == caller.owner)
+        return self._queued(cancel, tick, lambda: evaluate_model(
+            library=self.library, hub=self.hub, model=entry.id, reference=base.id if base else "", cancel=cancel,
+            device=self.devices.resolve(""), save=save))
 
     def publish(self, *, caller: Caller, model: str, repo_name: str = "", private: bool = True) -> PublishResult:
         """A library model pushed to the caller's own Hub account, with their own token, never the operator's."""

@@ -10,6 +10,7 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from ..access import check_engine_options
+from ..convert.jobs import Registered
 from ..convert.options import ExportOptions
 from ..engines.llm import GenerationParams
 from ..engines.options import EngineOptions
@@ -284,13 +285,15 @@ def _convert_endpoints(services: Services) -> None:
     @user_errors
     def convert_model(repo_id: str, weight_format: str = "int4", group_size: int = 0, ratio: float = 1.0,
                       sym: bool = False, awq: bool = False, scale_estimation: bool = False, dataset: str = "",
-                      trust_remote_code: bool = False, request: gr.Request | None = None,
+                      trust_remote_code: bool = False, evaluate: bool = True, request: gr.Request | None = None,
                       profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None) -> Iterator[dict]:
         """Export a Hub checkpoint (Transformers or Diffusers) to OpenVINO IR with optimum-intel, compress its
         weights with NNCF, check it, and add it to the library. Streams its progress ({status, stage, done,
-        total, unit, place}) and ends with the report: id, location, task, seconds, source_bytes, output_bytes,
-        peak_rss_bytes, options, and for chat models a quality check against the uncompressed export and the
-        new model's speed. A client that leaves cancels it: nothing is added.
+        total, unit, place}; from the registration on, also the new model's id) and ends with the report: id,
+        location, task, seconds, source_bytes, output_bytes, peak_rss_bytes, options, and for a compressed chat
+        model its quality against the uncompressed export (KL divergence, top-1 agreement, perplexity, and the
+        answers side by side) and its speed. A client that leaves cancels it: nothing is added, or, once the
+        model is registered, its evaluation stops and the model stays with the quick check's figures.
 
         Args:
             repo_id: the Hub repo of the checkpoint, as owner/name.
@@ -302,6 +305,8 @@ def _convert_endpoints(services: Services) -> None:
             scale_estimation: apply scale estimation (needs a dataset).
             dataset: calibration data: "auto" (the model's own generations) or empty for none.
             trust_remote_code: run Python code the repo carries; only for repos you trust.
+            evaluate: after registering a compressed chat model, measure it fully (about a minute for a small
+                model; the stage "evaluate"); False ends at the registration, with the quick check's figures.
         """
         options = ExportOptions(weight_format=weight_format, group_size=int(group_size), ratio=float(ratio),
                                 sym=bool(sym), awq=bool(awq), scale_estimation=bool(scale_estimation),
@@ -309,11 +314,11 @@ def _convert_endpoints(services: Services) -> None:
         cancel = threading.Event()
         yield from followed(services.conversions.convert(
             caller=caller_of(services.settings, request, profile, oauth), repo_id=repo_id, options=options,
-            cancel=cancel, tick=HEARTBEAT), cancel)
+            cancel=cancel, tick=HEARTBEAT, evaluate=bool(evaluate)), cancel)
 
     @user_errors
     def compress_model(model: str, weight_format: str = "int4", group_size: int = 0, ratio: float = 1.0,
-                       sym: bool = False, request: gr.Request | None = None,
+                       sym: bool = False, evaluate: bool = True, request: gr.Request | None = None,
                        profile: gr.OAuthProfile | None = None) -> Iterator[dict]:
         """Compress the weights of an OpenVINO model of the library again with NNCF, into a new library model (the
         original stays). Streams its progress and ends with the report, as convert_model.
@@ -324,15 +329,35 @@ def _convert_endpoints(services: Services) -> None:
             group_size: weights per quantization group for 4-bit formats; 0 picks one that fits the model; -1 per channel.
             ratio: share of layers at 4 bits (the rest at 8 bits), above 0 and at most 1.
             sym: symmetric quantization (no zero points).
+            evaluate: after registering it, measure it fully against the original; False ends at the registration.
         """
         options = ExportOptions(weight_format=weight_format, group_size=int(group_size), ratio=float(ratio),
                                 sym=bool(sym))
         cancel = threading.Event()
         yield from followed(services.conversions.compress(
             caller=caller_of(services.settings, request, profile), model=model, options=options, cancel=cancel,
-            tick=HEARTBEAT), cancel)
+            tick=HEARTBEAT, evaluate=bool(evaluate)), cancel)
 
-    for fn in (convert_model, compress_model):  # one at a time: the others wait in the app's own line
+    @user_errors
+    def evaluate_model(model: str, reference: str = "", request: gr.Request | None = None,
+                       profile: gr.OAuthProfile | None = None) -> Iterator[dict]:
+        """Measure a chat model of the library against a reference, as a conversion's evaluation does: perplexity,
+        KL divergence and top-1 agreement of their next-token distributions on a fixed text (when both are
+        OpenVINO IR), and their greedy answers to 16 prompts compared by sentence embeddings. Streams its progress
+        as convert_model does and ends with {model, reference, quality, precisions, saved}; the report is kept
+        with the model (saved) when you may change it: you added it, or you run this machine.
+
+        Args:
+            model: a chat model id from local_models.
+            reference: the model to measure it against, of the same task; empty: the library model it was made
+                from (a compressed model's 16-bit original).
+        """
+        cancel = threading.Event()
+        yield from followed(services.conversions.evaluate(
+            caller=caller_of(services.settings, request, profile), model=model, reference=reference or "",
+            cancel=cancel, tick=HEARTBEAT), cancel)
+
+    for fn in (convert_model, compress_model, evaluate_model):  # one at a time: the others wait in the app's own line
         gr.api(fn, api_name=fn.__name__, **line_events(services.conversions.line))
 
 
@@ -345,12 +370,16 @@ def followed(events: Iterator, cancel: threading.Event) -> Iterator[dict]:
     try:
         for event in events:
             if isinstance(event, Finished):
-                yield event.result.to_api()
+                yield event.result if isinstance(event.result, dict) else event.result.to_api()
                 return
+            if isinstance(event, Registered):  # the model is usable from here on; its evaluation follows
+                state = {**state, "id": event.report.id}
+                continue
             if isinstance(event, Waiting):
                 state = {"status": "waiting", "place": event.place}
             elif isinstance(event, Stage):
-                state = {"status": "running", "stage": event.name.lower(), "step": event.index, "steps": event.count}
+                state = {"status": "running", "stage": event.name.lower(), "step": event.index, "steps": event.count,
+                         **({"id": state["id"]} if "id" in state else {})}
             elif isinstance(event, Progress):
                 state = {**state, "done": event.done, "total": event.total, "unit": event.unit}
             if isinstance(event, (Stage, Waiting)) or time.monotonic() - last >= HEARTBEAT:

@@ -14,7 +14,7 @@ import gradio as gr
 import pandas as pd
 
 from ..access import Caller
-from ..convert.jobs import ConversionReport
+from ..convert.jobs import ConversionReport, Registered
 from ..convert.options import FOUR_BIT_FORMATS, PRESETS, ExportOptions, datasets, weight_formats
 from ..hub.publish import default_repo_name
 from ..services import Services
@@ -53,6 +53,8 @@ def status_html(stage: Stage | None, progress: Progress | None, started: float, 
         figures = f" · {human_bytes(progress.done)} of {human_bytes(progress.total)} · {human_bytes(progress.rate)}/s"
     elif progress and progress.unit == "%":
         figures = f" · {escape(progress.label) + ' ' if progress.label else ''}{progress.done}%"
+    elif progress and progress.total:
+        figures = f" · {escape(progress.label) + ' ' if progress.label else ''}{progress.fraction:.0%}"
     return (f'<div class="gu-progress"><div class="gu-progress-label"><b>Step {stage.index} of {stage.count}: '
             f'{escape(stage.name)}</b>{figures} · {human_seconds(time.monotonic() - started)} in all'
             f'{" · " + escape(note) if note else ""}</div>{bar}</div>')
@@ -67,10 +69,7 @@ def report_markdown(r: ConversionReport) -> str:
                                                              for k, v in r.stages.items()) + ")"),
             ("Peak memory of the job", human_bytes(r.peak_rss_bytes)),
             ("Weights", ", ".join(f"{k} {v:.0%}" for k, v in sorted(r.precisions.items(), key=lambda kv: -kv[1])))]
-    if r.quality:
-        q = r.quality
-        rows.append(("Quality", f"**{q.get('verdict')}**: {q.get('score', 0):.2f} similarity to the greedy answers "
-                                f"of {r.reference or 'the original'} on {len(q.get('rows', []))} prompts"))
+    rows += quality_rows(r.quality, r.reference)
     if r.tokens_per_s:
         reference = (r.quality or {}).get("reference_tokens_per_s")
         rows.append(("Speed", f"{r.tokens_per_s:.0f} tokens/s" + (f" (before: {reference:.0f})"
@@ -79,13 +78,44 @@ def report_markdown(r: ConversionReport) -> str:
     rows.append(("Options", ", ".join(f"{k}={v}" for k, v in options.items())))
     if r.command:
         rows.append(("Same as", f"`{r.command}`"))
-    table = "| Report | |\n|---|---|\n" + "\n".join(f"| {k} | {str(v).replace('|', '/')} |" for k, v in rows)
-    answers = ""
-    if r.quality and r.quality.get("rows"):
-        answers = "\n\n| prompt | before | after | similarity |\n|---|---|---|---|\n" + "\n".join(
-            f"| {_cell(x['prompt'])} | {_cell(x['reference'])} | {_cell(x['candidate'])} | {x['similarity']:.2f} |"
-            for x in r.quality["rows"])
-    return table + answers
+    return table_markdown(rows) + answers_markdown(r.quality)
+
+
+def table_markdown(rows: list[tuple[str, str]]) -> str:
+    return "| Report | |\n|---|---|\n" + "\n".join(f"| {k} | {str(v).replace('|', '/')} |" for k, v in rows)
+
+
+def quality_rows(q: dict | None, reference: str = "") -> list[tuple[str, str]]:
+    """A quality report in words: the verdict and what it means, the token-level figures, the answers'."""
+    if not q:
+        return []
+    against = reference or "the original"
+    if "depth" not in q:  # a report of genai_ui before December 2026: four answers, compared word by word
+        return [("Quality", f"**{q.get('verdict')}**: {q.get('score', 0):.2f} word overlap with the greedy answers of "
+                            f"{against} on {len(q.get('rows', []))} prompts (an older, coarser check)")]
+    first = " (a first estimate from one chunk of text: the full evaluation follows)" if q["depth"] == "quick" else ""
+    rows = [("Quality", f"**{q['verdict']}**{first}: {q.get('means', '')}, against {against}")]
+    t = q.get("tokens")
+    if t:
+        rows.append(("Token by token", f"KL divergence {t['kl_mean']:.3f} (99th percentile {t['kl_p99']:.2f}), "
+                                       f"the same top token {t['top1_agreement']:.0%} of the time, perplexity "
+                                       f"{t['reference_perplexity']:.1f} → {t['candidate_perplexity']:.1f}, on "
+                                       f"{t['tokens']} tokens of *Alice's Adventures in Wonderland*"))
+    if q.get("rows"):
+        rows.append(("Answers", f"{q['answer_similarity']:.2f} similar to the reference's on {len(q['rows'])} "
+                                "prompts (sentence embeddings, all-MiniLM-L6-v2; 1 is the same meaning)"))
+    if q.get("evaluation"):
+        rows.append(("Evaluation", q["evaluation"]))
+    return rows
+
+
+def answers_markdown(q: dict | None) -> str:
+    """The greedy answers side by side, with their similarity."""
+    if not q or not q.get("rows"):
+        return ""
+    return "\n\n| kind | prompt | before | after | similarity |\n|---|---|---|---|---|\n" + "\n".join(
+        f"| {x.get('kind', '')} | {_cell(x['prompt'])} | {_cell(x['reference'])} | {_cell(x['candidate'])} | "
+        f"{x['similarity']:.2f} |" for x in q["rows"])
 
 
 def _cell(text: str) -> str:
@@ -93,9 +123,15 @@ def _cell(text: str) -> str:
 
 
 def plot_rows(r: ConversionReport) -> list[dict]:
-    """The bar chart: each prompt's similarity, and the share of weights at each precision."""
-    bars = [{"what": f"answer {i}", "value": round(x["similarity"], 3), "kind": "answer like before"}
-            for i, x in enumerate((r.quality or {}).get("rows", []), 1)]
+    """The bar chart: the share of the same top token, each answer's similarity, and the share of weights at
+    each precision."""
+    q = r.quality or {}
+    bars = []
+    if q.get("tokens"):
+        bars.append({"what": "same top token", "value": round(q["tokens"]["top1_agreement"], 3),
+                     "kind": "token by token"})
+    bars += [{"what": f"answer {i}", "value": round(max(0.0, x["similarity"]), 3), "kind": "answer like before"}
+             for i, x in enumerate(q.get("rows", []), 1)]
     bars += [{"what": k, "value": round(v, 3), "kind": "share of weights"} for k, v in r.precisions.items()]
     return bars
 
@@ -252,7 +288,7 @@ def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dic
                  request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, *values):
         state.cancel = threading.Event()
         lines: deque[str] = deque(maxlen=LOG_LINES)
-        started, stage, progress, last = time.monotonic(), None, None, 0.0
+        started, stage, progress, last, note = time.monotonic(), None, None, 0.0, ""
         idle = {c.open_model: gr.Button(visible=False), c.chart: gr.BarPlot(visible=False),
                 c.publish_box: gr.Accordion(visible=False), c.start: gr.Button(interactive=True),
                 c.cancel: gr.Button(visible=False)}
@@ -262,11 +298,19 @@ def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dic
             events = (services.conversions.convert(repo_id=repo_id, **how) if kind == "A Hub checkpoint" else
                       services.conversions.from_library(model=local_id or "", **how))
             yield {**idle, c.status: "", c.log: "", c.report: "", c.start: gr.Button(interactive=False),
-                   c.cancel: gr.Button(visible=True)}
+                   c.cancel: gr.Button("Cancel", visible=True)}
             for event in events:
                 if isinstance(event, Finished):
                     result: ConversionReport = event.result
                     break
+                if isinstance(event, Registered):  # usable from now on; its evaluation follows
+                    state.last_id = event.report.id
+                    note = f"✓ {event.report.id} is in your library"
+                    # the chart waits for the evaluation: a plot whose kinds of bars change is redrawn with the
+                    # first update's colours only (Gradio 6.31), and the answers' bars would not show
+                    yield {**done_parts(event.report, evaluating=True), c.log: "\n".join(lines),
+                           c.chart: gr.BarPlot(visible=False), c.cancel: gr.Button("Stop the evaluation", visible=True)}
+                    continue
                 if isinstance(event, Waiting):
                     yield {c.status: f'<div class="gu-progress-label">⏳ {escape(event.describe())}</div>'}
                     continue
@@ -278,7 +322,7 @@ def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dic
                     progress = event
                 if time.monotonic() - last >= UPDATE_EVERY:
                     last = time.monotonic()
-                    yield {c.status: status_html(stage, progress, started), c.log: "\n".join(lines)}
+                    yield {c.status: status_html(stage, progress, started, note), c.log: "\n".join(lines)}
         except GeneratorExit:  # the page went away: the job stops too
             state.cancel.set()
             raise
@@ -287,12 +331,16 @@ def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dic
                    c.log: "\n".join(lines)}
             raise
         state.last_id = result.id
-        yield {**idle, c.status: f'<div class="gu-done">✓ <b>{escape(result.id)}</b> is in your library.</div>',
-               c.log: "\n".join(lines), c.report: report_markdown(result),
-               c.open_model: gr.Button(open_labels.get(result.task, "Open"), visible=result.task in open_labels),
-               c.chart: gr.BarPlot(value=pd.DataFrame(plot_rows(result)), visible=True),
-               c.publish_box: gr.Accordion(visible=True),
-               c.repo_name: default_repo_name(entry=services.library.get(result.id))}
+        yield {**idle, **done_parts(result), c.log: "\n".join(lines), c.cancel: gr.Button("Cancel", visible=False)}
+
+    def done_parts(result: ConversionReport, evaluating: bool = False) -> dict:
+        more = " Its evaluation runs now; the report below fills in when it ends." if evaluating else ""
+        return {c.status: f'<div class="gu-done">✓ <b>{escape(result.id)}</b> is in your library.{more}</div>',
+                c.report: report_markdown(result),
+                c.open_model: gr.Button(open_labels.get(result.task, "Open"), visible=result.task in open_labels),
+                c.chart: gr.BarPlot(value=pd.DataFrame(plot_rows(result)), visible=True),
+                c.publish_box: gr.Accordion(visible=True),
+                c.repo_name: default_repo_name(entry=services.library.get(result.id))}
 
     def on_cancel(state: ConvertSession) -> None:
         state.cancel.set()
