@@ -11,16 +11,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from genai_ui.testing.models import (  # noqa: F401 (the tests'; names for them)
-    _bpe_tokenizer,
-    cached,
-    smollm2_checkpoint,
-    smollm2_ir,
-    smollm2_ir_fp16,
-    tiny_llava,
-    tiny_stable_diffusion,
-    tiny_t5,
-)
+from genai_ui.testing.models import (_bpe_tokenizer, cached,  # noqa: F401 (the tests'; names for them)
+                                     smollm2_checkpoint, smollm2_ir, smollm2_ir_fp16, tiny_llava,
+                                     tiny_stable_diffusion, tiny_t5)
 
 
 def folder_files(folder: Path) -> dict[str, Path]:
@@ -206,12 +199,8 @@ def build_neox_japanese(folder: Path, recipe: dict) -> None:
     import sys
 
     import torch
-    from transformers import (
-        GenerationConfig,
-        GPTNeoXJapaneseConfig,
-        GPTNeoXJapaneseForCausalLM,
-        GPTNeoXJapaneseTokenizer,
-    )
+    from transformers import (GenerationConfig, GPTNeoXJapaneseConfig, GPTNeoXJapaneseForCausalLM,
+                              GPTNeoXJapaneseTokenizer)
 
     source = Path(tempfile.mkdtemp(prefix="neox-ja-"))
     try:

@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from genai_ui.access import (
-    LOCAL,
-    Caller,
-    check_delete,
-    check_engine_options,
-    check_remote_code,
-    check_signed_in,
-    identify,
-)
+from genai_ui.access import (LOCAL, Caller, check_delete, check_engine_options, check_remote_code, check_signed_in,
+                             identify)
 from genai_ui.engines.llm import PromptTooLong, fit_context
 from genai_ui.errors import InvalidParameter, NotAllowed, SignInRequired
 from genai_ui.run.image import ImageParams
