@@ -84,12 +84,12 @@ def test_the_quick_check_prints_the_token_level_figures_and_precisions(int4_vs_f
     # gradio_client would take a dict holding a string under "path" for a file to download
     assert set(q) == {"verdict", "means", "depth", "summary", "tokens", "answer_similarity", "candidate_tokens_per_s",
                       "reference_tokens_per_s", "rows", "evaluated"}
-    assert q["depth"] == "quick" and q["rows"] == [] and q["tokens"]["tokens"] == 127
+    assert q["depth"] == "quick" and q["rows"] == [] and q["tokens"]["tokens"] == 63
     t = q["tokens"]
     assert 0 < t["kl_mean"] < 1 and 0.5 < t["top1_agreement"] < 1 and t["candidate_perplexity"] > 1
     assert q["verdict"] == verdict_for(kl_mean=t["kl_mean"], top1=t["top1_agreement"])
     assert q["summary"].startswith(f"Quality: {q['verdict']} (a first estimate")
-    assert progress and progress[-1] == "genai_ui: progress 127 127 Reading the evaluation text"
+    assert progress and progress[-1] == "genai_ui: progress 63 63 Reading the evaluation text"
 
 
 def test_cli_refuses_a_missing_model_in_one_line(tmp_path):

@@ -58,16 +58,16 @@ def raw_convert_run(repo: str, out: Path, env: dict) -> Conversion:
 def app_convert_run(client, repo: str, library) -> tuple[Conversion, dict]:
     """One /convert_model call, followed as a client follows it: the moment its stream names the registered
     model (usable from then on: its evaluation follows), and the end, with the report."""
-    from gradio_client.exceptions import AppError
+    from ..ui.client import follow_conversion
 
-    start, usable = time.perf_counter(), None
-    job = client.submit(repo, "int4", 0, api_name="/convert_model")
-    for update in job:
-        if usable is None and isinstance(update, dict) and update.get("status") == "running" and update.get("id"):
-            usable = time.perf_counter() - start
+    start, usable, report = time.perf_counter(), None, None
     try:
-        report = job.result()
-    except AppError as err:
+        for update in follow_conversion(client, repo, "int4", 0):
+            if "status" not in update:
+                report = update
+            elif usable is None and update["status"] == "running" and update.get("id"):
+                usable = time.perf_counter() - start
+    except RuntimeError as err:
         sys.exit(f"The app's /convert_model failed: {err}")
     seconds = time.perf_counter() - start
     library.delete(report["id"])  # the next run starts from the same library, and gets the same id

@@ -316,20 +316,13 @@ def evaluate_model(*, library: Library, hub: HubService, model: str, reference: 
     base = library.get(reference, entry.task)
     if base.id == entry.id:
         raise InvalidParameter(f"'{entry.id}' against itself measures nothing: name another model as the reference.")
-    if entry.format == "gguf" and base.format == "gguf":
-        yield Log("Both are GGUF files, whose logits the runtime does not give: only their answers are compared.")
+    if "gguf" in (entry.format, base.format):
+        yield Log("A GGUF gives no logits to compare: only the answers are compared.")
     env = child_env(hub)
     yield stage("Evaluate")
-    embedder_home = library.models_dir.parent
-    from ..embedder import embedder_dir
-
-    if not (embedder_dir(embedder_home) / "openvino_model.xml").is_file():
-        yield Log("Preparing the embedding model that compares answers (all-MiniLM-L6-v2, once)")
-        yield from _step(_python("genai_ui.embedder", "--home", str(embedder_home)), "Preparing the embedding model",
-                         cancel, env)
+    embedder = yield from _embedder(library, cancel, env)
     cmd = _python("genai_ui.convert.quality", "--reference", str(base.load_path), "--candidate",
-                  str(entry.load_path), "--device", device, "--depth", "full", "--embedder",
-                  str(embedder_dir(embedder_home)))
+                  str(entry.load_path), "--device", device, "--depth", "full", "--embedder", str(embedder))
     found, _ = yield from _json_step(cmd, "The evaluation", "nothing was changed", cancel, env)
     quality = found["quality"]
     yield Log(quality["summary"])
@@ -403,7 +396,7 @@ def _verify(model_dir: Path, task: str, reference: Path | None, cancel, env, dev
     one chunk of the evaluation text); for the others, the task's own check (it loads and answers)."""
     from .quality import weight_precisions
 
-    checked = {"precisions": weight_precisions(model_dir=model_dir)}
+    checked = {}
     if _token_level(task, reference):
         cmd = _python("genai_ui.convert.quality", "--reference", str(reference), "--candidate", str(model_dir),
                       "--device", device, "--depth", "quick")
@@ -413,6 +406,8 @@ def _verify(model_dir: Path, task: str, reference: Path | None, cancel, env, dev
                       "--device", device)
         what = "Verifying the new model"
     found, peak = yield from _json_step(cmd, what, "so the model was not added", cancel, env)
+    # the quality check reads them in its own process; the task's check does not
+    checked["precisions"] = found.get("precisions") or weight_precisions(model_dir=model_dir)
     if "quality" in found:
         checked["quality"] = found["quality"]
         yield Log(found["quality"]["summary"])
@@ -435,9 +430,7 @@ def _then_evaluate(library: Library, report: ConversionReport, reference: Path, 
     """A registered model's full evaluation, as the job's last stage."""
     yield Registered(report)
     yield stage("Evaluate")
-    # the app's home holds the embedding model; the library is its models/ folder
-    report = stage.finish((yield from _evaluate(library, report, reference, cancel, env, device,
-                                                library.models_dir.parent)))
+    report = stage.finish((yield from _evaluate(library, report, reference, cancel, env, device)))
     try:
         library.update_report(report.id, report.to_api())  # with the evaluation's figures and time
     except ModelNotFound:
@@ -445,19 +438,25 @@ def _then_evaluate(library: Library, report: ConversionReport, reference: Path, 
     return report
 
 
-def _evaluate(library: Library, report: ConversionReport, reference: Path, cancel, env, device: str,
-              home: Path) -> Events:
-    """After registration: the full evaluation (genai_ui.convert.quality --depth full), its report saved with
-    the model. The model stays whatever happens here: a stop or a failure keeps the quick check's figures and
-    says so in the report."""
+def _embedder(library: Library, cancel, env) -> Generator[object, None, Path]:
+    """The embedding model's folder in the app's home (the library is its models/ folder), exported first when
+    it is not there yet: a step of its own, so that Cancel stops it."""
     from ..embedder import embedder_dir
 
+    home = library.models_dir.parent
+    if not (embedder_dir(home) / "openvino_model.xml").is_file():
+        yield Log("Preparing the embedding model that compares answers (all-MiniLM-L6-v2, once)")
+        yield from _step(_python("genai_ui.embedder", "--home", str(home)), "Preparing the embedding model", cancel,
+                         env)
+    return embedder_dir(home)
+
+
+def _evaluate(library: Library, report: ConversionReport, reference: Path, cancel, env, device: str) -> Events:
+    """After registration: the full evaluation (genai_ui.convert.quality --depth full), as the report it makes.
+    The model stays whatever happens here: a stop or a failure keeps the quick check's figures and says so in
+    the report."""
     try:
-        embedder = embedder_dir(home)
-        if not (embedder / "openvino_model.xml").is_file():
-            yield Log("Preparing the embedding model that compares answers (all-MiniLM-L6-v2, once)")
-            yield from _step(_python("genai_ui.embedder", "--home", str(home)), "Preparing the embedding model",
-                             cancel, env)
+        embedder = yield from _embedder(library, cancel, env)
         cmd = _python("genai_ui.convert.quality", "--reference", str(reference), "--candidate", report.location,
                       "--device", device, "--depth", "full", "--embedder", str(embedder))
         found, _ = yield from _json_step(cmd, "The evaluation", "the model stays, with the quick check's figures",
