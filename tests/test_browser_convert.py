@@ -102,3 +102,39 @@ def test_a_second_conversion_waits_its_turn_and_each_cancels_only_their_own(brow
     finally:
         first.context.close()
         second.context.close()
+
+
+def test_find_the_best_shows_the_plot_and_the_recommendation_and_keeps_the_choice(browser, app_url, services,
+                                                                                   output_dir):
+    """Two candidates ticked: int8 is measured, groups of 128 are said not to fit SmolLM2; the plot, the table
+    and the recommendation show, and keeping the recommended one puts it, alone, in the library."""
+    page = open_page(browser, app_url)
+    before = {e.id for e in services.library.list()}
+    kept = "SmolLM2-135M-Instruct-int8"
+    try:
+        page.get_by_role("tab", name="Convert").click()
+        page.locator("#convert-repo textarea").fill("HuggingFaceTB/SmolLM2-135M-Instruct")
+        page.get_by_text("Find the best: the candidates to try").click()
+        for label in page.locator("#convert-best-candidates label").all():
+            if not label.inner_text().startswith(("int8:", "int4-g128:")):
+                label.locator("input").uncheck()
+        ticked = page.locator("#convert-best-candidates input:checked")
+        assert ticked.count() == 2, page.locator("#convert-best-candidates").inner_text()
+        page.click("#convert-find-best")
+        page.locator("#convert-status").get_by_text("Step 4 of 6: int8").wait_for(timeout=300_000)
+        page.locator("#convert-best-note").get_by_text("Recommended: int8").wait_for(timeout=600_000)
+        note = page.locator("#convert-best-note").inner_text()
+        assert "The rule: the smallest candidate whose verdict is same or close" in note
+        table = page.locator("#convert-best-table").inner_text()
+        assert "skipped" in table and "groups of 128 do not divide" in table and "★ recommended" in table
+        page.locator("#convert-best-plot canvas, #convert-best-plot svg").first.wait_for()  # the plot is drawn
+        page.screenshot(path=str(output_dir / "convert-find-best.png"), full_page=True)
+        assert {e.id for e in services.library.list()} == before  # nothing kept yet
+        page.click("#convert-best-keep-button")  # the recommended one is ticked
+        page.locator("#convert-status").get_by_text(f"Kept {kept}").wait_for(timeout=30_000)
+        assert {e.id for e in services.library.list()} == before | {kept}
+        assert not list(services.library.models_dir.glob(".staging-best-*"))
+    finally:
+        page.context.close()
+        if kept in services.library:
+            services.library.delete(kept)

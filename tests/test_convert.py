@@ -285,3 +285,59 @@ def test_a_step_sees_no_token_and_no_secret(monkeypatch):
     assert not set(secrets) & set(env) and not any(v in json.dumps(env) for v in secrets.values()), env
     assert not [k for k in env if k.startswith(("GENAI_UI_", "OAUTH_", "SPACE_"))], env
     assert env["HF_HUB_OFFLINE"] == "1" and env["PATH"]
+
+
+def test_find_the_best_through_the_api_then_keep_the_choice(client, services):
+    """Groups of 128 do not fit SmolLM2's 576 wide layers: said, not tried; int4 in groups of 64 is measured.
+    Nothing enters the library until a candidate is kept, and only that one does. (Which candidate the rule
+    picks among several, and the Pareto front: test_quality_report.py.)"""
+    before = {e.id for e in services.library.list()}
+    found = client.predict(CHECKPOINT, "int4-g128, int4-g64", api_name="/find_best_compression")
+    rows = {r["name"]: r for r in found["rows"]}
+    assert list(rows) == ["int4-g128", "int4-g64"] and not found["stopped"]
+    assert rows["int4-g128"]["skipped"] == "groups of 128 do not divide the layers' widths (576, 1536)"
+    best = rows["int4-g64"]
+    assert best["verdict"] == "degraded" and 0.1 < best["kl_mean"] < 1 and best["tokens_per_s"] > 0
+    assert best["pareto"] and found["recommended"] == "int4-g64" and found["reference_bytes"] > 240e6
+    assert "--weight-format int4 --group-size 64" in best["command"] and best["bytes"] < 120e6
+    assert {e.id for e in services.library.list()} == before  # nothing kept yet
+    with pytest.raises(AppError, match="No finished candidate 'int4-g128'"):
+        client.predict(found["search"], "int4-g128", api_name="/keep_candidates")
+    kept = client.predict(found["search"], "int4-g64", api_name="/keep_candidates")
+    try:
+        assert [k["id"] for k in kept] == ["SmolLM2-135M-Instruct-int4-g64"]
+        entry = services.library.get(kept[0]["id"])
+        assert entry.report["quality"]["verdict"] == "degraded" and entry.options["group_size"] == 64
+        assert entry.source["repo_id"] == CHECKPOINT and entry.report["id"] == entry.id
+        assert {e.id for e in services.library.list()} == before | {entry.id}
+        assert not list(services.library.models_dir.glob(".staging-best-*"))
+        assert "Paris" in client.predict(QUESTION, [], entry.id, "", 32, 0.0, api_name="/chat")
+        with pytest.raises(AppError, match="not waiting for a choice"):
+            client.predict(found["search"], "int4-g64", api_name="/keep_candidates")
+    finally:
+        for k in kept:
+            services.pipelines.unload(k["id"])
+            services.library.delete(k["id"])
+
+
+def test_find_the_best_stopped_midway_still_offers_the_finished_candidate(hub, services):
+    from genai_ui.convert.best import PendingCandidates, find_best
+
+    pending, cancel = PendingCandidates(services.library), threading.Event()
+    job = find_best(hub=hub, library=services.library, pending=pending, repo_id=CHECKPOINT,
+                    names="int8,int4-g64", cancel=cancel)
+    while True:
+        try:
+            event = next(job)
+        except StopIteration as done:
+            found = done.value
+            break
+        if isinstance(event, Stage) and event.name == "int4-g64":  # the first candidate is measured
+            cancel.set()
+    try:
+        assert found["stopped"] and [r["name"] for r in found["rows"]] == ["int8"]
+        assert found["recommended"] == "int8" and found["rows"][0]["pareto"]
+        assert len(list(services.library.models_dir.glob(".staging-best-*"))) == 1 and not workers()
+    finally:
+        pending.discard(found["search"], "")
+    assert not list(services.library.models_dir.glob(".staging-best-*"))

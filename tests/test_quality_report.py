@@ -94,3 +94,25 @@ def test_the_library_shows_each_models_last_verdict_and_report():
     shown = report_of(entry)
     assert "**Last quality report** (measured 2026-12-07)" in shown and "against m-fp16, a model of the library" in shown
     assert "What is the capital of France?" in shown and report_of(plain) == ""
+
+
+def _row(name, size, kl, speed, verdict):
+    return {"name": name, "bytes": size, "kl_mean": kl, "tokens_per_s": speed, "verdict": verdict}
+
+
+def test_the_pareto_front_and_the_recommendation_follow_their_rule():
+    from genai_ui.convert.best import RULE, candidates, pareto, recommend
+
+    rows = [_row("int8", 137, 0.003, 40.0, "same"), _row("int4-mixed", 110, 0.09, 45.0, "close"),
+            _row("int4-g64", 90, 0.32, 55.0, "degraded"), _row("nf4", 90, 0.28, 50.0, "degraded"),
+            _row("int4-g128", 95, 0.40, 50.0, "degraded"), {"name": "x", "skipped": "does not fit"}]
+    # int4-g128 is beaten by int4-g64 on all three (smaller, faster, closer); the others each win somewhere
+    assert pareto(rows) == {"int8", "int4-mixed", "int4-g64", "nf4"}
+    assert recommend(rows) == "int4-mixed"  # the smallest that is same or close
+    assert recommend([r for r in rows if r.get("verdict") == "degraded"]) == "nf4"  # none close: the lowest KL
+    assert recommend([rows[-1]]) == "" and RULE.startswith("the smallest candidate whose verdict is same or close")
+    assert [c.name for c in candidates("int8, nf4")] == ["int8", "nf4"] and len(candidates("")) == 6
+    with pytest.raises(InvalidParameter, match="Unknown candidate 'int3'; the candidates are int8, int4-g128"):
+        candidates("int3")
+    with pytest.raises(InvalidParameter, match="once"):
+        candidates("int8,int8")

@@ -111,46 +111,17 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
                   + ["Verify", "Register", "Evaluate"])
 
     yield stage("Check")
-    about = details(hub, repo_id, token, with_card=False)
-    task = options.task or about.task
-    if task not in TASKS:
-        raise NotAvailable(f"{about.id} is a {about.task or 'model without a task'}: only "
-                           f"{run_here(ids=True).lower()} models convert here.")
-    if not about.supported and not options.task:
-        raise NotAvailable(f"{about.id} cannot run here: {about.reason}.")
+    about, task, files = _checked(hub, library, repo_id, options, token, outputs=[options.weight_format])
     # a compressed chat model is evaluated against its uncompressed export once it is registered
     evaluated = evaluate and options.compresses and TASKS[task].compares_answers
     if not evaluated:
         stage.skip("Evaluate")
-    if about.gguf_files:
-        raise NotAvailable(f"{about.id} holds GGUF files: fetch one in the Hub tab (it runs as it is), then turn it "
-                           "into OpenVINO IR here.")
-    if any(f["name"].endswith(("openvino_model.xml", "openvino_language_model.xml")) for f in about.files):
-        raise NotAvailable(f"{about.id} is an OpenVINO model already: fetch it in the Hub tab, then compress it here.")
     if any(f["name"].endswith(".py") for f in about.files) and not options.trust_remote_code:
         yield Log(f"{about.id} carries Python code; it is not run unless trust_remote_code is on.")
-    files = [f for f in about.files if not SKIPPED.search(f["name"])
-             and (options.trust_remote_code or not f["name"].endswith(".py"))]
-    if any(f["name"].endswith(".safetensors") for f in files):  # the same weights twice: take the safetensors
-        files = [f for f in files if not re.search(r"(pytorch_model|diffusion_pytorch_model)[-.\w]*\.bin$", f["name"])]
-    if not any(WEIGHTS.search(f["name"]) for f in files):  # before the download: the export would fail on it
-        raise NothingToConvert(f"{about.id} has no weights to convert: it holds {holdings(about.files)}. A conversion "
-                               "reads .safetensors or PyTorch .bin weights; ONNX, TensorFlow, Flax, Core ML, "
-                               "OpenVINO and GGUF files, and the .fp16 and .ema copies, are not read.")
     source_bytes = sum(f["size"] for f in files)
-    fp16 = about.sizes.get("fp16") or source_bytes
-    out = about.sizes.get(options.weight_format if options.weight_format in about.sizes else "fp16") or fp16
-    check_disk(library.models_dir, fp16 + out + source_bytes)
 
     yield stage("Download")
-    paths = None
-    for event in run_job(lambda report, stop: hub.call(lambda api: fetch_files(
-            hub, about.id, about.commit or "main", files, token, cache_dir, report, stop), token), cancel=cancel):
-        if isinstance(event, Finished):
-            paths = event.result
-        else:
-            yield event
-    snapshot = Path(paths[0]).parents[len(Path(files[0]["name"]).parts) - 1]
+    snapshot = yield from _download(hub, about, files, token, cache_dir, cancel)
     config = _read_json(snapshot / "config.json")
     group = options.group_size_for(config)
     export_task = TASKS[task].export_task
@@ -197,6 +168,50 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
         if evaluated:
             report = yield from _then_evaluate(library, report, reference, cancel, env, device, stage)
     return report
+
+
+def _checked(hub: HubService, library: Library, repo_id: str, options: ExportOptions, token: str,
+             outputs: list[str]):
+    """A Hub checkpoint that converts here, and the files its export reads: (its details, its task, the files),
+    or a refusal that says why, before anything is downloaded; the disk must hold the download, the 16-bit
+    export and the `outputs` (weight formats)."""
+    about = details(hub, repo_id, token, with_card=False)
+    task = options.task or about.task
+    if task not in TASKS:
+        raise NotAvailable(f"{about.id} is a {about.task or 'model without a task'}: only "
+                           f"{run_here(ids=True).lower()} models convert here.")
+    if not about.supported and not options.task:
+        raise NotAvailable(f"{about.id} cannot run here: {about.reason}.")
+    if about.gguf_files:
+        raise NotAvailable(f"{about.id} holds GGUF files: fetch one in the Hub tab (it runs as it is), then turn it "
+                           "into OpenVINO IR here.")
+    if any(f["name"].endswith(("openvino_model.xml", "openvino_language_model.xml")) for f in about.files):
+        raise NotAvailable(f"{about.id} is an OpenVINO model already: fetch it in the Hub tab, then compress it here.")
+    files = [f for f in about.files if not SKIPPED.search(f["name"])
+             and (options.trust_remote_code or not f["name"].endswith(".py"))]
+    if any(f["name"].endswith(".safetensors") for f in files):  # the same weights twice: take the safetensors
+        files = [f for f in files if not re.search(r"(pytorch_model|diffusion_pytorch_model)[-.\w]*\.bin$", f["name"])]
+    if not any(WEIGHTS.search(f["name"]) for f in files):  # before the download: the export would fail on it
+        raise NothingToConvert(f"{about.id} has no weights to convert: it holds {holdings(about.files)}. A conversion "
+                               "reads .safetensors or PyTorch .bin weights; ONNX, TensorFlow, Flax, Core ML, "
+                               "OpenVINO and GGUF files, and the .fp16 and .ema copies, are not read.")
+    source_bytes = sum(f["size"] for f in files)
+    fp16 = about.sizes.get("fp16") or source_bytes
+    out = sum(about.sizes.get(fmt if fmt in about.sizes else "fp16") or fp16 for fmt in outputs)
+    check_disk(library.models_dir, fp16 + out + source_bytes)
+    return about, task, files
+
+
+def _download(hub: HubService, about, files: list[dict], token: str, cache_dir: Path | None, cancel):
+    """The checkpoint's files into the Hugging Face cache, with byte progress; returns its snapshot folder."""
+    paths = None
+    for event in run_job(lambda report, stop: hub.call(lambda api: fetch_files(
+            hub, about.id, about.commit or "main", files, token, cache_dir, report, stop), token), cancel=cancel):
+        if isinstance(event, Finished):
+            paths = event.result
+        else:
+            yield event
+    return Path(paths[0]).parents[len(Path(files[0]["name"]).parts) - 1]
 
 
 def compress_model(*, library: Library, hub: HubService, model: str, options: ExportOptions,

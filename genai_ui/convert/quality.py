@@ -242,10 +242,13 @@ class QualityReport:
 def evaluate(*, reference: Path, candidate: Path, depth: str = "full", device: str = "CPU",
              embedder: Path | None = None, prompts: tuple[tuple[str, str], ...] = PROMPTS,
              max_new_tokens: int = MAX_NEW_TOKENS, tokens: int = 0,
-             progress: Callable[[int, int, str], None] | None = None) -> QualityReport:
+             progress: Callable[[int, int, str], None] | None = None,
+             reference_answers: Path | None = None) -> QualityReport:
     """The candidate measured against the reference. Token-level when both are IR folders (`tokens` positions
     of the text, by default QUICK_TOKENS or FULL_TOKENS); at the full depth, also the answers, compared with
-    the embedding model in `embedder` (an exported all-MiniLM-L6-v2)."""
+    the embedding model in `embedder` (an exported all-MiniLM-L6-v2). `reference_answers`: a file that keeps
+    the reference's answers for the next candidate measured against the same reference (read when it holds
+    the answers to the same prompts, written when it does not)."""
     from . import divergence as dv
 
     reference, candidate = Path(reference), Path(candidate)
@@ -281,8 +284,16 @@ def evaluate(*, reference: Path, candidate: Path, depth: str = "full", device: s
     cand_answers, cand_speed = _answer(candidate, device, texts, max_new_tokens,
                                        lambda i: progress(i, steps, "Answering with the new model"))
     gc.collect()  # the candidate's weights go before the reference's arrive
-    ref_answers, ref_speed = _answer(reference, device, texts, max_new_tokens,
-                                     lambda i: progress(len(texts) + i, steps, "Answering with the reference"))
+    kept = _kept_answers(reference_answers, texts, max_new_tokens, device)
+    if kept:
+        ref_answers, ref_speed = kept
+    else:
+        ref_answers, ref_speed = _answer(reference, device, texts, max_new_tokens,
+                                         lambda i: progress(len(texts) + i, steps, "Answering with the reference"))
+        if reference_answers is not None:
+            reference_answers.write_text(json.dumps({"prompts": texts, "max_new_tokens": max_new_tokens,
+                                                     "device": device, "answers": ref_answers,
+                                                     "tokens_per_s": ref_speed}))
     gc.collect()
     from ..embedder import Embedder, cosine
 
@@ -293,6 +304,18 @@ def evaluate(*, reference: Path, candidate: Path, depth: str = "full", device: s
                  for i, ((kind, p), r, c) in enumerate(zip(prompts, ref_answers, cand_answers)))
     return QualityReport(depth="full", tokens=figures, rows=rows, candidate_tokens_per_s=cand_speed,
                          reference_tokens_per_s=ref_speed)
+
+
+def _kept_answers(path: Path | None, prompts: list[str], max_new_tokens: int,
+                  device: str) -> tuple[list[str], float] | None:
+    try:
+        kept = json.loads(path.read_text()) if path is not None and path.is_file() else None
+    except ValueError:
+        return None
+    if not kept or (kept.get("prompts"), kept.get("max_new_tokens"), kept.get("device")) != (
+            prompts, max_new_tokens, device):
+        return None
+    return kept["answers"], kept["tokens_per_s"]
 
 
 def _answer(path: Path, device: str, prompts: list[str], max_new_tokens: int,
@@ -353,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedder", type=Path, help="the exported embedding model (full depth)")
     parser.add_argument("--device", default="CPU", help="OpenVINO device (default: CPU)")
     parser.add_argument("--tokens", type=int, default=0, help="positions of the text to measure (default: the depth's)")
+    parser.add_argument("--reference-answers", type=Path, help="a file keeping the reference's answers between "
+                        "candidates (full depth)")
     args = parser.parse_args(argv)
 
     def show(done: int, total: int, what: str) -> None:
@@ -360,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         report = evaluate(reference=args.reference, candidate=args.candidate, depth=args.depth, device=args.device,
-                          embedder=args.embedder, tokens=args.tokens, progress=show)
+                          embedder=args.embedder, tokens=args.tokens, progress=show,
+                          reference_answers=args.reference_answers)
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
         result = {"quality": {**report.to_api(), "evaluated": when}}
         if args.candidate.is_dir():

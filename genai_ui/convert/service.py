@@ -17,6 +17,7 @@ from ..manage import ModelAccess
 from ..settings import Settings
 from ..work.background import Finished, Log, Progress, Stage, in_background
 from ..work.queue import Waiting, WorkQueue, in_line
+from .best import PendingCandidates, candidates, find_best
 from .jobs import compress_model, convert_model, evaluate_model, gguf_to_ir
 from .options import ExportOptions
 
@@ -33,6 +34,10 @@ class ConvertService:
     access: ModelAccess
     devices: Devices
     line: WorkQueue  # one at a time: each takes both cores and gigabytes
+    pending: PendingCandidates | None = None  # Find the best's candidates, until their owner keeps some
+
+    def __post_init__(self) -> None:
+        self.pending = self.pending or PendingCandidates(self.library)
 
     def convert(self, *, caller: Caller, repo_id: str, options: ExportOptions, cancel: threading.Event,
                 tick: float = 1.0, evaluate: bool = True) -> Iterator[Event]:
@@ -83,6 +88,26 @@ class ConvertService:
         return self._queued(cancel, tick, lambda: evaluate_model(
             library=self.library, hub=self.hub, model=entry.id, reference=base.id if base else "", cancel=cancel,
             device=self.devices.resolve(""), save=save))
+
+    def find_best(self, *, caller: Caller, repo_id: str, names: str = "", cancel: threading.Event,
+                  tick: float = 1.0, trust_remote_code: bool = False) -> Iterator[Event]:
+        """A Hub checkpoint converted at several settings and each measured; the candidates wait, outside the
+        library, for their owner to keep some (keep_candidates)."""
+        check_signed_in(self.settings, caller, "find the best compression")
+        check_remote_code(self.settings, caller, trust_remote_code)
+        if not repo_id:
+            raise InvalidParameter("Type the Hub repo of the checkpoint (owner/name).")
+        repo_id = check_repo_id(repo_id)
+        chosen = [c.name for c in candidates(names)]  # a bad name is refused before the line
+        return self._queued(cancel, tick, lambda: find_best(
+            hub=self.hub, library=self.library, pending=self.pending, repo_id=repo_id, names=chosen,
+            token=caller.hub_token, cancel=cancel, device=self.devices.resolve(""), owner=caller.owner,
+            trust_remote_code=trust_remote_code))
+
+    def keep_candidates(self, *, caller: Caller, search: str, keep: list[str]) -> list[ModelEntry]:
+        """The caller's own search's candidates they name into the library; the others deleted."""
+        check_signed_in(self.settings, caller, "keep candidates")
+        return self.pending.keep(search=(search or "").strip(), names=keep, owner=caller.owner)
 
     def publish(self, *, caller: Caller, model: str, repo_name: str = "", private: bool = True) -> PublishResult:
         """A library model pushed to the caller's own Hub account, with their own token, never the operator's."""

@@ -357,7 +357,45 @@ def _convert_endpoints(services: Services) -> None:
             caller=caller_of(services.settings, request, profile), model=model, reference=reference or "",
             cancel=cancel, tick=HEARTBEAT), cancel)
 
-    for fn in (convert_model, compress_model, evaluate_model):  # one at a time: the others wait in the app's own line
+    @user_errors
+    def find_best_compression(repo_id: str, candidates: str = "", request: gr.Request | None = None,
+                              profile: gr.OAuthProfile | None = None,
+                              oauth: gr.OAuthToken | None = None) -> Iterator[dict]:
+        """Find the best compression of a Hub checkpoint for this machine: one fp16 export, compressed at each
+        candidate's settings, each measured (KL divergence, top-1 agreement, answers, decode speed on this
+        machine). Streams its progress as convert_model does and ends with {search, repo_id, rows, recommended,
+        rule, reference_bytes, seconds, stopped, device}; each row is {name, label, options, bytes, verdict, kl_mean,
+        top1_agreement, answer_similarity, tokens_per_s, pareto, command, …} or {name, label, skipped}. Nothing
+        enters the library until keep_candidates; the candidates are deleted after an hour. A client that leaves
+        stops it.
+
+        Args:
+            repo_id: the Hub repo of the checkpoint, as owner/name.
+            candidates: comma-separated names among int8, int4-g128, int4-g64, int4-awq, nf4, int4-mixed; empty
+                for all.
+        """
+        cancel = threading.Event()
+        yield from followed(services.conversions.find_best(
+            caller=caller_of(services.settings, request, profile, oauth), repo_id=repo_id, names=candidates or "",
+            cancel=cancel, tick=HEARTBEAT), cancel)
+
+    @user_errors
+    def keep_candidates(search: str, keep: str, request: gr.Request | None = None,
+                        profile: gr.OAuthProfile | None = None) -> list[dict]:
+        """Keep candidates of your own finished find_best_compression in the library; the others are deleted.
+        Returns the new library entries.
+
+        Args:
+            search: the search's id, from find_best_compression's result.
+            keep: comma-separated candidate names to keep (empty: keep none, delete all).
+        """
+        names = [n.strip() for n in (keep or "").split(",") if n.strip()]
+        return [e.to_api() for e in services.conversions.keep_candidates(
+            caller=caller_of(services.settings, request, profile), search=search, keep=names)]
+
+    gr.api(keep_candidates, api_name="keep_candidates", concurrency_limit=2)
+    # one at a time: the others wait in the app's own line
+    for fn in (convert_model, compress_model, evaluate_model, find_best_compression):
         gr.api(fn, api_name=fn.__name__, **line_events(services.conversions.line))
 
 

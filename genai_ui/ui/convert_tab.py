@@ -14,8 +14,10 @@ import gradio as gr
 import pandas as pd
 
 from ..access import Caller
+from ..convert.best import CANDIDATES
 from ..convert.jobs import ConversionReport, Registered
 from ..convert.options import FOUR_BIT_FORMATS, PRESETS, ExportOptions, datasets, weight_formats
+from ..errors import InvalidParameter
 from ..hub.publish import default_repo_name
 from ..services import Services
 from ..tasks import TASKS, label
@@ -37,6 +39,7 @@ class ConvertSession:
     def __init__(self) -> None:
         self.cancel = threading.Event()
         self.last_id = ""
+        self.search = ""  # the last Find the best, whose candidates wait for a choice
 
     def __deepcopy__(self, memo) -> "ConvertSession":
         return ConvertSession()
@@ -136,6 +139,45 @@ def plot_rows(r: ConversionReport) -> list[dict]:
     return bars
 
 
+BEST_COLUMNS = ["candidate", "size", "verdict", "KL divergence", "same top token", "answers alike", "tokens/s",
+                "Pareto front", "settings"]
+
+
+def best_rows(result: dict) -> list[list]:
+    """Find the best's table: one row a candidate, the skipped ones with why."""
+    out = []
+    for r in result["rows"]:
+        if r.get("skipped"):
+            out.append([r["name"], "–", "skipped", "–", "–", "–", "–", "", r["skipped"]])
+            continue
+        mark = "★ recommended" if r["name"] == result["recommended"] else ("✓" if r["pareto"] else "")
+        out.append([r["name"], human_bytes(r["bytes"]), r["verdict"], f"{r['kl_mean']:.3f}",
+                    f"{r['top1_agreement']:.0%}", f"{r['answer_similarity']:.2f}", f"{r['tokens_per_s']:.1f}", mark,
+                    r["label"]])
+    return out
+
+
+def best_points(result: dict) -> list[dict]:
+    """Find the best's plot: each finished candidate's size against its KL divergence, the Pareto front and the
+    recommendation told apart by colour."""
+    return [{"size (MB)": round(r["bytes"] / 2**20, 1), "KL divergence": round(r["kl_mean"], 4),
+             "candidate": ("recommended: " if r["name"] == result["recommended"] else
+                           "on the Pareto front: " if r["pareto"] else "beaten: ") + r["name"],
+             "tokens/s": round(r["tokens_per_s"], 1)}
+            for r in result["rows"] if not r.get("skipped")]
+
+
+def best_note(result: dict) -> str:
+    done = [r for r in result["rows"] if not r.get("skipped")]
+    chosen = next(r for r in done if r["name"] == result["recommended"])
+    stopped = " The search was stopped: these are the candidates that finished." if result["stopped"] else ""
+    return (f"**Recommended: {chosen['name']}** ({chosen['label']}): {human_bytes(chosen['bytes'])}, "
+            f"{chosen['verdict']}, KL divergence {chosen['kl_mean']:.3f}, {chosen['tokens_per_s']:.1f} tokens/s on "
+            f"{result['device']}. The rule: {result['rule']}. The Pareto front holds the candidates no other beats "
+            f"on size, speed and KL divergence at once.{stopped} Nothing is in your library until you keep a "
+            "candidate; the others are deleted (all of them after an hour).")
+
+
 def library_choices(services: Services, caller: Caller) -> list[tuple[str, str]]:
     """Every library model (that this caller may see) can be a source: an IR to compress again, a GGUF to turn into IR."""
     return [(e.label(), e.id) for e in services.access.list(caller)]
@@ -182,6 +224,14 @@ class _Parts:
     push: gr.Button
     published: gr.Markdown
     last_id: gr.State
+    find_best: gr.Button
+    best_candidates: gr.CheckboxGroup
+    best_box: gr.Group
+    best_note: gr.Markdown
+    best_table: gr.Dataframe
+    best_plot: gr.ScatterPlot
+    best_keep: gr.CheckboxGroup
+    best_keep_button: gr.Button
 
 
 def build_convert_tab(services: Services, hub_session: gr.State, open_labels: dict[str, str]) -> ConvertTab:
@@ -228,8 +278,13 @@ def _layout(services: Services) -> _Parts:
                                     info=None if allowed else "off on this shared deployment (its operator can "
                                                               "allow it with --allow-remote-code)")
                 trust_note = gr.Markdown(visible=False)
+            with gr.Accordion("Find the best: the candidates to try", open=False):
+                best_candidates = gr.CheckboxGroup([(f"{c.name}: {c.label}", c.name) for c in CANDIDATES],
+                                                   value=[c.name for c in CANDIDATES], show_label=False,
+                                                   elem_id="convert-best-candidates")
             with gr.Row():
                 start = gr.Button("Convert", variant="primary", elem_id="convert-start")
+                find_best = gr.Button("Find the best…", elem_id="convert-find-best")
                 cancel = gr.Button("Cancel", variant="stop", visible=False, elem_id="convert-cancel")
         with gr.Column(scale=3):
             status = gr.HTML(elem_id="convert-status")
@@ -247,10 +302,21 @@ def _layout(services: Services) -> _Parts:
                     private = gr.Checkbox(True, label="Private", scale=1)
                     push = gr.Button("Publish", variant="primary", scale=1, elem_id="convert-publish")
                 published = gr.Markdown(elem_id="convert-published")
+            with gr.Group(visible=False) as best_box:
+                best_note = gr.Markdown(elem_id="convert-best-note")
+                best_plot = gr.ScatterPlot(x="size (MB)", y="KL divergence", color="candidate",
+                                           elem_id="convert-best-plot",
+                                           label="Size against what it costs in quality (lower left is better)")
+                best_table = gr.Dataframe(headers=BEST_COLUMNS, interactive=False, wrap=True,
+                                          elem_id="convert-best-table")
+                best_keep = gr.CheckboxGroup([], label="Keep in the library (the others are deleted)",
+                                             elem_id="convert-best-keep")
+                best_keep_button = gr.Button("Keep the chosen", variant="primary", elem_id="convert-best-keep-button")
     return _Parts(gr.State(ConvertSession()), source_kind, repo, local, preset, preset_note,
                   (weight_format, group_size, ratio, sym, awq, scale_estimation, dataset, all_layers, backup, trust,
                    task), trust, trust_note, start, cancel, status, log, report, chart, open_model, publish_box, repo_name,
-                  private, push, published, gr.State(""))
+                  private, push, published, gr.State(""), find_best, best_candidates, best_box, best_note, best_table, best_plot,
+                  best_keep, best_keep_button)
 
 
 def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dict[str, str]) -> ConvertTab:
@@ -346,6 +412,73 @@ def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dic
         state.cancel.set()
 
     @user_errors
+    def on_find_best(state: ConvertSession, kind: str, repo_id: str, names: list[str], hub_state,
+                     request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+        if not names:
+            raise InvalidParameter("Tick at least one candidate to try.")
+        if kind != "A Hub checkpoint":
+            raise InvalidParameter("Find the best starts from a Hub checkpoint: AWQ and the other candidates need "
+                                   "the original weights. Pick “A Hub checkpoint”.")
+        state.cancel = threading.Event()
+        lines: deque[str] = deque(maxlen=LOG_LINES)
+        started, stage, progress, last = time.monotonic(), None, None, 0.0
+        idle = {c.start: gr.Button(interactive=True), c.find_best: gr.Button(interactive=True),
+                c.cancel: gr.Button(visible=False)}
+        try:
+            caller = caller_of(services.settings, request, profile, oauth, getattr(hub_state, "token", ""))
+            events = services.conversions.find_best(caller=caller, repo_id=repo_id, names=",".join(names),
+                                                    cancel=state.cancel)
+            yield {c.status: "", c.log: "", c.report: "", c.best_box: gr.Group(visible=False),
+                   c.chart: gr.BarPlot(visible=False), c.open_model: gr.Button(visible=False),
+                   c.start: gr.Button(interactive=False), c.find_best: gr.Button(interactive=False),
+                   c.cancel: gr.Button("Stop (the finished candidates stay on offer)", visible=True)}
+            for event in events:
+                if isinstance(event, Finished):
+                    result = event.result
+                    break
+                if isinstance(event, Waiting):
+                    yield {c.status: f'<div class="gu-progress-label">⏳ {escape(event.describe())}</div>'}
+                    continue
+                if isinstance(event, Log):
+                    lines.append(event.line)
+                elif isinstance(event, Stage):
+                    stage, progress, last = event, None, 0.0
+                elif isinstance(event, Progress):
+                    progress = event
+                if time.monotonic() - last >= UPDATE_EVERY:
+                    last = time.monotonic()
+                    yield {c.status: status_html(stage, progress, started), c.log: "\n".join(lines)}
+        except GeneratorExit:  # the page went away: the search stops and its candidates go
+            state.cancel.set()
+            raise
+        except Exception as err:
+            yield {**idle, c.status: error_html(err, "The search failed; the log has the details."),
+                   c.log: "\n".join(lines)}
+            raise
+        state.search = result["search"]
+        finished = [r["name"] for r in result["rows"] if not r.get("skipped")]
+        yield {**idle, c.status: f'<div class="gu-done">✓ {len(finished)} candidates measured.</div>',
+               c.log: "\n".join(lines), c.best_box: gr.Group(visible=True), c.best_note: best_note(result),
+               c.best_table: best_rows(result), c.best_plot: pd.DataFrame(best_points(result)),
+               c.best_keep: gr.CheckboxGroup(finished, value=[result["recommended"]])}
+
+    @user_errors
+    def on_keep(state: ConvertSession, names: list[str], request: gr.Request, profile: gr.OAuthProfile | None,
+                oauth: gr.OAuthToken | None):
+        caller = caller_of(services.settings, request, profile, oauth)
+        kept = services.conversions.keep_candidates(caller=caller, search=state.search, keep=list(names or []))
+        state.search = ""
+        if kept:
+            state.last_id = kept[-1].id
+        said = ", ".join(f"**{e.id}**" for e in kept) or "nothing"
+        return {c.best_box: gr.Group(visible=False),
+                c.status: f'<div class="gu-done">✓ Kept {escape(", ".join(e.id for e in kept)) or "nothing"}; the '
+                          'other candidates are deleted.</div>',
+                c.report: f"Kept {said} in your library." if kept else "",
+                c.open_model: gr.Button(open_labels.get(kept[-1].task, "Open"), visible=True) if kept
+                else gr.Button(visible=False)}
+
+    @user_errors
     def on_publish(state: ConvertSession, hub_state, name: str, is_private: bool, request: gr.Request,
                    profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
         # the person's own token (their sign-in on a Space, or the Hub tab's); the operator's HF_TOKEN
@@ -365,6 +498,13 @@ def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dic
                          c.cancel], api_visibility="private", show_progress="hidden",
                         **line_events(services.conversions.line))
     c.cancel.click(on_cancel, [c.session], None, **private_event)
+    c.find_best.click(on_find_best, [c.session, c.source_kind, c.repo, c.best_candidates, hub_session],
+                      [c.status, c.log, c.report, c.best_box, c.chart, c.open_model, c.start, c.find_best, c.cancel,
+                       c.best_note, c.best_table, c.best_plot, c.best_keep],
+                      api_visibility="private", show_progress="hidden", **line_events(services.conversions.line))
+    kept = c.best_keep_button.click(on_keep, [c.session, c.best_keep], [c.best_box, c.status, c.report, c.open_model],
+                                    api_visibility="private")
+    kept.then(lambda state: state.last_id, c.session, c.last_id, **private_event)
     c.push.click(on_publish, [c.session, hub_session, c.repo_name, c.private], c.published, api_visibility="private",
                  concurrency_limit=2)
     job.then(lambda state: state.last_id, c.session, c.last_id, **private_event)
