@@ -457,7 +457,8 @@ def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dic
             raise
         state.search = result["search"]
         finished = [r["name"] for r in result["rows"] if not r.get("skipped")]
-        yield {**idle, c.status: f'<div class="gu-done">✓ {len(finished)} candidates measured.</div>',
+        measured = f'{len(finished)} candidate{"s" * (len(finished) != 1)} measured'
+        yield {**idle, c.status: f'<div class="gu-done">✓ {measured}.</div>',
                c.log: "\n".join(lines), c.best_box: gr.Group(visible=True), c.best_note: best_note(result),
                c.best_table: best_rows(result), c.best_plot: pd.DataFrame(best_points(result)),
                c.best_keep: gr.CheckboxGroup(finished, value=[result["recommended"]])}
