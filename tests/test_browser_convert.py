@@ -31,7 +31,7 @@ def test_a_library_gguf_into_ir_with_a_report_then_evaluated_again_from_the_libr
         # registered: said while the evaluation runs, with its own stop button
         page.locator("#convert-status").get_by_text(f"{made} is in your library").wait_for(timeout=180_000)
         page.locator("#convert-cancel").get_by_text("Stop the evaluation").wait_for()
-        page.locator("#convert-report").get_by_text("Answers").wait_for(timeout=300_000)
+        page.locator("#convert-report").get_by_role("cell", name="Answers", exact=True).wait_for(timeout=300_000)
         report = page.locator("#convert-report").inner_text()
         assert made in report and "same" in report and "What is the capital of France?" in report
         page.locator("#convert-chart canvas, #convert-chart svg").first.wait_for()  # the plot is drawn
@@ -115,10 +115,14 @@ def test_find_the_best_shows_the_plot_and_the_recommendation_and_keeps_the_choic
         page.get_by_role("tab", name="Convert").click()
         page.locator("#convert-repo textarea").fill("HuggingFaceTB/SmolLM2-135M-Instruct")
         page.get_by_text("Find the best: the candidates to try").click()
-        for label in page.locator("#convert-best-candidates label").all():
-            if not label.inner_text().startswith(("int8:", "int4-g128:")):
-                label.locator("input").uncheck()
         ticked = page.locator("#convert-best-candidates input:checked")
+        for _ in range(5):  # boxes unticked in the instant the accordion mounts them can be ticked again by it
+            for label in page.locator("#convert-best-candidates label").all():
+                if not label.inner_text().startswith(("int8:", "int4-g128:")) and label.locator("input").is_checked():
+                    label.locator("input").uncheck()
+            page.wait_for_timeout(500)
+            if ticked.count() == 2:
+                break
         assert ticked.count() == 2, page.locator("#convert-best-candidates").inner_text()
         page.click("#convert-find-best")
         page.locator("#convert-status").get_by_text("Step 4 of 6: int8").wait_for(timeout=300_000)
