@@ -239,14 +239,14 @@ def test_a_job_that_would_not_fit_on_the_disk_is_refused(tmp_path):
 def test_a_step_turns_progress_bars_into_progress_and_its_marks_into_stages():
     import sys
 
-    from genai_ui.convert.jobs import _step
+    from genai_ui.convert.jobs import run_step
     from genai_ui.convert.worker import STAGE
     from genai_ui.work.background import Progress
 
     code = (f"import sys; print('exporting'); print('{STAGE}Compress');"
             "sys.stdout.write('Applying Weight Compression ━━━━╸ 50% 1/2\\rApplying Weight Compression ━━━━━ 100% 2/2\\n')")
-    events = list(_step([sys.executable, "-c", code], "Test", threading.Event(), None, percent=True,
-                        stage=lambda name: Stage(name, 2, 3)))
+    events = list(run_step([sys.executable, "-c", code], "Test", threading.Event(), None, percent=True,
+                           stage=lambda name: Stage(name, 2, 3)))
     assert events[0] == Log("exporting") and events[1] == Stage("Compress", 2, 3)
     assert [(e.done, e.label) for e in events if isinstance(e, Progress)] == [
         (50, "Applying Weight Compression"), (100, "Applying Weight Compression")]
@@ -256,12 +256,12 @@ def test_a_step_turns_progress_bars_into_progress_and_its_marks_into_stages():
 def test_a_failed_step_says_why_in_its_own_words():
     import sys
 
-    from genai_ui.convert.jobs import _step
+    from genai_ui.convert.jobs import run_step
     from genai_ui.errors import ConversionFailed
 
     code = "import sys; print('working'); print('error: the checkpoint has no config.json', file=sys.stderr); sys.exit(2)"
     with pytest.raises(ConversionFailed, match="^The export failed: the checkpoint has no config.json$"):
-        list(_step([sys.executable, "-c", code], "The export", threading.Event(), None))
+        list(run_step([sys.executable, "-c", code], "The export", threading.Event(), None))
 
 
 def test_a_step_sees_no_token_and_no_secret(monkeypatch):
@@ -270,7 +270,7 @@ def test_a_step_sees_no_token_and_no_secret(monkeypatch):
     import json
     import sys
 
-    from genai_ui.convert.jobs import _step, child_env
+    from genai_ui.convert.jobs import child_env, run_step
     from genai_ui.work.background import Log
 
     secrets = {"HF_TOKEN": "hf_operator_secret_1", "HUGGING_FACE_HUB_TOKEN": "hf_operator_secret_2",
@@ -279,8 +279,8 @@ def test_a_step_sees_no_token_and_no_secret(monkeypatch):
     for name, value in secrets.items():
         monkeypatch.setenv(name, value)
     code = "import json, os; print(json.dumps(dict(os.environ)))"
-    shown = [e.line for e in _step([sys.executable, "-c", code], "The step", threading.Event(),
-                                   child_env(HubService(endpoint="http://127.0.0.1:9"))) if isinstance(e, Log)]
+    shown = [e.line for e in run_step([sys.executable, "-c", code], "The step", threading.Event(),
+                                      child_env(HubService(endpoint="http://127.0.0.1:9"))) if isinstance(e, Log)]
     env = json.loads(next(line for line in shown if line.startswith("{")))
     assert not set(secrets) & set(env) and not any(v in json.dumps(env) for v in secrets.values()), env
     assert not [k for k in env if k.startswith(("GENAI_UI_", "OAUTH_", "SPACE_"))], env

@@ -22,9 +22,9 @@ from ..hub.downloads import restriction
 from ..library import Library, ModelEntry, context_length_of, folder_size
 from ..tasks import TASKS
 from ..work.background import Log, Progress
-from .jobs import (ConversionReport, Events, Steps, _add_preprocessor_config, _checked, _download, _embedder,
-                   _json_step, _python, _read_json, _step, child_env, unique_id)
-from .options import ExportOptions, _input_widths
+from .jobs import (ConversionReport, Events, Steps, add_preprocessor_config, checked_source, child_env, download_files,
+                   embedder_model, json_step, python_module, read_json, run_step, unique_id)
+from .options import ExportOptions, input_widths
 
 
 @dataclass(frozen=True)
@@ -182,13 +182,13 @@ def find_best(*, hub: HubService, library: Library, pending: PendingCandidates, 
     started = time.monotonic()
 
     yield stage("Check")
-    about, task, files = _checked(hub, library, repo_id, ExportOptions(trust_remote_code=trust_remote_code), token,
-                                  outputs=[c.options.weight_format for c in chosen])
+    about, task, files = checked_source(hub, library, repo_id, ExportOptions(trust_remote_code=trust_remote_code),
+                                        token, outputs=[c.options.weight_format for c in chosen])
     if not TASKS[task].compares_answers:
         raise InvalidParameter(f"{about.id} is a {task} model: Find the best measures chat models so far.")
     yield stage("Download")
-    snapshot = yield from _download(hub, about, files, token, cache_dir, cancel)
-    config = _read_json(snapshot / "config.json")
+    snapshot = yield from download_files(hub, about, files, token, cache_dir, cancel)
+    config = read_json(snapshot / "config.json")
     export_task = TASKS[task].export_task
     env = child_env(hub)
     work = pending.folder()
@@ -198,14 +198,14 @@ def find_best(*, hub: HubService, library: Library, pending: PendingCandidates, 
         env["TMPDIR"] = str(work)
         reference = work / ".reference"
         yield stage("Export")
-        yield from _step(_python("genai_ui.convert.worker", "export", "--source", str(snapshot), "--task", export_task,
-                                 "--weight-format", "fp16", "--reference", str(reference))
-                         + (["--trust-remote-code"] if trust_remote_code else []),
-                         "The fp16 export", cancel, env, percent=True)
-        _add_preprocessor_config(snapshot, reference)
-        embedder = yield from _embedder(library, cancel, env)
+        yield from run_step(python_module("genai_ui.convert.worker", "export", "--source", str(snapshot), "--task",
+                                          export_task, "--weight-format", "fp16", "--reference", str(reference))
+                            + (["--trust-remote-code"] if trust_remote_code else []),
+                            "The fp16 export", cancel, env, percent=True)
+        add_preprocessor_config(snapshot, reference)
+        embedder = yield from embedder_model(library, cancel, env)
         answers = work / ".reference-answers.json"
-        widths = _input_widths(config)
+        widths = input_widths(config)
         for i, cand in enumerate(chosen):
             yield stage(cand.name)
             yield Log(f"Candidate {i + 1} of {len(chosen)}: {cand.label}")
@@ -218,17 +218,17 @@ def find_best(*, hub: HubService, library: Library, pending: PendingCandidates, 
             out = work / cand.name
             begun = time.monotonic()
             try:
-                peak = yield from _step(_python("genai_ui.convert.worker", "quantize", "--source", str(snapshot),
-                                                "--reference", str(reference), "--output", str(out), "--task",
-                                                export_task, "--config",
-                                                json.dumps(cand.options.quantization_config(group)))
-                                        + (["--trust-remote-code"] if trust_remote_code else []),
-                                        f"Compressing to {cand.name}", cancel, env, percent=True)
-                found, eval_peak = yield from _json_step(
-                    _python("genai_ui.convert.quality", "--reference", str(reference), "--candidate", str(out),
-                            "--device", device, "--depth", "full", "--embedder", str(embedder),
-                            "--reference-answers", str(answers)), f"Evaluating {cand.name}", "it is left out", cancel,
-                    env)
+                peak = yield from run_step(
+                    python_module("genai_ui.convert.worker", "quantize", "--source", str(snapshot), "--reference",
+                                  str(reference), "--output", str(out), "--task", export_task, "--config",
+                                  json.dumps(cand.options.quantization_config(group)))
+                    + (["--trust-remote-code"] if trust_remote_code else []),
+                    f"Compressing to {cand.name}", cancel, env, percent=True)
+                found, eval_peak = yield from json_step(
+                    python_module("genai_ui.convert.quality", "--reference", str(reference), "--candidate", str(out),
+                                  "--device", device, "--depth", "full", "--embedder", str(embedder),
+                                  "--reference-answers", str(answers)),
+                    f"Evaluating {cand.name}", "it is left out", cancel, env)
             except ConversionFailed as err:  # one candidate the tools cannot make: the others still run
                 shutil.rmtree(out, ignore_errors=True)
                 rows.append({"name": cand.name, "label": cand.label, "skipped": f"failed: {err}"})

@@ -111,7 +111,7 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
                   + ["Verify", "Register", "Evaluate"])
 
     yield stage("Check")
-    about, task, files = _checked(hub, library, repo_id, options, token, outputs=[options.weight_format])
+    about, task, files = checked_source(hub, library, repo_id, options, token, outputs=[options.weight_format])
     # a compressed chat model is evaluated against its uncompressed export once it is registered
     evaluated = evaluate and options.compresses and TASKS[task].compares_answers
     if not evaluated:
@@ -121,8 +121,8 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
     source_bytes = sum(f["size"] for f in files)
 
     yield stage("Download")
-    snapshot = yield from _download(hub, about, files, token, cache_dir, cancel)
-    config = _read_json(snapshot / "config.json")
+    snapshot = yield from download_files(hub, about, files, token, cache_dir, cancel)
+    config = read_json(snapshot / "config.json")
     group = options.group_size_for(config)
     export_task = TASKS[task].export_task
     command = (f"optimum-cli export openvino --model {about.id} --task {export_task} "
@@ -141,9 +141,9 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
                "--reference", str(reference)] + (["--trust-remote-code"] if options.trust_remote_code else [])
         if options.compresses:
             cmd += ["--output", str(model_dir), "--config", json.dumps(options.quantization_config(group))]
-        peak = max(peak, (yield from _step(cmd, "The conversion", cancel, env, percent=True, stage=stage)))
+        peak = max(peak, (yield from run_step(cmd, "The conversion", cancel, env, percent=True, stage=stage)))
         for folder in {reference, model_dir}:
-            _add_preprocessor_config(snapshot, folder)
+            add_preprocessor_config(snapshot, folder)
         yield stage("Verify")
         checked, verify_peak = yield from _verify(model_dir, task, reference if options.compresses else None,
                                                   cancel, env, device)
@@ -170,8 +170,8 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
     return report
 
 
-def _checked(hub: HubService, library: Library, repo_id: str, options: ExportOptions, token: str,
-             outputs: list[str]):
+def checked_source(hub: HubService, library: Library, repo_id: str, options: ExportOptions, token: str,
+                   outputs: list[str]):
     """A Hub checkpoint that converts here, and the files its export reads: (its details, its task, the files),
     or a refusal that says why, before anything is downloaded; the disk must hold the download, the 16-bit
     export and the `outputs` (weight formats)."""
@@ -202,7 +202,7 @@ def _checked(hub: HubService, library: Library, repo_id: str, options: ExportOpt
     return about, task, files
 
 
-def _download(hub: HubService, about, files: list[dict], token: str, cache_dir: Path | None, cancel):
+def download_files(hub: HubService, about, files: list[dict], token: str, cache_dir: Path | None, cancel):
     """The checkpoint's files into the Hugging Face cache, with byte progress; returns its snapshot folder."""
     paths = None
     for event in run_job(lambda report, stop: hub.call(lambda api: fetch_files(
@@ -240,7 +240,7 @@ def compress_model(*, library: Library, hub: HubService, model: str, options: Ex
         held = ", ".join(f"{k} {v:.0%}" for k, v in precisions.items())
         raise NotAvailable(f"'{source.id}' is compressed already ({held}): compress a 16-bit version of it.")
     check_disk(library.models_dir, source.size_bytes)
-    config = _read_json(Path(source.location) / "config.json")
+    config = read_json(Path(source.location) / "config.json")
     group = options.group_size_for(config)
     env, peak = child_env(hub), 0
     with library.staging() as staged:
@@ -249,7 +249,7 @@ def compress_model(*, library: Library, hub: HubService, model: str, options: Ex
         yield stage("Compress")
         cmd = [sys.executable, "-m", "genai_ui.convert.worker", "compress", "--source", source.location,
                "--output", str(model_dir), "--config", json.dumps(options.quantization_config(group))]
-        peak = max(peak, (yield from _step(cmd, "Compression", cancel, env, percent=True)))
+        peak = max(peak, (yield from run_step(cmd, "Compression", cancel, env, percent=True)))
         yield stage("Verify")
         checked, verify_peak = yield from _verify(model_dir, source.task, Path(source.location), cancel, env, device)
         yield stage("Register")
@@ -288,7 +288,7 @@ def gguf_to_ir(*, library: Library, hub: HubService, model: str, cancel: threadi
         yield stage("Export")
         cmd = [sys.executable, "-m", "genai_ui.convert.worker", "gguf-ir", "--gguf", str(source.load_path),
                "--output", str(model_dir)]
-        peak = yield from _step(cmd, "Reading the GGUF", cancel, env)
+        peak = yield from run_step(cmd, "Reading the GGUF", cancel, env)
         yield stage("Verify")
         checked, verify_peak = yield from _verify(model_dir, source.task, source.load_path, cancel, env, device)
         yield stage("Register")
@@ -335,10 +335,10 @@ def evaluate_model(*, library: Library, hub: HubService, model: str, reference: 
         yield Log("A GGUF gives no logits to compare: only the answers are compared.")
     env = child_env(hub)
     yield stage("Evaluate")
-    embedder = yield from _embedder(library, cancel, env)
-    cmd = _python("genai_ui.convert.quality", "--reference", str(base.load_path), "--candidate",
-                  str(entry.load_path), "--device", device, "--depth", "full", "--embedder", str(embedder))
-    found, _ = yield from _json_step(cmd, "The evaluation", "nothing was changed", cancel, env)
+    embedder = yield from embedder_model(library, cancel, env)
+    cmd = python_module("genai_ui.convert.quality", "--reference", str(base.load_path), "--candidate",
+                        str(entry.load_path), "--device", device, "--depth", "full", "--embedder", str(embedder))
+    found, _ = yield from json_step(cmd, "The evaluation", "nothing was changed", cancel, env)
     quality = found["quality"]
     yield Log(quality["summary"])
     saved = False
@@ -378,7 +378,7 @@ class Steps:
         return replace(report, seconds=round(now - self.start, 2), stages=durations)
 
 
-def _step(cmd: list[str], what: str, cancel: threading.Event, env: dict, percent: bool = False, stage=None):
+def run_step(cmd: list[str], what: str, cancel: threading.Event, env: dict, percent: bool = False, stage=None):
     """Run one subprocess step, passing its lines on as Log events (and NNCF's percentages as
     Progress, and the step's own stage marks as Stage events); returns its peak memory; a failure
     ends the job with the step's own last words."""
@@ -413,14 +413,14 @@ def _verify(model_dir: Path, task: str, reference: Path | None, cancel, env, dev
 
     checked = {}
     if _token_level(task, reference):
-        cmd = _python("genai_ui.convert.quality", "--reference", str(reference), "--candidate", str(model_dir),
-                      "--device", device, "--depth", "quick")
+        cmd = python_module("genai_ui.convert.quality", "--reference", str(reference), "--candidate",
+                            str(model_dir), "--device", device, "--depth", "quick")
         what = "The quality check"
     else:
-        cmd = _python("genai_ui.convert.worker", "verify", "--model", str(model_dir), "--task", task,
-                      "--device", device)
+        cmd = python_module("genai_ui.convert.worker", "verify", "--model", str(model_dir), "--task", task,
+                            "--device", device)
         what = "Verifying the new model"
-    found, peak = yield from _json_step(cmd, what, "so the model was not added", cancel, env)
+    found, peak = yield from json_step(cmd, what, "so the model was not added", cancel, env)
     # the quality check reads them in its own process; the task's check does not
     checked["precisions"] = found.get("precisions") or weight_precisions(model_dir=model_dir)
     if "quality" in found:
@@ -453,7 +453,7 @@ def _then_evaluate(library: Library, report: ConversionReport, reference: Path, 
     return report
 
 
-def _embedder(library: Library, cancel, env) -> Generator[object, None, Path]:
+def embedder_model(library: Library, cancel, env) -> Generator[object, None, Path]:
     """The embedding model's folder in the app's home (the library is its models/ folder), exported first when
     it is not there yet: a step of its own, so that Cancel stops it."""
     from ..embedder import embedder_dir
@@ -461,8 +461,8 @@ def _embedder(library: Library, cancel, env) -> Generator[object, None, Path]:
     home = library.models_dir.parent
     if not (embedder_dir(home) / "openvino_model.xml").is_file():
         yield Log("Preparing the embedding model that compares answers (all-MiniLM-L6-v2, once)")
-        yield from _step(_python("genai_ui.embedder", "--home", str(home)), "Preparing the embedding model", cancel,
-                         env)
+        yield from run_step(python_module("genai_ui.embedder", "--home", str(home)), "Preparing the embedding model",
+                            cancel, env)
     return embedder_dir(home)
 
 
@@ -471,11 +471,11 @@ def _evaluate(library: Library, report: ConversionReport, reference: Path, cance
     The model stays whatever happens here: a stop or a failure keeps the quick check's figures and says so in
     the report."""
     try:
-        embedder = yield from _embedder(library, cancel, env)
-        cmd = _python("genai_ui.convert.quality", "--reference", str(reference), "--candidate", report.location,
-                      "--device", device, "--depth", "full", "--embedder", str(embedder))
-        found, _ = yield from _json_step(cmd, "The evaluation", "the model stays, with the quick check's figures",
-                                         cancel, env)
+        embedder = yield from embedder_model(library, cancel, env)
+        cmd = python_module("genai_ui.convert.quality", "--reference", str(reference), "--candidate",
+                            report.location, "--device", device, "--depth", "full", "--embedder", str(embedder))
+        found, _ = yield from json_step(cmd, "The evaluation", "the model stays, with the quick check's figures",
+                                        cancel, env)
         quality = found["quality"]
         yield Log(quality["summary"])
     except Cancelled:
@@ -487,11 +487,11 @@ def _evaluate(library: Library, report: ConversionReport, reference: Path, cance
     return replace(report, quality=quality, tokens_per_s=round(quality.get("candidate_tokens_per_s", 0.0), 1))
 
 
-def _python(module: str, *args: str) -> list[str]:
+def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-def _json_step(cmd: list[str], what: str, then: str, cancel, env):
+def json_step(cmd: list[str], what: str, then: str, cancel, env):
     """A step whose last line is its result as JSON, and whose `genai_ui: progress DONE TOTAL WHAT` lines are
     its progress; returns (the result, its peak memory)."""
     from .quality import PROGRESS
@@ -523,14 +523,14 @@ def holdings(files: list[dict]) -> str:
     return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
 
 
-def _add_preprocessor_config(source: Path, exported: Path) -> None:
+def add_preprocessor_config(source: Path, exported: Path) -> None:
     """With transformers 5, optimum-cli writes a VLM's image settings only into processor_config.json,
     while openvino_genai's VLMPipeline reads preprocessor_config.json."""
     target = exported / "preprocessor_config.json"
@@ -539,7 +539,7 @@ def _add_preprocessor_config(source: Path, exported: Path) -> None:
     if (source / "preprocessor_config.json").is_file():
         shutil.copyfile(source / "preprocessor_config.json", target)
         return
-    image = _read_json(exported / "processor_config.json").get("image_processor")
+    image = read_json(exported / "processor_config.json").get("image_processor")
     if image:
         target.write_text(json.dumps(image, indent=2))
 
