@@ -1,5 +1,6 @@
-"""`make setup`'s last step: the built-in model made ready in the app's home and tuned for this machine, and the
-embedding model that compares a compressed model's answers exported there."""
+"""`make setup`'s last step: the built-in model made ready in the app's home and tuned for this machine, the
+embedding model that compares a compressed model's answers exported there, and the machine's reading speed
+(the pre-flight's predictions) measured."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"The embedding model is ready in {ensure_embedder(settings.home)}.", flush=True)
     services = create_services(settings)
     device = services.devices.resolve("")
+    print("Measuring how fast this machine reads a model's weights (the Hub tab's predicted speeds)…", flush=True)
+    profile = services.conversions.profiles.get(device)
+    print("Read per second: " + ", ".join(f"{p} {v / 1e9:.1f} GB" for p, v in profile.bytes_per_s.items())
+          + f"; {profile.layer_s * 1e3:.2f} ms a layer.", flush=True)
     last = services.tune.last(args.model, device)
     if last is not None and last.get("cpu") == services.devices.processor() and not args.again:
         print(f"{args.model} on {device} was tuned on this processor already ({last['winner_described']}).")

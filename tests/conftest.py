@@ -4,6 +4,7 @@ launched app reached over HTTP exactly as users and gradio_client reach it."""
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import tempfile
@@ -39,7 +40,21 @@ def gguf() -> Path:
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory, local_hub) -> Settings:
-    return Settings(home=tmp_path_factory.mktemp("home"), device="CPU", hub_endpoint=local_hub.endpoint)
+    home = tmp_path_factory.mktemp("home")
+    seed_home(home)
+    return Settings(home=home, device="CPU", hub_endpoint=local_hub.endpoint)
+
+
+def seed_home(home: Path) -> None:
+    """What the app makes once in a home, made once for the whole run and shared by every test home: the
+    embedding model's export and this machine's measure (the tests that make them: test_machine.py and the
+    test models' cache builder)."""
+    from genai_ui.embedder import embedder_dir
+    from genai_ui.testing.models import embedder_ir, machine_profile
+
+    embedder_dir(home).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(embedder_ir(), embedder_dir(home), copy_function=os.link)
+    (home / "machine.json").write_text(json.dumps(machine_profile()))
 
 
 @pytest.fixture(scope="session")
@@ -180,8 +195,8 @@ def pytest_collection_modifyitems(config, items):
 # the other process builds the test models that every other long file needs.
 LONGEST_FIRST = [
     "test_dockerfile.py",  # 96
-    "test_convert.py",  # 172 before issue 20's evaluations and Find the best (about 500 with them, estimated)
-    "test_browser_convert.py",  # 34 before the same (about 400 with them, estimated)
+    "test_convert.py",  # about 420 alone with issue 20's evaluations, Find the best and the pre-flight
+    "test_browser_convert.py",  # about 260 alone, the same
     "test_tune.py",  # 155
     "test_engine_options.py",  # 121
     "test_test_models.py",  # 81

@@ -106,11 +106,13 @@ def test_a_second_conversion_waits_its_turn_and_each_cancels_only_their_own(brow
 
 def test_find_the_best_shows_the_plot_and_the_recommendation_and_keeps_the_choice(browser, app_url, services,
                                                                                    output_dir):
-    """Two candidates ticked: int8 is measured, groups of 128 are said not to fit SmolLM2; the plot, the table
-    and the recommendation show, and keeping the recommended one puts it, alone, in the library."""
+    """Three candidates ticked: groups of 128 are said not to fit SmolLM2, int8 is measured, and Stop during int4
+    in groups of 64 ends the search: the finished candidate is still offered, with the plot, the table and the
+    recommendation, and keeping it puts it, alone, in the library."""
     page = open_page(browser, app_url)
     before = {e.id for e in services.library.list()}
     kept = "SmolLM2-135M-Instruct-int8"
+    wanted = ("int8:", "int4-g128:", "int4-g64:")
     try:
         page.get_by_role("tab", name="Convert").click()
         page.locator("#convert-repo textarea").fill("HuggingFaceTB/SmolLM2-135M-Instruct")
@@ -118,19 +120,23 @@ def test_find_the_best_shows_the_plot_and_the_recommendation_and_keeps_the_choic
         ticked = page.locator("#convert-best-candidates input:checked")
         for _ in range(5):  # boxes unticked in the instant the accordion mounts them can be ticked again by it
             for label in page.locator("#convert-best-candidates label").all():
-                if not label.inner_text().startswith(("int8:", "int4-g128:")) and label.locator("input").is_checked():
+                if not label.inner_text().startswith(wanted) and label.locator("input").is_checked():
                     label.locator("input").uncheck()
             page.wait_for_timeout(500)
-            if ticked.count() == 2:
+            if ticked.count() == len(wanted):
                 break
-        assert ticked.count() == 2, page.locator("#convert-best-candidates").inner_text()
+        assert ticked.count() == len(wanted), page.locator("#convert-best-candidates").inner_text()
         page.click("#convert-find-best")
-        page.locator("#convert-status").get_by_text("Step 4 of 6: int8").wait_for(timeout=300_000)
-        page.locator("#convert-best-note").get_by_text("Recommended: int8").wait_for(timeout=600_000)
+        page.locator("#convert-status").get_by_text(re.compile(r"Step \d of \d: int8")).wait_for(timeout=300_000)
+        page.locator("#convert-status").get_by_text(re.compile(r"Step \d of \d: int4-g64")).wait_for(timeout=600_000)
+        page.click("#convert-cancel")  # int8 is measured; int4 in groups of 64 is under way
+        page.locator("#convert-best-note").get_by_text("Recommended: int8").wait_for(timeout=120_000)
         note = page.locator("#convert-best-note").inner_text()
         assert "The rule: the smallest candidate whose verdict is same or close" in note
+        assert "The search was stopped: these are the candidates that finished." in note
         table = page.locator("#convert-best-table").inner_text()
         assert "skipped" in table and "groups of 128 do not divide" in table and "★ recommended" in table
+        assert "int4-g64" not in table and not workers()  # the stopped candidate's process is gone
         page.locator("#convert-best-plot canvas, #convert-best-plot svg").first.wait_for()  # the plot is drawn
         page.screenshot(path=str(output_dir / "convert-find-best.png"), full_page=True)
         assert {e.id for e in services.library.list()} == before  # nothing kept yet

@@ -1,16 +1,24 @@
 """Convert and compress, for real: optimum-cli and NNCF on the SmolLM2 checkpoint served by the local
 Hub, the results loaded by openvino_genai, through the core and through the app's API."""
 
+import base64
+import io
+import json
 import threading
+from pathlib import Path
 
 import pytest
 from gradio_client.exceptions import AppError
+from PIL import Image
 
 from genai_ui.convert.jobs import Registered, compress_model, convert_model, drain, gguf_to_ir
+from genai_ui.convert.divergence import vision_divergence
+from genai_ui.convert.pictures import compare_pictures, image_verdict
 from genai_ui.convert.options import ExportOptions, pick_group_size
+from genai_ui.convert.preflight import Shape
 from genai_ui.convert.quality import PROMPTS
 from genai_ui.errors import Cancelled, InvalidParameter, NotAvailable
-from genai_ui.hub.client import HubService
+from genai_ui.hub.client import HubService, details
 from genai_ui.work.background import Log, Progress, Stage
 from tests.leftovers import staged, workers
 
@@ -40,7 +48,7 @@ def fp16(hub, services):
     services.library.delete(report.id)
 
 
-def test_fp16_export_with_stages_log_and_report(fp16, services):
+def test_fp16_export_with_stages_log_and_report(fp16, services, hub):
     report, events = fp16
     assert [e.name for e in events if isinstance(e, Stage)] == ["Check", "Download", "Export", "Verify", "Register"]
     assert any(isinstance(e, Log) and "optimum-cli export openvino --model HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -48,6 +56,10 @@ def test_fp16_export_with_stages_log_and_report(fp16, services):
     assert report.id == "SmolLM2-135M-Instruct-fp16" and report.task == "text-generation"
     assert report.precisions.get("fp16", 0) > 0.9 and 240e6 < report.output_bytes < 290e6
     assert report.source_bytes > 500e6 and report.peak_rss_bytes > 300e6 and report.seconds > 0
+    # the pre-flight's size of the fp16 weights, against the export's (its tokenizer and graph aside)
+    shape = Shape.of(details(hub, CHECKPOINT).parameters, json.loads((Path(report.location) / "config.json")
+                                                                      .read_text()))
+    assert 0.95 < report.output_bytes / shape.weight_bytes("fp16") < 1.1
     entry = services.library.get(report.id)
     assert entry.format == "openvino" and entry.weight_format == "fp16" and entry.report["id"] == report.id
     assert entry.source["repo_id"] == CHECKPOINT and not staged(services)
@@ -56,9 +68,15 @@ def test_fp16_export_with_stages_log_and_report(fp16, services):
 def test_int4_with_a_group_size_that_fits_and_it_answers(client, services):
     """Through the API, as a person's script runs it: the model is registered after the quick check, then
     evaluated in full, and the report is kept with it."""
+    planned = {p["precision"]: p for p in client.predict(CHECKPOINT, api_name="/model_details")["preflight"]["plans"]}
     job = client.submit(CHECKPOINT, "int4", 0, api_name="/convert_model")
     report = job.result(timeout=900)
     try:
+        # the pre-flight, against what the conversion measured (bench preflight measures the run and the speed)
+        int4 = planned["int4"]
+        assert int4["how"] == "convert" and int4["download_bytes"] == report["source_bytes"]
+        assert 0.85 < int4["disk_bytes"] / (report["source_bytes"] + 269e6 + report["output_bytes"]) < 1.15
+        assert 0.7 < int4["convert_peak_bytes"] / report["peak_rss_bytes"] < 1.4, (int4, report["peak_rss_bytes"])
         progress = job.outputs()[:-1]  # a client that stays sees the stages go by, then the report
         assert progress and all(p["status"] in ("starting", "waiting", "running") for p in progress), progress
         assert {"download", "export", "verify", "evaluate"} <= {p.get("stage") for p in progress}, progress
@@ -198,7 +216,9 @@ def test_group_size_fits_the_model():
 
 
 def test_refused_before_any_download(hub, services, local_hub, client):
-    downloads = lambda: sum(1 for _, path in local_hub.requests if "/resolve/" in path)  # noqa: E731
+    # no file of the model is fetched: its config.json (a few kB the details read for the pre-flight) aside
+    downloads = lambda: sum(1 for _, path in local_hub.requests  # noqa: E731
+                            if "/resolve/" in path and not path.endswith("/config.json"))
     before = downloads()
     for repo_id, message in [("state-spaces/mamba-130m-hf", "architecture mamba is not run by openvino_genai"),
                              ("tiny-random/t5", "only chat .* convert here"),
@@ -212,20 +232,40 @@ def test_refused_before_any_download(hub, services, local_hub, client):
 
 
 def test_a_vision_model_converts_and_loads(vision_model, services):
-    """The tiny LLaVA (converted once for the session, see conftest) loads in VLMPipeline."""
+    """The tiny LLaVA (converted once for the session, see conftest) loads in VLMPipeline, and its language model
+    was measured against its fp16 export with the picture in the prompt (random weights: the figures only show
+    that it was measured; test_divergence.py measures a real language model)."""
     report = vision_model.report
     assert vision_model.task == "image-text-to-text" and report["task"] == "image-text-to-text"
-    assert vision_model.format == "openvino" and report["precisions"].get("int4", 0) > 0 and not report["quality"]
+    assert vision_model.format == "openvino" and report["precisions"].get("int4", 0) > 0
+    assert list(report["stages"])[-2:] == ["Register", "Evaluate"]
+    q = report["quality"]
+    assert q["depth"] == "full" and q["tokens"]["image"] and q["tokens"]["tokens"] > 100 and not q["rows"]
+    assert q["verdict"] in ("same", "close", "degraded", "broken") and q["tokens"]["kl_mean"] >= 0
+    same = vision_divergence(reference=vision_model.load_path, candidate=vision_model.load_path, max_tokens=64)
+    assert same.tokens == 63 and same.top1_agreement == 1.0 and same.kl_mean < 1e-6
+    assert same.reference_perplexity == same.candidate_perplexity > 1
     assert (vision_model.load_path / "preprocessor_config.json").is_file()  # what VLMPipeline reads
     assert services.vision.load(model=vision_model.id).entry.id == vision_model.id
 
 
 def test_an_image_model_converts_and_loads(image_model, services):
-    """The tiny Stable Diffusion (converted once for the session, see conftest) loads in Text2ImagePipeline."""
+    """The tiny Stable Diffusion (converted once for the session, see conftest) loads in Text2ImagePipeline, and
+    its pictures were compared with its fp16 export's, drawn from the same prompts and seed."""
     report = image_model.report
     assert image_model.task == "text-to-image" and report["task"] == "text-to-image"
-    assert image_model.format == "openvino" and report["precisions"].get("int8", 0) > 0 and not report["quality"]
+    assert image_model.format == "openvino" and report["precisions"].get("int8", 0) > 0
     assert services.images.load(model=image_model.id).pipeline.size_step == 2  # its VAE halves each side
+    q = report["quality"]
+    images = q["images"]
+    assert q["depth"] == "full" and list(report["stages"])[-1] == "Evaluate" and len(images["pairs"]) == 3
+    assert 0 < images["ssim"] <= 1 and images["psnr"] > 0 and q["verdict"] == image_verdict(images["ssim"])
+    first = images["pairs"][0]
+    assert first["seed"] == 42 and first["prompt"].startswith("a lighthouse")
+    assert Image.open(io.BytesIO(base64.b64decode(first["candidate_jpeg"]))).format == "JPEG"
+    same = compare_pictures(reference=image_model.load_path, candidate=image_model.load_path, steps=2,
+                            prompts=("a red square",))
+    assert same["ssim"] == 1.0 and same["psnr"] == 99.0  # the same model and seed draw the same picture
 
 
 def test_a_job_that_would_not_fit_on_the_disk_is_refused(tmp_path):
@@ -318,26 +358,3 @@ def test_find_the_best_through_the_api_then_keep_the_choice(client, services):
         for k in kept:
             services.pipelines.unload(k["id"])
             services.library.delete(k["id"])
-
-
-def test_find_the_best_stopped_midway_still_offers_the_finished_candidate(hub, services):
-    from genai_ui.convert.best import PendingCandidates, find_best
-
-    pending, cancel = PendingCandidates(services.library), threading.Event()
-    job = find_best(hub=hub, library=services.library, pending=pending, repo_id=CHECKPOINT,
-                    names="int8,int4-g64", cancel=cancel)
-    while True:
-        try:
-            event = next(job)
-        except StopIteration as done:
-            found = done.value
-            break
-        if isinstance(event, Stage) and event.name == "int4-g64":  # the first candidate is measured
-            cancel.set()
-    try:
-        assert found["stopped"] and [r["name"] for r in found["rows"]] == ["int8"]
-        assert found["recommended"] == "int8" and found["rows"][0]["pareto"]
-        assert len(list(services.library.models_dir.glob(".staging-best-*"))) == 1 and not workers()
-    finally:
-        pending.discard(found["search"], "")
-    assert not list(services.library.models_dir.glob(".staging-best-*"))

@@ -36,7 +36,7 @@ def test_at_least_sixteen_prompts_of_several_kinds():
 
 
 def test_report_checks_itself():
-    with pytest.raises(InvalidParameter, match="token-level figures or at least one"):
+    with pytest.raises(InvalidParameter, match="token-level figures, an answered prompt or a compared picture"):
         QualityReport(depth="full")
     row = {"kind": "fact", "prompt": "p", "reference": "a", "candidate": "a", "similarity": 1.0}
     with pytest.raises(InvalidParameter, match="candidate_tokens_per_s"):
@@ -116,3 +116,22 @@ def test_the_pareto_front_and_the_recommendation_follow_their_rule():
         candidates("int3")
     with pytest.raises(InvalidParameter, match="once"):
         candidates("int8,int8")
+
+
+def test_an_image_models_report_and_its_pictures_side_by_side():
+    from genai_ui.convert.pictures import image_verdict
+    from genai_ui.ui.convert_tab import answers_markdown, quality_rows
+
+    pair = {"prompt": "a <b>lighthouse</b>", "seed": 42, "psnr": 31.2, "ssim": 0.9, "reference_jpeg": "UkVG",
+            "candidate_jpeg": "Q0FORA=="}
+    images = {"psnr": 31.2, "ssim": 0.9, "size": "64x64", "steps": 20, "pairs": [pair]}
+    report = QualityReport(depth="full", images=images)
+    assert report.verdict == "close" == image_verdict(0.9) and image_verdict(0.95) == "same"
+    assert image_verdict(0.59) == "broken" and report.to_api()["images"] == images
+    assert report.to_api()["means"] == "the same pictures, with differences a close look finds"
+    assert report.summary() == "Quality: close: pictures 31.2 dB PSNR, SSIM 0.900 on 1 prompts"
+    rows = dict(quality_rows(report.to_api()))
+    assert rows["Pictures"].startswith("31.2 dB PSNR and 0.900 SSIM against the reference's pictures (1 prompts")
+    shown = answers_markdown(report.to_api())
+    assert "a &lt;b&gt;lighthouse&lt;/b&gt;" in shown and "<b>" not in shown  # the prompt is text, not markup
+    assert 'src="data:image/jpeg;base64,UkVG"' in shown and 'src="data:image/jpeg;base64,Q0FORA=="' in shown

@@ -1,4 +1,4 @@
-"""`python -m genai_ui.bench chat|api|vision|image|load|history|engines|convert|quality|tune|peers`: the app
+"""`python -m genai_ui.bench chat|api|vision|image|load|history|engines|convert|quality|preflight|tune|peers`: the app
 against the raw engine (or a peer), side by side, in one run.
 
 chat (bench/chat.py): speed as a person sees it: the raw LLMPipeline's streamer callbacks against
@@ -18,6 +18,8 @@ convert (bench/convert.py): a Hub checkpoint to int4 by `optimum-cli export open
 app's /convert_model, both from the same warm Hugging Face cache: wall time, peak memory, output size.
 quality (bench/quality.py): the quality verdicts' calibration: SmolLM2-135M compressed in several ways and damaged
 on purpose, each measured against its fp16 export by the app's own evaluation (docs/quality.md).
+preflight (bench/preflight.py): the pre-flight's predicted sizes, memory and decode speed against a measured
+conversion and run of SmolLM2-135M at fp16, int8 and int4 (`--size 1.7b` adds a model of SmolLM2-1.7B's shapes).
 tune (bench/tune.py): Tune's winner against the best of an exhaustive sweep of the same candidates.
 peers (bench/peers.py): llama.cpp (llama-cpp-python; `make bench-peers` installs it), the raw openvino_genai
 engine with its defaults and as Tune left it, and the app's /chat, on the built-in GGUF.
@@ -112,6 +114,13 @@ def main(argv: list[str] | None = None) -> None:
     peers_args.add_argument("--size", choices=SIZES, default="135m",
                             help="135m: the built-in model; 1.7b: a model of SmolLM2-1.7B's shapes, random weights "
                                  "(built and cached the first time, a few minutes)")
+    preflight_args = sub.add_parser("preflight", help="the pre-flight's predictions against measured conversions and "
+                                                      "runs")
+    preflight_args.add_argument("--size", action="append", choices=("135m", "1.7b"),
+                                help="checkpoints to measure (repeatable; default: 135m)")
+    preflight_args.add_argument("--precision", action="append", choices=("fp16", "int8", "int4"),
+                                help="precisions (repeatable; default: all three)")
+    preflight_args.add_argument("--output", type=Path, default=Path("bench-output"))
     quality_args = sub.add_parser("quality", help="the quality verdicts' calibration on SmolLM2-135M")
     quality_args.add_argument("--case", action="append", choices=[c[0] for c in CASES],
                               help="only this case (repeatable; default: all)")
@@ -127,6 +136,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(report(args.take, args.check))
     if args.what == "quality":
         bench_quality(args.output, tuple(args.case or ()))
+        return
+    if args.what == "preflight":
+        from .preflight import bench_preflight
+
+        bench_preflight(args.output, tuple(args.size or ("135m",)), tuple(args.precision or ("fp16", "int8", "int4")))
         return
     if args.what == "tune":
         bench_tune(args.output, args.model, args.rounds)

@@ -24,6 +24,7 @@ from .history import history_table
 from .image import image_table
 from .load import load_table
 from .peers import peers_table
+from .preflight import preflight_table
 from .quality import quality_table
 from .tune import tune_table
 from .vision import vision_table
@@ -35,7 +36,8 @@ RESULTS = ROOT / "docs" / "bench"
 TABLES: dict[str, Callable[[dict], str]] = {
     "chat": chat_table, "api": api_table, "load": load_table, "history": history_table, "vision": vision_table,
     "image": image_table, "convert": convert_table, "engines": engines_table, "tune": tune_table,
-    "peers": peers_table, "peers_1_7b": peers_table, "quality": quality_table}
+    "peers": peers_table, "peers_1_7b": peers_table, "quality": quality_table,
+    "preflight": preflight_table}
 BLOCK = re.compile(r"(<!-- bench:(\w+) -->\n).*?(<!-- /bench:\2 -->)", re.S)
 MARKER = re.compile(r"<!-- /?bench:(\w+) -->")
 

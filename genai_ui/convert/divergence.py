@@ -145,3 +145,85 @@ def divergence(*, reference: Path, candidate: Path, device: str = "CPU", max_tok
                       candidate_perplexity=float(np.exp(np.concatenate(nll_cand).mean())),
                       kl_mean=float(max(kl.mean(), 0.0)), kl_p99=float(max(np.percentile(kl, 99), 0.0)),
                       top1_agreement=float(np.concatenate(same).mean()))
+
+
+VLM_TOKENS = 256  # text positions read after the image in the full evaluation of a vision model (one pass)
+
+
+def eval_image() -> Any:
+    """The picture a vision model's measure reads, drawn the same each time (no file to ship): a sky, a sun, a
+    house with a roof, a door and a window, a tree, and grass, in flat colours, 448 pixels square."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (448, 448), (110, 170, 230))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 330, 448, 448), fill=(70, 150, 60))
+    draw.ellipse((330, 40, 410, 120), fill=(250, 210, 60))
+    draw.rectangle((90, 210, 250, 340), fill=(200, 80, 60))
+    draw.polygon([(70, 210), (170, 130), (270, 210)], fill=(120, 60, 40))
+    draw.rectangle((150, 270, 190, 340), fill=(90, 50, 30))
+    draw.rectangle((105, 230, 140, 260), fill=(230, 240, 250))
+    draw.rectangle((320, 240, 345, 340), fill=(100, 70, 40))
+    draw.ellipse((285, 170, 380, 265), fill=(40, 120, 50))
+    return image
+
+
+class _VisionReader:
+    """A vision model's IR as optimum-intel reads it (its vision encoder, the merge of the image's features into
+    the prompt, its language model): the logits of one prompt that holds the picture, then text."""
+
+    def __init__(self, folder: Path, device: str, loader: Any) -> None:
+        self.model = loader.from_pretrained(
+            str(folder), device=device, ov_config={"INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32"})
+        try:
+            self.model.config.pad_token_id
+        except AttributeError:  # transformers 5 moved it to the text config; optimum-intel 2.2 still reads it here
+            self.model.config.pad_token_id = None
+
+    def logits(self, inputs: dict) -> np.ndarray:
+        return self.model(**inputs).logits[0].numpy()
+
+
+def vision_divergence(*, reference: Path, candidate: Path, device: str = "CPU", max_tokens: int = VLM_TOKENS,
+                      progress: Callable[[int, int], None] | None = None) -> Divergence:
+    """The token-level figures of a vision model's language model with an image in the prompt: the picture
+    of `eval_image`, then the evaluation text (its first `max_tokens` tokens), in one pass of each model; only
+    the text's positions after the picture are compared. The prompt is written as LLaVA models were trained
+    (the image as one `<image>` token that the model widens into the image's features), the form optimum-intel
+    2.2 merges; a model it cannot run that way is said, not measured."""
+    import openvino as ov
+    import torch
+    from optimum.intel import OVModelForVisualCausalLM  # here, not in the threads: its lazy import is not safe there
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(str(reference))
+    tokenizer = processor.tokenizer
+    image_token = getattr(processor, "image_token", None) or "<image>"
+    if tokenizer.convert_tokens_to_ids(image_token) in (None, tokenizer.unk_token_id):
+        raise ValueError(f"its tokenizer has no {image_token} token to place the picture with")
+    text_ids = tokenizer(EVAL_TEXT.read_text(encoding="utf-8"), add_special_tokens=False)["input_ids"][:max_tokens]
+    prefix = tokenizer(f"{image_token}\n", add_special_tokens=True)["input_ids"]
+    ids = torch.tensor([prefix + text_ids])
+    pixels = processor.image_processor(eval_image(), return_tensors="pt")["pixel_values"]
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "pixel_values": pixels}
+    with ThreadPoolExecutor(2) as pool:
+        ref, cand = pool.map(lambda folder: _VisionReader(folder, device, OVModelForVisualCausalLM),
+                             (reference, candidate))
+    n = len(text_ids) - 1  # each text token but the last predicts the next one
+    if progress:
+        progress(0, n)
+    ref_logits = ref.logits(inputs)
+    cand_logits = cand.logits(inputs)
+    if ref_logits.shape != cand_logits.shape:
+        raise ValueError("the two models widen the picture into different numbers of positions")
+    # the last n + 1 positions are the text's; the ones before, the prompt's start and the picture's features
+    compare = _comparison(ov.Core()).create_infer_request()
+    compare.infer({"reference": ref_logits[-n - 1:-1], "candidate": cand_logits[-n - 1:-1],
+                   "targets": np.asarray(text_ids[1:], dtype=np.int64)})
+    kl, nll_ref, nll_cand, same = (np.array(t.data) for t in compare.output_tensors)
+    if progress:
+        progress(n, n)
+    kl = kl.astype(np.float64)
+    return Divergence(tokens=int(kl.size), reference_perplexity=float(np.exp(nll_ref.mean())),
+                      candidate_perplexity=float(np.exp(nll_cand.mean())), kl_mean=float(max(kl.mean(), 0.0)),
+                      kl_p99=float(max(np.percentile(kl, 99), 0.0)), top1_agreement=float(same.mean()))

@@ -31,12 +31,9 @@ from ..library import Library, ModelEntry, check_disk, check_model_id, context_l
 from ..tasks import TASKS, run_here
 from ..work.background import Finished, Log, ProcessResult, Progress, Stage, Tracebacks, run_job, run_process
 from .options import ExportOptions
+from .preflight import PRECISIONS, WEIGHTS, Shape, convert_peak, export_files
 
 Events = Generator[object, None, "ConversionReport"]
-# what a checkpoint repo holds that an export does not read
-SKIPPED = re.compile(r"(?i)(\.(gguf|onnx|onnx_data|msgpack|h5|ot|tflite|mlmodel|md|png|jpe?g|gif|pdf)$"
-                     r"|^(onnx|openvino|original|flax|tf|coreml)/|\.(fp16|non_ema|ema)\.(safetensors|bin)$)")
-WEIGHTS = re.compile(r"(?i)\.(safetensors|bin)$")  # what transformers and diffusers load weights from
 
 
 @dataclass(frozen=True)
@@ -112,8 +109,8 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
 
     yield stage("Check")
     about, task, files = checked_source(hub, library, repo_id, options, token, outputs=[options.weight_format])
-    # a compressed chat model is evaluated against its uncompressed export once it is registered
-    evaluated = evaluate and options.compresses and TASKS[task].compares_answers
+    # a compressed model is measured against its uncompressed export once it is registered
+    evaluated = evaluate and options.compresses and TASKS[task].evaluated
     if not evaluated:
         stage.skip("Evaluate")
     if any(f["name"].endswith(".py") for f in about.files) and not options.trust_remote_code:
@@ -187,19 +184,31 @@ def checked_source(hub: HubService, library: Library, repo_id: str, options: Exp
                            "into OpenVINO IR here.")
     if any(f["name"].endswith(("openvino_model.xml", "openvino_language_model.xml")) for f in about.files):
         raise NotAvailable(f"{about.id} is an OpenVINO model already: fetch it in the Hub tab, then compress it here.")
-    files = [f for f in about.files if not SKIPPED.search(f["name"])
-             and (options.trust_remote_code or not f["name"].endswith(".py"))]
-    if any(f["name"].endswith(".safetensors") for f in files):  # the same weights twice: take the safetensors
-        files = [f for f in files if not re.search(r"(pytorch_model|diffusion_pytorch_model)[-.\w]*\.bin$", f["name"])]
+    files = export_files(about, options.trust_remote_code)
     if not any(WEIGHTS.search(f["name"]) for f in files):  # before the download: the export would fail on it
         raise NothingToConvert(f"{about.id} has no weights to convert: it holds {holdings(about.files)}. A conversion "
                                "reads .safetensors or PyTorch .bin weights; ONNX, TensorFlow, Flax, Core ML, "
                                "OpenVINO and GGUF files, and the .fp16 and .ema copies, are not read.")
     source_bytes = sum(f["size"] for f in files)
-    fp16 = about.sizes.get("fp16") or source_bytes
-    out = sum(about.sizes.get(fmt if fmt in about.sizes else "fp16") or fp16 for fmt in outputs)
-    check_disk(library.models_dir, fp16 + out + source_bytes)
+    shape = Shape.of(about.parameters or int((about.sizes.get("fp16") or source_bytes) / 2), about.config)
+    precisions = [fmt if fmt in PRECISIONS else "int4" if fmt in ("nf4", "mxfp4") else "fp16" for fmt in outputs]
+    # the fp16 export once, then each output
+    check_disk(library.models_dir, source_bytes + shape.weight_bytes("fp16")
+               + sum(shape.weight_bytes(p) for p in precisions if p != "fp16"))
+    checkpoint = sum(f["size"] for f in files if WEIGHTS.search(f["name"]))
+    check_memory(about.id, convert_peak(checkpoint, shape.parameters))
     return about, task, files
+
+
+def check_memory(repo_id: str, need: int) -> None:
+    """Refused before the download when the export's peak (pre-flight's rule) is more than the free memory."""
+    import psutil
+
+    free = psutil.virtual_memory().available
+    if need > free:
+        raise NotAvailable(f"Converting {repo_id} needs about {need / 1e9:.1f} GB of memory at its peak and "
+                           f"{free / 1e9:.1f} GB are free: close other programs, or take a model already in "
+                           "OpenVINO or GGUF form from the Hub tab.")
 
 
 def download_files(hub: HubService, about, files: list[dict], token: str, cache_dir: Path | None, cancel):
@@ -321,8 +330,9 @@ def evaluate_model(*, library: Library, hub: HubService, model: str, reference: 
     stage = Steps(["Check", "Evaluate"])
     yield stage("Check")
     entry = library.get(model)
-    if not TASKS[entry.task].compares_answers:
-        raise NotAvailable(f"'{entry.id}' is a {entry.task} model: the evaluation measures chat models so far.")
+    if not TASKS[entry.task].evaluated:
+        raise NotAvailable(f"'{entry.id}' is a {entry.task} model: the evaluation measures chat, vision and image "
+                           "models.")
     reference = (reference or "").strip() or entry.source.get("library_model", "")
     if not reference:
         made_from = entry.source.get("repo_id") or "a model that is not in the library"
@@ -335,9 +345,7 @@ def evaluate_model(*, library: Library, hub: HubService, model: str, reference: 
         yield Log("A GGUF gives no logits to compare: only the answers are compared.")
     env = child_env(hub)
     yield stage("Evaluate")
-    embedder = yield from embedder_model(library, cancel, env)
-    cmd = python_module("genai_ui.convert.quality", "--reference", str(base.load_path), "--candidate",
-                        str(entry.load_path), "--device", device, "--depth", "full", "--embedder", str(embedder))
+    cmd = yield from full_evaluation(library, entry.task, base.load_path, entry.load_path, cancel, env, device)
     found, _ = yield from json_step(cmd, "The evaluation", "nothing was changed", cancel, env)
     quality = found["quality"]
     yield Log(quality["summary"])
@@ -432,12 +440,15 @@ def _verify(model_dir: Path, task: str, reference: Path | None, cancel, env, dev
 
 
 def _token_level(task: str, reference: Path | None) -> bool:
+    """Whether the check before registration is the quick token-level measure (a chat model's IR against its
+    reference IR). A vision model gets the task's own check, which runs it in VLMPipeline (its token-level
+    measure, through optimum-intel, proves less about the pipeline the app runs), and is measured after."""
     return TASKS[task].compares_answers and reference is not None and reference.is_dir()
 
 
 def evaluates(task: str, reference: Path | None) -> bool:
     """Whether a new model of `task` made from `reference` gets the full evaluation after its registration."""
-    return TASKS[task].compares_answers and reference is not None
+    return TASKS[task].evaluated and reference is not None
 
 
 def _then_evaluate(library: Library, report: ConversionReport, reference: Path, cancel, env, device: str,
@@ -466,21 +477,32 @@ def embedder_model(library: Library, cancel, env) -> Generator[object, None, Pat
     return embedder_dir(home)
 
 
+def full_evaluation(library: Library, task: str, reference: Path, candidate: Path, cancel, env,
+                    device: str) -> Generator[object, None, list[str]]:
+    """The full evaluation's command: token by token, and for a chat model the answers too, compared by the
+    embedding model (exported first when the home has none)."""
+    cmd = python_module("genai_ui.convert.quality", "--reference", str(reference), "--candidate", str(candidate),
+                        "--device", device, "--depth", "full")
+    if TASKS[task].compares_answers:
+        cmd += ["--embedder", str((yield from embedder_model(library, cancel, env)))]
+    return cmd
+
+
 def _evaluate(library: Library, report: ConversionReport, reference: Path, cancel, env, device: str) -> Events:
     """After registration: the full evaluation (genai_ui.convert.quality --depth full), as the report it makes.
     The model stays whatever happens here: a stop or a failure keeps the quick check's figures and says so in
     the report."""
     try:
-        embedder = yield from embedder_model(library, cancel, env)
-        cmd = python_module("genai_ui.convert.quality", "--reference", str(reference), "--candidate",
-                            report.location, "--device", device, "--depth", "full", "--embedder", str(embedder))
+        cmd = yield from full_evaluation(library, report.task, reference, Path(report.location), cancel, env, device)
         found, _ = yield from json_step(cmd, "The evaluation", "the model stays, with the quick check's figures",
                                         cancel, env)
         quality = found["quality"]
         yield Log(quality["summary"])
     except Cancelled:
-        quality = {**report.quality, "evaluation": "stopped before the end: these are the quick check's figures"}
-        yield Log("The evaluation was stopped: the model stays, with the quick check's figures.")
+        kept = "these are the quick check's figures" if report.quality else "it has no figures"
+        quality = {**report.quality, "evaluation": f"stopped before the end: {kept}"}
+        yield Log("The evaluation was stopped: the model stays" + (", with the quick check's figures."
+                                                                   if report.quality else "."))
     except ConversionFailed as err:
         quality = {**report.quality, "evaluation": f"failed: {err}"}
         yield Log(str(err))

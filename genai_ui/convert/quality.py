@@ -194,13 +194,15 @@ class QualityReport:
     rows: tuple[dict, ...] = ()  # {kind, prompt, reference, candidate, similarity}
     candidate_tokens_per_s: float = 0.0
     reference_tokens_per_s: float = 0.0
+    images: dict | None = None  # an image model's: pictures.compare_pictures()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rows", tuple(self.rows))
         if self.depth not in ("quick", "full"):
             raise InvalidParameter(f"depth is quick or full; got {self.depth!r}.")
-        if self.tokens is None and not self.rows:
-            raise InvalidParameter("A quality report needs the token-level figures or at least one answered prompt.")
+        if self.tokens is None and not self.rows and not self.images:
+            raise InvalidParameter("A quality report needs the token-level figures, an answered prompt or a "
+                                   "compared picture.")
         for row in self.rows:
             if set(row) != {"kind", "prompt", "reference", "candidate", "similarity"}:
                 raise InvalidParameter(f"A report row needs kind, prompt, reference, candidate and similarity; "
@@ -218,6 +220,10 @@ class QualityReport:
 
     @property
     def verdict(self) -> str:
+        if self.images:
+            from .pictures import image_verdict
+
+            return image_verdict(self.images["ssim"])
         t = self.tokens or {}
         return verdict_for(kl_mean=t.get("kl_mean"), top1=t.get("top1_agreement"), answers=self.answer_similarity)
 
@@ -229,14 +235,23 @@ class QualityReport:
                          f"{t['reference_perplexity']:.1f} → {t['candidate_perplexity']:.1f} on {t['tokens']} tokens")
         if self.rows:
             parts.append(f"answers {self.answer_similarity:.2f} similar on {len(self.rows)} prompts")
+        if self.images:
+            i = self.images
+            parts.append(f"pictures {i['psnr']:.1f} dB PSNR, SSIM {i['ssim']:.3f} on {len(i['pairs'])} prompts")
         first = " (a first estimate: the full evaluation follows)" if self.depth == "quick" else ""
         return f"Quality: {self.verdict}{first}: " + "; ".join(parts)
 
     def to_api(self) -> dict:
-        return {"verdict": self.verdict, "means": VERDICT_MEANS[self.verdict], "depth": self.depth,
+        means = VERDICT_MEANS[self.verdict]
+        if self.images:
+            from .pictures import IMAGE_VERDICT_MEANS
+
+            means = IMAGE_VERDICT_MEANS[self.verdict]
+        return {"verdict": self.verdict, "means": means, "depth": self.depth,
                 "summary": self.summary(), "tokens": self.tokens, "answer_similarity": self.answer_similarity,
                 "candidate_tokens_per_s": round(self.candidate_tokens_per_s, 1),
-                "reference_tokens_per_s": round(self.reference_tokens_per_s, 1), "rows": [dict(r) for r in self.rows]}
+                "reference_tokens_per_s": round(self.reference_tokens_per_s, 1), "rows": [dict(r) for r in self.rows],
+                **({"images": self.images} if self.images else {})}
 
 
 def evaluate(*, reference: Path, candidate: Path, depth: str = "full", device: str = "CPU",
@@ -258,6 +273,10 @@ def evaluate(*, reference: Path, candidate: Path, depth: str = "full", device: s
         _check_model(path)
     progress = progress or (lambda done, total, what: None)
     token_level = reference.is_dir() and candidate.is_dir()
+    if _is_vision(candidate) or _is_vision(reference):
+        return _vision_report(reference, candidate, depth, device, tokens, progress)
+    if _is_image(candidate) or _is_image(reference):
+        return _image_report(reference, candidate, depth, device, progress)
     if depth == "quick" and not token_level:
         raise InvalidParameter("A quick check compares logits: both models must be OpenVINO IR folders.")
     figures = None
@@ -306,6 +325,59 @@ def evaluate(*, reference: Path, candidate: Path, depth: str = "full", device: s
                          reference_tokens_per_s=ref_speed)
 
 
+def _is_vision(path: Path) -> bool:
+    return path.is_dir() and (path / "openvino_language_model.xml").is_file()
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_dir() and (path / "model_index.json").is_file()
+
+
+IMAGE_STEPS = 20  # denoising steps of the compared pictures, or fewer when the model's default is fewer
+
+
+def _image_report(reference: Path, candidate: Path, depth: str, device: str,
+                  progress: Callable[[int, int, str], None]) -> QualityReport:
+    """An image model: the same prompts and seed drawn by both, compared by PSNR and SSIM (pictures.py)."""
+    import openvino_genai as og
+
+    from .pictures import compare_pictures
+
+    if not (_is_image(candidate) and _is_image(reference)):
+        raise InvalidParameter("An image model is measured against another image model, as OpenVINO folders.")
+    if depth == "quick":
+        raise InvalidParameter("An image model has no quick check: its pictures are compared in full.")
+    try:
+        default = og.Text2ImagePipeline(str(reference), device).get_generation_config().num_inference_steps
+        found = compare_pictures(reference=reference, candidate=candidate, device=device,
+                                 steps=min(IMAGE_STEPS, default),
+                                 progress=lambda done, total: progress(done, total, "Drawing the pictures"))
+    except ValueError as err:
+        raise ModelLoadError(f"The two image models cannot be compared: {err}.") from err
+    except RuntimeError as err:
+        raise ModelLoadError(f"{candidate.name} could not be run on {device}: {first_line(err)}") from err
+    return QualityReport(depth="full", images=found)
+
+
+def _vision_report(reference: Path, candidate: Path, depth: str, device: str, tokens: int,
+                   progress: Callable[[int, int, str], None]) -> QualityReport:
+    """A vision model: its language model token by token, with the picture in the prompt (divergence.py); its
+    answers are not compared (an answer about one picture says little)."""
+    from . import divergence as dv
+
+    if not (_is_vision(candidate) and _is_vision(reference)):
+        raise InvalidParameter("A vision model is measured against another vision model, as OpenVINO IR folders.")
+    n = tokens or (dv.QUICK_TOKENS if depth == "quick" else dv.VLM_TOKENS)
+    try:
+        found = dv.vision_divergence(reference=reference, candidate=candidate, device=device, max_tokens=n,
+                                     progress=lambda done, total: progress(done, total, "Reading the picture and text"))
+    except (ValueError, TypeError, AttributeError, KeyError) as err:
+        raise ModelLoadError(f"The two vision models cannot be compared token by token: {first_line(err)}.") from err
+    except RuntimeError as err:
+        raise ModelLoadError(f"{candidate.name} could not be run on {device}: {first_line(err)}") from err
+    return QualityReport(depth=depth, tokens={**found.to_api(), "image": True})
+
+
 def _kept_answers(path: Path | None, prompts: list[str], max_new_tokens: int,
                   device: str) -> tuple[list[str], float] | None:
     try:
@@ -343,7 +415,7 @@ def _answer(path: Path, device: str, prompts: list[str], max_new_tokens: int,
 def _check_model(path: Path) -> None:
     if not path.exists():
         raise ModelLoadError(f"There is no model at {path}.")
-    if path.is_dir() and not (path / "openvino_model.xml").is_file():
+    if path.is_dir() and not _is_vision(path) and not _is_image(path) and not (path / "openvino_model.xml").is_file():
         raise ModelLoadError(f"{path} holds no openvino_model.xml: it is not an OpenVINO chat model.")
     if path.is_file():
         info = read_gguf_info(path)  # the engine would crash the process on a cut-short file

@@ -3,6 +3,9 @@ line it waits in. The Convert tab and the API endpoints only draw its events."""
 
 from __future__ import annotations
 
+import logging
+import shutil
+import subprocess
 import threading
 from dataclasses import dataclass
 from typing import Iterator
@@ -10,20 +13,23 @@ from typing import Iterator
 from ..access import Caller, check_remote_code, check_signed_in
 from ..engines.devices import Devices
 from ..errors import InvalidParameter
-from ..hub.client import HubService, check_repo_id
+from ..hub.client import HubService, ModelDetails, check_repo_id
 from ..hub.publish import PublishResult, publish
 from ..library import Library, ModelEntry
 from ..manage import ModelAccess
+from ..run.machine import MachineProfiles
 from ..settings import Settings
 from ..work.background import Finished, Log, Progress, Stage, in_background
 from ..work.queue import Waiting, WorkQueue, in_line
 from .best import PendingCandidates, candidates, find_best
 from .jobs import compress_model, convert_model, evaluate_model, gguf_to_ir
 from .options import ExportOptions
+from .preflight import plans
 
 # What a running conversion reports, in order: Waiting (its place in line) until its turn, then Stage,
 # Progress and Log as the steps go, None every `tick` seconds without news, and Finished(report) last.
 Event = Waiting | Stage | Progress | Log | Finished | None
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,9 +41,34 @@ class ConvertService:
     devices: Devices
     line: WorkQueue  # one at a time: each takes both cores and gigabytes
     pending: PendingCandidates | None = None  # Find the best's candidates, until their owner keeps some
+    profiles: MachineProfiles | None = None  # how fast this machine reads weights: the pre-flight's speeds
 
     def __post_init__(self) -> None:
         self.pending = self.pending or PendingCandidates(self.library)
+        if self.profiles is None:
+            from ..builtin import BUILTIN_ID
+
+            self.profiles = MachineProfiles(self.settings.home / "machine.json", self.devices.processor,
+                                            lambda: self.library.get(BUILTIN_ID) if BUILTIN_ID in self.library
+                                            else None)
+
+    def preflight(self, about: ModelDetails) -> dict:
+        """What `about` costs here at each precision, and whether this machine has it (convert/preflight.py);
+        the machine is measured on the first call and remembered."""
+        import psutil
+
+        device = self.devices.resolve("")
+        try:
+            profile, note = self.profiles.get(device), ""
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
+            log.warning("The pre-flight has no speeds: %s", err)
+            profile, note = None, "This machine could not be measured, so no speed is predicted."
+        free = {"memory": psutil.virtual_memory().available, "disk": shutil.disk_usage(self.library.models_dir).free}
+        found = plans(about, about.config, profile=profile, device=device, free_memory=free["memory"],
+                      free_disk=free["disk"], chat=about.task in ("text-generation", "image-text-to-text"))
+        return {"plans": [p.to_api() for p in found], "device": device, "processor": self.devices.processor(),
+                "free_memory_bytes": free["memory"], "free_disk_bytes": free["disk"], "note": note,
+                "machine": profile.to_api() if profile else None}
 
     def convert(self, *, caller: Caller, repo_id: str, options: ExportOptions, cancel: threading.Event,
                 tick: float = 1.0, evaluate: bool = True) -> Iterator[Event]:

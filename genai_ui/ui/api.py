@@ -252,12 +252,15 @@ def _hub_endpoints(services: Services) -> None:
     @user_errors
     def model_details(repo_id: str, request: gr.Request | None = None) -> dict:
         """One Hub model in detail: task, architecture, whether it runs here (and why not), its files
-        with sizes, estimated sizes per weight format, license, model card, and its GGUF files.
+        with sizes, estimated sizes per weight format, license, model card, and its GGUF files; and the
+        pre-flight: per precision, the download, the disk and peak memory to convert, the memory to run, the
+        predicted decode speed on this machine, and whether each fits (the first call measures the machine).
 
         Args:
             repo_id: the Hub repo, as owner/name.
         """
-        return details(services.hub, repo_id, caller_of(services.settings, request).hub_token).to_api()
+        about = details(services.hub, repo_id, caller_of(services.settings, request).hub_token)
+        return {**about.to_api(), "preflight": services.conversions.preflight(about)}
 
     @user_errors
     def download_model(repo_id: str, revision: str = "main", request: gr.Request | None = None) -> dict:
@@ -343,12 +346,13 @@ def _convert_endpoints(services: Services) -> None:
                        profile: gr.OAuthProfile | None = None) -> Iterator[dict]:
         """Measure a chat model of the library against a reference, as a conversion's evaluation does: perplexity,
         KL divergence and top-1 agreement of their next-token distributions on a fixed text (when both are
-        OpenVINO IR), and their greedy answers to 16 prompts compared by sentence embeddings. Streams its progress
+        OpenVINO IR), and their greedy answers to 16 prompts compared by sentence embeddings (a vision model: its
+        language model token by token, with a picture in the prompt; no answers). Streams its progress
         as convert_model does and ends with {model, reference, quality, precisions, saved}; the report is kept
         with the model (saved) when you may change it: you added it, or you run this machine.
 
         Args:
-            model: a chat model id from local_models.
+            model: a chat or vision model id from local_models.
             reference: the model to measure it against, of the same task; empty: the library model it was made
                 from (a compressed model's 16-bit original).
         """

@@ -93,6 +93,8 @@ def quality_rows(q: dict | None, reference: str = "") -> list[tuple[str, str]]:
     if not q:
         return []
     against = reference or "the original"
+    if "depth" not in q and "score" not in q:  # no figures: an evaluation stopped before its first
+        return [("Evaluation", q.get("evaluation", "not measured"))]
     if "depth" not in q:  # a report of genai_ui before December 2026: four answers, compared word by word
         return [("Quality", f"**{q.get('verdict')}**: {q.get('score', 0):.2f} word overlap with the greedy answers of "
                             f"{against} on {len(q.get('rows', []))} prompts (an older, coarser check)")]
@@ -103,17 +105,25 @@ def quality_rows(q: dict | None, reference: str = "") -> list[tuple[str, str]]:
         rows.append(("Token by token", f"KL divergence {t['kl_mean']:.3f} (99th percentile {t['kl_p99']:.2f}), "
                                        f"the same top token {t['top1_agreement']:.0%} of the time, perplexity "
                                        f"{t['reference_perplexity']:.1f} → {t['candidate_perplexity']:.1f}, on "
-                                       f"{t['tokens']} tokens of *Alice's Adventures in Wonderland*"))
+                                       f"{t['tokens']} tokens of *Alice's Adventures in Wonderland*"
+                                       + (", after a picture" if t.get("image") else "")))
     if q.get("rows"):
         rows.append(("Answers", f"{q['answer_similarity']:.2f} similar to the reference's on {len(q['rows'])} "
                                 "prompts (sentence embeddings, all-MiniLM-L6-v2; 1 is the same meaning)"))
+    if q.get("images"):
+        i = q["images"]
+        rows.append(("Pictures", f"{i['psnr']:.1f} dB PSNR and {i['ssim']:.3f} SSIM against the reference's pictures "
+                                 f"({len(i['pairs'])} prompts, the same seed, {i['size']}, {i['steps']} steps; SSIM 1 "
+                                 "is the same picture)"))
     if q.get("evaluation"):
         rows.append(("Evaluation", q["evaluation"]))
     return rows
 
 
 def answers_markdown(q: dict | None) -> str:
-    """The greedy answers side by side, with their similarity."""
+    """The greedy answers side by side, with their similarity; an image model's pictures side by side."""
+    if q and (q.get("images") or {}).get("pairs"):
+        return "\n\n" + pictures_html(q["images"]["pairs"])
     if not q or not q.get("rows"):
         return ""
     return "\n\n| kind | prompt | before | after | similarity |\n|---|---|---|---|---|\n" + "\n".join(
@@ -121,13 +131,23 @@ def answers_markdown(q: dict | None) -> str:
         f"{x['similarity']:.2f} |" for x in q["rows"])
 
 
+def pictures_html(pairs: list[dict]) -> str:
+    """Each prompt's two pictures side by side (the report keeps them as small JPEGs), with their figures."""
+    cells = "".join(
+        f'<tr><td>{escape(p["prompt"])}<br>seed {p["seed"]}: PSNR {p["psnr"]:.1f} dB, SSIM {p["ssim"]:.3f}</td>'
+        f'<td><img alt="before" width="160" src="data:image/jpeg;base64,{p["reference_jpeg"]}"></td>'
+        f'<td><img alt="after" width="160" src="data:image/jpeg;base64,{p["candidate_jpeg"]}"></td></tr>'
+        for p in pairs)
+    return f'<table class="gu-pictures"><tr><th>prompt</th><th>before</th><th>after</th></tr>{cells}</table>'
+
+
 def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "/")[:160]
 
 
 def plot_rows(r: ConversionReport) -> list[dict]:
-    """The bar chart: the share of the same top token, each answer's similarity, and the share of weights at
-    each precision."""
+    """The bar chart: the share of the same top token, each answer's (or picture's) similarity, and the share of
+    weights at each precision."""
     q = r.quality or {}
     bars = []
     if q.get("tokens"):
@@ -135,6 +155,8 @@ def plot_rows(r: ConversionReport) -> list[dict]:
                      "kind": "token by token"})
     bars += [{"what": f"answer {i}", "value": round(max(0.0, x["similarity"]), 3), "kind": "answer like before"}
              for i, x in enumerate(q.get("rows", []), 1)]
+    bars += [{"what": f"picture {i} (SSIM)", "value": round(max(0.0, x["ssim"]), 3), "kind": "picture like before"}
+             for i, x in enumerate((q.get("images") or {}).get("pairs", []), 1)]
     bars += [{"what": k, "value": round(v, 3), "kind": "share of weights"} for k, v in r.precisions.items()]
     return bars
 

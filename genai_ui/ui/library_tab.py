@@ -126,7 +126,7 @@ def _wire(services: Services, c: _Parts, openers: dict) -> LibraryTab:
                 **{button: gr.Button(visible=entry.task == task) for task, button in c.open_buttons.items()},
                 c.to_convert: gr.Button(visible=True, value="Turn into OpenVINO IR…" if entry.format == "gguf"
                                         else "Compress…"),
-                c.evaluate: gr.Button(visible=TASKS[entry.task].compares_answers),
+                c.evaluate: gr.Button(visible=TASKS[entry.task].evaluated),
                 c.delete: gr.Button(visible=entry.id != BUILTIN_ID),  # the built-in model stays
                 c.confirm_row: gr.Row(visible=False), c.evaluate_row: gr.Row(visible=False), c.evaluation: ""}
 
