@@ -120,14 +120,16 @@ def divergence(*, reference: Path, candidate: Path, device: str = "CPU", max_tok
     Both must read the text as the same tokens; `progress(done, total)` counts positions."""
     import openvino as ov
 
-    ids = eval_tokens(reference, min(max_tokens, context) if context else max_tokens)
-    if len(ids) < 2:
-        raise ValueError("the evaluation text is shorter than two tokens")
-    if not _same_tokenizer(reference, candidate) and not np.array_equal(ids, eval_tokens(candidate, len(ids))):
-        raise ValueError("the two models read the evaluation text as different tokens: their tokenizers differ")
     core = ov.Core()
     with ThreadPoolExecutor(2) as pool:  # compiling is mostly one thread's work: both at once take half the time
-        ref, cand = pool.map(lambda folder: _Stepper(core, folder, device), (reference, candidate))
+        steppers = pool.map(lambda folder: _Stepper(core, folder, device), (reference, candidate))
+        # meanwhile (compiling lets go of the GIL), the text in tokens
+        ids = eval_tokens(reference, min(max_tokens, context) if context else max_tokens)
+        if len(ids) < 2:
+            raise ValueError("the evaluation text is shorter than two tokens")
+        if not _same_tokenizer(reference, candidate) and not np.array_equal(ids, eval_tokens(candidate, len(ids))):
+            raise ValueError("the two models read the evaluation text as different tokens: their tokenizers differ")
+        ref, cand = steppers
     compare = _comparison(core).create_infer_request()
     kls, nll_ref, nll_cand, same = [], [], [], []
     total = len(ids) - 1  # the last token has nothing to predict

@@ -455,14 +455,19 @@ def main(argv: list[str] | None = None) -> int:
     def show(done: int, total: int, what: str) -> None:
         print(f"{PROGRESS}{done} {total} {what}", flush=True)
 
+    from concurrent.futures import ThreadPoolExecutor
+
     try:
-        report = evaluate(reference=args.reference, candidate=args.candidate, depth=args.depth, device=args.device,
-                          embedder=args.embedder, tokens=args.tokens, progress=show,
-                          reference_answers=args.reference_answers)
-        when = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        result = {"quality": {**report.to_api(), "evaluated": when}}
-        if args.candidate.is_dir():
-            result["precisions"] = weight_precisions(model_dir=args.candidate)
+        with ThreadPoolExecutor(1) as pool:  # the weights' precisions are read beside the measure (engines let go
+            # of the GIL), not after it: the quick check stands between a person and their model
+            precisions = pool.submit(weight_precisions, model_dir=args.candidate) if args.candidate.is_dir() else None
+            report = evaluate(reference=args.reference, candidate=args.candidate, depth=args.depth,
+                              device=args.device, embedder=args.embedder, tokens=args.tokens, progress=show,
+                              reference_answers=args.reference_answers)
+            when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            result = {"quality": {**report.to_api(), "evaluated": when}}
+            if precisions is not None:
+                result["precisions"] = precisions.result()
     except UserError as err:
         print(" ".join(str(err).split()), file=sys.stderr)
         return 2

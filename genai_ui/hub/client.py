@@ -203,9 +203,9 @@ def gguf_quantization(filename: str) -> str:
 
 
 def details(hub: HubService, repo_id: str, token: str = "", revision: str = "main",
-            with_card: bool = True) -> ModelDetails:
-    """Everything the Hub tab shows about one repo: two requests (info, then the card; a download
-    needs no card)."""
+            with_card: bool = True, with_config: bool = True) -> ModelDetails:
+    """Everything the Hub tab shows about one repo: the info, its config.json (the pre-flight reads the model's
+    shape in it), then the card; a download needs neither, a conversion no card."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
     repo_id = check_repo_id(repo_id)
@@ -225,7 +225,7 @@ def details(hub: HubService, repo_id: str, token: str = "", revision: str = "mai
                 api.auth_check(repo_id)
         except GatedRepoError:
             return info, "*The model card of this gated model needs a token with access.*", {}
-        if 0 < sizes.get("config.json", 0) <= MAX_CONFIG_BYTES:
+        if with_config and 0 < sizes.get("config.json", 0) <= MAX_CONFIG_BYTES:
             try:
                 with open(api.hf_hub_download(repo_id, "config.json", revision=revision)) as f:
                     config = json.load(f)
