@@ -31,7 +31,7 @@ from ..library import Library, ModelEntry, check_disk, check_model_id, context_l
 from ..tasks import TASKS, run_here
 from ..work.background import Finished, Log, ProcessResult, Progress, Stage, Tracebacks, run_job, run_process
 from .options import ExportOptions
-from .preflight import PRECISIONS, WEIGHTS, Shape, convert_peak, export_files
+from .preflight import PRECISIONS, WEIGHTS, Shape, convert_disk, convert_peak, export_files
 
 Events = Generator[object, None, "ConversionReport"]
 
@@ -192,9 +192,7 @@ def checked_source(hub: HubService, library: Library, repo_id: str, options: Exp
     source_bytes = sum(f["size"] for f in files)
     shape = Shape.of(about.parameters or int((about.sizes.get("fp16") or source_bytes) / 2), about.config)
     precisions = [fmt if fmt in PRECISIONS else "int4" if fmt in ("nf4", "mxfp4") else "fp16" for fmt in outputs]
-    # the fp16 export once, then each output
-    check_disk(library.models_dir, source_bytes + shape.weight_bytes("fp16")
-               + sum(shape.weight_bytes(p) for p in precisions if p != "fp16"))
+    check_disk(library.models_dir, convert_disk(source_bytes, shape, precisions))
     checkpoint = sum(f["size"] for f in files if WEIGHTS.search(f["name"]))
     check_memory(about.id, convert_peak(checkpoint, shape.parameters))
     return about, task, files

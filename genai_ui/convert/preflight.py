@@ -111,10 +111,9 @@ def export_files(about: ModelDetails, trust_remote_code: bool = False) -> list[d
     return files
 
 
-def convert_disk(download: int, shape_or_sizes, precision: str) -> int:
-    """The download, the fp16 export (the reference a compressed model is measured against) and the result."""
-    weights = _weights(shape_or_sizes)
-    return download + weights("fp16") + (weights(precision) if precision != "fp16" else 0)
+def convert_disk(download: int, shape: Shape, precisions: list[str]) -> int:
+    """The download, the fp16 export (the reference a compressed model is measured against) and each result."""
+    return download + shape.weight_bytes("fp16") + sum(shape.weight_bytes(p) for p in precisions if p != "fp16")
 
 
 def convert_peak(checkpoint_bytes: int, parameters: int) -> int:
@@ -162,16 +161,10 @@ def plans(about: ModelDetails, config: dict | None, *, profile=None, device: str
             download += shape.parameters * 2 - checkpoint
             checkpoint = shape.parameters * 2
         for precision in PRECISIONS:
-            plan(precision, "convert", download, convert_disk(download, shape, precision),
+            plan(precision, "convert", download, convert_disk(download, shape, [precision]),
                  convert_peak(checkpoint, shape.parameters),
                  shape.weight_bytes(precision), shape.read_per_token(precision), precision)
     return found
-
-
-def _weights(shape_or_sizes):
-    if isinstance(shape_or_sizes, Shape):
-        return shape_or_sizes.weight_bytes
-    return lambda precision: shape_or_sizes.get(precision) or shape_or_sizes.get("fp16") or 0
 
 
 def _ir_precision(repo_id: str, shape: Shape, weights: int) -> str:
