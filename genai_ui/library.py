@@ -168,6 +168,16 @@ class Library:
         atomic.sync_folder(self.models_dir)
         return entry
 
+    def update_report(self, model_id: str, report: dict) -> ModelEntry:
+        """A model's report replaced (its evaluation came later than its registration), the manifest rewritten
+        whole; ModelNotFound when the model went meanwhile."""
+        entry = replace(self.get(model_id), report=dict(report))
+        with self._lock:  # a delete renames the folder under this lock: the write goes before, or not at all
+            if not (Path(entry.location) / MANIFEST).is_file():
+                raise ModelNotFound(model_id, [])
+            atomic.write_text(Path(entry.location) / MANIFEST, json.dumps(asdict(entry), indent=2))
+        return entry
+
     def delete(self, model_id: str) -> None:
         entry = self.get(model_id)
         # a name of its own: a crash may have left a `.deleting-<id>` of an earlier model of this id

@@ -1,10 +1,13 @@
-"""`make setup`'s last step: the built-in model made ready in the app's home and tuned for this machine."""
+"""`make setup`'s last step: the built-in model made ready in the app's home and tuned for this machine, the
+embedding model that compares a compressed model's answers exported there, and the machine's reading speed
+(the pre-flight's predictions) measured."""
 
 from __future__ import annotations
 
 import argparse
 
 from .builtin import BUILTIN_ID
+from .embedder import ensure_embedder
 from .services import create_services
 from .settings import Settings
 
@@ -17,8 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--again", action="store_true", help="tune even if this processor has a tune already")
     args = parser.parse_args(argv)
     settings = Settings.from_args([])
+    print(f"The embedding model is ready in {ensure_embedder(settings.home)}.", flush=True)
     services = create_services(settings)
     device = services.devices.resolve("")
+    print("Measuring how fast this machine reads a model's weights (the Hub tab's predicted speeds)…", flush=True)
+    profile = services.conversions.profiles.get(device)
+    print("Read per second: " + ", ".join(f"{p} {v / 1e9:.1f} GB" for p, v in profile.bytes_per_s.items())
+          + f"; {profile.layer_s * 1e3:.2f} ms a layer.", flush=True)
     last = services.tune.last(args.model, device)
     if last is not None and last.get("cpu") == services.devices.processor() and not args.again:
         print(f"{args.model} on {device} was tuned on this processor already ({last['winner_described']}).")

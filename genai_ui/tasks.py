@@ -28,7 +28,14 @@ class Task:
     verify: str  # "module:function" (model folder, device) -> a sample output, run after a conversion
     usage: tuple[tuple[str, ...], str]  # the model card's snippet: what it imports, how it runs the model
     fallback: frozenset[str] = frozenset()  # architectures another engine of the app runs (slower)
+    compares_tokens: bool = False  # a compression is measured token by token against its original (logits)
     compares_answers: bool = False  # a conversion compares the new model's greedy answers with the original's
+    compares_pictures: bool = False  # ... or its pictures, drawn from the same prompts and seed
+
+    @property
+    def evaluated(self) -> bool:
+        """Whether a compressed model of this task is measured against its original (convert/quality.py)."""
+        return self.compares_tokens or self.compares_pictures
 
     def load(self, *args, **kwargs) -> Any:
         return _named(self.loader)(*args, **kwargs)
@@ -62,7 +69,8 @@ CHAT = Task(
     # app runs them with openvino_genai when it can, else on the Optimum Intel engine (engines/optimum.py)
     fallback=frozenset({"afmoe", "arcee", "biogpt", "cohere2", "glm4", "granitemoehybrid", "hunyuan_v1_dense",
                         "smollm3"}),
-    loader="genai_ui.engines.pipelines:load_llm", verify="genai_ui.convert.worker:answer_llm", compares_answers=True,
+    loader="genai_ui.engines.pipelines:load_llm", verify="genai_ui.convert.worker:answer_llm", compares_tokens=True,
+    compares_answers=True,
     usage=((), """\
 pipe = openvino_genai.LLMPipeline(model_dir, "CPU")
 print(pipe.generate("What is OpenVINO?", max_new_tokens=100))
@@ -75,7 +83,7 @@ VISION = Task(
         "gemma3", "idefics3", "internvl_chat", "llava", "llava_next", "llava_next_video", "llava-qwen2", "minicpmv",
         "phi3_v", "phi4mm", "qwen2_vl", "qwen2_5_vl", "smolvlm",
     }),
-    loader="genai_ui.engines.pipelines:load_vlm", verify="genai_ui.convert.worker:answer_vlm",
+    loader="genai_ui.engines.pipelines:load_vlm", verify="genai_ui.convert.worker:answer_vlm", compares_tokens=True,
     usage=(("import numpy as np", "import openvino as ov", "from PIL import Image"), """\
 pipe = openvino_genai.VLMPipeline(model_dir, "CPU")
 image = ov.Tensor(np.array(Image.open("photo.jpg").convert("RGB"))[None])
@@ -90,6 +98,7 @@ IMAGE = Task(
         "LatentConsistencyModelPipeline", "StableDiffusionLatentConsistencyPipeline",
     }),
     loader="genai_ui.engines.pipelines:load_image_pipelines", verify="genai_ui.convert.worker:draw_image",
+    compares_pictures=True,
     usage=(("from PIL import Image",), """\
 pipe = openvino_genai.Text2ImagePipeline(model_dir, "CPU")
 image = pipe.generate("a lighthouse on a cliff at sunset", width=512, height=512, num_inference_steps=20)

@@ -61,7 +61,7 @@ def test_mcp_tools_answer(mcp_app):
     # in a thread of its own: the session's browser (playwright) may hold this thread's event loop
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         names, answer, (caption, not_image) = pool.submit(asyncio.run, session_calls()).result()
-    assert {"devices", "local_models", "chat", "caption", "benchmark"} <= names
+    assert {"devices", "local_models", "chat", "caption", "benchmark", "evaluate_model", "find_best_compression"} <= names
     assert not answer.isError and "Paris" in answer.content[0].text
     assert caption.isError and "No vision model in the library yet" in caption.content[0].text
     assert not_image.isError and "is not an image this app can read" in not_image.content[0].text

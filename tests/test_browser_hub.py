@@ -34,6 +34,11 @@ def test_search_select_download_open_and_delete(browser, app_url, services, loca
         details.get_by_text("Runs here").wait_for()
         assert "Architecture llama" in details.inner_text() and "License apache-2.0" in details.inner_text()
         assert "Q4_1" in page.locator("#hub-gguf-file input").input_value()
+        # the pre-flight: what the file costs here and how fast it would answer, before the download
+        page.locator("#hub-preflight-note").get_by_text("Before you fetch it").wait_for()
+        cell(page, "#hub-preflight", "Q4_1").wait_for()
+        shown = page.locator("#hub-preflight").inner_text()
+        assert all(words in shown for words in ("Memory to run", "SmolLM2-135M-Instruct.Q4_1.gguf", "tokens/s", "✓"))
 
         page.click("#hub-download")
         page.locator("#hub-progress").get_by_text("is in your library").wait_for(timeout=60_000)

@@ -55,5 +55,16 @@ def test_prompt_progress_image_and_restore(browser, app_url, image_model, tmp_pa
         set_slider(page, "image-steps", 4)
         page.click("#image-generate")
         page.locator("#image-info").get_by_text("LoRA tiny-style.safetensors at 1.0").wait_for(timeout=120_000)
+
+        # the model's quality report in the Library tab: its pictures beside its fp16 export's
+        page.get_by_role("tab", name="Library").click()
+        cell(page, "#library-table", image_model.id).click()
+        report = page.locator("#library-selected")
+        report.get_by_text("dB PSNR").wait_for()
+        pictures = report.locator("table.gu-pictures img")
+        assert pictures.count() == 6 and pictures.first.get_attribute("alt") == "before"
+        page.wait_for_function("() => [...document.querySelectorAll('#library-selected table.gu-pictures img')]"
+                               ".every(img => img.complete && img.naturalWidth > 0)")  # the JPEGs decode
+        page.screenshot(path=str(output_dir / "image-quality.png"), full_page=True)
     finally:
         context.close()

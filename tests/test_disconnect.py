@@ -73,7 +73,7 @@ def test_an_image_stops_at_its_step_when_its_client_leaves(app_url, services, im
 def test_a_conversion_stops_and_adds_nothing_when_its_client_leaves(app_url, services):
     before = {e.id for e in services.library.list()}
     leave_after_first_update(app_url, "convert_model", ["tiny-random/llava", "int8", 0, 1.0, False, False, False,
-                                                        "", False])
+                                                        "", False, True])
 
     until(lambda: not services.conversions.line._running and not workers(), "the conversion is still running")
     assert {e.id for e in services.library.list()} == before

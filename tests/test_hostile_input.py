@@ -358,7 +358,8 @@ def test_a_checkpoint_without_weights_to_read_is_refused_before_the_download(own
     assert str(refused.value).startswith(f"{repo} has no weights to convert: {holds}. A conversion reads "
                                          ".safetensors or PyTorch .bin weights")
     assert [getattr(e, "name", None) for e in events] == ["Check"]  # no download, no export
-    assert not [p for m, p in own_hub.requests if "/resolve/" in p and repo in p]
+    # no file of the model is fetched: its config.json (a few kB the details read for the pre-flight) aside
+    assert not [p for m, p in own_hub.requests if "/resolve/" in p and repo in p and not p.endswith("/config.json")]
     assert not list((tmp_path / "models").iterdir())
     with pytest.raises(NothingToConvert):
         drain(convert_model(hub=hub, library=Library(tmp_path / "models"), repo_id=repo,
@@ -371,7 +372,7 @@ def test_a_failing_worker_shows_one_line_and_its_traceback_goes_to_the_server_lo
     import sys
     import threading
 
-    from genai_ui.convert.jobs import _step, child_env
+    from genai_ui.convert.jobs import child_env, run_step
     from genai_ui.errors import ConversionFailed
     from genai_ui.work.background import Log
 
@@ -381,7 +382,7 @@ def test_a_failing_worker_shows_one_line_and_its_traceback_goes_to_the_server_lo
            "--output", str(tmp_path / "out")]
     shown = []
     with caplog.at_level("WARNING", logger="genai_ui.work.background"), pytest.raises(ConversionFailed) as failed:
-        for event in _step(cmd, "Reading the GGUF", threading.Event(), child_env(HubService(endpoint="http://127.0.0.1:9"))):
+        for event in run_step(cmd, "Reading the GGUF", threading.Event(), child_env(HubService(endpoint="http://127.0.0.1:9"))):
             if isinstance(event, Log):
                 shown.append(event.line)
     assert "Reading the GGUF failed: " in str(failed.value) and "Traceback" not in str(failed.value)

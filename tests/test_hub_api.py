@@ -41,6 +41,13 @@ def test_model_details(client):
         "Qwen2.5-0.5B-Instruct-Q5_K_M.gguf": ("Q5_K_M", False), "Qwen2.5-0.5B-Instruct-Q8_0.gguf": ("Q8_0", True),
         "Qwen2.5-0.5B-Instruct-f16.gguf": ("F16", True)}
     assert d["card"].startswith("# bartowski/Qwen2.5-0.5B-Instruct-GGUF") and d["license"] == "apache-2.0"
+    # the pre-flight: each file that loads, fetched as it is (the local Hub's files are a few bytes each)
+    pre = d["preflight"]
+    assert [(p["precision"], p["how"], p["convert_peak_bytes"]) for p in pre["plans"]] == [
+        ("Q4_K_M", "Qwen2.5-0.5B-Instruct-Q4_K_M.gguf", 0), ("Q8_0", "Qwen2.5-0.5B-Instruct-Q8_0.gguf", 0),
+        ("F16", "Qwen2.5-0.5B-Instruct-f16.gguf", 0)]
+    assert all(p["fits"] and p["tokens_per_s"] > 0 and p["download_bytes"] == 4 for p in pre["plans"])
+    assert pre["device"] == "CPU" and pre["machine"]["processor"] == pre["processor"] and pre["free_memory_bytes"] > 0
     with pytest.raises(AppError, match="No model 'nobody/nothing' on the Hub"):
         client.predict("nobody/nothing", api_name="/model_details")
 

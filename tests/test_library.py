@@ -73,6 +73,21 @@ def test_install_moves_into_place_and_delete_removes(library):
     assert library.list() == [] and os.listdir(library.models_dir) == []
 
 
+def test_a_report_that_comes_later_replaces_the_old_one_whole(library):
+    """A conversion's evaluation ends after its registration: its report is written into the manifest."""
+    with library.staging() as staged:
+        (staged / "openvino_model.xml").write_text("<net/>")
+        entry = library.install(staged, ModelEntry(id="tiny", task="text-generation", format="openvino",
+                                                   weight_format="int4", location="", report={"quality": "quick"}))
+    updated = library.update_report("tiny", {"quality": {"verdict": "close"}})
+    assert updated.report == {"quality": {"verdict": "close"}} and library.get("tiny").report == updated.report
+    assert library.get("tiny").created == entry.created and library.get("tiny").size_bytes == entry.size_bytes
+    assert not [p for p in (library.models_dir / "tiny").iterdir() if p.name.endswith(".partial")]
+    library.delete("tiny")
+    with pytest.raises(ModelNotFound):  # deleted meanwhile: said, never a manifest in a missing folder
+        library.update_report("tiny", {})
+
+
 def test_unreadable_manifest_is_skipped(library, gguf):
     ensure_builtin(library, gguf)
     broken = library.models_dir / "broken"

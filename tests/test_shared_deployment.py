@@ -65,6 +65,12 @@ def test_conversions_need_a_sign_in_on_a_space(space_app):
         client.predict("tiny-random/llava", api_name="/convert_model")
     with pytest.raises(AppError, match="Sign in with Hugging Face"):
         client.predict("SmolLM2-135M-Instruct-Q4_1", api_name="/compress_model")
+    with pytest.raises(AppError, match="Sign in with Hugging Face .* to evaluate models on this Space"):
+        client.predict("SmolLM2-135M-Instruct-Q4_1", "", api_name="/evaluate_model")
+    with pytest.raises(AppError, match="Sign in with Hugging Face .* to find the best compression on this Space"):
+        client.predict("HuggingFaceTB/SmolLM2-135M-Instruct", "int8", api_name="/find_best_compression")
+    with pytest.raises(AppError, match="Sign in with Hugging Face .* to keep candidates on this Space"):
+        client.predict("0123456789ab", "int8", api_name="/keep_candidates")
 
 
 def test_the_operator_token_is_neither_lent_nor_echoed(space_app):
@@ -195,9 +201,11 @@ def test_model_ids_that_climb_out_are_refused(client, bad):
         "/model_details": lambda: client.predict(bad, api_name="/model_details"),
         "/download_model": lambda: client.predict(bad, api_name="/download_model"),
         "/convert_model": lambda: client.predict(bad, api_name="/convert_model"),
+        "/find_best_compression": lambda: client.predict(bad, api_name="/find_best_compression"),
+        "/evaluate_model": lambda: client.predict(bad, api_name="/evaluate_model"),
         "/benchmark": lambda: client.predict(bad, api_name="/benchmark"),
     }
-    hub_ids = {"/model_details", "/download_model", "/convert_model"}
+    hub_ids = {"/model_details", "/download_model", "/convert_model", "/find_best_compression"}
     for name, call in calls.items():
         with pytest.raises(AppError) as refused:
             call()

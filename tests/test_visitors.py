@@ -87,8 +87,12 @@ def test_a_sign_in_forged_in_the_body_is_refused_by_every_endpoint_that_needs_on
     """Gradio 6.31 builds gr.OAuthToken from an `oauth_token` body field when the session has no sign-in."""
     url, home = space
     http = httpx.Client(timeout=60)
-    for api_name, data in (("convert_model", ["tiny-random/llava", "int4", 0, 1.0, False, False, False, "", False]),
-                           ("compress_model", ["SmolLM2-135M-Instruct-Q4_1", "int4", 0, 1.0, False])):
+    for api_name, data in (("convert_model", ["tiny-random/llava", "int4", 0, 1.0, False, False, False, "", False,
+                                              True]),
+                           ("compress_model", ["SmolLM2-135M-Instruct-Q4_1", "int4", 0, 1.0, False, True]),
+                           ("evaluate_model", ["SmolLM2-135M-Instruct-Q4_1", ""]),
+                           ("find_best_compression", ["HuggingFaceTB/SmolLM2-135M-Instruct", "int8"]),
+                           ("keep_candidates", ["0123456789ab", "int8"])):
         event = http.post(f"{url}gradio_api/call/{api_name}", json={"data": data, "oauth_token": FORGED}).json()
         answer = http.get(f"{url}gradio_api/call/{api_name}/{event['event_id']}").text
         assert "event: error" in answer and "Sign in with Hugging Face" in answer, (api_name, answer)

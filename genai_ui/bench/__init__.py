@@ -1,5 +1,5 @@
-"""`python -m genai_ui.bench chat|api|vision|image|load|history|engines|convert|tune|peers`: the app against the raw
-engine (or a peer), side by side, in one run.
+"""`python -m genai_ui.bench chat|api|vision|image|load|history|engines|convert|quality|preflight|tune|peers`: the app
+against the raw engine (or a peer), side by side, in one run.
 
 chat (bench/chat.py): speed as a person sees it: the raw LLMPipeline's streamer callbacks against
 the chunks a gradio_client receives from the app's /chat, same model file, same prompt, greedy.
@@ -16,6 +16,10 @@ load, first token, tokens/s and memory of each, each engine in a process of its 
 also each engine option (KV cache, dynamic quantization, stateful, prompt lookup, speculative decoding).
 convert (bench/convert.py): a Hub checkpoint to int4 by `optimum-cli export openvino` against the
 app's /convert_model, both from the same warm Hugging Face cache: wall time, peak memory, output size.
+quality (bench/quality.py): the quality verdicts' calibration: SmolLM2-135M compressed in several ways and damaged
+on purpose, each measured against its fp16 export by the app's own evaluation (docs/quality.md).
+preflight (bench/preflight.py): the pre-flight's predicted sizes, memory and decode speed against a measured
+conversion and run of SmolLM2-135M at fp16, int8 and int4 (`--size 1.7b` adds a model of SmolLM2-1.7B's shapes).
 tune (bench/tune.py): Tune's winner against the best of an exhaustive sweep of the same candidates.
 peers (bench/peers.py): llama.cpp (llama-cpp-python; `make bench-peers` installs it), the raw openvino_genai
 engine with its defaults and as Tune left it, and the app's /chat, on the built-in GGUF.
@@ -38,6 +42,7 @@ from .history import bench_history
 from .image import bench_image
 from .load import bench_load
 from .peers import SIZES, bench_peers
+from .quality import CASES, bench_quality
 from .tune import bench_tune
 from .vision import bench_vision
 
@@ -109,6 +114,17 @@ def main(argv: list[str] | None = None) -> None:
     peers_args.add_argument("--size", choices=SIZES, default="135m",
                             help="135m: the built-in model; 1.7b: a model of SmolLM2-1.7B's shapes, random weights "
                                  "(built and cached the first time, a few minutes)")
+    preflight_args = sub.add_parser("preflight", help="the pre-flight's predictions against measured conversions and "
+                                                      "runs")
+    preflight_args.add_argument("--size", action="append", choices=("135m", "1.7b"),
+                                help="checkpoints to measure (repeatable; default: 135m)")
+    preflight_args.add_argument("--precision", action="append", choices=("fp16", "int8", "int4"),
+                                help="precisions (repeatable; default: all three)")
+    preflight_args.add_argument("--output", type=Path, default=Path("bench-output"))
+    quality_args = sub.add_parser("quality", help="the quality verdicts' calibration on SmolLM2-135M")
+    quality_args.add_argument("--case", action="append", choices=[c[0] for c in CASES],
+                              help="only this case (repeatable; default: all)")
+    quality_args.add_argument("--output", type=Path, default=Path("bench-output"))
     report_args = sub.add_parser("report", help="docs/speed.md's figures, made from the benches' JSON files")
     report_args.add_argument("--take", type=Path, metavar="FOLDER", help="first copy the JSON files in FOLDER "
                              "(bench-output) into docs/bench, the results the page is made from")
@@ -118,6 +134,14 @@ def main(argv: list[str] | None = None) -> None:
         from .report import main as report
 
         raise SystemExit(report(args.take, args.check))
+    if args.what == "quality":
+        bench_quality(args.output, tuple(args.case or ()))
+        return
+    if args.what == "preflight":
+        from .preflight import bench_preflight
+
+        bench_preflight(args.output, tuple(args.size or ("135m",)), tuple(args.precision or ("fp16", "int8", "int4")))
+        return
     if args.what == "tune":
         bench_tune(args.output, args.model, args.rounds)
         return

@@ -1,8 +1,9 @@
-"""`python -m genai_ui.bench report`: docs/speed.md's figures, made from the benches' JSON files.
+"""`python -m genai_ui.bench report`: the figures of docs/speed.md and docs/quality.md, made from the benches'
+JSON files.
 
 Each bench writes `bench-output/NAME.json` with the machine it ran on. `report --take bench-output`
-copies those files into docs/bench/ (kept in git: the figures the page shows) and rewrites every block
-of docs/speed.md between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` from docs/bench/NAME.json.
+copies those files into docs/bench/ (kept in git: the figures the pages show) and rewrites every block
+of those pages between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` from docs/bench/NAME.json.
 The prose around the blocks says what the figures mean; no figure is typed by hand. `report --check`
 fails when the page and the files disagree (a unit test runs it).
 """
@@ -23,16 +24,20 @@ from .history import history_table
 from .image import image_table
 from .load import load_table
 from .peers import peers_table
+from .preflight import preflight_table
+from .quality import quality_table
 from .tune import tune_table
 from .vision import vision_table
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DOC = ROOT / "docs" / "speed.md"
+DOCS = (DOC, ROOT / "docs" / "quality.md")  # the pages with bench blocks
 RESULTS = ROOT / "docs" / "bench"
 TABLES: dict[str, Callable[[dict], str]] = {
     "chat": chat_table, "api": api_table, "load": load_table, "history": history_table, "vision": vision_table,
     "image": image_table, "convert": convert_table, "engines": engines_table, "tune": tune_table,
-    "peers": peers_table, "peers_1_7b": peers_table}
+    "peers": peers_table, "peers_1_7b": peers_table, "quality": quality_table,
+    "preflight": preflight_table}
 BLOCK = re.compile(r"(<!-- bench:(\w+) -->\n).*?(<!-- /bench:\2 -->)", re.S)
 MARKER = re.compile(r"<!-- /?bench:(\w+) -->")
 
@@ -50,9 +55,9 @@ def block(name: str, results: Path = RESULTS) -> str:
     bench, or no results of it)."""
     path = results / f"{name}.json"
     if name not in TABLES:
-        raise LookupError(f"docs/speed.md has a block for {name!r}, which is no bench ({', '.join(TABLES)}).")
+        raise LookupError(f"A page has a block for {name!r}, which is no bench ({', '.join(TABLES)}).")
     if not path.is_file():
-        raise LookupError(f"docs/speed.md shows {name!r}, but {path} is missing: run `python -m genai_ui.bench "
+        raise LookupError(f"A page shows {name!r}, but {path} is missing: run `python -m genai_ui.bench "
                           f"{name}`, then `python -m genai_ui.bench report --take bench-output`.")
     try:
         result = json.loads(path.read_text())
@@ -83,25 +88,29 @@ def take(source: Path, results: Path = RESULTS) -> list[str]:
     return taken
 
 
-def main(take_from: Path | None, check: bool, doc: Path = DOC, results: Path = RESULTS) -> int:
+def main(take_from: Path | None, check: bool, doc: Path | tuple[Path, ...] = DOCS, results: Path = RESULTS) -> int:
     if take_from is not None and check:
-        print("--check only compares the page with the results it is made from; --take would change them first.")
+        print("--check only compares the pages with the results they are made from; --take would change them first.")
         return 2
     if take_from is not None:
         taken = take(take_from, results)
         print(f"took {', '.join(taken) or 'nothing'} from {take_from}")
-    text = doc.read_text()
-    try:
-        made = render(text, results)
-    except LookupError as err:  # a block names no bench or lacks a marker, or its results are missing or broken
-        print(err)
-        return 1
-    if check:
-        if made != text:
-            print(f"{doc} does not show the figures of {results}: run `python -m genai_ui.bench report`.")
-            return 1
-        print(f"{doc} shows the figures of {results}.")
-        return 0
-    doc.write_text(made)
-    print(f"wrote {doc} from {results}")
-    return 0
+    failed = 0
+    for page in (doc,) if isinstance(doc, Path) else doc:
+        text = page.read_text()
+        try:
+            made = render(text, results)
+        except LookupError as err:  # a block names no bench or lacks a marker, or its results are missing or broken
+            print(f"{page}: {err}")
+            failed = 1
+            continue
+        if check:
+            if made != text:
+                print(f"{page} does not show the figures of {results}: run `python -m genai_ui.bench report`.")
+                failed = 1
+            else:
+                print(f"{page} shows the figures of {results}.")
+        elif made != text:
+            page.write_text(made)
+            print(f"wrote {page} from {results}")
+    return failed

@@ -24,19 +24,16 @@ from pathlib import Path
 from typing import Generator
 
 from ..access import SECRET_NAME
-from ..errors import ConversionFailed, InvalidParameter, NotAvailable, NothingToConvert
+from ..errors import Cancelled, ConversionFailed, InvalidParameter, ModelNotFound, NotAvailable, NothingToConvert
 from ..hub.client import HubService, details
 from ..hub.downloads import fetch_files, restriction
 from ..library import Library, ModelEntry, check_disk, check_model_id, context_length_of, folder_size
 from ..tasks import TASKS, run_here
 from ..work.background import Finished, Log, ProcessResult, Progress, Stage, Tracebacks, run_job, run_process
 from .options import ExportOptions
+from .preflight import PRECISIONS, WEIGHTS, Shape, convert_disk, convert_peak, export_files
 
 Events = Generator[object, None, "ConversionReport"]
-# what a checkpoint repo holds that an export does not read
-SKIPPED = re.compile(r"(?i)(\.(gguf|onnx|onnx_data|msgpack|h5|ot|tflite|mlmodel|md|png|jpe?g|gif|pdf)$"
-                     r"|^(onnx|openvino|original|flax|tf|coreml)/|\.(fp16|non_ema|ema)\.(safetensors|bin)$)")
-WEIGHTS = re.compile(r"(?i)\.(safetensors|bin)$")  # what transformers and diffusers load weights from
 
 
 @dataclass(frozen=True)
@@ -59,6 +56,12 @@ class ConversionReport:
 
     def to_api(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The new model is in the library and ready to use; its full evaluation follows, when it gets one."""
+    report: ConversionReport
 
 
 def drain(job: Events) -> ConversionReport:
@@ -99,48 +102,24 @@ def unique_id(library: Library, base: str) -> str:
 
 def convert_model(*, hub: HubService, library: Library, repo_id: str, options: ExportOptions, token: str = "",
                   cancel: threading.Event | None = None, cache_dir: Path | None = None, device: str = "CPU",
-                  owner: str = "") -> Events:
+                  owner: str = "", evaluate: bool = True) -> Events:
     cancel = cancel or threading.Event()
-    stage = Steps(["Check", "Download", "Export"] + (["Compress"] if options.compresses else []) + ["Verify", "Register"])
+    stage = Steps(["Check", "Download", "Export"] + (["Compress"] if options.compresses else [])
+                  + ["Verify", "Register", "Evaluate"])
 
     yield stage("Check")
-    about = details(hub, repo_id, token, with_card=False)
-    task = options.task or about.task
-    if task not in TASKS:
-        raise NotAvailable(f"{about.id} is a {about.task or 'model without a task'}: only "
-                           f"{run_here(ids=True).lower()} models convert here.")
-    if not about.supported and not options.task:
-        raise NotAvailable(f"{about.id} cannot run here: {about.reason}.")
-    if about.gguf_files:
-        raise NotAvailable(f"{about.id} holds GGUF files: fetch one in the Hub tab (it runs as it is), then turn it "
-                           "into OpenVINO IR here.")
-    if any(f["name"].endswith(("openvino_model.xml", "openvino_language_model.xml")) for f in about.files):
-        raise NotAvailable(f"{about.id} is an OpenVINO model already: fetch it in the Hub tab, then compress it here.")
+    about, task, files = checked_source(hub, library, repo_id, options, token, outputs=[options.weight_format])
+    # a compressed model is measured against its uncompressed export once it is registered
+    evaluated = evaluate and options.compresses and TASKS[task].evaluated
+    if not evaluated:
+        stage.skip("Evaluate")
     if any(f["name"].endswith(".py") for f in about.files) and not options.trust_remote_code:
         yield Log(f"{about.id} carries Python code; it is not run unless trust_remote_code is on.")
-    files = [f for f in about.files if not SKIPPED.search(f["name"])
-             and (options.trust_remote_code or not f["name"].endswith(".py"))]
-    if any(f["name"].endswith(".safetensors") for f in files):  # the same weights twice: take the safetensors
-        files = [f for f in files if not re.search(r"(pytorch_model|diffusion_pytorch_model)[-.\w]*\.bin$", f["name"])]
-    if not any(WEIGHTS.search(f["name"]) for f in files):  # before the download: the export would fail on it
-        raise NothingToConvert(f"{about.id} has no weights to convert: it holds {holdings(about.files)}. A conversion "
-                               "reads .safetensors or PyTorch .bin weights; ONNX, TensorFlow, Flax, Core ML, "
-                               "OpenVINO and GGUF files, and the .fp16 and .ema copies, are not read.")
     source_bytes = sum(f["size"] for f in files)
-    fp16 = about.sizes.get("fp16") or source_bytes
-    out = about.sizes.get(options.weight_format if options.weight_format in about.sizes else "fp16") or fp16
-    check_disk(library.models_dir, fp16 + out + source_bytes)
 
     yield stage("Download")
-    paths = None
-    for event in run_job(lambda report, stop: hub.call(lambda api: fetch_files(
-            hub, about.id, about.commit or "main", files, token, cache_dir, report, stop), token), cancel=cancel):
-        if isinstance(event, Finished):
-            paths = event.result
-        else:
-            yield event
-    snapshot = Path(paths[0]).parents[len(Path(files[0]["name"]).parts) - 1]
-    config = _read_json(snapshot / "config.json")
+    snapshot = yield from download_files(hub, about, files, token, cache_dir, cancel)
+    config = read_json(snapshot / "config.json")
     group = options.group_size_for(config)
     export_task = TASKS[task].export_task
     command = (f"optimum-cli export openvino --model {about.id} --task {export_task} "
@@ -159,14 +138,14 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
                "--reference", str(reference)] + (["--trust-remote-code"] if options.trust_remote_code else [])
         if options.compresses:
             cmd += ["--output", str(model_dir), "--config", json.dumps(options.quantization_config(group))]
-        peak = max(peak, (yield from _step(cmd, "The conversion", cancel, env, percent=True, stage=stage)))
+        peak = max(peak, (yield from run_step(cmd, "The conversion", cancel, env, percent=True, stage=stage)))
         for folder in {reference, model_dir}:
-            _add_preprocessor_config(snapshot, folder)
+            add_preprocessor_config(snapshot, folder)
         yield stage("Verify")
         checked, verify_peak = yield from _verify(model_dir, task, reference if options.compresses else None,
                                                   cancel, env, device)
         peak = max(peak, verify_peak)
-        if reference != model_dir:
+        if reference != model_dir and not evaluated:
             shutil.rmtree(reference)
         yield stage("Register")
         local_id = unique_id(library, f"{about.id.split('/')[-1]}-{options.weight_format}")
@@ -182,18 +161,77 @@ def convert_model(*, hub: HubService, library: Library, repo_id: str, options: E
             source={"repo_id": about.id, "revision": "main", "commit": about.commit, "license": about.license,
                     **restriction(about)},
             options=opts, report=report.to_api(), owner=owner))
-    return replace(report, location=entry.location)
+        report = replace(report, location=entry.location)
+        if evaluated:
+            report = yield from _then_evaluate(library, report, reference, cancel, env, device, stage)
+    return report
+
+
+def checked_source(hub: HubService, library: Library, repo_id: str, options: ExportOptions, token: str,
+                   outputs: list[str]):
+    """A Hub checkpoint that converts here, and the files its export reads: (its details, its task, the files),
+    or a refusal that says why, before anything is downloaded; the disk must hold the download, the 16-bit
+    export and the `outputs` (weight formats)."""
+    about = details(hub, repo_id, token, with_card=False)
+    task = options.task or about.task
+    if task not in TASKS:
+        raise NotAvailable(f"{about.id} is a {about.task or 'model without a task'}: only "
+                           f"{run_here(ids=True).lower()} models convert here.")
+    if not about.supported and not options.task:
+        raise NotAvailable(f"{about.id} cannot run here: {about.reason}.")
+    if about.gguf_files:
+        raise NotAvailable(f"{about.id} holds GGUF files: fetch one in the Hub tab (it runs as it is), then turn it "
+                           "into OpenVINO IR here.")
+    if any(f["name"].endswith(("openvino_model.xml", "openvino_language_model.xml")) for f in about.files):
+        raise NotAvailable(f"{about.id} is an OpenVINO model already: fetch it in the Hub tab, then compress it here.")
+    files = export_files(about, options.trust_remote_code)
+    if not any(WEIGHTS.search(f["name"]) for f in files):  # before the download: the export would fail on it
+        raise NothingToConvert(f"{about.id} has no weights to convert: it holds {holdings(about.files)}. A conversion "
+                               "reads .safetensors or PyTorch .bin weights; ONNX, TensorFlow, Flax, Core ML, "
+                               "OpenVINO and GGUF files, and the .fp16 and .ema copies, are not read.")
+    source_bytes = sum(f["size"] for f in files)
+    shape = Shape.of(about.parameters or int((about.sizes.get("fp16") or source_bytes) / 2), about.config)
+    precisions = [fmt if fmt in PRECISIONS else "int4" if fmt in ("nf4", "mxfp4") else "fp16" for fmt in outputs]
+    check_disk(library.models_dir, convert_disk(source_bytes, shape, precisions))
+    checkpoint = sum(f["size"] for f in files if WEIGHTS.search(f["name"]))
+    check_memory(about.id, convert_peak(checkpoint, shape.parameters))
+    return about, task, files
+
+
+def check_memory(repo_id: str, need: int) -> None:
+    """Refused before the download when the export's peak (pre-flight's rule) is more than the free memory."""
+    import psutil
+
+    free = psutil.virtual_memory().available
+    if need > free:
+        raise NotAvailable(f"Converting {repo_id} needs about {need / 1e9:.1f} GB of memory at its peak and "
+                           f"{free / 1e9:.1f} GB are free: close other programs, or take a model already in "
+                           "OpenVINO or GGUF form from the Hub tab.")
+
+
+def download_files(hub: HubService, about, files: list[dict], token: str, cache_dir: Path | None, cancel):
+    """The checkpoint's files into the Hugging Face cache, with byte progress; returns its snapshot folder."""
+    paths = None
+    for event in run_job(lambda report, stop: hub.call(lambda api: fetch_files(
+            hub, about.id, about.commit or "main", files, token, cache_dir, report, stop), token), cancel=cancel):
+        if isinstance(event, Finished):
+            paths = event.result
+        else:
+            yield event
+    return Path(paths[0]).parents[len(Path(files[0]["name"]).parts) - 1]
 
 
 def compress_model(*, library: Library, hub: HubService, model: str, options: ExportOptions,
-                   cancel: threading.Event | None = None, device: str = "CPU", owner: str = "") -> Events:
+                   cancel: threading.Event | None = None, device: str = "CPU", owner: str = "",
+                   evaluate: bool = True) -> Events:
     """An OpenVINO model of the library compressed again with NNCF (data-free), into a new entry; the
     original stays."""
     cancel = cancel or threading.Event()
-    stage = Steps(["Check", "Compress", "Verify", "Register"])
+    source = library.get(model)
+    evaluated = evaluate and evaluates(source.task, Path(source.location))
+    stage = Steps(["Check", "Compress", "Verify", "Register"] + (["Evaluate"] if evaluated else []))
 
     yield stage("Check")
-    source = library.get(model)
     if source.format != "openvino":
         raise NotAvailable(f"'{source.id}' is a {source.format.upper()} file: turn it into OpenVINO IR first.")
     if not options.compresses:
@@ -209,7 +247,7 @@ def compress_model(*, library: Library, hub: HubService, model: str, options: Ex
         held = ", ".join(f"{k} {v:.0%}" for k, v in precisions.items())
         raise NotAvailable(f"'{source.id}' is compressed already ({held}): compress a 16-bit version of it.")
     check_disk(library.models_dir, source.size_bytes)
-    config = _read_json(Path(source.location) / "config.json")
+    config = read_json(Path(source.location) / "config.json")
     group = options.group_size_for(config)
     env, peak = child_env(hub), 0
     with library.staging() as staged:
@@ -218,7 +256,7 @@ def compress_model(*, library: Library, hub: HubService, model: str, options: Ex
         yield stage("Compress")
         cmd = [sys.executable, "-m", "genai_ui.convert.worker", "compress", "--source", source.location,
                "--output", str(model_dir), "--config", json.dumps(options.quantization_config(group))]
-        peak = max(peak, (yield from _step(cmd, "Compression", cancel, env, percent=True)))
+        peak = max(peak, (yield from run_step(cmd, "Compression", cancel, env, percent=True)))
         yield stage("Verify")
         checked, verify_peak = yield from _verify(model_dir, source.task, Path(source.location), cancel, env, device)
         yield stage("Register")
@@ -232,17 +270,22 @@ def compress_model(*, library: Library, hub: HubService, model: str, options: Ex
             id=local_id, task=source.task, format="openvino", weight_format=options.weight_format, location="",
             context_length=source.context_length, source={**source.source, "library_model": source.id},
             options=opts, report=report.to_api(), owner=owner))
-    return replace(report, location=entry.location)
+        report = replace(report, location=entry.location)
+        if evaluated:
+            report = yield from _then_evaluate(library, report, Path(source.location), cancel, env, device, stage)
+    return report
 
 
 def gguf_to_ir(*, library: Library, hub: HubService, model: str, cancel: threading.Event | None = None,
-               device: str = "CPU", owner: str = "") -> Events:
-    """A GGUF of the library as an OpenVINO IR (openvino_genai's own reading of it), in a new entry."""
+               device: str = "CPU", owner: str = "", evaluate: bool = True) -> Events:
+    """A GGUF of the library as an OpenVINO IR (openvino_genai's own reading of it), in a new entry; its
+    evaluation compares the answers of both (a GGUF gives no logits to compare)."""
     cancel = cancel or threading.Event()
-    stage = Steps(["Check", "Export", "Verify", "Register"])
+    source = library.get(model, "text-generation")
+    evaluated = evaluate and evaluates(source.task, source.load_path)
+    stage = Steps(["Check", "Export", "Verify", "Register"] + (["Evaluate"] if evaluated else []))
 
     yield stage("Check")
-    source = library.get(model, "text-generation")
     if source.format != "gguf":
         raise NotAvailable(f"'{source.id}' is an OpenVINO model already.")
     env, peak = child_env(hub), 0
@@ -252,7 +295,7 @@ def gguf_to_ir(*, library: Library, hub: HubService, model: str, cancel: threadi
         yield stage("Export")
         cmd = [sys.executable, "-m", "genai_ui.convert.worker", "gguf-ir", "--gguf", str(source.load_path),
                "--output", str(model_dir)]
-        peak = yield from _step(cmd, "Reading the GGUF", cancel, env)
+        peak = yield from run_step(cmd, "Reading the GGUF", cancel, env)
         yield stage("Verify")
         checked, verify_peak = yield from _verify(model_dir, source.task, source.load_path, cancel, env, device)
         yield stage("Register")
@@ -268,7 +311,55 @@ def gguf_to_ir(*, library: Library, hub: HubService, model: str, cancel: threadi
             id=local_id, task=source.task, format="openvino", weight_format=weight_format, location="",
             context_length=source.context_length, source={**source.source, "library_model": source.id},
             options=report.options, report=report.to_api(), owner=owner))
-    return replace(report, location=entry.location)
+        report = replace(report, location=entry.location)
+        if evaluated:
+            report = yield from _then_evaluate(library, report, source.load_path, cancel, env, device, stage)
+    return report
+
+
+def evaluate_model(*, library: Library, hub: HubService, model: str, reference: str = "",
+                   cancel: threading.Event | None = None, device: str = "CPU", save: bool = True) -> Events:
+    """A chat model of the library measured against another of the same task (by default, the library model it
+    was made from), as a conversion's evaluation measures it; the report is saved with the model when `save`.
+    Returns {model, reference, quality, precisions, saved}."""
+    from .quality import weight_precisions
+
+    cancel = cancel or threading.Event()
+    stage = Steps(["Check", "Evaluate"])
+    yield stage("Check")
+    entry = library.get(model)
+    if not TASKS[entry.task].evaluated:
+        raise NotAvailable(f"'{entry.id}' is a {entry.task} model: the evaluation measures chat, vision and image "
+                           "models.")
+    reference = (reference or "").strip() or entry.source.get("library_model", "")
+    if not reference:
+        made_from = entry.source.get("repo_id") or "a model that is not in the library"
+        raise InvalidParameter(f"Name the reference to measure '{entry.id}' against: another chat model of the "
+                               f"library, such as a 16-bit export of {made_from}.")
+    base = library.get(reference, entry.task)
+    if base.id == entry.id:
+        raise InvalidParameter(f"'{entry.id}' against itself measures nothing: name another model as the reference.")
+    if "gguf" in (entry.format, base.format):
+        yield Log("A GGUF gives no logits to compare: only the answers are compared.")
+    env = child_env(hub)
+    yield stage("Evaluate")
+    cmd = yield from full_evaluation(library, entry.task, base.load_path, entry.load_path, cancel, env, device)
+    found, _ = yield from json_step(cmd, "The evaluation", "nothing was changed", cancel, env)
+    quality = found["quality"]
+    yield Log(quality["summary"])
+    saved = False
+    if save:
+        report = {**entry.report, "quality": quality, "reference": f"{base.id}, a model of the library",
+                  "tokens_per_s": round(quality.get("candidate_tokens_per_s", 0.0), 1)}
+        if entry.format == "openvino":
+            report.setdefault("precisions", weight_precisions(model_dir=entry.load_path))
+        try:
+            library.update_report(entry.id, report)
+            saved = True
+        except ModelNotFound:
+            yield Log(f"{entry.id} was deleted during its evaluation: its report was not saved.")
+    return {"model": entry.id, "reference": base.id, "quality": quality,
+            "precisions": found.get("precisions", {}), "saved": saved}
 
 
 class Steps:
@@ -277,6 +368,10 @@ class Steps:
 
     def __init__(self, names: list[str]) -> None:
         self.names, self.started, self.start = names, {}, time.monotonic()
+
+    def skip(self, name: str) -> None:
+        """A step the job turned out not to need."""
+        self.names.remove(name)
 
     def __call__(self, name: str) -> Stage:
         self.started[name] = time.monotonic()
@@ -289,7 +384,7 @@ class Steps:
         return replace(report, seconds=round(now - self.start, 2), stages=durations)
 
 
-def _step(cmd: list[str], what: str, cancel: threading.Event, env: dict, percent: bool = False, stage=None):
+def run_step(cmd: list[str], what: str, cancel: threading.Event, env: dict, percent: bool = False, stage=None):
     """Run one subprocess step, passing its lines on as Log events (and NNCF's percentages as
     Progress, and the step's own stage marks as Stage events); returns its peak memory; a failure
     ends the job with the step's own last words."""
@@ -317,36 +412,123 @@ def _step(cmd: list[str], what: str, cancel: threading.Event, env: dict, percent
 
 
 def _verify(model_dir: Path, task: str, reference: Path | None, cancel, env, device: str):
-    """Load the new model in its pipeline and give it a tiny prompt; for chat models with a reference,
-    compare their greedy answers (genai_ui.convert.quality) and measure the speed on the way."""
+    """Before the new model is registered: for a chat model with an IR reference, the quick token-level check
+    (genai_ui.convert.quality --depth quick: it loads and runs, and a first KL divergence and top-1 agreement on
+    one chunk of the evaluation text); for the others, the task's own check (it loads and answers)."""
     from .quality import weight_precisions
 
-    checked = {"precisions": weight_precisions(model_dir=model_dir)}
-    if TASKS[task].compares_answers and reference is not None:
-        cmd = [sys.executable, "-m", "genai_ui.convert.quality", "--reference", str(reference), "--candidate", str(model_dir),
-               "--device", device]
+    checked = {}
+    if _token_level(task, reference):
+        cmd = python_module("genai_ui.convert.quality", "--reference", str(reference), "--candidate",
+                            str(model_dir), "--device", device, "--depth", "quick")
         what = "The quality check"
     else:
-        cmd = [sys.executable, "-m", "genai_ui.convert.worker", "verify", "--model", str(model_dir), "--task", task,
-               "--device", device]
+        cmd = python_module("genai_ui.convert.worker", "verify", "--model", str(model_dir), "--task", task,
+                            "--device", device)
         what = "Verifying the new model"
+    found, peak = yield from json_step(cmd, what, "so the model was not added", cancel, env)
+    # the quality check reads them in its own process; the task's check does not
+    checked["precisions"] = found.get("precisions") or weight_precisions(model_dir=model_dir)
+    if "quality" in found:
+        checked["quality"] = found["quality"]
+        yield Log(found["quality"]["summary"])
+    else:
+        yield Log(f"Verified: {found.get('output', '')!r}")
+    return checked, peak
+
+
+def _token_level(task: str, reference: Path | None) -> bool:
+    """Whether the check before registration is the quick token-level measure (a chat model's IR against its
+    reference IR). A vision model gets the task's own check, which runs it in VLMPipeline (its token-level
+    measure, through optimum-intel, proves less about the pipeline the app runs), and is measured after."""
+    return TASKS[task].compares_answers and reference is not None and reference.is_dir()
+
+
+def evaluates(task: str, reference: Path | None) -> bool:
+    """Whether a new model of `task` made from `reference` gets the full evaluation after its registration."""
+    return TASKS[task].evaluated and reference is not None
+
+
+def _then_evaluate(library: Library, report: ConversionReport, reference: Path, cancel, env, device: str,
+                   stage: "Steps") -> Events:
+    """A registered model's full evaluation, as the job's last stage."""
+    yield Registered(report)
+    yield stage("Evaluate")
+    report = stage.finish((yield from _evaluate(library, report, reference, cancel, env, device)))
+    try:
+        library.update_report(report.id, report.to_api())  # with the evaluation's figures and time
+    except ModelNotFound:
+        yield Log(f"{report.id} was deleted during its evaluation: its report was not saved.")
+    return report
+
+
+def embedder_model(library: Library, cancel, env) -> Generator[object, None, Path]:
+    """The embedding model's folder in the app's home (the library is its models/ folder), exported first when
+    it is not there yet: a step of its own, so that Cancel stops it."""
+    from ..embedder import embedder_dir
+
+    home = library.models_dir.parent
+    if not (embedder_dir(home) / "openvino_model.xml").is_file():
+        yield Log("Preparing the embedding model that compares answers (all-MiniLM-L6-v2, once)")
+        yield from run_step(python_module("genai_ui.embedder", "--home", str(home)), "Preparing the embedding model",
+                            cancel, env)
+    return embedder_dir(home)
+
+
+def full_evaluation(library: Library, task: str, reference: Path, candidate: Path, cancel, env,
+                    device: str) -> Generator[object, None, list[str]]:
+    """The full evaluation's command: token by token, and for a chat model the answers too, compared by the
+    embedding model (exported first when the home has none)."""
+    cmd = python_module("genai_ui.convert.quality", "--reference", str(reference), "--candidate", str(candidate),
+                        "--device", device, "--depth", "full")
+    if TASKS[task].compares_answers:
+        cmd += ["--embedder", str((yield from embedder_model(library, cancel, env)))]
+    return cmd
+
+
+def _evaluate(library: Library, report: ConversionReport, reference: Path, cancel, env, device: str) -> Events:
+    """After registration: the full evaluation (genai_ui.convert.quality --depth full), as the report it makes.
+    The model stays whatever happens here: a stop or a failure keeps the quick check's figures and says so in
+    the report."""
+    try:
+        cmd = yield from full_evaluation(library, report.task, reference, Path(report.location), cancel, env, device)
+        found, _ = yield from json_step(cmd, "The evaluation", "the model stays, with the quick check's figures",
+                                        cancel, env)
+        quality = found["quality"]
+        yield Log(quality["summary"])
+    except Cancelled:
+        kept = "these are the quick check's figures" if report.quality else "it has no figures"
+        quality = {**report.quality, "evaluation": f"stopped before the end: {kept}"}
+        yield Log("The evaluation was stopped: the model stays" + (", with the quick check's figures."
+                                                                   if report.quality else "."))
+    except ConversionFailed as err:
+        quality = {**report.quality, "evaluation": f"failed: {err}"}
+        yield Log(str(err))
+    return replace(report, quality=quality, tokens_per_s=round(quality.get("candidate_tokens_per_s", 0.0), 1))
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def json_step(cmd: list[str], what: str, then: str, cancel, env):
+    """A step whose last line is its result as JSON, and whose `genai_ui: progress DONE TOTAL WHAT` lines are
+    its progress; returns (the result, its peak memory)."""
+    from .quality import PROGRESS
+
     result, last, tracebacks = ProcessResult(), None, Tracebacks(what)
     for line in run_process(cmd, cancel=cancel, result=result, env=env, cwd=str(PROJECT)):
         if line.startswith("{"):
             last = line
+        elif line.startswith(PROGRESS):
+            done, total, label = (line[len(PROGRESS):].split(" ", 2) + [""])[:3]
+            yield Progress(int(done), int(total), unit="steps", label=label)
         elif tracebacks.shown(line):
             yield Log(line)
     tracebacks.flush()
     if result.returncode != 0 or last is None:
-        raise ConversionFailed(f"{what} failed, so the model was not added: {_reason(result.tail)}")
-    found = json.loads(last)
-    if "quality" in found:
-        checked["quality"] = found["quality"]
-        checked["tokens_per_s"] = round(found["quality"].get("candidate_tokens_per_s", 0.0), 1)
-        yield Log(f"Quality: {found['quality'].get('verdict')} ({found['quality'].get('score', 0):.2f})")
-    else:
-        yield Log(f"Verified: {found.get('output', '')!r}")
-    return checked, result.peak_rss_bytes
+        raise ConversionFailed(f"{what} failed, {then}: {_reason(result.tail)}")
+    return json.loads(last), result.peak_rss_bytes
 
 
 def holdings(files: list[dict]) -> str:
@@ -361,14 +543,14 @@ def holdings(files: list[dict]) -> str:
     return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
 
 
-def _add_preprocessor_config(source: Path, exported: Path) -> None:
+def add_preprocessor_config(source: Path, exported: Path) -> None:
     """With transformers 5, optimum-cli writes a VLM's image settings only into processor_config.json,
     while openvino_genai's VLMPipeline reads preprocessor_config.json."""
     target = exported / "preprocessor_config.json"
@@ -377,7 +559,7 @@ def _add_preprocessor_config(source: Path, exported: Path) -> None:
     if (source / "preprocessor_config.json").is_file():
         shutil.copyfile(source / "preprocessor_config.json", target)
         return
-    image = _read_json(exported / "processor_config.json").get("image_processor")
+    image = read_json(exported / "processor_config.json").get("image_processor")
     if image:
         target.write_text(json.dumps(image, indent=2))
 

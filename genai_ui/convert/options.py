@@ -154,14 +154,14 @@ def pick_group_size(config: dict, requested: int = 0) -> int:
     every input width of the model's layers (SmolLM2's hidden size 576 rules out 128 and takes 64)."""
     if requested:
         return requested
-    widths = _input_widths(config)
+    widths = input_widths(config)
     for size in GROUP_SIZES:
         if widths and all(w % size == 0 for w in widths):
             return size
     return 128 if not widths else -1  # nothing fits: per channel, which always does
 
 
-def _input_widths(config: dict) -> set[int]:
+def input_widths(config: dict) -> set[int]:
     widths = set()
     for part in (config, config.get("text_config") or {}):
         hidden, heads = part.get("hidden_size"), part.get("num_attention_heads")

@@ -4,6 +4,7 @@ estimates per model, in one listing request, cached briefly."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 import time
@@ -25,6 +26,7 @@ STORED_BYTES_PER_PARAMETER = {**BYTES_PER_PARAMETER, "bf16": 2.0, "fp32": 4.0, "
 # searches remembered at once: every visitor's query is a key, so the cache must not grow with them;
 # 256 listings of up to 100 models each are a few MB
 CACHE_ENTRIES = 256
+MAX_CONFIG_BYTES = 1 << 20  # a config.json is a few kB; one larger is not read
 REPO_ID_RULE = ("write it as owner/name, each part of letters, digits, '-', '_' and '.', neither starting nor "
                 "ending with '-' or '.', without '--' or '..', and the name at most 96 characters")
 
@@ -186,9 +188,13 @@ class ModelDetails:
     private: bool = False
     gguf_files: list = field(default_factory=list)  # [{name, size, quantization, loadable}]
     commit: str = ""
+    parameters: int = 0  # as the Hub counts them (safetensors or GGUF), else from the repo's size
+    config: dict = field(default_factory=dict, repr=False)  # its config.json: the pre-flight reads its shape
 
     def to_api(self) -> dict:
-        return asdict(self)
+        found = asdict(self)
+        del found["config"]
+        return found
 
 
 def gguf_quantization(filename: str) -> str:
@@ -197,9 +203,9 @@ def gguf_quantization(filename: str) -> str:
 
 
 def details(hub: HubService, repo_id: str, token: str = "", revision: str = "main",
-            with_card: bool = True) -> ModelDetails:
-    """Everything the Hub tab shows about one repo: two requests (info, then the card; a download
-    needs no card)."""
+            with_card: bool = True, with_config: bool = True) -> ModelDetails:
+    """Everything the Hub tab shows about one repo: the info, its config.json (the pre-flight reads the model's
+    shape in it), then the card; a download needs neither, a conversion no card."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
     repo_id = check_repo_id(repo_id)
@@ -211,19 +217,29 @@ def details(hub: HubService, repo_id: str, token: str = "", revision: str = "mai
             raise InvalidParameter(f"No model '{repo_id}' on the Hub (or it is private and needs a token).") from err
         except RevisionNotFoundError as err:
             raise InvalidParameter(f"{repo_id} has no revision '{revision}'.") from err
-        card = ""
-        if with_card and any(s.rfilename == "README.md" for s in info.siblings or []):
+        card, config = "", {}
+        sizes = {s.rfilename: s.size or 0 for s in info.siblings or []}
+        try:
+            if info.gated:
+                # asked each time: the Hugging Face cache would hand out files another session fetched
+                api.auth_check(repo_id)
+        except GatedRepoError:
+            return info, "*The model card of this gated model needs a token with access.*", {}
+        if with_config and 0 < sizes.get("config.json", 0) <= MAX_CONFIG_BYTES:
             try:
-                if info.gated:
-                    # asked each time: the Hugging Face cache would hand out a card another session fetched
-                    api.auth_check(repo_id)
-                card = open(api.hf_hub_download(repo_id, "README.md", revision=revision)).read()
-            except GatedRepoError:
-                card = "*The model card of this gated model needs a token with access.*"
-        return info, card
+                with open(api.hf_hub_download(repo_id, "config.json", revision=revision)) as f:
+                    config = json.load(f)
+            except (ValueError, OSError):  # not JSON, or not there after all: the figures do without it
+                config = {}
+            config = config if isinstance(config, dict) else {}
+        if with_card and "README.md" in sizes:
+            card = open(api.hf_hub_download(repo_id, "README.md", revision=revision)).read()
+        return info, card, config
 
-    info, card = hub.call(info_and_card, token)
+    info, card, config = hub.call(info_and_card, token)
     summary = summarize(info)
+    parameters = ((info.safetensors.total if info.safetensors else None) or (info.gguf or {}).get("total")
+                  or int(summary.sizes.get("fp16", 0) / BYTES_PER_PARAMETER["fp16"]))
     gguf_arch = (info.gguf or {}).get("architecture")
     files = [{"name": s.rfilename, "size": s.size or 0} for s in info.siblings or []]
     ggufs = [{**f, "quantization": gguf_quantization(f["name"])} for f in files if f["name"].endswith(".gguf")]
@@ -234,8 +250,9 @@ def details(hub: HubService, repo_id: str, token: str = "", revision: str = "mai
                         architecture=gguf_arch or (info.config or {}).get("model_type")
                         or ((info.config or {}).get("diffusers") or {}).get("_class_name", ""),
                         files=files, sizes=summary.sizes, card=_strip_front_matter(card),
-                        license=str(card_data.get("license", "")), gated=info.gated or False, private=bool(info.private), gguf_files=ggufs,
-                        commit=info.sha or "")
+                        license=str(card_data.get("license", "")), gated=info.gated or False,
+                        private=bool(info.private), gguf_files=ggufs, commit=info.sha or "", parameters=parameters,
+                        config=config)
 
 
 def check_repo_id(repo_id: str) -> str:

@@ -103,7 +103,7 @@ def download_model(*, hub: HubService, library: Library, repo_id: str, revision:
     asked = revision
     if shared and revision not in MAIN:
         revision = shared_revision(hub, repo_id, revision, token)
-    about = details(hub, repo_id, token, revision, with_card=False)  # the files, not the card
+    about = details(hub, repo_id, token, revision, with_card=False, with_config=False)  # the files alone
     if not about.supported:
         raise NotAvailable(f"{repo_id} cannot run here: {about.reason}.")
     names = [f["name"] for f in about.files]

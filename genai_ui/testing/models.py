@@ -401,3 +401,37 @@ def bench_sd_ir() -> Path:
 
 def tiny_t5() -> Path:
     return cached("tiny-t5", {"seed": 0, "vocab": 300, "v": 1}, build_t5)
+
+
+def embedder_ir() -> Path:
+    """all-MiniLM-L6-v2 exported once for every test home (the app exports it into its own home otherwise)."""
+    import importlib.metadata
+
+    from genai_ui.embedder import DISTRIBUTION, ensure_embedder
+
+    def build(folder: Path, recipe: dict) -> None:
+        shutil.copytree(ensure_embedder(folder / "home"), folder / "ir")
+        shutil.rmtree(folder / "home")
+
+    return cached("all-minilm-l6-v2-ir", {"package": importlib.metadata.version(DISTRIBUTION), "v": 1}, build) / "ir"
+
+
+def machine_profile(device: str = "CPU") -> dict:
+    """This machine measured once for every test home, as the app measures it on its first pre-flight
+    (run/machine.py): {device: profile}, what HOME/machine.json holds."""
+    from genai_ui.builtin import BUILTIN_ID, builtin_gguf
+    from genai_ui.engines.devices import Devices
+    from genai_ui.library import ModelEntry
+    from genai_ui.run.machine import VERSION, measure_in_subprocess
+
+    processor = Devices().processor()
+
+    def build(folder: Path, recipe: dict) -> None:
+        gguf = builtin_gguf()
+        model = ModelEntry(id=BUILTIN_ID, task="text-generation", format="gguf", weight_format="Q4_1",
+                           location=str(gguf.parent), model_file=gguf.name)
+        found = measure_in_subprocess(device=device, processor=processor, model=model)
+        (folder / "machine.json").write_text(json.dumps({device: found.to_api()}, indent=1))
+
+    folder = cached("machine-profile", {"processor": processor, "device": device, "version": VERSION}, build)
+    return json.loads((folder / "machine.json").read_text())

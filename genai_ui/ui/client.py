@@ -29,12 +29,17 @@ def caption_stream(client, image: str, prompt: str, model: str, max_new_tokens: 
     yield from client.submit(handle_file(image), prompt, model, max_new_tokens, "", api_name="/caption")
 
 
-def convert_model(client, repo_id: str, weight_format: str, group_size: int) -> dict:
-    """The /convert_model report; the app's own message as a RuntimeError when it refuses or fails."""
+def follow_conversion(client, repo_id: str, weight_format: str, group_size: int) -> Iterator[dict]:
+    """/convert_model's progress updates as they come ({status, stage, …}), then its report; the app's own
+    message as a RuntimeError when it refuses or fails."""
     from gradio_client.exceptions import AppError
 
+    job = client.submit(repo_id, weight_format, group_size, api_name="/convert_model")
     try:
-        return client.predict(repo_id, weight_format, group_size, api_name="/convert_model")
+        for update in job:
+            if isinstance(update, dict) and "status" in update:
+                yield update
+        yield job.result()
     except AppError as err:
         raise RuntimeError(str(err)) from None
 

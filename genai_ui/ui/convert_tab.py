@@ -14,8 +14,10 @@ import gradio as gr
 import pandas as pd
 
 from ..access import Caller
-from ..convert.jobs import ConversionReport
+from ..convert.best import CANDIDATES
+from ..convert.jobs import ConversionReport, Registered
 from ..convert.options import FOUR_BIT_FORMATS, PRESETS, ExportOptions, datasets, weight_formats
+from ..errors import InvalidParameter
 from ..hub.publish import default_repo_name
 from ..services import Services
 from ..tasks import TASKS, label
@@ -37,6 +39,7 @@ class ConvertSession:
     def __init__(self) -> None:
         self.cancel = threading.Event()
         self.last_id = ""
+        self.search = ""  # the last Find the best, whose candidates wait for a choice
 
     def __deepcopy__(self, memo) -> "ConvertSession":
         return ConvertSession()
@@ -53,6 +56,8 @@ def status_html(stage: Stage | None, progress: Progress | None, started: float, 
         figures = f" · {human_bytes(progress.done)} of {human_bytes(progress.total)} · {human_bytes(progress.rate)}/s"
     elif progress and progress.unit == "%":
         figures = f" · {escape(progress.label) + ' ' if progress.label else ''}{progress.done}%"
+    elif progress and progress.total:
+        figures = f" · {escape(progress.label) + ' ' if progress.label else ''}{progress.fraction:.0%}"
     return (f'<div class="gu-progress"><div class="gu-progress-label"><b>Step {stage.index} of {stage.count}: '
             f'{escape(stage.name)}</b>{figures} · {human_seconds(time.monotonic() - started)} in all'
             f'{" · " + escape(note) if note else ""}</div>{bar}</div>')
@@ -67,10 +72,7 @@ def report_markdown(r: ConversionReport) -> str:
                                                              for k, v in r.stages.items()) + ")"),
             ("Peak memory of the job", human_bytes(r.peak_rss_bytes)),
             ("Weights", ", ".join(f"{k} {v:.0%}" for k, v in sorted(r.precisions.items(), key=lambda kv: -kv[1])))]
-    if r.quality:
-        q = r.quality
-        rows.append(("Quality", f"**{q.get('verdict')}**: {q.get('score', 0):.2f} similarity to the greedy answers "
-                                f"of {r.reference or 'the original'} on {len(q.get('rows', []))} prompts"))
+    rows += quality_rows(r.quality, r.reference)
     if r.tokens_per_s:
         reference = (r.quality or {}).get("reference_tokens_per_s")
         rows.append(("Speed", f"{r.tokens_per_s:.0f} tokens/s" + (f" (before: {reference:.0f})"
@@ -79,13 +81,64 @@ def report_markdown(r: ConversionReport) -> str:
     rows.append(("Options", ", ".join(f"{k}={v}" for k, v in options.items())))
     if r.command:
         rows.append(("Same as", f"`{r.command}`"))
-    table = "| Report | |\n|---|---|\n" + "\n".join(f"| {k} | {str(v).replace('|', '/')} |" for k, v in rows)
-    answers = ""
-    if r.quality and r.quality.get("rows"):
-        answers = "\n\n| prompt | before | after | similarity |\n|---|---|---|---|\n" + "\n".join(
-            f"| {_cell(x['prompt'])} | {_cell(x['reference'])} | {_cell(x['candidate'])} | {x['similarity']:.2f} |"
-            for x in r.quality["rows"])
-    return table + answers
+    return table_markdown(rows) + answers_markdown(r.quality)
+
+
+def table_markdown(rows: list[tuple[str, str]]) -> str:
+    return "| Report | |\n|---|---|\n" + "\n".join(f"| {k} | {str(v).replace('|', '/')} |" for k, v in rows)
+
+
+def quality_rows(q: dict | None, reference: str = "") -> list[tuple[str, str]]:
+    """A quality report in words: the verdict and what it means, the token-level figures, the answers'."""
+    if not q:
+        return []
+    against = reference or "the original"
+    if "depth" not in q and "score" not in q:  # no figures: an evaluation stopped before its first
+        return [("Evaluation", q.get("evaluation", "not measured"))]
+    if "depth" not in q:  # a report of genai_ui before December 2026: four answers, compared word by word
+        return [("Quality", f"**{q.get('verdict')}**: {q.get('score', 0):.2f} word overlap with the greedy answers of "
+                            f"{against} on {len(q.get('rows', []))} prompts (an older, coarser check)")]
+    first = " (a first estimate from one chunk of text: the full evaluation follows)" if q["depth"] == "quick" else ""
+    rows = [("Quality", f"**{q['verdict']}**{first}: {q.get('means', '')}, against {against}")]
+    t = q.get("tokens")
+    if t:
+        rows.append(("Token by token", f"KL divergence {t['kl_mean']:.3f} (99th percentile {t['kl_p99']:.2f}), "
+                                       f"the same top token {t['top1_agreement']:.0%} of the time, perplexity "
+                                       f"{t['reference_perplexity']:.1f} → {t['candidate_perplexity']:.1f}, on "
+                                       f"{t['tokens']} tokens of *Alice's Adventures in Wonderland*"
+                                       + (", after a picture" if t.get("image") else "")))
+    if q.get("rows"):
+        rows.append(("Answers", f"{q['answer_similarity']:.2f} similar to the reference's on {len(q['rows'])} "
+                                "prompts (sentence embeddings, all-MiniLM-L6-v2; 1 is the same meaning)"))
+    if q.get("images"):
+        i = q["images"]
+        rows.append(("Pictures", f"{i['psnr']:.1f} dB PSNR and {i['ssim']:.3f} SSIM against the reference's pictures "
+                                 f"({len(i['pairs'])} prompts, the same seed, {i['size']}, {i['steps']} steps; SSIM 1 "
+                                 "is the same picture)"))
+    if q.get("evaluation"):
+        rows.append(("Evaluation", q["evaluation"]))
+    return rows
+
+
+def answers_markdown(q: dict | None) -> str:
+    """The greedy answers side by side, with their similarity; an image model's pictures side by side."""
+    if q and (q.get("images") or {}).get("pairs"):
+        return "\n\n" + pictures_html(q["images"]["pairs"])
+    if not q or not q.get("rows"):
+        return ""
+    return "\n\n| kind | prompt | before | after | similarity |\n|---|---|---|---|---|\n" + "\n".join(
+        f"| {x.get('kind', '')} | {_cell(x['prompt'])} | {_cell(x['reference'])} | {_cell(x['candidate'])} | "
+        f"{x['similarity']:.2f} |" for x in q["rows"])
+
+
+def pictures_html(pairs: list[dict]) -> str:
+    """Each prompt's two pictures side by side (the report keeps them as small JPEGs), with their figures."""
+    cells = "".join(
+        f'<tr><td>{escape(p["prompt"])}<br>seed {p["seed"]}: PSNR {p["psnr"]:.1f} dB, SSIM {p["ssim"]:.3f}</td>'
+        f'<td><img alt="before" width="160" src="data:image/jpeg;base64,{p["reference_jpeg"]}"></td>'
+        f'<td><img alt="after" width="160" src="data:image/jpeg;base64,{p["candidate_jpeg"]}"></td></tr>'
+        for p in pairs)
+    return f'<table class="gu-pictures"><tr><th>prompt</th><th>before</th><th>after</th></tr>{cells}</table>'
 
 
 def _cell(text: str) -> str:
@@ -93,11 +146,58 @@ def _cell(text: str) -> str:
 
 
 def plot_rows(r: ConversionReport) -> list[dict]:
-    """The bar chart: each prompt's similarity, and the share of weights at each precision."""
-    bars = [{"what": f"answer {i}", "value": round(x["similarity"], 3), "kind": "answer like before"}
-            for i, x in enumerate((r.quality or {}).get("rows", []), 1)]
+    """The bar chart: the share of the same top token, each answer's (or picture's) similarity, and the share of
+    weights at each precision."""
+    q = r.quality or {}
+    bars = []
+    if q.get("tokens"):
+        bars.append({"what": "same top token", "value": round(q["tokens"]["top1_agreement"], 3),
+                     "kind": "token by token"})
+    bars += [{"what": f"answer {i}", "value": round(max(0.0, x["similarity"]), 3), "kind": "answer like before"}
+             for i, x in enumerate(q.get("rows", []), 1)]
+    bars += [{"what": f"picture {i} (SSIM)", "value": round(max(0.0, x["ssim"]), 3), "kind": "picture like before"}
+             for i, x in enumerate((q.get("images") or {}).get("pairs", []), 1)]
     bars += [{"what": k, "value": round(v, 3), "kind": "share of weights"} for k, v in r.precisions.items()]
     return bars
+
+
+BEST_COLUMNS = ["candidate", "size", "verdict", "KL divergence", "same top token", "answers alike", "tokens/s",
+                "Pareto front", "settings"]
+
+
+def best_rows(result: dict) -> list[list]:
+    """Find the best's table: one row a candidate, the skipped ones with why."""
+    out = []
+    for r in result["rows"]:
+        if r.get("skipped"):
+            out.append([r["name"], "–", "skipped", "–", "–", "–", "–", "", r["skipped"]])
+            continue
+        mark = "★ recommended" if r["name"] == result["recommended"] else ("✓" if r["pareto"] else "")
+        out.append([r["name"], human_bytes(r["bytes"]), r["verdict"], f"{r['kl_mean']:.3f}",
+                    f"{r['top1_agreement']:.0%}", f"{r['answer_similarity']:.2f}", f"{r['tokens_per_s']:.1f}", mark,
+                    r["label"]])
+    return out
+
+
+def best_points(result: dict) -> list[dict]:
+    """Find the best's plot: each finished candidate's size against its KL divergence, the Pareto front and the
+    recommendation told apart by colour."""
+    return [{"size (MB)": round(r["bytes"] / 2**20, 1), "KL divergence": round(r["kl_mean"], 4),
+             "candidate": ("recommended: " if r["name"] == result["recommended"] else
+                           "on the Pareto front: " if r["pareto"] else "beaten: ") + r["name"],
+             "tokens/s": round(r["tokens_per_s"], 1)}
+            for r in result["rows"] if not r.get("skipped")]
+
+
+def best_note(result: dict) -> str:
+    done = [r for r in result["rows"] if not r.get("skipped")]
+    chosen = next(r for r in done if r["name"] == result["recommended"])
+    stopped = " The search was stopped: these are the candidates that finished." if result["stopped"] else ""
+    return (f"**Recommended: {chosen['name']}** ({chosen['label']}): {human_bytes(chosen['bytes'])}, "
+            f"{chosen['verdict']}, KL divergence {chosen['kl_mean']:.3f}, {chosen['tokens_per_s']:.1f} tokens/s on "
+            f"{result['device']}. The rule: {result['rule']}. The Pareto front holds the candidates no other beats "
+            f"on size, speed and KL divergence at once.{stopped} Nothing is in your library until you keep a "
+            "candidate; the others are deleted (all of them after an hour).")
 
 
 def library_choices(services: Services, caller: Caller) -> list[tuple[str, str]]:
@@ -146,6 +246,14 @@ class _Parts:
     push: gr.Button
     published: gr.Markdown
     last_id: gr.State
+    find_best: gr.Button
+    best_candidates: gr.CheckboxGroup
+    best_box: gr.Group
+    best_note: gr.Markdown
+    best_table: gr.Dataframe
+    best_plot: gr.ScatterPlot
+    best_keep: gr.CheckboxGroup
+    best_keep_button: gr.Button
 
 
 def build_convert_tab(services: Services, hub_session: gr.State, open_labels: dict[str, str]) -> ConvertTab:
@@ -192,8 +300,13 @@ def _layout(services: Services) -> _Parts:
                                     info=None if allowed else "off on this shared deployment (its operator can "
                                                               "allow it with --allow-remote-code)")
                 trust_note = gr.Markdown(visible=False)
+            with gr.Accordion("Find the best: the candidates to try", open=False):
+                best_candidates = gr.CheckboxGroup([(f"{c.name}: {c.label}", c.name) for c in CANDIDATES],
+                                                   value=[c.name for c in CANDIDATES], show_label=False,
+                                                   elem_id="convert-best-candidates")
             with gr.Row():
                 start = gr.Button("Convert", variant="primary", elem_id="convert-start")
+                find_best = gr.Button("Find the best…", elem_id="convert-find-best")
                 cancel = gr.Button("Cancel", variant="stop", visible=False, elem_id="convert-cancel")
         with gr.Column(scale=3):
             status = gr.HTML(elem_id="convert-status")
@@ -211,10 +324,21 @@ def _layout(services: Services) -> _Parts:
                     private = gr.Checkbox(True, label="Private", scale=1)
                     push = gr.Button("Publish", variant="primary", scale=1, elem_id="convert-publish")
                 published = gr.Markdown(elem_id="convert-published")
+            with gr.Group(visible=False) as best_box:
+                best_note = gr.Markdown(elem_id="convert-best-note")
+                best_plot = gr.ScatterPlot(x="size (MB)", y="KL divergence", color="candidate",
+                                           elem_id="convert-best-plot",
+                                           label="Size against what it costs in quality (lower left is better)")
+                best_table = gr.Dataframe(headers=BEST_COLUMNS, interactive=False, wrap=True,
+                                          elem_id="convert-best-table")
+                best_keep = gr.CheckboxGroup([], label="Keep in the library (the others are deleted)",
+                                             elem_id="convert-best-keep")
+                best_keep_button = gr.Button("Keep the chosen", variant="primary", elem_id="convert-best-keep-button")
     return _Parts(gr.State(ConvertSession()), source_kind, repo, local, preset, preset_note,
                   (weight_format, group_size, ratio, sym, awq, scale_estimation, dataset, all_layers, backup, trust,
                    task), trust, trust_note, start, cancel, status, log, report, chart, open_model, publish_box, repo_name,
-                  private, push, published, gr.State(""))
+                  private, push, published, gr.State(""), find_best, best_candidates, best_box, best_note, best_table, best_plot,
+                  best_keep, best_keep_button)
 
 
 def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dict[str, str]) -> ConvertTab:
@@ -252,7 +376,7 @@ def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dic
                  request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, *values):
         state.cancel = threading.Event()
         lines: deque[str] = deque(maxlen=LOG_LINES)
-        started, stage, progress, last = time.monotonic(), None, None, 0.0
+        started, stage, progress, last, note = time.monotonic(), None, None, 0.0, ""
         idle = {c.open_model: gr.Button(visible=False), c.chart: gr.BarPlot(visible=False),
                 c.publish_box: gr.Accordion(visible=False), c.start: gr.Button(interactive=True),
                 c.cancel: gr.Button(visible=False)}
@@ -262,10 +386,77 @@ def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dic
             events = (services.conversions.convert(repo_id=repo_id, **how) if kind == "A Hub checkpoint" else
                       services.conversions.from_library(model=local_id or "", **how))
             yield {**idle, c.status: "", c.log: "", c.report: "", c.start: gr.Button(interactive=False),
-                   c.cancel: gr.Button(visible=True)}
+                   c.cancel: gr.Button("Cancel", visible=True)}
             for event in events:
                 if isinstance(event, Finished):
                     result: ConversionReport = event.result
+                    break
+                if isinstance(event, Registered):  # usable from now on; its evaluation follows
+                    state.last_id = event.report.id
+                    note = f"✓ {event.report.id} is in your library"
+                    # the chart waits for the evaluation: a plot whose kinds of bars change is redrawn with the
+                    # first update's colours only (Gradio 6.31), and the answers' bars would not show
+                    yield {**done_parts(event.report, evaluating=True), c.log: "\n".join(lines),
+                           c.chart: gr.BarPlot(visible=False), c.cancel: gr.Button("Stop the evaluation", visible=True)}
+                    continue
+                if isinstance(event, Waiting):
+                    yield {c.status: f'<div class="gu-progress-label">⏳ {escape(event.describe())}</div>'}
+                    continue
+                if isinstance(event, Log):
+                    lines.append(event.line)
+                elif isinstance(event, Stage):
+                    stage, progress, last = event, None, 0.0
+                elif isinstance(event, Progress):
+                    progress = event
+                if time.monotonic() - last >= UPDATE_EVERY:
+                    last = time.monotonic()
+                    yield {c.status: status_html(stage, progress, started, note), c.log: "\n".join(lines)}
+        except GeneratorExit:  # the page went away: the job stops too
+            state.cancel.set()
+            raise
+        except Exception as err:
+            yield {**idle, c.status: error_html(err, "The job failed; the log has the details."),
+                   c.log: "\n".join(lines)}
+            raise
+        state.last_id = result.id
+        yield {**idle, **done_parts(result), c.log: "\n".join(lines), c.cancel: gr.Button("Cancel", visible=False)}
+
+    def done_parts(result: ConversionReport, evaluating: bool = False) -> dict:
+        more = " Its evaluation runs now; the report below fills in when it ends." if evaluating else ""
+        return {c.status: f'<div class="gu-done">✓ <b>{escape(result.id)}</b> is in your library.{more}</div>',
+                c.report: report_markdown(result),
+                c.open_model: gr.Button(open_labels.get(result.task, "Open"), visible=result.task in open_labels),
+                c.chart: gr.BarPlot(value=pd.DataFrame(plot_rows(result)), visible=True),
+                c.publish_box: gr.Accordion(visible=True),
+                c.repo_name: default_repo_name(entry=services.library.get(result.id))}
+
+    def on_cancel(state: ConvertSession) -> None:
+        state.cancel.set()
+
+    @user_errors
+    def on_find_best(state: ConvertSession, kind: str, repo_id: str, names: list[str], hub_state,
+                     request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+        if not names:
+            raise InvalidParameter("Tick at least one candidate to try.")
+        if kind != "A Hub checkpoint":
+            raise InvalidParameter("Find the best starts from a Hub checkpoint: AWQ and the other candidates need "
+                                   "the original weights. Pick “A Hub checkpoint”.")
+        state.cancel = threading.Event()
+        lines: deque[str] = deque(maxlen=LOG_LINES)
+        started, stage, progress, last = time.monotonic(), None, None, 0.0
+        idle = {c.start: gr.Button(interactive=True), c.find_best: gr.Button(interactive=True),
+                c.cancel: gr.Button(visible=False)}
+        try:
+            caller = caller_of(services.settings, request, profile, oauth, getattr(hub_state, "token", ""))
+            events = services.conversions.find_best(caller=caller, repo_id=repo_id, names=",".join(names),
+                                                    cancel=state.cancel)
+            yield {c.status: "", c.log: "", c.report: "", c.best_box: gr.Group(visible=False),
+                   c.chart: gr.BarPlot(visible=False), c.open_model: gr.Button(visible=False),
+                   c.start: gr.Button(interactive=False), c.find_best: gr.Button(interactive=False),
+                   c.cancel: gr.Button("Stop (the finished candidates stay on offer)", visible=True)}
+            for event in events:
+                if isinstance(event, Finished):
+                    result = event.result
                     break
                 if isinstance(event, Waiting):
                     yield {c.status: f'<div class="gu-progress-label">⏳ {escape(event.describe())}</div>'}
@@ -279,23 +470,36 @@ def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dic
                 if time.monotonic() - last >= UPDATE_EVERY:
                     last = time.monotonic()
                     yield {c.status: status_html(stage, progress, started), c.log: "\n".join(lines)}
-        except GeneratorExit:  # the page went away: the job stops too
+        except GeneratorExit:  # the page went away: the search stops and its candidates go
             state.cancel.set()
             raise
         except Exception as err:
-            yield {**idle, c.status: error_html(err, "The job failed; the log has the details."),
+            yield {**idle, c.status: error_html(err, "The search failed; the log has the details."),
                    c.log: "\n".join(lines)}
             raise
-        state.last_id = result.id
-        yield {**idle, c.status: f'<div class="gu-done">✓ <b>{escape(result.id)}</b> is in your library.</div>',
-               c.log: "\n".join(lines), c.report: report_markdown(result),
-               c.open_model: gr.Button(open_labels.get(result.task, "Open"), visible=result.task in open_labels),
-               c.chart: gr.BarPlot(value=pd.DataFrame(plot_rows(result)), visible=True),
-               c.publish_box: gr.Accordion(visible=True),
-               c.repo_name: default_repo_name(entry=services.library.get(result.id))}
+        state.search = result["search"]
+        finished = [r["name"] for r in result["rows"] if not r.get("skipped")]
+        measured = f'{len(finished)} candidate{"s" * (len(finished) != 1)} measured'
+        yield {**idle, c.status: f'<div class="gu-done">✓ {measured}.</div>',
+               c.log: "\n".join(lines), c.best_box: gr.Group(visible=True), c.best_note: best_note(result),
+               c.best_table: best_rows(result), c.best_plot: pd.DataFrame(best_points(result)),
+               c.best_keep: gr.CheckboxGroup(finished, value=[result["recommended"]])}
 
-    def on_cancel(state: ConvertSession) -> None:
-        state.cancel.set()
+    @user_errors
+    def on_keep(state: ConvertSession, names: list[str], request: gr.Request, profile: gr.OAuthProfile | None,
+                oauth: gr.OAuthToken | None):
+        caller = caller_of(services.settings, request, profile, oauth)
+        kept = services.conversions.keep_candidates(caller=caller, search=state.search, keep=list(names or []))
+        state.search = ""
+        if kept:
+            state.last_id = kept[-1].id
+        said = ", ".join(f"**{e.id}**" for e in kept) or "nothing"
+        return {c.best_box: gr.Group(visible=False),
+                c.status: f'<div class="gu-done">✓ Kept {escape(", ".join(e.id for e in kept)) or "nothing"}; the '
+                          'other candidates are deleted.</div>',
+                c.report: f"Kept {said} in your library." if kept else "",
+                c.open_model: gr.Button(open_labels.get(kept[-1].task, "Open"), visible=True) if kept
+                else gr.Button(visible=False)}
 
     @user_errors
     def on_publish(state: ConvertSession, hub_state, name: str, is_private: bool, request: gr.Request,
@@ -317,6 +521,13 @@ def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dic
                          c.cancel], api_visibility="private", show_progress="hidden",
                         **line_events(services.conversions.line))
     c.cancel.click(on_cancel, [c.session], None, **private_event)
+    c.find_best.click(on_find_best, [c.session, c.source_kind, c.repo, c.best_candidates, hub_session],
+                      [c.status, c.log, c.report, c.best_box, c.chart, c.open_model, c.start, c.find_best, c.cancel,
+                       c.best_note, c.best_table, c.best_plot, c.best_keep],
+                      api_visibility="private", show_progress="hidden", **line_events(services.conversions.line))
+    kept = c.best_keep_button.click(on_keep, [c.session, c.best_keep], [c.best_box, c.status, c.report, c.open_model],
+                                    api_visibility="private")
+    kept.then(lambda state: state.last_id, c.session, c.last_id, **private_event)
     c.push.click(on_publish, [c.session, hub_session, c.repo_name, c.private], c.published, api_visibility="private",
                  concurrency_limit=2)
     job.then(lambda state: state.last_id, c.session, c.last_id, **private_event)

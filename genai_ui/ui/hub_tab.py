@@ -26,6 +26,8 @@ TASK_CHOICES = [("All", "")] + [(f"{t.label} ({t.id})", t.id) for t in TASKS.val
 SORT_CHOICES = [("Most downloads", "downloads"), ("Most likes", "likes"), ("Trending", "trending"),
                 ("Recently updated", "recent")]
 COLUMNS = ["Model", "Task", "Downloads", "Likes", "Updated", "Runs here", "fp16", "int8", "int4"]
+PREFLIGHT_COLUMNS = ["Precision", "How", "Download", "Disk", "Memory to convert", "Memory to run", "Speed here",
+                     "Fits here"]
 TYPING_PAUSE = 0.4  # seconds without a keystroke before the search runs
 CARD_LIMIT = 30_000  # characters of a model card shown; the rest is a link away
 
@@ -78,6 +80,24 @@ def describe(d: ModelDetails, in_library: list[str], endpoint: str = "https://hu
     return "\n\n".join(lines)
 
 
+def preflight_rows(found: dict) -> list[list]:
+    return [[p["precision"], p["how"], human_bytes(p["download_bytes"]), human_bytes(p["disk_bytes"]),
+             human_bytes(p["convert_peak_bytes"]) if p["convert_peak_bytes"] else "–", human_bytes(p["run_bytes"]),
+             f"~{p['tokens_per_s']:g} tokens/s" if p["tokens_per_s"] else "–",
+             "✓" if p["fits"] else f"✗ {p['why']}"] for p in found["plans"]]
+
+
+def preflight_note(found: dict) -> str:
+    if not found["plans"]:
+        return "No size is known for this model, so there is no pre-flight."
+    m = found["machine"]
+    speed = (f"Speeds are predicted for {found['device']} ({found['processor']}), from the weights read per token "
+             f"and this machine's reading speed, measured {m['measured']}." if m else found["note"])
+    return (f"**Before you fetch it**: {human_bytes(found['free_memory_bytes'])} of memory and "
+            f"{human_bytes(found['free_disk_bytes'])} of disk are free. {speed} Memory to run counts a "
+            "conversation of 4,096 tokens.")
+
+
 def kind(d: ModelDetails) -> str:
     names = {f["name"].rsplit("/", 1)[-1] for f in d.files}
     if d.gguf_files:
@@ -109,6 +129,8 @@ class _Parts:
     table: gr.Dataframe
     panel: gr.Column
     about: gr.Markdown
+    preflight_text: gr.Markdown
+    preflight: gr.Dataframe
     gguf_file: gr.Dropdown
     download: gr.Button
     cancel: gr.Button
@@ -149,6 +171,9 @@ def _layout(services: Services, openers: dict) -> _Parts:
                          column_widths=["24%", "7%", "8%", "6%", "9%", "22%", "8%", "8%", "8%"])
     with gr.Column(visible=False, elem_id="hub-details") as panel:
         about = gr.Markdown()
+        preflight_text = gr.Markdown(elem_id="hub-preflight-note")
+        preflight = gr.Dataframe(headers=PREFLIGHT_COLUMNS, interactive=False, wrap=True, visible=False,
+                                 elem_id="hub-preflight")
         with gr.Row(equal_height=True):
             gguf_file = gr.Dropdown([], label="GGUF file", visible=False, scale=3, elem_id="hub-gguf-file")
             download = gr.Button("Download", variant="primary", scale=1, elem_id="hub-download")
@@ -173,8 +198,8 @@ def _layout(services: Services, openers: dict) -> _Parts:
         token_status = gr.Markdown("Using the server's token (HF_TOKEN)." if _lends(services) else
                                    "No token: public models only.", elem_id="hub-token-status")
     return _Parts(gr.State(HubSession()), (query, task, sort, openvino_only, gguf_only), status, table, panel, about,
-                  gguf_file, download, cancel, convert, progress, fetched, open_buttons, files, card, token_box,
-                  forget, token_status)
+                  preflight_text, preflight, gguf_file, download, cancel, convert, progress, fetched, open_buttons,
+                  files, card, token_box, forget, token_status)
 
 
 def _wire(services: Services, c: _Parts, openers: dict) -> HubTab:
@@ -221,7 +246,8 @@ def _wire(services: Services, c: _Parts, openers: dict) -> HubTab:
             state.selected = d = details(hub, repo_id, token(state, request))
         except UserError as err:
             state.selected = None
-            return {c.panel: gr.Column(visible=True), c.about: f"### {repo_id}\n\n⚠ {err}",
+            return {c.panel: gr.Column(visible=True), c.about: f"### {repo_id}\n\n⚠ {err}", c.preflight_text: "",
+                    c.preflight: gr.Dataframe(visible=False),
                     c.gguf_file: gr.Dropdown(visible=False), c.download: gr.Button(interactive=False),
                     c.convert: gr.Button(visible=False), c.progress: "", c.files: [], c.card: ""}
         form = kind(d)
@@ -231,6 +257,7 @@ def _wire(services: Services, c: _Parts, openers: dict) -> HubTab:
         label = {"gguf": "Download GGUF", "openvino": "Download", "checkpoint": "Download"}[form]
         in_library = [e.id for e in services.library.list() if e.source.get("repo_id") == d.id]
         return {c.panel: gr.Column(visible=True), c.about: describe(d, in_library, hub.endpoint),
+                c.preflight_text: "Working out what this model costs here…", c.preflight: gr.Dataframe(visible=False),
                 c.gguf_file: gr.Dropdown(choices=ggufs, value=recommended_gguf(d.gguf_files) or None,
                                          visible=bool(ggufs)),
                 c.download: gr.Button(label, interactive=can, visible=form != "checkpoint"),
@@ -238,6 +265,15 @@ def _wire(services: Services, c: _Parts, openers: dict) -> HubTab:
                 c.files: [[f["name"], human_bytes(f["size"])] for f in d.files],
                 c.card: d.card[:CARD_LIMIT] + (f"\n\n*… the rest is on [the Hub]({_hub_url(d, hub.endpoint)}).*"
                                                if len(d.card) > CARD_LIMIT else "")}
+
+    @user_errors
+    def on_preflight(state: HubSession):
+        """After the details: the first call measures this machine (some seconds, once)."""
+        if state.selected is None:
+            return {c.preflight_text: ""}
+        found = services.conversions.preflight(state.selected)
+        return {c.preflight_text: preflight_note(found),
+                c.preflight: gr.Dataframe(preflight_rows(found), visible=bool(found["plans"]))}
 
     @user_errors
     def on_download(state: HubSession, filename: str | None, request: gr.Request):
@@ -293,8 +329,10 @@ def _wire(services: Services, c: _Parts, openers: dict) -> HubTab:
     query.change(after_pause, [c.session, *c.filters], trigger_mode="always_last", **searching)
     for control in c.filters[1:]:
         control.input(run_search, [c.session, *c.filters], **searching)
-    c.table.select(on_select, [c.session], [c.panel, c.about, c.gguf_file, c.download, c.convert, c.progress, c.files,
-                                            c.card], api_visibility="private", concurrency_limit=4)
+    c.table.select(on_select, [c.session], [c.panel, c.about, c.preflight_text, c.preflight, c.gguf_file, c.download,
+                                            c.convert, c.progress, c.files, c.card],
+                   api_visibility="private", concurrency_limit=4).then(
+        on_preflight, [c.session], [c.preflight_text, c.preflight], api_visibility="private", concurrency_limit=4)
     fetch = c.download.click(on_download, [c.session, c.gguf_file],
                              [c.progress, c.download, c.cancel, c.fetched, *c.open_buttons.values()],
                              api_visibility="private", show_progress="hidden", **line_events(services.downloads.line))

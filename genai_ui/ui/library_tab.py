@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
+from html import escape
 from typing import Callable
 
 import gradio as gr
@@ -11,18 +14,33 @@ from ..builtin import BUILTIN_ID
 from ..library import ModelEntry
 from ..manage import check_may_delete, delete_model
 from ..services import Services
-from ..tasks import label
+from ..tasks import TASKS, label
+from ..work.background import Finished, Progress, Stage
+from ..work.queue import Waiting
+from .api import line_events
 from .caller import caller_of
-from .errors import user_errors
+from .convert_tab import answers_markdown, quality_rows, status_html, table_markdown
+from .errors import error_html, user_errors
 from .format import human_bytes
 
-COLUMNS = ["Model", "Task", "Format", "Precision", "Size", "Source", "Added"]
+COLUMNS = ["Model", "Task", "Format", "Precision", "Size", "Quality", "Source", "Added"]
 
 
 def rows(entries: list[ModelEntry]) -> list[list]:
     return [[e.id, label(e.task), e.format, e.weight_format, human_bytes(e.size_bytes),
+             (e.report.get("quality") or {}).get("verdict", "–"),
              e.source.get("repo_id") or e.source.get("name") or "built in", e.created[:10] or "–"]
             for e in entries]
+
+
+def report_of(entry: ModelEntry) -> str:
+    """The model's last quality report, in words and side by side, or nothing when it has none."""
+    q = entry.report.get("quality")
+    if not q:
+        return ""
+    when = f" (measured {q['evaluated'][:10]})" if q.get("evaluated") else ""
+    rows = quality_rows(q, entry.report.get("reference", ""))
+    return f"\n\n**Last quality report**{when}\n\n" + table_markdown(rows) + answers_markdown(q)
 
 
 def summary(services: Services, entries: list[ModelEntry]) -> str:
@@ -49,11 +67,16 @@ class _Parts:
     chosen: gr.Markdown
     open_buttons: dict  # task -> the button that opens the picked model in its tab
     to_convert: gr.Button
+    evaluate: gr.Button
     delete: gr.Button
     confirm_row: gr.Row
     confirm_text: gr.Markdown
     confirm: gr.Button
     keep: gr.Button
+    evaluate_row: gr.Row
+    reference: gr.Dropdown
+    run_evaluation: gr.Button
+    evaluation: gr.HTML
 
 
 def build_library_tab(services: Services, openers: dict) -> LibraryTab:
@@ -71,13 +94,19 @@ def _layout(openers: dict) -> _Parts:
                                         elem_id=f"library-open-{task}")
                         for task, (label, _, _) in openers.items()}
         to_convert = gr.Button("Compress / turn into IR…", size="sm", visible=False, elem_id="library-convert")
+        evaluate = gr.Button("Evaluate…", size="sm", visible=False, elem_id="library-evaluate")
         delete = gr.Button("Delete…", variant="stop", size="sm", visible=False, elem_id="library-delete")
     with gr.Row(visible=False) as confirm_row:
         confirm_text = gr.Markdown()
         confirm = gr.Button("Delete for good", variant="stop", size="sm", elem_id="library-confirm")
         keep = gr.Button("Keep it", size="sm", elem_id="library-keep")
-    return _Parts(selected, info, table, chosen, open_buttons, to_convert, delete, confirm_row, confirm_text, confirm,
-                  keep)
+    with gr.Row(visible=False, equal_height=True) as evaluate_row:
+        reference = gr.Dropdown([], label="Measure it against (the reference)", scale=3, elem_id="library-reference")
+        run_evaluation = gr.Button("Run the evaluation", variant="primary", size="sm", scale=1,
+                                   elem_id="library-run-evaluation")
+    evaluation = gr.HTML(elem_id="library-evaluation")
+    return _Parts(selected, info, table, chosen, open_buttons, to_convert, evaluate, delete, confirm_row, confirm_text,
+                  confirm, keep, evaluate_row, reference, run_evaluation, evaluation)
 
 
 def _wire(services: Services, c: _Parts, openers: dict) -> LibraryTab:
@@ -93,12 +122,61 @@ def _wire(services: Services, c: _Parts, openers: dict) -> LibraryTab:
                   oauth: gr.OAuthToken | None):
         model_id = evt.row_value[0]
         entry = services.access.get(caller_of(services.settings, request, profile, oauth), model_id)
-        return {c.selected: model_id, c.chosen: f"**{entry.id}** · `{entry.location}`",
+        return {c.selected: model_id, c.chosen: f"**{entry.id}** · `{entry.location}`" + report_of(entry),
                 **{button: gr.Button(visible=entry.task == task) for task, button in c.open_buttons.items()},
                 c.to_convert: gr.Button(visible=True, value="Turn into OpenVINO IR…" if entry.format == "gguf"
                                         else "Compress…"),
+                c.evaluate: gr.Button(visible=TASKS[entry.task].evaluated),
                 c.delete: gr.Button(visible=entry.id != BUILTIN_ID),  # the built-in model stays
-                c.confirm_row: gr.Row(visible=False)}
+                c.confirm_row: gr.Row(visible=False), c.evaluate_row: gr.Row(visible=False), c.evaluation: ""}
+
+    @user_errors
+    def on_evaluate(model_id: str, request: gr.Request, profile: gr.OAuthProfile | None,
+                    oauth: gr.OAuthToken | None):
+        """The reference picker: the other chat models this caller may use, the model's own source first."""
+        caller = caller_of(services.settings, request, profile, oauth)
+        entry = services.access.get(caller, model_id)
+        others = [e for e in services.access.list(caller, entry.task) if e.id != entry.id]
+        source = entry.source.get("library_model", "")
+        others.sort(key=lambda e: e.id != source)
+        return {c.evaluate_row: gr.Row(visible=True),
+                c.reference: gr.Dropdown([(e.label(), e.id) for e in others],
+                                         value=others[0].id if others else None)}
+
+    @user_errors
+    def on_run_evaluation(model_id: str, reference: str | None, request: gr.Request,
+                          profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+        caller = caller_of(services.settings, request, profile, oauth)
+        cancel, started, stage, progress, last = threading.Event(), time.monotonic(), None, None, 0.0
+        try:
+            for event in services.conversions.evaluate(caller=caller, model=model_id, reference=reference or "",
+                                                       cancel=cancel):
+                if isinstance(event, Finished):
+                    result = event.result
+                    break
+                if isinstance(event, Waiting):
+                    yield {c.evaluation: f'<div class="gu-progress-label">⏳ {escape(event.describe())}</div>'}
+                    continue
+                if isinstance(event, Stage):
+                    stage, progress = event, None
+                elif isinstance(event, Progress):
+                    progress = event
+                if time.monotonic() - last >= 0.3:
+                    last = time.monotonic()
+                    yield {c.evaluation: status_html(stage, progress, started)}
+        except GeneratorExit:  # the page went away: the evaluation stops too
+            cancel.set()
+            raise
+        except Exception as err:
+            yield {c.evaluation: error_html(err, "The evaluation failed.")}
+            raise
+        q = result["quality"]
+        kept = "kept with the model" if result["saved"] else "yours alone: you did not add this model"
+        rows = quality_rows(q, f"{result['reference']}, a model of the library")
+        yield {c.evaluation: f'<div class="gu-done">✓ Measured against <b>{escape(result["reference"])}</b>: '
+                             f'<b>{escape(q["verdict"])}</b> (the report is {kept}).</div>',
+               c.chosen: f"**{model_id}**\n\n" + table_markdown(rows) + answers_markdown(q),
+               **refresh(request, profile, oauth)}
 
     @user_errors
     def on_delete(model_id: str, request: gr.Request):
@@ -115,11 +193,17 @@ def _wire(services: Services, c: _Parts, openers: dict) -> LibraryTab:
         gr.Info(f"Deleted {model_id}.")
         hidden = {button: gr.Button(visible=False) for button in c.open_buttons.values()}
         return {c.selected: "", c.chosen: "", **hidden,
-                c.to_convert: gr.Button(visible=False), c.delete: gr.Button(visible=False),
-                c.confirm_row: gr.Row(visible=False), **refresh(request, profile, oauth)}
+                c.to_convert: gr.Button(visible=False), c.evaluate: gr.Button(visible=False),
+                c.delete: gr.Button(visible=False), c.confirm_row: gr.Row(visible=False),
+                c.evaluate_row: gr.Row(visible=False), c.evaluation: "", **refresh(request, profile, oauth)}
 
-    selection = [c.selected, c.chosen, *c.open_buttons.values(), c.to_convert, c.delete, c.confirm_row]
+    selection = [c.selected, c.chosen, *c.open_buttons.values(), c.to_convert, c.evaluate, c.delete, c.confirm_row,
+                 c.evaluate_row, c.evaluation]
     c.table.select(on_select, None, selection, **private_event)
+    c.evaluate.click(on_evaluate, [c.selected], [c.evaluate_row, c.reference], **private_event)
+    c.run_evaluation.click(on_run_evaluation, [c.selected, c.reference], [c.evaluation, c.chosen, c.info, c.table],
+                           api_visibility="private", show_progress="hidden",
+                           **line_events(services.conversions.line))
     c.delete.click(on_delete, [c.selected], [c.confirm_row, c.confirm_text], api_visibility="private")
     c.keep.click(lambda: gr.Row(visible=False), None, c.confirm_row, **private_event)
     c.confirm.click(on_confirm, [c.selected], [*selection, c.info, c.table], api_visibility="private")
