@@ -5,6 +5,7 @@ embedding model that compares a compressed model's answers exported there, and t
 from __future__ import annotations
 
 import argparse
+import subprocess
 
 from .builtin import BUILTIN_ID
 from .embedder import ensure_embedder
@@ -24,9 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     services = create_services(settings)
     device = services.devices.resolve("")
     print("Measuring how fast this machine reads a model's weights (the Hub tab's predicted speeds)…", flush=True)
-    profile = services.conversions.profiles.get(device)
-    print("Read per second: " + ", ".join(f"{p} {v / 1e9:.1f} GB" for p, v in profile.bytes_per_s.items())
-          + f"; {profile.layer_s * 1e3:.2f} ms a layer.", flush=True)
+    try:
+        profile = services.conversions.profiles.get(device)
+        print("Read per second: " + ", ".join(f"{p} {v / 1e9:.1f} GB" for p, v in profile.bytes_per_s.items())
+              + f"; {profile.layer_s * 1e3:.2f} ms a layer.", flush=True)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:  # the app measures it again when asked
+        print(f"This machine could not be measured now ({err}); the Hub tab will try on its first pre-flight.")
     last = services.tune.last(args.model, device)
     if last is not None and last.get("cpu") == services.devices.processor() and not args.again:
         print(f"{args.model} on {device} was tuned on this processor already ({last['winner_described']}).")

@@ -90,12 +90,17 @@ def measure_in_subprocess(*, device: str, processor: str, model=None) -> Machine
         from ..gguf import read_gguf_info
 
         info = read_gguf_info(model.load_path)
-        cmd += ["--model", str(model.load_path), "--weight-bytes", str(info.required_size),
-                "--layers", str(info.metadata[f"{info.architecture}.block_count"])]
+        layers = info.metadata.get(f"{info.architecture}.block_count")
+        if layers:  # else the layers' cost is not measured: the speeds count the weights alone
+            cmd += ["--model", str(model.load_path), "--weight-bytes", str(info.required_size), "--layers",
+                    str(layers)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"Measuring this machine failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    try:
+        found = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError) as err:
+        raise RuntimeError(f"Measuring this machine gave no result: {err}") from err
     return MachineProfile(processor=processor, device=device, measured=time.strftime("%Y-%m-%d"), **found)
 
 
