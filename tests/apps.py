@@ -12,13 +12,13 @@ from genai_ui.bench import free_port
 @contextmanager
 def launched(services) -> Iterator[str]:
     """The app on `services`, launched on a free loopback port; its address while the block runs, closed after."""
-    from genai_ui.ui.app import CSS, build_app, launch_options, with_queue
+    from genai_ui.ui.app import CSS, HEAD, build_app, launch_options, with_queue
 
     demo = build_app(services)
     port = free_port()
     v1 = launch_options(services, [])["app_kwargs"]  # the OpenAI-compatible routes beside the page's
     with_queue(demo).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS,
-                            app_kwargs=v1)
+                            head=HEAD, app_kwargs=v1)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
