@@ -113,3 +113,38 @@ def test_two_sessions_of_a_shared_app_are_kept_apart(shared_app, tmp_path):
         bob.predict("Everyone", 128, 24, True, api_name="/create_collection")
     assert alice.predict("Private", "Where is the spare key?", 1, True, api_name="/search_documents")[
         "sources"][0]["document"] == "note.txt"
+
+
+def test_v1_embeddings_are_the_pipelines_own_vectors(app_url, services):
+    import httpx
+    import openai
+    import openvino_genai as og
+
+    from genai_ui.embedder import EMBEDDER_ID
+
+    ai = openai.OpenAI(base_url=f"{app_url}v1", api_key="unused: no key is set on this app", max_retries=0)
+    texts = ["The capital of France is Paris.", "Bananas are yellow fruit."]
+    got = ai.embeddings.create(model=EMBEDDER_ID, input=texts)  # the client asks for base64 and decodes it
+    floats = ai.embeddings.create(model=EMBEDDER_ID, input=texts[0], encoding_format="float")
+    raw = og.TextEmbeddingPipeline(str(services.library.get(EMBEDDER_ID).load_path), "CPU",
+                                   pooling_type=og.TextEmbeddingPipeline.PoolingType.MEAN, normalize=True)
+    expected = [list(v) for v in raw.embed_documents(texts)]
+    assert [d.index for d in got.data] == [0, 1] and len(got.data[0].embedding) == 384
+    for ours, theirs in zip([got.data[0].embedding, got.data[1].embedding, floats.data[0].embedding],
+                            expected + expected[:1]):
+        assert max(abs(a - b) for a, b in zip(ours, theirs)) < 1e-6
+    assert got.usage.prompt_tokens == got.usage.total_tokens > 10 and got.model == EMBEDDER_ID
+    models = {m.id: m for m in ai.models.list()}
+    assert models[EMBEDDER_ID].model_extra["task"] == "feature-extraction"
+
+    for body, status, param, message in (
+        ({"model": EMBEDDER_ID, "input": [[1, 2, 3]]}, 400, "input", "as token ids is not read here"),
+        ({"model": EMBEDDER_ID, "input": ["word " * 400]}, 400, "input", "input[0] is 40"),
+        ({"model": EMBEDDER_ID, "input": "hi", "dimensions": 64}, 400, "dimensions", "makes vectors of 384"),
+        ({"model": "SmolLM2-135M-Instruct-Q4_1", "input": "hi"}, 400, "model", "feature-extraction"),
+        ({"model": "nobody", "input": "hi"}, 404, "model", "No model 'nobody'"),
+        ({"model": EMBEDDER_ID, "input": ""}, 400, "input", "is empty"),
+    ):
+        answer = httpx.post(f"{app_url}v1/embeddings", json=body, timeout=60)
+        error = answer.json()["error"]
+        assert (answer.status_code, error["param"]) == (status, param) and message in error["message"], error

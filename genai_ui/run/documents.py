@@ -282,6 +282,25 @@ class DocumentService:
 
     # models
 
+    def embed(self, *, texts: list[str], model: str = "", caller: Caller = LOCAL) -> tuple[list[list[float]], int]:
+        """The vectors of `texts` by an embedding model of the library (/v1/embeddings), and the tokens read.
+        A text longer than the model reads is refused, as OpenAI refuses one over its context."""
+        if model:
+            self.access.get(caller, model, task=EMBED_TASK)  # another task's model: WrongTask, in words
+        loaded = self._embedder(model, caller)
+        tokens = Tokens(loaded.entry.load_path)
+        counts = tokens.count(list(texts))
+        limit = loaded.pipeline.max_tokens - 2  # the model's own [CLS] and [SEP]
+        for n, count in enumerate(counts):
+            if count > limit:
+                raise InvalidParameter(f"input[{n}] is {count:,} tokens; {loaded.entry.id} reads {limit:,} at most. "
+                                       "Send it in shorter pieces.")
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), BATCH):
+            with loaded.lock:
+                vectors.extend(loaded.pipeline.embed_documents(list(texts[start:start + BATCH])))
+        return vectors, sum(counts) + 2 * len(counts)
+
     def _embedder(self, model: str, caller: Caller):
         view = self.access.view(caller)
         if not model and not view.list(EMBED_TASK) and self.home is not None:
