@@ -8,6 +8,7 @@ answer from them, citing them by number. When no chunk is close enough, it says 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
@@ -158,7 +159,7 @@ class DocumentService:
         collection = self.collections.owned(name, _owner(caller), caller.operator)
         files = self._checked(files, caller)
         loaded = self._embedder(collection.info.embedder, caller)
-        tokens = Tokens(loaded.entry.load_path)
+        tokens = _tokens(loaded.entry.load_path)
         known = {d.sha256: d.name for d in collection.info.documents}
         added, skipped = [], []
         for n, upload in enumerate(files):
@@ -245,7 +246,7 @@ class DocumentService:
 
     def _search(self, collection: Collection, question: str, settings: AskSettings, caller: Caller) -> Found:
         loaded = self._embedder(collection.info.embedder, caller)
-        text, truncated = Tokens(loaded.entry.load_path).truncate(question, loaded.pipeline.max_tokens - 2)
+        text, truncated = _tokens(loaded.entry.load_path).truncate(question, loaded.pipeline.max_tokens - 2)
         with loaded.lock:
             vector = loaded.pipeline.embed_query(text)
         reranker = self._reranker(caller) if settings.rerank else None
@@ -288,8 +289,7 @@ class DocumentService:
         if model:
             self.access.get(caller, model, task=EMBED_TASK)  # another task's model: WrongTask, in words
         loaded = self._embedder(model, caller)
-        tokens = Tokens(loaded.entry.load_path)
-        counts = tokens.count(list(texts))
+        counts = _tokens(loaded.entry.load_path).count(list(texts))
         limit = loaded.pipeline.max_tokens - 2  # the model's own [CLS] and [SEP]
         for n, count in enumerate(counts):
             if count > limit:
@@ -314,6 +314,12 @@ class DocumentService:
     def _reranker(self, caller: Caller):
         rerankers = self.access.view(caller).list(RERANK_TASK)
         return self.pipelines.get(rerankers[0], self.devices.resolve("")) if rerankers else None
+
+
+@functools.lru_cache(maxsize=8)
+def _tokens(folder: Path) -> Tokens:
+    """A model's tokenizer, read once (its tokenizer.json takes tens of milliseconds to read)."""
+    return Tokens(folder)
 
 
 def _owner(caller: Caller) -> str:
