@@ -176,3 +176,39 @@ def test_asking_works_through_the_chat_settings(evaluated):
         AskSettings(k=0)
     found = evaluated.search(name="Evaluation", question=CASES[5].question, k=2)
     assert len(found.hits) == 2 and not found.reranked  # no reranker in this library
+
+
+def test_a_reranker_in_the_library_reorders_the_passages(services, settings, tmp_path, eval_files):
+    """With a tiny cross-encoder of random weights: the plumbing (its scores, as TextRerankPipeline gives them,
+    decide the order), not the effect, which a real reranker would have."""
+    import shutil
+
+    import openvino_genai as og
+
+    from genai_ui.builtin import ensure_builtin_embedder
+    from genai_ui.engines.pipelines import PipelineManager
+    from genai_ui.library import Library, ModelEntry
+    from genai_ui.testing.models import tiny_reranker_ir
+
+    library = Library(tmp_path / "models")
+    ensure_builtin_embedder(library, settings.home)
+    with library.staging() as staged:
+        shutil.copytree(tiny_reranker_ir(), staged, dirs_exist_ok=True)
+        library.install(staged, ModelEntry(id="tiny-reranker", task="text-classification", format="openvino",
+                                           weight_format="fp32", location=str(staged)))
+    documents = DocumentService(library, services.devices, PipelineManager(), services.chat,
+                                Collections(tmp_path / "documents"))
+    documents.create(name="Reranked")
+    finished(documents.add(name="Reranked", files=[Upload(p, p.name) for p in eval_files[:8]]))
+    question = CASES[3].question
+    plain = documents.search(name="Reranked", question=question, k=4, rerank=False)
+    ranked = documents.search(name="Reranked", question=question, k=4, rerank=True)
+    assert not plain.reranked and all(h.score is None for h in plain.hits)
+    assert ranked.reranked and [h.score for h in ranked.hits] == sorted((h.score for h in ranked.hits), reverse=True)
+    raw = og.TextRerankPipeline(str(library.get("tiny-reranker").load_path), "CPU",
+                                og.TextRerankPipeline.Config(top_n=100))
+    candidates = documents.search(name="Reranked", question=question, k=16, rerank=False).hits
+    expected = sorted(((score, candidates[n].text) for n, score in raw.rerank(question, [h.text for h in candidates])),
+                      reverse=True)[:4]
+    assert [h.text for h in ranked.hits] == [text for _, text in expected]
+    assert [h.score for h in ranked.hits] == pytest.approx([score for score, _ in expected], abs=1e-3)

@@ -187,3 +187,17 @@ def test_owners_are_kept_apart_and_the_operator_shares(tmp_path):
     assert [c.info.name for c in Collections(tmp_path).all()] == ["Handbook"]
     manifest = json.loads(next(tmp_path.glob(f"*/*/{MANIFEST}")).read_text())
     assert manifest["owner"] == "local" and manifest["shared"] is True
+
+
+def test_the_hub_and_convert_tabs_know_embedding_and_reranker_models():
+    from genai_ui.convert.options import ExportOptions
+    from genai_ui.hub.support import check_support
+    from genai_ui.tasks import task
+
+    assert check_support(task="feature-extraction", config={"model_type": "bert"}).supported
+    assert check_support(task="text-classification", config={"model_type": "xlm-roberta"}).supported
+    assert check_support(task="feature-extraction", config={"model_type": "t5"}).reason == \
+        "architecture t5 is not run by openvino_genai's TextEmbeddingPipeline"
+    assert ExportOptions(task="feature-extraction").task == "feature-extraction"
+    assert task("text-classification").export_task == "text-classification"
+    assert not task("feature-extraction").evaluated  # no quality report: it compares chat and image models

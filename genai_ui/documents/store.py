@@ -81,7 +81,8 @@ class Hit:
     score: float | None = None  # the reranker's, when one ran
 
     def to_api(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None or k == "page"}
+        shown = {k: v for k, v in asdict(self).items() if v is not None or k == "page"}
+        return {**shown, "score": round(self.score, 6)} if self.score is not None else shown
 
 
 def check_name(name: str) -> str:

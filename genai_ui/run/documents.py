@@ -256,7 +256,7 @@ class DocumentService:
             return Found(tuple(hits[:settings.k]), truncated=truncated, best=best)
         with reranker.lock:
             scores = reranker.pipeline.scores(text, [h.text for h in hits])
-        ranked = sorted((replace(h, score=round(s, 4)) for h, s in zip(hits, scores)), key=lambda h: -h.score)
+        ranked = sorted((replace(h, score=s) for h, s in zip(hits, scores)), key=lambda h: -h.score)
         return Found(tuple(ranked[:settings.k]), truncated=truncated, reranked=True, best=best)
 
     def _citations(self, text: str, passages: tuple[Hit, ...], collection: Collection,
