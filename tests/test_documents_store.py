@@ -201,3 +201,16 @@ def test_the_hub_and_convert_tabs_know_embedding_and_reranker_models():
     assert ExportOptions(task="feature-extraction").task == "feature-extraction"
     assert task("text-classification").export_task == "text-classification"
     assert not task("feature-extraction").evaluated  # no quality report: it compares chat and image models
+
+
+def test_the_passages_given_to_the_model_keep_within_the_system_prompts_bound():
+    from genai_ui.documents.store import Hit
+    from genai_ui.run.chat import MAX_SYSTEM_PROMPT_CHARS
+    from genai_ui.run.documents import _within
+
+    hits = tuple(Hit(document="d.txt", document_id="d", page=None, chunk=n, text="x" * 1200, similarity=0.9 - n / 100)
+                 for n in range(20))  # twenty chunks of 254 tokens: about 24,000 characters
+    kept = _within(hits, MAX_SYSTEM_PROMPT_CHARS - 200)
+    assert 10 <= len(kept) < 20 and kept == hits[:len(kept)]  # the best first, in order
+    assert sum(len(h.text) + 8 for h in kept) <= MAX_SYSTEM_PROMPT_CHARS - 200
+    assert _within(hits[:1], 10) == hits[:1]  # the best passage always goes

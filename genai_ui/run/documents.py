@@ -32,7 +32,7 @@ from ..documents.chunk import ChunkRule, Tokens, chunk_pages
 from ..documents.read import document_format, read_document
 from ..documents.store import Collection, Collections, DocumentInfo, Hit
 from ..work.background import Finished, Progress, Stage
-from .chat import ChatService
+from .chat import MAX_SYSTEM_PROMPT_CHARS, ChatService
 
 EMBED_TASK = "feature-extraction"
 RERANK_TASK = "text-classification"
@@ -233,6 +233,7 @@ class DocumentService:
                          "answers it, or lower the threshold.", found=replace(found, hits=()), done=True,
                          answered=False)
             return
+        relevant = _within(relevant, MAX_SYSTEM_PROMPT_CHARS - len(INSTRUCTIONS) - 100)
         found = replace(found, hits=relevant)
         params = params or GenerationParams(max_new_tokens=256, temperature=0.0)
         system = INSTRUCTIONS + "\n\n" + "\n\n".join(f"[{n}] {h.text}" for n, h in enumerate(relevant, 1))
@@ -337,8 +338,16 @@ def _question(question: str) -> str:
     return question.strip()
 
 
-def _where(hit: Hit) -> str:
-    return f"{hit.document}, page {hit.page}" if hit.page else hit.document
+def _within(hits: tuple[Hit, ...], chars: int) -> tuple[Hit, ...]:
+    """The best passages that fit in `chars` characters of the prompt (the chat service's bound on a system
+    prompt): twenty long chunks would not."""
+    kept, used = [], 0
+    for hit in hits:
+        if kept and used + len(hit.text) + 8 > chars:
+            break
+        kept.append(hit)
+        used += len(hit.text) + 8
+    return tuple(kept)
 
 
 def _sha256(path: Path) -> str:
