@@ -212,3 +212,28 @@ def test_a_reranker_in_the_library_reorders_the_passages(services, settings, tmp
                       reverse=True)[:4]
     assert [h.text for h in ranked.hits] == [text for _, text in expected]
     assert [h.score for h in ranked.hits] == pytest.approx([score for score, _ in expected], abs=1e-3)
+
+
+def test_reindex_cuts_again_and_stop_leaves_the_collection_as_it_was(services, tmp_path):
+    documents = services.documents
+    documents.create(name="Reindexed", chunk_size=128, chunk_overlap=0)
+    long = write_pdf(tmp_path / "towns.pdf", [" ".join(case.text for case in CASES[:10]),
+                                              " ".join(case.text for case in CASES[10:20])])
+    finished(documents.add(name="Reindexed", files=[Upload(long, "towns.pdf")]))
+    collection = documents.collections.find("Reindexed", "local")
+    before, table = collection.info.chunks, collection.info.table
+
+    cancel = threading.Event()
+    with pytest.raises(Cancelled, match="'Reindexed' is as it was before the re-index"):
+        for event in documents.reindex(name="Reindexed", chunk_size=32, cancel=cancel):
+            if isinstance(event, Progress):
+                cancel.set()
+    assert (collection.info.chunks, collection.info.table, collection.info.rule.size) == (before, table, 128)
+
+    result = finished(documents.reindex(name="Reindexed", chunk_size=32, chunk_overlap=8))
+    assert result["collection"]["chunk_size"] == 32 and result["collection"]["chunk_overlap"] == 8
+    assert result["collection"]["chunks"] > 2 * before and collection.info.table != table
+    hits = documents.search(name="Reindexed", question=CASES[10].question, k=3).hits  # Hollin Bridge, on page 2
+    assert any(h.page == 2 and CASES[10].answer in h.text for h in hits)
+    with pytest.raises(Exception, match="reads 256 tokens at most: pick a chunk size up to 254"):
+        finished(documents.reindex(name="Reindexed", chunk_size=300))

@@ -53,6 +53,9 @@ def test_a_collection_from_files_to_a_cited_answer(client, tmp_path):
     assert CASES[0].answer in answer["answer"]
     assert answer["sources"][answer["cited"][0] - 1]["document"] == CASES[0].file
 
+    job = client.submit("Trips", 64, 8, api_name="/reindex_collection")
+    assert job.result(timeout=300)["collection"]["chunk_size"] == 64
+    assert any(u.get("file", "").startswith("Re-indexing ") for u in job.outputs()[:-1])
     left = client.predict("Trips", CASES[0].file, api_name="/remove_document")
     assert left["documents"] == 5
     assert client.predict("Trips", CASES[0].question, 1, True, api_name="/search_documents")["sources"][0][

@@ -141,8 +141,9 @@ def test_a_collection_name_cannot_be_a_path(bad):
 def test_a_collection_keeps_whole_files_searches_and_survives_a_restart(tmp_path):
     store = Collections(tmp_path)
     notes = store.create(name="Notes", owner="local", embedder="e", dimensions=3, rule=ChunkRule())
-    notes.add(info("a", 2), chunks_of("Lighthouse.", "Harbour."), [unit(1, 0, 0), unit(1, 1, 0)])
-    notes.add(info("b", 1), chunks_of("Bakery."), [unit(0, 0, 1)])
+    notes.add(info("a", 2), [Page(None, "Lighthouse.\n\nHarbour.")], chunks_of("Lighthouse.", "Harbour."),
+              [unit(1, 0, 0), unit(1, 1, 0)])
+    notes.add(info("b", 1), [Page(None, "Bakery.")], chunks_of("Bakery."), [unit(0, 0, 1)])
     hits = notes.search(unit(1, 0, 0), k=2)
     assert [(h.document, h.text, h.similarity) for h in hits] == [("a.txt", "Lighthouse.", 1.0),
                                                                   ("a.txt", "Harbour.", 0.7071)]
@@ -151,18 +152,33 @@ def test_a_collection_keeps_whole_files_searches_and_survives_a_restart(tmp_path
     assert [d.id for d in reopened.info.documents] == ["a", "b"] and reopened.info.chunks == 3
     assert reopened.search(unit(0, 0, 1), k=1)[0].document == "b.txt"
 
+    assert reopened.pages("a") == [Page(None, "Lighthouse.\n\nHarbour.")]  # kept for a re-index
     reopened.remove("a")
     assert [h.document for h in reopened.search(unit(1, 0, 0), k=5)] == ["b.txt"]
     assert [d.id for d in Collections(tmp_path).find("Notes", "local").info.documents] == ["b"]
+    assert [p.name for p in (reopened.folder / "texts").iterdir()] == ["b.json"]
+
+    # a rebuild writes a table of its own, then the manifest points at it, and the old one goes
+    before = reopened.info.table
+    rebuilt = reopened.rebuild(rule=ChunkRule(size=32, overlap=0), embedder="e2", dimensions=2, documents=[
+        (reopened.info.documents[0], chunks_of("Bakery.", "Ovens."), [unit(1, 0), unit(0, 1)])])
+    assert rebuilt.table != before and not (reopened.folder / before).exists()
+    assert (rebuilt.rule.size, rebuilt.embedder, rebuilt.dimensions, rebuilt.chunks) == (32, "e2", 2, 2)
+    again = Collections(tmp_path).find("Notes", "local")
+    assert [h.text for h in again.search(unit(0, 1), k=1)] == ["Ovens."]
 
 
 def test_chunks_no_manifest_names_are_swept_at_the_next_open(tmp_path):
     """A crash between the table's commit and the manifest's write leaves chunks nobody owns."""
     notes = Collections(tmp_path).create(name="Notes", owner="local", embedder="e", dimensions=3, rule=ChunkRule())
-    notes.add(info("a", 1), chunks_of("Kept."), [unit(1, 0, 0)])
+    notes.add(info("a", 1), [Page(None, "Kept.")], chunks_of("Kept."), [unit(1, 0, 0)])
     notes.table.add([{"vector": unit(0, 1, 0), "doc": "crashed", "chunk": 0, "page": None, "text": "Half."}])
+    (notes.folder / "texts" / "crashed.json").write_text("[]")
+    (notes.folder / "lance-halfdone").mkdir()  # a re-index that died before its manifest
     reopened = Collections(tmp_path).find("Notes", "local")
     assert reopened.table.count_rows() == 1
+    assert sorted(p.name for p in reopened.folder.iterdir()) == ["collection.json", "lance", "texts"]
+    assert [p.name for p in (reopened.folder / "texts").iterdir()] == ["a.json"]
     assert [h.text for h in reopened.search(unit(0, 1, 0), k=5)] == ["Kept."]
 
 

@@ -107,7 +107,7 @@ def bench_documents(output: Path, rounds: int = 3, paragraphs: int = 1000, large
             info = DocumentInfo(id=uuid.uuid4().hex[:12], name=f"filler-{at}.txt", format="text", size_bytes=0,
                                 sha256=uuid.uuid4().hex, pages=1, chunks=count, added=time.time())
             start = time.perf_counter()
-            collection.add(info, fake, vectors)
+            collection.add(info, [], fake, vectors)
             print(f"  {collection.table.count_rows():,} chunks (the last add {time.perf_counter() - start:.1f} s)",
                   flush=True)
         latency["large"] = _latency(documents, collection, questions, AskSettings())

@@ -24,6 +24,7 @@ from pathlib import Path
 from ..atomic import write_text
 from ..errors import InvalidParameter, NotAllowed, NotAvailable
 from .chunk import Chunk, ChunkRule
+from .read import Page
 
 NAME = re.compile(r"^[\w][\w .,()'+-]{0,63}$")
 MANIFEST = "collection.json"
@@ -53,6 +54,7 @@ class CollectionInfo:
     shared: bool = False
     created: float = 0.0
     documents: tuple[DocumentInfo, ...] = ()
+    table: str = "lance"  # the folder of its LanceDB table: a re-index writes a new one, then points here at it
 
     @property
     def chunks(self) -> int:
@@ -66,7 +68,8 @@ class CollectionInfo:
     def from_json(cls, data: dict) -> CollectionInfo:
         return cls(name=data["name"], owner=data["owner"], embedder=data["embedder"], dimensions=data["dimensions"],
                    rule=ChunkRule(**data["rule"]), shared=data.get("shared", False), created=data.get("created", 0.0),
-                   documents=tuple(DocumentInfo(**d) for d in data.get("documents", [])))
+                   documents=tuple(DocumentInfo(**d) for d in data.get("documents", [])),
+                   table=data.get("table", "lance"))
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,8 @@ def owner_folder(owner: str) -> str:
 
 
 class Collection:
-    """One collection: its manifest and its table. Writes take the collection's lock."""
+    """One collection: its manifest, its table, and each document's text (texts/<id>.json, which a re-index
+    cuts again). Writes take the collection's lock."""
 
     def __init__(self, folder: Path, info: CollectionInfo) -> None:
         self.folder = folder
@@ -113,31 +117,32 @@ class Collection:
         if self._table is None:
             import lancedb
 
-            db = lancedb.connect(str(self.folder / "lance"))
+            db = lancedb.connect(str(self.folder / self.info.table))
             self._table = db.open_table(TABLE) if TABLE in db.table_names() else None
         return self._table
 
-    def _create_table(self, rows: list[dict]):
+    def _create_table(self, rows: list[dict], folder: str, dimensions: int):
         import lancedb
         import pyarrow as pa
 
-        schema = pa.schema([pa.field("vector", pa.list_(pa.float32(), self.info.dimensions)),
+        schema = pa.schema([pa.field("vector", pa.list_(pa.float32(), dimensions)),
                             pa.field("doc", pa.string()), pa.field("chunk", pa.int32()),
                             pa.field("page", pa.int32()), pa.field("text", pa.string())])
-        db = lancedb.connect(str(self.folder / "lance"))
-        self._table = db.create_table(TABLE, data=rows, schema=schema, exist_ok=True) if rows else \
+        db = lancedb.connect(str(self.folder / folder))
+        return db.create_table(TABLE, data=rows, schema=schema, exist_ok=True) if rows else \
             db.create_table(TABLE, schema=schema, exist_ok=True)
-        return self._table
 
-    def add(self, document: DocumentInfo, chunks: list[Chunk], vectors: list[list[float]]) -> CollectionInfo:
-        """The document's chunks in one commit, then the manifest that names it."""
-        rows = [{"vector": list(map(float, v)), "doc": document.id, "chunk": n, "page": c.page, "text": c.text}
-                for n, (c, v) in enumerate(zip(chunks, vectors))]
+    def add(self, document: DocumentInfo, pages: list[Page], chunks: list[Chunk],
+            vectors: list[list[float]]) -> CollectionInfo:
+        """The document's text, then its chunks in one commit, then the manifest that names it."""
         with self.lock:
+            (self.folder / "texts").mkdir(exist_ok=True)
+            write_text(self._text_path(document.id), json.dumps([[p.number, p.text] for p in pages]))
             if self.table is None:
-                self._create_table(rows)
+                self._table = self._create_table(_rows(document.id, chunks, vectors), self.info.table,
+                                                 self.info.dimensions)
             else:
-                self.table.add(rows)
+                self.table.add(_rows(document.id, chunks, vectors))
             self._save(replace(self.info, documents=(*self.info.documents, document)))
             self._maybe_index()
         return self.info
@@ -148,7 +153,31 @@ class Collection:
             self._save(replace(self.info, documents=kept))  # gone from the manifest first: never half there
             if self.table is not None:
                 self.table.delete(f"doc = '{_quoted(document_id)}'")
+            self._text_path(document_id).unlink(missing_ok=True)
         return self.info
+
+    def pages(self, document_id: str) -> list[Page]:
+        """A document's text as it was read when it was added."""
+        return [Page(number, text) for number, text in json.loads(self._text_path(document_id).read_text())]
+
+    def rebuild(self, *, rule: ChunkRule, embedder: str, dimensions: int,
+                documents: list[tuple[DocumentInfo, list[Chunk], list[list[float]]]]) -> CollectionInfo:
+        """Every document cut and embedded anew, in a table of its own; the manifest then points at it (one
+        rename), and the old table goes. A re-index that stops before leaves the collection as it was."""
+        with self.lock:
+            folder = f"lance-{uuid.uuid4().hex[:8]}"
+            rows = [row for document, chunks, vectors in documents for row in _rows(document.id, chunks, vectors)]
+            table = self._create_table(rows, folder, dimensions)
+            old = self.info.table
+            self._save(replace(self.info, rule=rule, embedder=embedder, dimensions=dimensions, table=folder,
+                               documents=tuple(replace(d, chunks=len(c)) for d, c, _ in documents)))
+            self._table = table
+            shutil.rmtree(self.folder / old, ignore_errors=True)
+            self._maybe_index()
+        return self.info
+
+    def _text_path(self, document_id: str) -> Path:
+        return self.folder / "texts" / f"{document_id}.json"
 
     def search(self, vector: list[float], k: int) -> list[Hit]:
         table = self.table
@@ -161,17 +190,26 @@ class Collection:
         return hits[:k]
 
     def sweep(self) -> None:
-        """Chunks that no document of the manifest owns (a crash between a commit and its manifest) go."""
+        """Chunks, texts and tables that the manifest does not name (a crash between a write and the manifest's)
+        go."""
         with self.lock:
+            for stray in self.folder.glob("lance*"):
+                if stray.name != self.info.table:
+                    shutil.rmtree(stray, ignore_errors=True)
+            known = {d.id for d in self.info.documents}
+            for text in self.folder.glob("texts/*.json"):
+                if text.stem not in known:
+                    text.unlink(missing_ok=True)
             if self.table is None:
                 return
-            known = {d.id for d in self.info.documents}
             rows = self.table.count_rows()
             present = set(self.table.to_arrow().column("doc").unique().to_pylist()) if rows else set()
             for orphan in present - known:
                 self.table.delete(f"doc = '{_quoted(orphan)}'")
 
     def _maybe_index(self) -> None:
+        if self.table is None:
+            return
         rows = self.table.count_rows()
         if rows >= INDEX_FROM and not self.table.list_indices():
             self.table.create_index(metric="dot", vector_column_name="vector", index_type="IVF_PQ",
@@ -181,6 +219,11 @@ class Collection:
         data = asdict(info)
         write_text(self.folder / MANIFEST, json.dumps(data, indent=1))
         self.info = info
+
+
+def _rows(document_id: str, chunks: list[Chunk], vectors: list[list[float]]) -> list[dict]:
+    return [{"vector": list(map(float, v)), "doc": document_id, "chunk": n, "page": c.page, "text": c.text}
+            for n, (c, v) in enumerate(zip(chunks, vectors))]
 
 
 def _quoted(text: str) -> str:

@@ -122,9 +122,7 @@ class DocumentService:
             raise NotAllowed("Only this deployment's operator can share a collection with everyone.")
         rule = ChunkRule(size=chunk_size, overlap=chunk_overlap)
         loaded = self._embedder(embedder, caller)
-        if rule.size > loaded.pipeline.max_tokens - 2:  # two for the model's own [CLS] and [SEP]
-            raise InvalidParameter(f"{loaded.entry.id} reads {loaded.pipeline.max_tokens} tokens at most: pick a chunk "
-                                   f"size up to {loaded.pipeline.max_tokens - 2}.")
+        self._check_size(rule, loaded)
         collection = self.collections.create(
             name=name, owner=_owner(caller), embedder=loaded.entry.id, dimensions=loaded.pipeline.dimensions, rule=rule,
             shared=shared, limit=SHARED_COLLECTIONS if caller.shared and not caller.operator else 0)
@@ -186,10 +184,48 @@ class DocumentService:
             info = DocumentInfo(id=uuid.uuid4().hex[:12], name=upload.name, format=document.format,
                                 size_bytes=upload.path.stat().st_size, sha256=digest, pages=len(document.pages),
                                 chunks=len(chunks), added=time.time())
-            collection.add(info, chunks, vectors)
+            collection.add(info, list(document.pages), chunks, vectors)
             known[digest] = upload.name
             added.append({"id": info.id, "name": info.name, "chunks": info.chunks, "pages": info.pages})
         yield Finished({"added": added, "skipped": skipped, "collection": collection.info.to_api()})
+
+    def reindex(self, *, name: str, chunk_size: int = 0, chunk_overlap: int = -1, caller: Caller = LOCAL,
+                cancel: threading.Event | None = None) -> Iterator[object]:
+        """Cut every document of the collection again (with a new chunk size or overlap: 0 and -1 keep the
+        collection's) and embed it anew, with the collection's embedding model, or the library's first when that
+        one is gone. Stage per document, Progress per batch, then Finished with the collection. All of it goes
+        in at once at the end: Stop, or a failure, leaves the collection as it was."""
+        cancel = cancel or threading.Event()
+        collection = self.collections.owned(name, _owner(caller), caller.operator)
+        old = collection.info.rule
+        rule = ChunkRule(size=chunk_size or old.size, overlap=old.overlap if chunk_overlap < 0 else chunk_overlap)
+        keep = collection.info.embedder in self.access.view(caller)
+        loaded = self._embedder(collection.info.embedder if keep else "", caller)
+        self._check_size(rule, loaded)
+        tokens = _tokens(loaded.entry.load_path)
+        rebuilt = []
+        for n, document in enumerate(collection.info.documents):
+            yield Stage(f"Re-indexing {document.name}", n, len(collection.info.documents))
+            chunks = chunk_pages(collection.pages(document.id), tokens, rule)
+            vectors: list[list[float]] = []
+            for start in range(0, len(chunks), BATCH):
+                if cancel.is_set():
+                    raise Cancelled(f"Stopped: '{collection.info.name}' is as it was before the re-index.")
+                with loaded.lock:
+                    vectors.extend(loaded.pipeline.embed_documents([c.text for c in chunks[start:start + BATCH]]))
+                yield Progress(len(vectors), len(chunks), 0.0, "chunks", f"Embedding {document.name}")
+            rebuilt.append((document, chunks, vectors))
+        if cancel.is_set():
+            raise Cancelled(f"Stopped: '{collection.info.name}' is as it was before the re-index.")
+        info = collection.rebuild(rule=rule, embedder=loaded.entry.id, dimensions=loaded.pipeline.dimensions,
+                                  documents=rebuilt)
+        yield Finished({"collection": info.to_api()})
+
+    @staticmethod
+    def _check_size(rule: ChunkRule, loaded) -> None:
+        if rule.size > loaded.pipeline.max_tokens - 2:  # two for the model's own [CLS] and [SEP]
+            raise InvalidParameter(f"{loaded.entry.id} reads {loaded.pipeline.max_tokens} tokens at most: pick a chunk "
+                                   f"size up to {loaded.pipeline.max_tokens - 2}.")
 
     def _checked(self, files: list[Upload], caller: Caller) -> list[Upload]:
         if not files:

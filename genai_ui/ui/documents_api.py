@@ -73,6 +73,28 @@ def register_documents_api(services: Services, chat_events: dict) -> None:
             raise
 
     @user_errors
+    def reindex_collection(collection: str, chunk_size: int = 0, chunk_overlap: int = -1,
+                           request: gr.Request | None = None) -> Iterator[dict]:
+        """Cut every document of a collection again and embed it anew (after a change of chunk size or overlap,
+        or of the embedding model). Streams {status, file, step, steps, done, total, unit} and ends with
+        {collection}. It all goes in at once at the end: a client that leaves, or a failure, leaves the collection
+        as it was.
+
+        Args:
+            collection: the collection's name.
+            chunk_size: the new chunk size in tokens; 0 keeps the collection's.
+            chunk_overlap: the new overlap in tokens; -1 keeps the collection's.
+        """
+        cancel = threading.Event()
+        try:
+            yield from _followed(documents.reindex(name=collection, chunk_size=int(chunk_size),
+                                                   chunk_overlap=int(chunk_overlap), cancel=cancel,
+                                                   caller=caller_of(services.settings, request)))
+        except GeneratorExit:
+            cancel.set()
+            raise
+
+    @user_errors
     def list_documents(collection: str, request: gr.Request | None = None) -> list[dict]:
         """List a collection's documents: {id, name, format, size_bytes, pages, chunks}.
 
@@ -136,7 +158,8 @@ def register_documents_api(services: Services, chat_events: dict) -> None:
     for fn in (list_collections, create_collection, delete_collection, list_documents, remove_document,
                search_documents):
         gr.api(fn, api_name=fn.__name__, concurrency_id="documents", concurrency_limit=4)
-    gr.api(add_documents, api_name="add_documents", concurrency_id="document-adds", concurrency_limit=2)
+    for fn in (add_documents, reindex_collection):
+        gr.api(fn, api_name=fn.__name__, concurrency_id="document-adds", concurrency_limit=2)
     gr.api(ask_documents, api_name="ask_documents", **chat_events)
 
 

@@ -56,6 +56,7 @@ class _Parts:
     new_name: gr.Textbox
     create: gr.Button
     delete: gr.Button
+    reindex: gr.Button
     files: gr.File
     add: gr.Button
     stop_add: gr.Button
@@ -109,7 +110,10 @@ def _layout(services: Services) -> _Parts:
             with gr.Row(equal_height=True):
                 document = gr.Dropdown([], value=None, label="Document", scale=3, elem_id="doc-document")
                 remove = gr.Button("Remove", size="sm", scale=1, elem_id="doc-remove")
-            delete = gr.Button("Delete the collection", size="sm", variant="stop", elem_id="doc-delete")
+            with gr.Row():
+                reindex = gr.Button("Re-index (with the chunk size and overlap below)", size="sm",
+                                    elem_id="doc-reindex")
+                delete = gr.Button("Delete the collection", size="sm", variant="stop", elem_id="doc-delete")
             with gr.Accordion("Retrieval settings", open=False):
                 chats = model_choices(services, "text-generation")
                 model = gr.Dropdown(chats, value=chats[0][1] if chats else None, label="Chat model (answers)",
@@ -123,7 +127,7 @@ def _layout(services: Services) -> _Parts:
                 embedder = gr.Dropdown(embedders, value=embedders[0][1] if embedders else None,
                                        label="Embedding model (new collections)", elem_id="doc-embedder")
                 with gr.Row():
-                    chunk_size = gr.Number(128, precision=0, label="Chunk size (tokens, new collections)",
+                    chunk_size = gr.Number(128, precision=0, label="Chunk size (tokens: new collections, re-index)",
                                            elem_id="doc-chunk-size")
                     chunk_overlap = gr.Number(24, precision=0, label="Overlap (tokens)", elem_id="doc-chunk-overlap")
         with gr.Column(scale=3):
@@ -136,9 +140,9 @@ def _layout(services: Services) -> _Parts:
                 ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="doc-ask")
                 stop = gr.Button("Stop", variant="stop", scale=1, min_width=80, elem_id="doc-stop")
             sources = gr.HTML("", elem_id="doc-sources")
-    return _Parts(gr.State(Session()), collection, new_name, create, delete, files, add, stop_add, add_status, table,
-                  document, remove, model, embedder, k, rerank, threshold, chunk_size, chunk_overlap, chatbot, question,
-                  ask, stop, sources)
+    return _Parts(gr.State(Session()), collection, new_name, create, delete, reindex, files, add, stop_add, add_status,
+                  table, document, remove, model, embedder, k, rerank, threshold, chunk_size, chunk_overlap, chatbot,
+                  question, ask, stop, sources)
 
 
 def sources_html(answer: Answer, turn: int) -> str:
@@ -208,20 +212,37 @@ def _wire(services: Services, c: _Parts) -> tuple:
     @user_errors
     def on_add(state: Session, name, files, request: gr.Request, profile: gr.OAuthProfile | None,
                oauth: gr.OAuthToken | None):
-        caller = who(request, profile, oauth)
+        uploads = [Upload(path=Path(_path(f)), name=_name(f)) for f in files or []]
+        yield from followed(state, name, who(request, profile, oauth),
+                            lambda caller: documents.add(name=name, files=uploads, cancel=state.cancel, caller=caller))
+
+    @user_errors
+    def on_reindex(state: Session, name, size, overlap, request: gr.Request, profile: gr.OAuthProfile | None,
+                   oauth: gr.OAuthToken | None):
+        yield from followed(state, name, who(request, profile, oauth),
+                            lambda caller: documents.reindex(name=name, chunk_size=int(size or 0),
+                                                             chunk_overlap=int(-1 if overlap is None else overlap),
+                                                             cancel=state.cancel, caller=caller))
+
+    def followed(state: Session, name, caller: Caller, start):
+        """The progress of adding or re-indexing, drawn per file and per chunk; its end, or why it stopped."""
         if not name:
             yield {c.add_status: error_html(NO_COLLECTION)}
             return
         state.cancel = threading.Event()
-        uploads = [Upload(path=Path(_path(f)), name=_name(f)) for f in files or []]
         stage = None
         try:
-            for event in documents.add(name=name, files=uploads, cancel=state.cancel, caller=caller):
+            for event in start(caller):
                 if isinstance(event, Stage):
                     stage = event
                     yield {c.add_status: _progress(stage, None)}
                 elif isinstance(event, Progress):
                     yield {c.add_status: _progress(stage, event)}
+                elif isinstance(event, Finished) and "added" not in event.result:  # a re-index
+                    done = event.result["collection"]
+                    yield {**shown(caller, name),
+                           c.add_status: f"✓ Re-indexed: {done['documents']} documents in {done['chunks']} chunks of "
+                                         f"up to {done['chunk_size']} tokens."}
                 elif isinstance(event, Finished):
                     result = event.result
                     added = ", ".join(f"{escape(a['name'])} ({a['chunks']} chunks)" for a in result["added"])
@@ -285,6 +306,9 @@ def _wire(services: Services, c: _Parts) -> tuple:
     c.add.click(on_add, [c.session, c.collection, c.files],
                 [c.collection, c.table, c.document, c.files, c.add_status], concurrency_id="document-adds",
                 concurrency_limit=2, show_progress="hidden", **private)
+    c.reindex.click(on_reindex, [c.session, c.collection, c.chunk_size, c.chunk_overlap],
+                    [c.collection, c.table, c.document, c.files, c.add_status], concurrency_id="document-adds",
+                    concurrency_limit=2, show_progress="hidden", **private)
     c.stop_add.click(on_stop_add, [c.session], None, **quick)
     c.remove.click(on_remove, [c.collection, c.document], [c.collection, c.table, c.document, c.add_status],
                    **private)
