@@ -32,6 +32,17 @@ def test_add_three_files_ask_and_open_the_cited_passage(browser, app_url, tmp_pa
         table = page.locator("#doc-table").inner_text()
         assert "velmora.pdf" in table and "bakery.docx" in table and "river.md" in table
 
+        # a folder: its documents added, a file of another kind skipped and named
+        folder = tmp_path / "folder"
+        folder.mkdir()
+        (folder / "ferry.txt").write_text(CASES[16].text)
+        (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+        page.locator("#doc-folder input[type=file]").set_input_files(str(folder))
+        page.locator("#doc-folder").get_by_text("ferry.txt").wait_for(timeout=30_000)
+        page.click("#doc-add")
+        page.locator("#doc-add-status").get_by_text("Added ferry.txt").wait_for(timeout=120_000)
+        assert "Skipped photo.png: not a format read here" in page.locator("#doc-add-status").inner_text()
+
         page.locator("#doc-question textarea").fill(velmora.question)
         page.click("#doc-ask")
         page.locator("#doc-sources details").first.wait_for(timeout=120_000)

@@ -147,6 +147,15 @@ def test_bad_files_get_a_message_and_leave_nothing(services, tmp_path):
     assert [a["name"] for a in result["added"]] == ["note.txt"]
     assert result["skipped"] == [{"name": "copy.txt", "reason": "the same file as 'note.txt', already here"}]
     assert [d["name"] for d in documents.documents(name="Bad files", caller=ALICE)] == ["note.txt"]
+    # from a folder, a file of another kind is skipped and named, not refused
+    picture = tmp_path / "picture.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n")
+    kites = tmp_path / "kites.md"
+    kites.write_text("# Kites\n\nThe kite festival is in May.")
+    result = finished(documents.add(name="Bad files", files=[Upload(picture, "picture.png"), Upload(kites, "kites.md")],
+                                    caller=ALICE, folder=True))
+    assert [a["name"] for a in result["added"]] == ["kites.md"]
+    assert result["skipped"] == [{"name": "picture.png", "reason": "not a format read here"}]
 
 
 def test_sessions_are_kept_apart_and_a_restart_keeps_collections(services, settings, tmp_path):

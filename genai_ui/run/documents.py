@@ -25,7 +25,7 @@ from ..engines.devices import Devices
 from ..engines.embeddings import BATCH
 from ..engines.llm import ChatUpdate, GenerationParams
 from ..engines.pipelines import PipelineManager
-from ..errors import Cancelled, EmptyMessage, InvalidParameter, NotAllowed, NotAvailable, TooLarge
+from ..errors import Cancelled, EmptyMessage, InvalidParameter, NotAllowed, NotAvailable, TooLarge, UserError
 from ..library import Library
 from ..manage import ModelAccess
 from ..documents.chunk import ChunkRule, Tokens, chunk_pages
@@ -148,18 +148,20 @@ class DocumentService:
 
     # adding
 
-    def add(self, *, name: str, files: list[Upload], caller: Caller = LOCAL,
-            cancel: threading.Event | None = None) -> Iterator[object]:
+    def add(self, *, name: str, files: list[Upload], caller: Caller = LOCAL, cancel: threading.Event | None = None,
+            folder: bool = False) -> Iterator[object]:
         """Read, chunk, embed and store each file: Stage per file, Progress per batch of chunks, then Finished
         with {added, skipped, collection}. Each file is stored whole or not at all; Cancel stops before the next
-        commit (the files already stored stay)."""
+        commit (the files already stored stay). `folder`: the files of a folder, where one of a format not read
+        here is skipped and listed, not refused."""
         cancel = cancel or threading.Event()
         collection = self.collections.owned(name, _owner(caller), caller.operator)
-        files = self._checked(files, caller)
+        skipped = [{"name": u.name, "reason": "not a format read here"} for u in files if folder and not _readable(u)]
+        files = self._checked([u for u in files if not folder or _readable(u)], caller)
         loaded = self._embedder(collection.info.embedder, caller)
         tokens = _tokens(loaded.entry.load_path)
         known = {d.sha256: d.name for d in collection.info.documents}
-        added, skipped = [], []
+        added = []
         for n, upload in enumerate(files):
             yield Stage(f"Reading {upload.name}", n, len(files))
             digest = _sha256(upload.path)
@@ -357,6 +359,14 @@ class DocumentService:
 def _tokens(folder: Path) -> Tokens:
     """A model's tokenizer, read once (its tokenizer.json takes tens of milliseconds to read)."""
     return Tokens(folder)
+
+
+def _readable(upload: Upload) -> bool:
+    try:
+        document_format(upload.name)
+        return True
+    except UserError:
+        return False
 
 
 def _owner(caller: Caller) -> str:

@@ -58,6 +58,7 @@ class _Parts:
     delete: gr.Button
     reindex: gr.Button
     files: gr.File
+    folder: gr.File
     add: gr.Button
     stop_add: gr.Button
     add_status: gr.HTML
@@ -101,6 +102,8 @@ def _layout(services: Services) -> _Parts:
                 create = gr.Button("Create", scale=1, min_width=80, elem_id="doc-create")
             files = gr.File(file_count="multiple", file_types=FILE_TYPES, label="Add files (PDF, DOCX, HTML, Markdown, "
                             "text; several at once)", height=140, elem_id="doc-files")
+            folder = gr.File(file_count="directory", label="…or a folder (files of other kinds in it are skipped)",
+                             height=90, elem_id="doc-folder")
             with gr.Row():
                 add = gr.Button("Add to the collection", variant="primary", elem_id="doc-add")
                 stop_add = gr.Button("Stop", variant="stop", elem_id="doc-stop-add")
@@ -140,9 +143,9 @@ def _layout(services: Services) -> _Parts:
                 ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="doc-ask")
                 stop = gr.Button("Stop", variant="stop", scale=1, min_width=80, elem_id="doc-stop")
             sources = gr.HTML("", elem_id="doc-sources")
-    return _Parts(gr.State(Session()), collection, new_name, create, delete, reindex, files, add, stop_add, add_status,
-                  table, document, remove, model, embedder, k, rerank, threshold, chunk_size, chunk_overlap, chatbot,
-                  question, ask, stop, sources)
+    return _Parts(gr.State(Session()), collection, new_name, create, delete, reindex, files, folder, add, stop_add,
+                  add_status, table, document, remove, model, embedder, k, rerank, threshold, chunk_size, chunk_overlap,
+                  chatbot, question, ask, stop, sources)
 
 
 def sources_html(answer: Answer, turn: int) -> str:
@@ -210,11 +213,12 @@ def _wire(services: Services, c: _Parts) -> tuple:
         return {**shown(caller, None), c.add_status: f"Collection <b>{escape(name)}</b> deleted."}
 
     @user_errors
-    def on_add(state: Session, name, files, request: gr.Request, profile: gr.OAuthProfile | None,
+    def on_add(state: Session, name, files, folder, request: gr.Request, profile: gr.OAuthProfile | None,
                oauth: gr.OAuthToken | None):
-        uploads = [Upload(path=Path(_path(f)), name=_name(f)) for f in files or []]
+        uploads = [Upload(path=Path(_path(f)), name=_name(f)) for f in [*(files or []), *(folder or [])]]
         yield from followed(state, name, who(request, profile, oauth),
-                            lambda caller: documents.add(name=name, files=uploads, cancel=state.cancel, caller=caller))
+                            lambda caller: documents.add(name=name, files=uploads, cancel=state.cancel, caller=caller,
+                                                         folder=bool(folder)))
 
     @user_errors
     def on_reindex(state: Session, name, size, overlap, request: gr.Request, profile: gr.OAuthProfile | None,
@@ -248,7 +252,7 @@ def _wire(services: Services, c: _Parts) -> tuple:
                     added = ", ".join(f"{escape(a['name'])} ({a['chunks']} chunks)" for a in result["added"])
                     skipped = "".join(f"<br>Skipped {escape(s['name'])}: {escape(s['reason'])}."
                                       for s in result["skipped"])
-                    yield {**shown(caller, name), c.files: None,
+                    yield {**shown(caller, name), c.files: None, c.folder: None,
                            c.add_status: (f"✓ Added {added}." if added else "Nothing new added.") + skipped}
         except Cancelled as err:
             yield {**shown(caller, name), c.add_status: escape(str(err))}
@@ -303,8 +307,8 @@ def _wire(services: Services, c: _Parts) -> tuple:
         trigger(on_create, [c.new_name, c.chunk_size, c.chunk_overlap, c.embedder],
                 [c.collection, c.table, c.document, c.new_name, c.add_status], **private)
     c.delete.click(on_delete, [c.collection], [c.collection, c.table, c.document, c.add_status], **private)
-    c.add.click(on_add, [c.session, c.collection, c.files],
-                [c.collection, c.table, c.document, c.files, c.add_status], concurrency_id="document-adds",
+    c.add.click(on_add, [c.session, c.collection, c.files, c.folder],
+                [c.collection, c.table, c.document, c.files, c.folder, c.add_status], concurrency_id="document-adds",
                 concurrency_limit=2, show_progress="hidden", **private)
     c.reindex.click(on_reindex, [c.session, c.collection, c.chunk_size, c.chunk_overlap],
                     [c.collection, c.table, c.document, c.files, c.add_status], concurrency_id="document-adds",
