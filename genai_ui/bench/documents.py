@@ -40,7 +40,7 @@ def _document(path: Path, paragraphs: int) -> Path:
     return path
 
 
-def bench_documents(output: Path, rounds: int = 3, paragraphs: int = 1000, large: int = 100_000) -> dict:
+def bench_documents(output: Path, rounds: int = 3, paragraphs: int = 1450, large: int = 100_000) -> dict:
     import openvino_genai as og
 
     from ..access import LOCAL
@@ -126,7 +126,7 @@ def bench_documents(output: Path, rounds: int = 3, paragraphs: int = 1000, large
         print(f"quality: {quality}", flush=True)
         services.pipelines.close()
     result = {"machine": machine(), "indexing": indexing, "latency": latency, "quality": quality,
-              "store": "LanceDB (exact search below 50k chunks, IVF-PQ index from there)"}
+              "store": "LanceDB (exact search below 250k chunks, IVF-PQ index from there)"}
     save_result(output, "documents", result)
     return result
 

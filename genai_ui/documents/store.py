@@ -5,7 +5,7 @@ table of its chunks and their vectors.
 LanceDB is an embedded vector store (no server, a folder of Lance files; AnythingLLM's default store): a file's
 chunks go in with one `add`, one commit, so a file is in whole or not at all; the manifest, written after
 that commit, is what counts, and chunks it does not name (a crash between the two) are removed when the
-collection is next opened. Search is exact (all vectors compared) up to INDEX_FROM chunks, and through an
+collection is next opened. Search is exact (all vectors compared) up to INDEX_FROM chunks (250k), and through an
 IVF-PQ index from there on (docs/documents.md has the times at 1k and 100k chunks).
 """
 
@@ -29,7 +29,14 @@ from .read import Page
 NAME = re.compile(r"^[\w][\w .,()'+-]{0,63}$")
 MANIFEST = "collection.json"
 TABLE = "chunks"
-INDEX_FROM = 50_000  # chunks: below this an exact search is fast enough (docs/documents.md)
+# chunks: below this every search is exact (all vectors compared), which keeps the recall of the evaluation set
+# at 100k chunks and takes tens of milliseconds there (docs/documents.md); an approximate index lost 1 or 2 of its
+# 30 questions among 100k chunks, and building it took 50 s within the add that crossed the line
+INDEX_FROM = 250_000
+# An index search reads the NPROBES partitions nearest the question, and scores REFINE times the candidates asked
+# for exactly
+NPROBES = 40
+REFINE = 10
 
 
 @dataclass(frozen=True)
@@ -184,7 +191,10 @@ class Collection:
         if table is None or not self.info.documents:
             return []
         names = {d.id: d.name for d in self.info.documents}
-        rows = table.search(list(map(float, vector))).metric("dot").limit(k + 8).to_list()
+        query = table.search(list(map(float, vector))).metric("dot").limit(k + 8)
+        if self.indexed:  # the index's nearest partitions, then their candidates scored exactly against the vector
+            query = query.nprobes(NPROBES).refine_factor(REFINE)
+        rows = query.to_list()
         hits = [Hit(document=names[r["doc"]], document_id=r["doc"], page=r["page"], chunk=r["chunk"], text=r["text"],
                     similarity=round(1.0 - float(r["_distance"]), 4)) for r in rows if r["doc"] in names]
         return hits[:k]
@@ -206,6 +216,10 @@ class Collection:
             present = set(self.table.to_arrow().column("doc").unique().to_pylist()) if rows else set()
             for orphan in present - known:
                 self.table.delete(f"doc = '{_quoted(orphan)}'")
+
+    @property
+    def indexed(self) -> bool:
+        return self.table is not None and self.info.chunks >= INDEX_FROM
 
     def _maybe_index(self) -> None:
         if self.table is None:
