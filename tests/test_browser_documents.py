@@ -6,6 +6,9 @@ from __future__ import annotations
 from genai_ui.testing.documents_eval import CASES
 from tests.document_files import write_docx, write_pdf
 
+# the file names a gr.File lists, once its uploads are done
+LISTS = "names => names.every(n => document.querySelector('#ID').textContent.replace(/\\s+/g, '').includes(n))"
+
 
 def test_add_three_files_ask_and_open_the_cited_passage(browser, app_url, tmp_path, output_dir):
     velmora = CASES[0]
@@ -24,7 +27,9 @@ def test_add_three_files_ask_and_open_the_cited_passage(browser, app_url, tmp_pa
         assert page.locator("#doc-collection input").input_value() == "Browser trip"
 
         page.locator("#doc-files input[type=file]").set_input_files([str(pdf), str(docx), str(md)])
-        page.locator("#doc-files").get_by_text("river.md").wait_for(timeout=30_000)
+        # all three uploaded; the list shows a name's stem and extension apart ("river .md")
+        page.wait_for_function(LISTS.replace("ID", "doc-files"), arg=["velmora.pdf", "bakery.docx", "river.md"],
+                               timeout=120_000)
         page.click("#doc-add")
         page.locator("#doc-add-status").get_by_text("✓ Added").wait_for(timeout=120_000)
         status = page.locator("#doc-add-status").inner_text()
@@ -38,7 +43,7 @@ def test_add_three_files_ask_and_open_the_cited_passage(browser, app_url, tmp_pa
         (folder / "ferry.txt").write_text(CASES[16].text)
         (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
         page.locator("#doc-folder input[type=file]").set_input_files(str(folder))
-        page.locator("#doc-folder").get_by_text("ferry.txt").wait_for(timeout=30_000)
+        page.wait_for_function(LISTS.replace("ID", "doc-folder"), arg=["ferry.txt"], timeout=120_000)
         page.click("#doc-add")
         page.locator("#doc-add-status").get_by_text("Added ferry.txt").wait_for(timeout=120_000)
         assert "Skipped photo.png: not a format read here" in page.locator("#doc-add-status").inner_text()
