@@ -101,9 +101,9 @@ def check_signed_in(settings: Settings, caller: Caller, action: str) -> None:
 
 
 def check_delete(caller: Caller, model_id: str, owner: str, builtin: bool) -> None:
-    """The built-in model stays; a visitor deletes only what they added; the operator, anything."""
+    """The built-in models stay; a visitor deletes only what they added; the operator, anything."""
     if builtin:
-        raise NotAllowed(f"'{model_id}' is the built-in model: it cannot be deleted (the app needs it to start).")
+        raise NotAllowed(f"'{model_id}' is a built-in model: it cannot be deleted (the app needs it).")
     if caller.operator or (owner and owner == caller.owner):
         return
     raise NotAllowed(f"'{model_id}' was added by someone else: on this shared deployment you can delete only the "

@@ -70,9 +70,28 @@ def ensure_embedder(home: Path) -> Path:
             if done.returncode != 0 or not (out / DONE).is_file():
                 tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
                 raise ModelLoadError(f"The embedding model could not be exported: {tail[0]}")
+            add_sentence_config(out)
             shutil.rmtree(target, ignore_errors=True)
             os.rename(out, target)
     return target
+
+
+# what sentence-transformers keeps beside all-MiniLM-L6-v2 and an IR export leaves out: how its vectors are
+# pooled, and the longest input it reads (engines/embeddings.py reads both)
+POOLING = {"word_embedding_dimension": 384, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
+           "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}
+SENTENCE_CONFIG = {"max_seq_length": 256, "do_lower_case": False}
+
+
+def add_sentence_config(folder: Path) -> None:
+    """The model's pooling and input length beside its IR (an export made before they were kept lacks them)."""
+    import json
+
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    for path, data in ((folder / "1_Pooling" / "config.json", POOLING),
+                       (folder / "sentence_bert_config.json", SENTENCE_CONFIG)):
+        if not path.is_file():
+            path.write_text(json.dumps(data, indent=2))
 
 
 class Embedder:

@@ -3,7 +3,7 @@ is here, grouped as huggingface_hub groups its own.
 
     UserError                      anything a person can fix; str(error) is the message
     ├── InvalidParameter           a value outside what is accepted (EmptyMessage, PromptTooLong,
-    │                              NothingToConvert, TooLarge)
+    │                              NothingToConvert, TooLarge, UnreadableDocument)
     ├── ModelNotFound, WrongTask, DeviceNotFound, NotAvailable
     ├── NotAllowed                 not for this caller (SignInRequired, GatedModel, WriteTokenNeeded,
     │                              WrongKey)
@@ -40,6 +40,10 @@ class PromptTooLong(InvalidParameter):
 
 class TooLarge(InvalidParameter):
     """A request over a size bound."""
+
+
+class UnreadableDocument(InvalidParameter):
+    """A file that cannot be read as the document its name says it is (empty, encrypted, damaged, another kind)."""
 
 
 class NothingToConvert(InvalidParameter):

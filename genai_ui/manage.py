@@ -7,7 +7,7 @@ import threading
 import time
 
 from .access import Caller, check_delete
-from .builtin import BUILTIN_ID
+from .builtin import BUILTINS
 from .engines.options import EngineOptionsStore
 from .engines.pipelines import PipelineManager
 from .errors import ModelNotFound
@@ -17,7 +17,7 @@ from .library import Library, ModelEntry
 def check_may_delete(*, library: Library, model_id: str, caller: Caller) -> ModelEntry:
     """The entry, if `caller` may delete it; else a message that says why not."""
     entry = library.get(model_id)
-    check_delete(caller, entry.id, entry.owner, builtin=entry.id == BUILTIN_ID)
+    check_delete(caller, entry.id, entry.owner, builtin=entry.id in BUILTINS)
     return entry
 
 

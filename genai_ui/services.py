@@ -6,7 +6,8 @@ import atexit
 import logging
 from dataclasses import dataclass, field
 
-from .builtin import BUILTIN_ID, ensure_builtin
+from .builtin import BUILTIN_ID, ensure_builtin, ensure_builtin_embedder
+from .documents.store import Collections
 from .convert.service import ConvertService
 from .engines.devices import Devices
 from .engines.options import EngineOptionsStore
@@ -18,6 +19,7 @@ from .library import Library
 from .manage import ModelAccess
 from .run.benchmark import BenchmarkService
 from .run.chat import ChatService
+from .run.documents import DocumentService
 from .run.image import ImageService
 from .run.tune import TuneService
 from .run.vision import VisionService
@@ -43,6 +45,7 @@ class Services:
     access: ModelAccess  # which models each caller may see and run
     remotes: RemoteModels = field(default_factory=RemoteModels)  # models on OpenAI-compatible servers (--remote)
     tune: TuneService | None = None  # the fastest engine options for a model on a device, measured here
+    documents: DocumentService | None = None  # collections of a person's own files, and questions about them
 
 
 def create_services(settings: Settings) -> Services:
@@ -68,6 +71,14 @@ def create_services(settings: Settings) -> Services:
     downloads = DownloadService(hub, library, WorkQueue("download", max_waiting=settings.queue_size))
     tune = TuneService(chat, settings)
     chat.on_load = tune.on_load  # a model's first load on a device tunes it in the background, once
+    collections = Collections(settings.home / "documents")
+    forgotten = collections.forget_sessions()
+    if forgotten:
+        log.info("Removed %d collections of visitors' sessions of the last run.", forgotten)
+    ensure_builtin_embedder(library, settings.home)  # when `make setup` exported it; else at its first use
+    documents = DocumentService(library, devices, pipelines, chat, collections, access, home=settings.home,
+                                max_upload_bytes=settings.max_upload_mb * 2**20)
     return Services(settings, library, devices, pipelines, chat, BenchmarkService(chat), hub, vision,
                     ImageService(library, devices, pipelines, access=access), conversions, downloads, access, remotes,
-                    tune)
+                    tune, documents)
+

@@ -18,7 +18,7 @@ from .errors import NotAvailable
 @dataclass(frozen=True)
 class Task:
     id: str  # the Hub's pipeline tag, kept in each model's manifest
-    label: str  # what the page calls it: the name of the tab that runs it
+    label: str  # what the page calls it: the name of the tab that runs it, or what the Documents tab uses it for
     tab: str  # the id of that tab
     export_task: str  # optimum-cli export openvino --task
     pipeline: str  # the openvino_genai class that runs it
@@ -105,7 +105,29 @@ image = pipe.generate("a lighthouse on a cliff at sunset", width=512, height=512
 Image.fromarray(image.data[0]).save("image.png")
 """))
 
-TASKS: dict[str, Task] = {t.id: t for t in (CHAT, VISION, IMAGE)}
+EMBEDDINGS = Task(
+    id="feature-extraction", label="Embeddings", tab="documents", export_task="feature-extraction",
+    pipeline="TextEmbeddingPipeline", named_by="model_type",
+    # sentence encoders openvino.genai validates (BERT: all-MiniLM, bge; XLM-RoBERTa: bge-m3, e5; MPNet; Qwen3)
+    architectures=frozenset({"bert", "xlm-roberta", "roberta", "mpnet", "qwen3"}),
+    loader="genai_ui.engines.embeddings:load_embeddings", verify="genai_ui.engines.embeddings:embed_sentence",
+    usage=((), """\
+pipe = openvino_genai.TextEmbeddingPipeline(model_dir, "CPU")
+vectors = pipe.embed_documents(["OpenVINO runs models on this machine.", "Bananas are yellow."])
+"""))
+
+RERANK = Task(
+    id="text-classification", label="Reranker", tab="documents", export_task="text-classification",
+    pipeline="TextRerankPipeline", named_by="model_type",
+    # cross-encoders (ms-marco MiniLM: bert; bge-reranker: xlm-roberta)
+    architectures=frozenset({"bert", "xlm-roberta", "roberta"}),
+    loader="genai_ui.engines.embeddings:load_reranker", verify="genai_ui.engines.embeddings:rerank_pair",
+    usage=((), """\
+pipe = openvino_genai.TextRerankPipeline(model_dir, "CPU")
+print(pipe.rerank("What is the capital of France?", ["Paris is the capital of France.", "Bananas are yellow."]))
+"""))
+
+TASKS: dict[str, Task] = {t.id: t for t in (CHAT, VISION, IMAGE, EMBEDDINGS, RERANK)}
 
 
 def task(task_id: str) -> Task:

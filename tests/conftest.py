@@ -64,8 +64,11 @@ def services(settings, gguf):
     return services
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def app_url(services):
+    """The app on the session's services, launched for each test module: a test's calls start on an app that
+    no earlier module's calls have been through (one session-long app once let a call wait in its queue, never
+    started, late in a run; queue_state in a failure's report shows such a queue)."""
     with launched(services) as url:
         yield url
 
@@ -99,7 +102,7 @@ def hubless_app(tmp_path_factory, gguf):
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def client(app_url):
     from gradio_client import Client
 
@@ -134,6 +137,14 @@ def pytest_runtest_makereport(item, call):
     test-output/failures/ and the pages' toasts and chat in its report, so a failure seen once in CI
     can be read afterwards."""
     report = yield
+    if report.when == "call" and report.failed:
+        from tests.apps import LAUNCHED, queue_state, running_tasks
+
+        try:
+            report.sections.append(("gradio queues", "\n".join(queue_state(demo) for demo in list(LAUNCHED))))
+            report.sections.append(("event loops' tasks", running_tasks()))
+        except Exception as err:  # the report stands without them
+            report.sections.append(("gradio queues", repr(err)))
     browser = item.funcargs.get("browser") if report.when == "call" and report.failed else None
     if browser is not None:
         (OUTPUT / "failures").mkdir(parents=True, exist_ok=True)
@@ -206,6 +217,9 @@ LONGEST_FIRST = [
     "test_browser_image.py",  # 72
     "test_browser.py",  # 57
     "test_durability.py",  # 50
+    "test_documents.py",  # about 55, measured alone (new on December 7; the tests' reranker model is built here)
+    "test_documents_api.py",  # about 45, as above
+    "test_browser_documents.py",  # about 35, as above
     "test_browser_tune.py",  # 42
     "test_browser_vision.py",  # 11 (here, not last: run last, after the rest of its process's files, its model
     # once took more than a minute to load; not understood yet)

@@ -54,14 +54,17 @@ def test_mcp_tools_answer(mcp_app):
                                                           "temperature": 0.0, "max_new_tokens": 32})
                 # an image as MCP clients send one (a data URI): read, then no vision model in this library
                 captions = [await session.call_tool("caption", {"image": uri}) for uri in (png, text)]
-                return {t.name for t in tools.tools}, answer, captions
+                search = await session.call_tool("search_documents", {"collection": "Notes", "question": "Who?"})
+                return {t.name for t in tools.tools}, answer, captions, search
 
     png = "data:image/png;base64," + base64.b64encode(_png()).decode()
     text = "data:image/png;base64," + base64.b64encode(b"not a picture").decode()
     # in a thread of its own: the session's browser (playwright) may hold this thread's event loop
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        names, answer, (caption, not_image) = pool.submit(asyncio.run, session_calls()).result()
-    assert {"devices", "local_models", "chat", "caption", "benchmark", "evaluate_model", "find_best_compression"} <= names
+        names, answer, (caption, not_image), search = pool.submit(asyncio.run, session_calls()).result()
+    assert {"devices", "local_models", "chat", "caption", "benchmark", "evaluate_model", "find_best_compression",
+            "ask_documents", "search_documents", "add_documents", "create_collection"} <= names
+    assert search.isError and "No collection 'Notes'. There is none yet: create one." in search.content[0].text
     assert not answer.isError and "Paris" in answer.content[0].text
     assert caption.isError and "No vision model in the library yet" in caption.content[0].text
     assert not_image.isError and "is not an image this app can read" in not_image.content[0].text

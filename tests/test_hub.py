@@ -39,7 +39,7 @@ def test_support_marks_and_reasons(hub):
                       "tiny-random/llava", "tiny-random/stable-diffusion"):
         assert found[supported].supported and found[supported].reason == "", supported
     t5 = found["tiny-random/t5"]
-    assert not t5.supported and t5.reason == "task text2text-generation is not run here (Chat, Vision and Image models are)"
+    assert not t5.supported and t5.reason == "task text2text-generation is not run here (Chat, Vision, Image, Embeddings and Reranker models are)"
 
 
 def test_support_table():

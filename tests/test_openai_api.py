@@ -125,9 +125,10 @@ def test_a_required_tool_call_has_arguments_that_validate(ai):
     whole = ai.chat.completions.create(**ask)
     (choice,) = whole.choices
     assert choice.finish_reason == "tool_calls" and choice.message.content is None
-    (call,) = choice.message.tool_calls
-    assert call.id.startswith("call_") and call.type == "function" and call.function.name in ("get_weather", "now")
-    jsonschema.validate(json.loads(call.function.arguments), SCHEMAS[call.function.name])
+    (required,) = choice.message.tool_calls
+    assert required.id.startswith("call_") and required.type == "function"
+    assert required.function.name in ("get_weather", "now")
+    jsonschema.validate(json.loads(required.function.arguments), SCHEMAS[required.function.name])
     weather = {"type": "function", "function": {"name": "get_weather"}}
     named = ai.chat.completions.create(**{**ask, "tool_choice": weather})
     (call,) = named.choices[0].message.tool_calls
@@ -141,7 +142,7 @@ def test_a_required_tool_call_has_arguments_that_validate(ai):
     parts = [t for c in chunks if c.choices for t in c.choices[0].delta.tool_calls or []]
     assert parts[0].id.startswith("call_") and all(p.index == 0 for p in parts)
     assert (parts[0].function.name, "".join(p.function.arguments for p in parts)) == \
-        (call.function.name, call.function.arguments)  # greedy: the same call either way
+        (required.function.name, required.function.arguments)  # greedy: the same call, streamed or whole
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
 
 

@@ -1,5 +1,5 @@
-"""`python -m genai_ui.bench chat|api|vision|image|load|history|engines|convert|quality|preflight|tune|peers`: the app
-against the raw engine (or a peer), side by side, in one run.
+"""`python -m genai_ui.bench chat|api|vision|image|load|history|engines|convert|quality|preflight|tune|peers|documents`:
+the app against the raw engine (or a peer), side by side, in one run.
 
 chat (bench/chat.py): speed as a person sees it: the raw LLMPipeline's streamer callbacks against
 the chunks a gradio_client receives from the app's /chat, same model file, same prompt, greedy.
@@ -24,6 +24,8 @@ tune (bench/tune.py): Tune's winner against the best of an exhaustive sweep of t
 peers (bench/peers.py): llama.cpp (llama-cpp-python; `make bench-peers` installs it), the raw openvino_genai
 engine with its defaults and as Tune left it, and the app's /chat, on the built-in GGUF.
 Runs are interleaved so both sides see the same machine.
+documents (bench/documents.py): indexing against TextEmbeddingPipeline alone on the same chunks, the store's search
+and an answer's first token at 1k and 100k chunks, and recall and citations on the documents' evaluation set.
 report (bench/report.py): docs/speed.md's figures made from the benches' JSON files (`--take bench-output`
 takes new ones first; `--check` only compares).
 """
@@ -121,6 +123,10 @@ def main(argv: list[str] | None = None) -> None:
     preflight_args.add_argument("--precision", action="append", choices=("fp16", "int8", "int4"),
                                 help="precisions (repeatable; default: all three)")
     preflight_args.add_argument("--output", type=Path, default=Path("bench-output"))
+    documents_args = sub.add_parser("documents", help="indexing against TextEmbeddingPipeline alone, query latency "
+                                                      "at 1k and 100k chunks, and recall on the evaluation set")
+    documents_args.add_argument("--rounds", type=int, default=3)
+    documents_args.add_argument("--output", type=Path, default=Path("bench-output"))
     quality_args = sub.add_parser("quality", help="the quality verdicts' calibration on SmolLM2-135M")
     quality_args.add_argument("--case", action="append", choices=[c[0] for c in CASES],
                               help="only this case (repeatable; default: all)")
@@ -134,6 +140,11 @@ def main(argv: list[str] | None = None) -> None:
         from .report import main as report
 
         raise SystemExit(report(args.take, args.check))
+    if args.what == "documents":
+        from .documents import bench_documents
+
+        bench_documents(args.output, args.rounds)
+        return
     if args.what == "quality":
         bench_quality(args.output, tuple(args.case or ()))
         return

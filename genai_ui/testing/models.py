@@ -435,3 +435,29 @@ def machine_profile(device: str = "CPU") -> dict:
 
     folder = cached("machine-profile", {"processor": processor, "device": device, "version": VERSION}, build)
     return json.loads((folder / "machine.json").read_text())
+
+
+def build_tiny_reranker(folder: Path, recipe: dict) -> None:
+    """A cross-encoder of random weights (BERT, 2 layers of 32, one relevance score) on all-MiniLM-L6-v2's
+    tokenizer, exported as text-classification: a reranker for the plumbing only (its scores mean nothing)."""
+    import subprocess
+    import sys
+
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(recipe["seed"])
+    tokenizer = AutoTokenizer.from_pretrained(embedder_ir())  # a BERT tokenizer: it reads question-passage pairs
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512, num_labels=1)
+    checkpoint = folder / "checkpoint"
+    BertForSequenceClassification(config).eval().save_pretrained(checkpoint)
+    tokenizer.save_pretrained(checkpoint)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    subprocess.run([sys.executable, "-m", "optimum.commands.optimum_cli", "export", "openvino", "--model",
+                    str(checkpoint), "--task", "text-classification", "--weight-format", "fp32", str(folder / "ir")],
+                   env=env, check=True, capture_output=True)
+
+
+def tiny_reranker_ir() -> Path:
+    return cached("tiny-reranker", {"seed": 0, "hidden": 32, "v": 2}, build_tiny_reranker) / "ir"

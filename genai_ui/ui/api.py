@@ -36,9 +36,12 @@ HEARTBEAT = 1.0
 
 def register_api(services: Services) -> None:
     """Call inside a gr.Blocks context: every endpoint, in the order of DESIGN.md's table."""
+    from .documents_api import register_documents_api
+
     _run_endpoints(services)
     _hub_endpoints(services)
     _convert_endpoints(services)
+    register_documents_api(services, CHAT_EVENTS)
 
 
 def _run_endpoints(services: Services) -> None:

@@ -17,6 +17,7 @@ from .benchmark_tab import build_benchmark_tab
 from .caller import caller_of
 from .chat_tab import ChatTab, build_chat_tab
 from .convert_tab import ConvertTab, build_convert_tab, library_choices
+from .documents_tab import HEAD, build_documents_tab
 from .errors import user_errors
 from .hub_tab import HubTab, build_hub_tab
 from .image_tab import build_image_tab
@@ -30,6 +31,7 @@ CSS = """
 .gu-progress progress { width: 100%; height: 14px; accent-color: var(--color-accent); }
 .gu-progress-label { font-variant-numeric: tabular-nums; margin-bottom: 4px; }
 .gu-error { color: var(--error-text-color); }
+#doc-sources details { margin: 4px 0; } #doc-sources blockquote { white-space: pre-wrap; margin: 4px 0 8px 12px; }
 .gu-done { color: var(--body-text-color); }
 """
 
@@ -154,7 +156,7 @@ def launch_options(services: Services, logins: list[tuple[str, str]]) -> dict:
     """What `launch()` takes from the settings, beyond the address: login, upload limit, MCP, and the
     OpenAI-compatible /v1 routes (before Gradio's own, on the same server)."""
     settings = services.settings
-    return dict(mcp_server=settings.mcp, css=CSS, footer_links=["api", "settings"], auth=logins or None,
+    return dict(mcp_server=settings.mcp, css=CSS, head=HEAD, footer_links=["api", "settings"], auth=logins or None,
                 app_kwargs={"routes": V1(services).routes()},
                 auth_message="genai_ui: sign in with the user and password the operator gave you." if logins else None,
                 max_file_size=f"{settings.max_upload_mb}mb")
@@ -170,8 +172,10 @@ def build_app(services: Services) -> gr.Blocks:
                 vision = build_vision_tab(services)
             with gr.Tab("Image", id="image") as image_tab:
                 image = build_image_tab(services)
+            with gr.Tab("Documents", id="documents") as documents_tab:
+                documents = build_documents_tab(services)
             # the tabs that run models, each opening one from the Hub, Convert and Library tabs
-            runners = {"chat": chat, "vision": vision, "image": image}
+            runners = {"chat": chat, "vision": vision, "image": image, "documents": documents.run}
             openers = {t.id: (f"Open in {t.label}", opener(services, tabs, t.tab, runners[t.tab]),
                               [tabs, runners[t.tab].model]) for t in TASKS.values()}
             with gr.Tab("Hub", id="hub") as hub_tab:
@@ -187,8 +191,10 @@ def build_app(services: Services) -> gr.Blocks:
                 api = build_api_tab(services, api_tab)
         register_api(services)
         page = _Page(tabs, openers, chat, hub, convert, library, api)
-        _wire(services, page, demo, {chat_tab: chat, vision_tab: vision, image_tab: image, benchmark_tab: bench},
-              hub_tab, library_tab)
+        _wire(services, page, demo, {chat_tab: chat, vision_tab: vision, image_tab: image, benchmark_tab: bench,
+                                     documents_tab: documents.run}, hub_tab, library_tab)
+        show, inputs, outputs = documents.show  # the collections as they are now, for whoever shows the tab
+        documents_tab.select(show, inputs, outputs, api_visibility="private", queue=False)
     return demo
 
 

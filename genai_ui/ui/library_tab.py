@@ -10,7 +10,7 @@ from typing import Callable
 
 import gradio as gr
 
-from ..builtin import BUILTIN_ID
+from ..builtin import BUILTINS
 from ..library import ModelEntry
 from ..manage import check_may_delete, delete_model
 from ..services import Services
@@ -127,7 +127,7 @@ def _wire(services: Services, c: _Parts, openers: dict) -> LibraryTab:
                 c.to_convert: gr.Button(visible=True, value="Turn into OpenVINO IR…" if entry.format == "gguf"
                                         else "Compress…"),
                 c.evaluate: gr.Button(visible=TASKS[entry.task].evaluated),
-                c.delete: gr.Button(visible=entry.id != BUILTIN_ID),  # the built-in model stays
+                c.delete: gr.Button(visible=entry.id not in BUILTINS),  # the built-in models stay
                 c.confirm_row: gr.Row(visible=False), c.evaluate_row: gr.Row(visible=False), c.evaluation: ""}
 
     @user_errors

@@ -39,6 +39,7 @@ from ..run.vision import TASK as VISION
 from ..services import Services
 from .chat import (
     ChatRequest,
+    bad,
     CompletionRequest,
     Deltas,
     chunk,
@@ -51,6 +52,7 @@ from .chat import (
     usage,
     usage_chunk,
 )
+from .embeddings import embeddings_reply, read_embeddings_request
 from .images import (
     FORMATS,
     ImageFiles,
@@ -142,6 +144,7 @@ class V1:
                 Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
                 Route("/v1/completions", self.completions, methods=["POST"]),
                 Route("/v1/images/generations", self.image_generations, methods=["POST"]),
+                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
                 Route("/v1/images/files/{name}", self.image_file, methods=["GET"])]
 
     def caller(self, request: Request) -> Caller:
@@ -303,6 +306,22 @@ class V1:
             urls = [f"{base}/images/files/{self.files.keep(image, FORMATS[ask.format], ask.format)}"
                     for image in images]
         return JSONResponse(generations(result, images, urls, ask.format))
+
+    async def embeddings(self, request: Request):
+        """Vectors from an embedding model of the library, as OpenAI sends them (floats, or base64 when asked)."""
+        try:
+            caller = self.caller(request)
+            ask = await _read(request, read_embeddings_request)
+            vectors, tokens = await anyio.to_thread.run_sync(lambda: self.services.documents.embed(
+                texts=list(ask.inputs), model=ask.model, caller=caller))
+            if ask.dimensions is not None and ask.dimensions != len(vectors[0]):
+                raise bad(f"'{ask.model}' makes vectors of {len(vectors[0])} dimensions, not {ask.dimensions}: "
+                          "leave 'dimensions' out.", "dimensions")
+        except Exception as err:
+            if isinstance(err, InvalidParameter) and getattr(err, "param", None) is None:
+                err.param = "input"
+            return api_error(err).response()
+        return JSONResponse(embeddings_reply(ask, vectors, tokens))
 
     async def image_file(self, request: Request):
         """An image made for a URL, for an hour; its unguessable address is the permission to fetch it."""

@@ -1,0 +1,1 @@
+"""Your own documents: read, cut into chunks, and kept in collections searched by their meaning."""
