@@ -279,7 +279,7 @@ def test_a_job_that_would_not_fit_on_the_disk_is_refused(tmp_path):
 def test_a_step_turns_progress_bars_into_progress_and_its_marks_into_stages():
     import sys
 
-    from genai_ui.convert.jobs import run_step
+    from genai_ui.convert.steps import run_step
     from genai_ui.convert.worker import STAGE
     from genai_ui.work.background import Progress
 
@@ -296,7 +296,7 @@ def test_a_step_turns_progress_bars_into_progress_and_its_marks_into_stages():
 def test_a_failed_step_says_why_in_its_own_words():
     import sys
 
-    from genai_ui.convert.jobs import run_step
+    from genai_ui.convert.steps import run_step
     from genai_ui.errors import ConversionFailed
 
     code = "import sys; print('working'); print('error: the checkpoint has no config.json', file=sys.stderr); sys.exit(2)"
@@ -310,7 +310,7 @@ def test_a_step_sees_no_token_and_no_secret(monkeypatch):
     import json
     import sys
 
-    from genai_ui.convert.jobs import child_env, run_step
+    from genai_ui.convert.steps import child_env, run_step
     from genai_ui.work.background import Log
 
     secrets = {"HF_TOKEN": "hf_operator_secret_1", "HUGGING_FACE_HUB_TOKEN": "hf_operator_secret_2",

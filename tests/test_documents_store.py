@@ -182,6 +182,21 @@ def test_chunks_no_manifest_names_are_swept_at_the_next_open(tmp_path):
     assert [h.text for h in reopened.search(unit(0, 1, 0), k=5)] == ["Kept."]
 
 
+def test_a_collection_deleted_during_an_add_says_so_and_comes_not_back(tmp_path):
+    """Another tab of the same person deletes the collection while files go in: the next write is refused in
+    words, and no folder is made again."""
+    store = Collections(tmp_path)
+    notes = store.create(name="Notes", owner="local", embedder="e", dimensions=3, rule=ChunkRule())
+    notes.add(info("a", 1), [Page(None, "Kept.")], chunks_of("Kept."), [unit(1, 0, 0)])
+    store.delete(notes)
+    for write in (lambda: notes.add(info("b", 1), [Page(None, "Late.")], chunks_of("Late."), [unit(0, 1, 0)]),
+                  lambda: notes.remove("a"), lambda: notes.rebuild(rule=ChunkRule(), embedder="e", dimensions=3,
+                                                                   documents=[])):
+        with pytest.raises(NotAvailable, match="The collection 'Notes' was deleted meanwhile: nothing more goes"):
+            write()
+    assert not notes.folder.exists() and store.all() == []
+
+
 def test_owners_are_kept_apart_and_the_operator_shares(tmp_path):
     store = Collections(tmp_path)
     store.create(name="Mine", owner="session:a", embedder="e", dimensions=3, rule=ChunkRule())

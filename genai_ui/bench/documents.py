@@ -8,6 +8,9 @@
   would take the bench most of an hour here).
 - Quality on the evaluation set (genai_ui/testing/documents_eval.py): recall@1 and recall@5 of retrieval, and of the
   answers: how many hold the right fact, and how many cite the document that holds it.
+- Reranking: the same recall and the whole search's time (question embedded, searched, reranked) with a reranker
+  in the library and without. No real cross-encoder ships here, so the reranker is the tests' tiny one of random
+  weights: the figures are the plumbing's cost, and its recall is noise, not a reranker's effect.
 """
 
 from __future__ import annotations
@@ -124,11 +127,46 @@ def bench_documents(output: Path, rounds: int = 3, paragraphs: int = 1450, large
                    "recall_at_5": round(recall(ranked, 5), 3), "answers_right": right,
                    "answers_citing_the_source": cited}
         print(f"quality: {quality}", flush=True)
+        reranking = _reranking(documents, collection)
+        print(f"reranking (plumbing only): {reranking}", flush=True)
         services.pipelines.close()
     result = {"machine": machine(), "indexing": indexing, "latency": latency, "quality": quality,
+              "reranking": reranking,
               "store": "LanceDB (exact search below 250k chunks, IVF-PQ index from there)"}
     save_result(output, "documents", result)
     return result
+
+
+def _reranking(documents, collection) -> dict:
+    """Retrieval with a reranker in the library against without, on the same collection: recall and the search's
+    median time. The reranker is the tests' tiny cross-encoder of random weights (genai_ui/testing/models.py),
+    as no real one ships here: its order is noise, so the figures show the plumbing's cost, not a reranker's
+    effect on recall, which a real cross-encoder (bge-reranker, ms-marco MiniLM) would have."""
+    import shutil
+
+    from ..library import ModelEntry
+    from ..testing.documents_eval import CASES, recall
+    from ..testing.models import tiny_reranker_ir
+
+    library = documents.library
+    with library.staging() as staged:
+        shutil.copytree(tiny_reranker_ir(), staged, dirs_exist_ok=True)
+        library.install(staged, ModelEntry(id="tiny-reranker", task="text-classification", format="openvino",
+                                           weight_format="fp32", location=str(staged)))
+    figures = {}
+    for rerank in (False, True):
+        documents.search(name=collection.info.name, question=CASES[0].question, k=5, rerank=rerank)  # warmed up
+        ranked, times = [], []
+        for case in CASES:
+            start = time.perf_counter()
+            found = documents.search(name=collection.info.name, question=case.question, k=5, rerank=rerank)
+            times.append((time.perf_counter() - start) * 1000)
+            ranked.append(list(dict.fromkeys(h.document for h in found.hits)))
+        figures["reranked" if rerank else "plain"] = {
+            "recall_at_1": round(recall(ranked, 1), 3), "recall_at_5": round(recall(ranked, 5), 3),
+            "search_ms": round(statistics.median(times), 1)}
+    return {"reranker": "a tiny cross-encoder of random weights (BERT, 2 layers of 32): the plumbing only",
+            "candidates": 20, **figures}
 
 
 def _filler_chunk(n: int):

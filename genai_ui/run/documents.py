@@ -132,9 +132,15 @@ class DocumentService:
         self.collections.delete(self.collections.owned(name, _owner(caller), caller.operator))
 
     def documents(self, *, name: str, caller: Caller = LOCAL) -> list[dict]:
-        collection = self.collections.find(name, _owner(caller))
-        return [{"id": d.id, "name": d.name, "format": d.format, "size_bytes": d.size_bytes, "pages": d.pages,
-                 "chunks": d.chunks} for d in collection.info.documents]
+        return _documents(self.collections.find(name, _owner(caller)))
+
+    def overview(self, *, name: str | None, caller: Caller = LOCAL) -> tuple[list[str], str | None, list[dict]]:
+        """What a page shows, read once: the names of the caller's collections, the one shown (`name` if it is
+        one of them, else the first) and its documents."""
+        visible = self.collections.visible(_owner(caller))
+        chosen = next((c for c in visible if c.info.name == name), visible[0] if visible else None)
+        return ([c.info.name for c in visible], chosen.info.name if chosen else None,
+                _documents(chosen) if chosen else [])
 
     def remove(self, *, name: str, document: str, caller: Caller = LOCAL) -> dict:
         """Remove a document, named by its id or its file name."""
@@ -176,6 +182,7 @@ class DocumentService:
             for start in range(0, len(chunks), BATCH):
                 if cancel.is_set():
                     raise Cancelled(_stopped(added, upload.name))
+                collection.check_kept()
                 with loaded.lock:
                     vectors.extend(loaded.pipeline.embed_documents([c.text for c in chunks[start:start + BATCH]]))
                 done = len(vectors)
@@ -325,9 +332,7 @@ class DocumentService:
     def embed(self, *, texts: list[str], model: str = "", caller: Caller = LOCAL) -> tuple[list[list[float]], int]:
         """The vectors of `texts` by an embedding model of the library (/v1/embeddings), and the tokens read.
         A text longer than the model reads is refused, as OpenAI refuses one over its context."""
-        if model:
-            self.access.get(caller, model, task=EMBED_TASK)  # another task's model: WrongTask, in words
-        loaded = self._embedder(model, caller)
+        loaded = self._embedder(model, caller)  # another task's model: WrongTask, in words
         counts = _tokens(loaded.entry.load_path).count(list(texts))
         limit = loaded.pipeline.max_tokens - 2  # the model's own [CLS] and [SEP]
         for n, count in enumerate(counts):
@@ -353,6 +358,11 @@ class DocumentService:
     def _reranker(self, caller: Caller):
         rerankers = self.access.view(caller).list(RERANK_TASK)
         return self.pipelines.get(rerankers[0], self.devices.resolve("")) if rerankers else None
+
+
+def _documents(collection) -> list[dict]:
+    return [{"id": d.id, "name": d.name, "format": d.format, "size_bytes": d.size_bytes, "pages": d.pages,
+             "chunks": d.chunks} for d in collection.info.documents]
 
 
 @functools.lru_cache(maxsize=8)

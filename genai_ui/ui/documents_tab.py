@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 import threading
-from pathlib import Path
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 
 import gradio as gr
 
@@ -16,8 +16,9 @@ from ..engines.llm import GenerationParams
 from ..errors import Cancelled, EmptyMessage, InvalidParameter, UserError
 from ..run.documents import AskSettings, Answer, Upload
 from ..services import Services
-from ..work.background import Finished, Progress, Stage
-from .api import CHAT_EVENTS
+from ..work.background import Progress, Stage, Watch
+from .endpoints import CHAT_EVENTS
+from .progress import UPDATE_EVERY
 from .caller import caller_of
 from .errors import error_html, user_errors
 from .format import human_bytes
@@ -183,9 +184,7 @@ def _wire(services: Services, c: _Parts) -> tuple:
 
     def shown(caller: Caller, name: str | None) -> dict:
         """The collection picker, its documents and the remove picker, as they are now for `caller`."""
-        names = [col["name"] for col in documents.list(caller)]
-        name = name if name in names else (names[0] if names else None)
-        rows = documents.documents(name=name, caller=caller) if name else []
+        names, name, rows = documents.overview(name=name, caller=caller)
         return {c.collection: gr.Dropdown(choices=names, value=name),
                 c.table: [[d["name"], d["format"], d["pages"], d["chunks"], human_bytes(d["size_bytes"])]
                           for d in rows],
@@ -233,27 +232,25 @@ def _wire(services: Services, c: _Parts) -> tuple:
         if not name:
             yield {c.add_status: error_html(NO_COLLECTION)}
             return
-        state.cancel = threading.Event()
-        stage = None
+        state.cancel, watch = threading.Event(), Watch()
         try:
-            for event in start(caller):
-                if isinstance(event, Stage):
-                    stage = event
-                    yield {c.add_status: _progress(stage, None)}
-                elif isinstance(event, Progress):
-                    yield {c.add_status: _progress(stage, event)}
-                elif isinstance(event, Finished) and "added" not in event.result:  # a re-index
-                    done = event.result["collection"]
-                    yield {**shown(caller, name),
-                           c.add_status: f"✓ Re-indexed: {done['documents']} documents in {done['chunks']} chunks of "
-                                         f"up to {done['chunk_size']} tokens."}
-                elif isinstance(event, Finished):
-                    result = event.result
-                    added = ", ".join(f"{escape(a['name'])} ({a['chunks']} chunks)" for a in result["added"])
-                    skipped = "".join(f"<br>Skipped {escape(s['name'])}: {escape(s['reason'])}."
-                                      for s in result["skipped"])
-                    yield {**shown(caller, name), c.files: None, c.folder: None,
-                           c.add_status: (f"✓ Added {added}." if added else "Nothing new added.") + skipped}
+            for _ in watch.follow(start(caller), state.cancel, every=UPDATE_EVERY):
+                yield {c.add_status: _progress(watch.stage, watch.progress)}
+            result = watch.result
+            if "added" not in result:  # a re-index
+                done = result["collection"]
+                yield {**shown(caller, name),
+                       c.add_status: f"✓ Re-indexed: {done['documents']} documents in {done['chunks']} chunks of "
+                                     f"up to {done['chunk_size']} tokens."}
+            else:
+                added = ", ".join(f"{escape(a['name'])} ({a['chunks']} chunks)" for a in result["added"])
+                skipped = "".join(f"<br>Skipped {escape(s['name'])}: {escape(s['reason'])}."
+                                  for s in result["skipped"])
+                yield {**shown(caller, name), c.files: None, c.folder: None,
+                       c.add_status: (f"✓ Added {added}." if added else "Nothing new added.") + skipped}
+        except GeneratorExit:  # the page went away: the add stops before its next file is stored
+            state.cancel.set()
+            raise
         except Cancelled as err:
             yield {**shown(caller, name), c.add_status: escape(str(err))}
         except UserError as err:

@@ -17,7 +17,7 @@ from ..services import Services
 from ..tasks import TASKS, label
 from ..work.background import Finished
 from ..work.queue import Waiting
-from .api import line_events
+from .endpoints import line_events
 from .caller import caller_of
 from .errors import error_html, user_errors
 from .format import human_bytes, human_count, progress_bar
