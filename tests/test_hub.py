@@ -36,8 +36,9 @@ def test_search_filters(hub):
 def test_support_marks_and_reasons(hub):
     found = {m.id: m for m in hub.search(limit=100)}
     for supported in ("HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
-                      "tiny-random/llava", "tiny-random/stable-diffusion"):
+                      "tiny-random/llava", "tiny-random/stable-diffusion", "tiny-random/bert-reranker"):
         assert found[supported].supported and found[supported].reason == "", supported
+    assert {m.id for m in hub.search(task="text-classification")} == {"tiny-random/bert-reranker"}
     t5 = found["tiny-random/t5"]
     assert not t5.supported and t5.reason == "task text2text-generation is not run here (Chat, Vision, Image, Embeddings and Reranker models are)"
 

@@ -29,7 +29,6 @@ from ..errors import GenerationFailed, InvalidParameter, ModelLoadError, UserErr
 from ..gguf import read_gguf_info
 from .precisions import weight_precisions
 
-
 # Prompts of several kinds, each answered greedily by both models: facts, instructions, code, summaries and
 # simple reasoning, short enough for a small model to answer well within MAX_NEW_TOKENS.
 PROMPTS = (

@@ -22,8 +22,8 @@ from ..services import Services
 from ..tasks import TASKS
 from ..work.background import Watch
 from ..work.queue import Waiting
-from .endpoints import line_events
 from .caller import caller_of
+from .endpoints import line_events
 from .errors import error_html, user_errors
 from .progress import UPDATE_EVERY, status_html
 from .report import BEST_COLUMNS, best_note, best_points, best_rows, plot_rows, report_markdown

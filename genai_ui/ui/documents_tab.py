@@ -14,15 +14,15 @@ import gradio as gr
 from ..access import Caller
 from ..engines.llm import GenerationParams
 from ..errors import Cancelled, EmptyMessage, InvalidParameter, UserError
-from ..run.documents import AskSettings, Answer, Upload
+from ..run.documents import Answer, AskSettings, Upload
 from ..services import Services
 from ..work.background import Progress, Stage, Watch
-from .endpoints import CHAT_EVENTS
-from .progress import UPDATE_EVERY
 from .caller import caller_of
+from .endpoints import CHAT_EVENTS
 from .errors import error_html, user_errors
 from .format import human_bytes
 from .pickers import RunTab, model_choices, refresh_picker
+from .progress import UPDATE_EVERY
 
 FILE_TYPES = [".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt"]
 # A citation mark opens its passage: the page's own script (HEAD) opens the <details> the link names.

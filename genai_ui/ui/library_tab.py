@@ -17,12 +17,12 @@ from ..services import Services
 from ..tasks import TASKS, label
 from ..work.background import Watch
 from ..work.queue import Waiting
-from .endpoints import line_events
 from .caller import caller_of
-from .progress import UPDATE_EVERY, status_html
-from .report import answers_markdown, quality_rows, table_markdown
+from .endpoints import line_events
 from .errors import error_html, user_errors
 from .format import human_bytes
+from .progress import UPDATE_EVERY, status_html
+from .report import answers_markdown, quality_rows, table_markdown
 
 COLUMNS = ["Model", "Task", "Format", "Precision", "Size", "Quality", "Source", "Added"]
 
