@@ -9,6 +9,7 @@ that went away) sets the cancel token, so the work really stops.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -141,7 +142,7 @@ class Watch:
         return "\n".join(self.lines)
 
     def follow(self, events: Iterator, cancel: threading.Event, *, every: float) -> Iterator:
-        last = 0.0
+        last = -math.inf  # when the last event passed: never yet
         try:
             for event in events:
                 if isinstance(event, Finished):
@@ -154,7 +155,7 @@ class Watch:
                 else:
                     if isinstance(event, Stage):
                         self.stage, self.progress = event, None
-                    last = 0.0
+                    last = -math.inf
                 if time.monotonic() - last >= every:
                     last = time.monotonic()
                     yield event
