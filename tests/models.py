@@ -120,6 +120,11 @@ def populate(hub) -> None:
          {"usedStorage": 2_600_000_000}),
         ("state-spaces/mamba-130m-hf", "text-generation", 70_000, 50, 2, "transformers",
          {"config.json": cfg("mamba", "MambaForCausalLM")}, {"safetensors": st(129_135_360)}),
+        # a BERT text classifier of five labels: tagged text-classification like a reranker, and not one
+        ("nlptown/bert-base-multilingual-uncased-sentiment", "text-classification", 400_000, 90, 3, "transformers",
+         {"config.json": json.dumps({"model_type": "bert", "architectures": ["BertForSequenceClassification"],
+                                     "id2label": {str(n): f"{n + 1} star{'s' * (n > 0)}" for n in range(5)}}).encode(),
+          "model.safetensors": b"\0" * 64}, {"safetensors": st(167_360_261)}),
     ]):
         hub.add_repo(name, {**files, "README.md": card(name)}, pipeline_tag=task, library_name=lib,
                      tags=[lib, task], downloads=downloads, likes=likes, trendingScore=trending,

@@ -223,7 +223,8 @@ def test_refused_before_any_download(hub, services, local_hub, client):
     for repo_id, message in [("state-spaces/mamba-130m-hf", "architecture mamba is not run by openvino_genai"),
                              ("tiny-random/t5", "only chat .* convert here"),
                              ("OpenVINO/SmolLM2-135M-Instruct-int4-ov", "is an OpenVINO model already"),
-                             ("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", "holds GGUF files")]:
+                             ("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", "holds GGUF files"),
+                             ("nlptown/bert-base-multilingual-uncased-sentiment", "a classifier, not a reranker")]:
         with pytest.raises(NotAvailable, match=message):
             drain(convert_model(hub=hub, library=services.library, repo_id=repo_id, options=ExportOptions()))
     with pytest.raises(AppError, match="int8 compresses every weight per channel, so a group size"):
