@@ -15,7 +15,8 @@ from genai_ui.documents.store import Collections
 from genai_ui.embedder import EMBEDDER_ID
 from genai_ui.errors import Cancelled, InvalidParameter, NotAllowed, NotAvailable, UnreadableDocument
 from genai_ui.manage import check_may_delete
-from genai_ui.run.documents import AskSettings, DocumentService, Upload
+from genai_ui.run.answers import AskSettings
+from genai_ui.run.documents import DocumentService, Upload
 from genai_ui.testing.documents_eval import CASES, recall, write_cases
 from genai_ui.work.background import Finished, Progress, Stage
 from tests.document_files import write_encrypted_pdf, write_pdf

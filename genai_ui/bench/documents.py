@@ -53,7 +53,8 @@ def bench_documents(output: Path, rounds: int = 12, paragraphs: int = 1450, larg
     from ..documents.store import DocumentInfo
     from ..embedder import ensure_embedder
     from ..engines.embeddings import BATCH
-    from ..run.documents import AskSettings, Upload
+    from ..run.answers import AskSettings
+    from ..run.documents import Upload
     from ..services import create_services
     from ..settings import Settings
     from ..testing.documents_eval import CASES, recall, write_cases

@@ -10,7 +10,8 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from ..engines.llm import GenerationParams
-from ..run.documents import AskSettings, Upload
+from ..run.answers import AskSettings
+from ..run.documents import Upload
 from ..services import Services
 from .caller import caller_of
 from .endpoints import followed, uploaded_file

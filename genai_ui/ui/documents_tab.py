@@ -14,7 +14,8 @@ import gradio as gr
 from ..access import Caller
 from ..engines.llm import GenerationParams
 from ..errors import Cancelled, EmptyMessage, InvalidParameter, UserError
-from ..run.documents import Answer, AskSettings, Upload
+from ..run.answers import Answer, AskSettings
+from ..run.documents import Upload
 from ..services import Services
 from ..work.background import Progress, Stage, Watch
 from .caller import caller_of
