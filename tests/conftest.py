@@ -4,6 +4,7 @@ launched app reached over HTTP exactly as users and gradio_client reach it."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -259,28 +260,29 @@ def local_hub():
 
 @pytest.fixture(scope="session")
 def run_shared(testrun_uid):
-    """A folder both test processes of this run share (removed at the end by whichever process ends last)."""
+    """A folder both test processes of this run share, kept while either uses it: each marks its use, under a
+    lock beside the folder, and the last to end removes it."""
     folder = Path(tempfile.gettempdir()) / f"genai-ui-tests-{testrun_uid}"
-    folder.mkdir(exist_ok=True)
-    (folder / f"{os.getpid()}.using").touch()
+    lock, using = folder.with_suffix(".lock"), folder / f"{os.getpid()}.using"
+    with _locked(lock):
+        folder.mkdir(exist_ok=True)
+        using.touch()
     yield folder
-    (folder / f"{os.getpid()}.using").unlink(missing_ok=True)
-    with _locked(folder / ".lock"):
-        if not list(folder.glob("*.using")):
+    with _locked(lock):
+        using.unlink(missing_ok=True)
+        if not list(folder.glob("*.using")):  # no other process will lock again: it marked its end
             shutil.rmtree(folder, ignore_errors=True)
+            lock.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
 def _locked(path: Path):
-    import contextlib
+    """`path` locked for this process (the other waits) while the block runs."""
     import fcntl
 
-    @contextlib.contextmanager
-    def held():
-        with open(path, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
-
-    return held()
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def converted_once(run_shared: Path, services, repo_id: str, weight_format: str):

@@ -53,6 +53,7 @@ def test_support_marks_and_reasons(hub):
 def test_support_table():
     one = check_support(task="text-classification", config={"model_type": "bert", "id2label": {"0": "LABEL_0"}})
     assert one.supported  # a cross-encoder: one score a pair
+    assert check_support(task="text-classification", config={"model_type": "bert", "id2label": ["a", "b"]}).supported
     assert check_support(task="text-generation", config={"model_type": "mamba"}) .reason == \
         "architecture mamba is not run by openvino_genai's LLMPipeline"
     assert check_support(task="text-generation", gguf={"architecture": "gemma2"}).reason.startswith(
