@@ -31,6 +31,7 @@ class Task:
     compares_tokens: bool = False  # a compression is measured token by token against its original (logits)
     compares_answers: bool = False  # a conversion compares the new model's greedy answers with the original's
     compares_pictures: bool = False  # ... or its pictures, drawn from the same prompts and seed
+    one_score: bool = False  # the model gives one number a pair (a cross-encoder): a classifier of labels is not one
 
     @property
     def evaluated(self) -> bool:
@@ -122,6 +123,7 @@ RERANK = Task(
     # cross-encoders (ms-marco MiniLM: bert; bge-reranker: xlm-roberta)
     architectures=frozenset({"bert", "xlm-roberta", "roberta"}),
     loader="genai_ui.engines.embeddings:load_reranker", verify="genai_ui.engines.embeddings:rerank_pair",
+    one_score=True,
     usage=((), """\
 pipe = openvino_genai.TextRerankPipeline(model_dir, "CPU")
 print(pipe.rerank("What is the capital of France?", ["Paris is the capital of France.", "Bananas are yellow."]))

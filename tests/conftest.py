@@ -4,6 +4,7 @@ launched app reached over HTTP exactly as users and gradio_client reach it."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -199,47 +200,47 @@ def pytest_collection_modifyitems(config, items):
 # `make test` runs the suite on two processes (pytest-xdist's `-n 2`) that take whole test files
 # (`--dist loadfile`, pyproject.toml), so a module's fixtures are made once. Each process makes the
 # session's fixtures for itself (its own local Hub, app, home and HF_HOME); the test models' cache is
-# shared and takes a lock, so a model is built once while the other process waits for it. The processes
-# take the files in the order of the collection, which starts with these, so that both end at about the
-# same time: the longest first (seconds in the evening fresh run of December 7, setup included, each file
-# beside the other process's), the rest after them in their own order. The Dockerfile's replay goes first:
+# shared and takes a lock, so a model is built once while the other process waits for it; the tiny LLaVA and
+# Stable Diffusion that the app converts are converted by one process, and copied by the other
+# (converted_once). The processes take the files in the order of the collection, which starts with these, so
+# that both end at about the same time: the longest first (seconds in the fresh run of December 8, on a 2-core
+# Xeon that computes in f32, setup included, each file beside the other process's), the rest after them in their own order. The Dockerfile's replay goes first:
 # it needs no local Hub, so it runs while the other process builds the test models that every other long
 # file needs.
 LONGEST_FIRST = [
-    "test_dockerfile.py",  # 126
-    "test_convert.py",  # 695
-    "test_browser_convert.py",  # 292
-    "test_engine_options.py",  # 208
-    "test_tune.py",  # 138
-    "test_divergence.py",  # 95
-    "test_test_models.py",  # 73
-    "test_chat_engine.py",  # 73
-    "test_browser_image.py",  # 72
-    "test_browser.py",  # 57
-    "test_durability.py",  # 50
-    "test_documents.py",  # about 55, measured alone (new on December 7; the tests' reranker model is built here)
-    "test_documents_api.py",  # about 45, as above
-    "test_browser_documents.py",  # about 35, as above
-    "test_browser_tune.py",  # 42
-    "test_browser_vision.py",  # 11 (here, not last: run last, after the rest of its process's files, its model
+    "test_dockerfile.py",  # 112
+    "test_convert.py",  # 708
+    "test_browser_convert.py",  # 302
+    "test_engine_options.py",  # 248
+    "test_tune.py",  # 121
+    "test_documents.py",  # about 95 (48 with the tests added on December 8, about 45)
+    "test_divergence.py",  # 80
+    "test_chat_engine.py",  # 71
+    "test_test_models.py",  # 64
+    "test_durability.py",  # 61
+    "test_engines.py",  # 52
+    "test_browser_tune.py",  # 49
+    "test_browser.py",  # 46
+    "test_browser_vision.py",  # 14 (here, not last: run last, after the rest of its process's files, its model
     # once took more than a minute to load; not understood yet)
-    "test_engines.py",  # 41
-    "test_shared_deployment.py",  # 33
-    "test_hub_api.py",  # 33
-    "test_bench_api.py",  # 31
-    "test_openai_api.py",  # 30
-    "test_bench_history.py",  # 29
-    "test_remote.py",  # 27
-    "test_browser_hub.py",  # 27
-    "test_bench_load.py",  # 25
-    "test_browser_benchmark.py",  # 23
-    "test_bench_engines.py",  # 20
-    "test_many_users.py",  # 18
-    "test_browser_engine.py",  # 17
-    "test_quality.py",  # 16
-    "test_api.py",  # 16
-    "test_app_cli.py",  # 16
-    "test_publish.py",  # 12
+    "test_hub_api.py",  # 41
+    "test_shared_deployment.py",  # 41
+    "test_bench_history.py",  # 40
+    "test_remote.py",  # 39
+    "test_openai_api.py",  # 35
+    "test_bench_engines.py",  # 32
+    "test_many_users.py",  # 32
+    "test_bench_load.py",  # 32
+    "test_browser_hub.py",  # 31
+    "test_bench_api.py",  # 30
+    "test_browser_image.py",  # 27
+    "test_browser_benchmark.py",  # 26
+    "test_browser_engine.py",  # 25
+    "test_quality.py",  # 23
+    "test_app_cli.py",  # 23
+    "test_publish.py",  # 22
+    "test_api.py",  # 19
+    "test_documents_api.py",  # 16
 ]
 
 
@@ -258,23 +259,62 @@ def local_hub():
 
 
 @pytest.fixture(scope="session")
-def vision_model(services):
-    """The tiny LLaVA from the local Hub, exported and compressed to int4 through the app's own convert path."""
+def run_shared(testrun_uid):
+    """A folder both test processes of this run share, kept while either uses it: each marks its use, under a
+    lock beside the folder, and the last to end removes it."""
+    folder = Path(tempfile.gettempdir()) / f"genai-ui-tests-{testrun_uid}"
+    lock, using = folder.with_suffix(".lock"), folder / f"{os.getpid()}.using"
+    with _locked(lock):
+        folder.mkdir(exist_ok=True)
+        using.touch()
+    yield folder
+    with _locked(lock):
+        using.unlink(missing_ok=True)
+        if not list(folder.glob("*.using")):  # no other process will lock again: it marked its end
+            shutil.rmtree(folder, ignore_errors=True)
+            lock.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """`path` locked for this process (the other waits) while the block runs."""
+    import fcntl
+
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def converted_once(run_shared: Path, services, repo_id: str, weight_format: str):
+    """A model converted through the app's own convert path (export, compression, check, evaluation), once a
+    run: the first test process converts it, and the other copies the result into its own library (both need
+    it; each conversion with its evaluation takes about a minute here)."""
     from genai_ui.convert.jobs import convert_model, drain
     from genai_ui.convert.options import ExportOptions
 
-    report = drain(convert_model(hub=services.hub, library=services.library, repo_id="tiny-random/llava",
-                                 options=ExportOptions(weight_format="int4")))
-    return services.library.get(report.id)
+    kept = run_shared / f"{repo_id.replace('/', '--')}-{weight_format}"
+    with _locked(run_shared / f".{kept.name}.lock"):
+        if not (kept / ".complete").is_file():
+            report = drain(convert_model(hub=services.hub, library=services.library, repo_id=repo_id,
+                                         options=ExportOptions(weight_format=weight_format)))
+            shutil.copytree(services.library.get(report.id).location, kept / "model", symlinks=True)
+            (kept / ".complete").write_text(report.id)
+            return services.library.get(report.id)
+        model_id = (kept / ".complete").read_text()
+        copying = services.library.models_dir / f".copying-{model_id}"  # hidden from the library until renamed
+        shutil.copytree(kept / "model", copying, symlinks=True)
+        os.rename(copying, services.library.models_dir / model_id)
+        return services.library.get(model_id)
 
 
 @pytest.fixture(scope="session")
-def image_model(services):
+def vision_model(services, run_shared):
+    """The tiny LLaVA from the local Hub, exported and compressed to int4 through the app's own convert path."""
+    return converted_once(run_shared, services, "tiny-random/llava", "int4")
+
+
+@pytest.fixture(scope="session")
+def image_model(services, run_shared):
     """The tiny Stable Diffusion from the local Hub, exported and compressed to int8 through the app's own
     convert path."""
-    from genai_ui.convert.jobs import convert_model, drain
-    from genai_ui.convert.options import ExportOptions
-
-    report = drain(convert_model(hub=services.hub, library=services.library, repo_id="tiny-random/stable-diffusion",
-                                 options=ExportOptions(weight_format="int8")))
-    return services.library.get(report.id)
+    return converted_once(run_shared, services, "tiny-random/stable-diffusion", "int8")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from genai_ui.testing.models import (_bpe_tokenizer, cached,  # noqa: F401 (the tests'; names for them)
                                      smollm2_checkpoint, smollm2_ir, smollm2_ir_fp16, tiny_llava,
-                                     tiny_stable_diffusion, tiny_t5)
+                                     tiny_reranker_checkpoint, tiny_stable_diffusion, tiny_t5)
 
 
 def folder_files(folder: Path) -> dict[str, Path]:
@@ -82,6 +82,11 @@ def populate(hub) -> None:
                  pipeline_tag="text2text-generation", library_name="transformers", tags=["t5", "transformers"],
                  downloads=50, likes=2, trendingScore=1, createdAt="2025-11-10T10:00:00.000Z",
                  lastModified="2025-12-01T10:00:00.000Z", safetensors=parameters(t5))
+    reranker = tiny_reranker_checkpoint()
+    hub.add_repo("tiny-random/bert-reranker", {**folder_files(reranker), "README.md": card("Tiny BERT cross-encoder")},
+                 pipeline_tag="text-classification", library_name="transformers", tags=["bert", "text-classification"],
+                 downloads=40, likes=1, trendingScore=1, createdAt="2026-07-10T10:00:00.000Z",
+                 lastModified="2026-07-11T10:00:00.000Z", safetensors=parameters(reranker))
     hub.add_repo("gated-org/tiny-llava-gated", {**folder_files(llava), "README.md": card("Gated tiny LLaVA")},
                  pipeline_tag="image-text-to-text", library_name="transformers", tags=["llava"], gated="manual",
                  downloads=10, likes=1, createdAt="2026-05-10T10:00:00.000Z", safetensors=parameters(llava))
@@ -115,6 +120,11 @@ def populate(hub) -> None:
          {"usedStorage": 2_600_000_000}),
         ("state-spaces/mamba-130m-hf", "text-generation", 70_000, 50, 2, "transformers",
          {"config.json": cfg("mamba", "MambaForCausalLM")}, {"safetensors": st(129_135_360)}),
+        # a BERT text classifier of five labels: tagged text-classification like a reranker, and not one
+        ("nlptown/bert-base-multilingual-uncased-sentiment", "text-classification", 400_000, 90, 3, "transformers",
+         {"config.json": json.dumps({"model_type": "bert", "architectures": ["BertForSequenceClassification"],
+                                     "id2label": {str(n): f"{n + 1} star{'s' * (n > 0)}" for n in range(5)}}).encode(),
+          "model.safetensors": b"\0" * 64}, {"safetensors": st(167_360_261)}),
     ]):
         hub.add_repo(name, {**files, "README.md": card(name)}, pipeline_tag=task, library_name=lib,
                      tags=[lib, task], downloads=downloads, likes=likes, trendingScore=trending,

@@ -223,7 +223,8 @@ def test_refused_before_any_download(hub, services, local_hub, client):
     for repo_id, message in [("state-spaces/mamba-130m-hf", "architecture mamba is not run by openvino_genai"),
                              ("tiny-random/t5", "only chat .* convert here"),
                              ("OpenVINO/SmolLM2-135M-Instruct-int4-ov", "is an OpenVINO model already"),
-                             ("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", "holds GGUF files")]:
+                             ("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", "holds GGUF files"),
+                             ("nlptown/bert-base-multilingual-uncased-sentiment", "a classifier, not a reranker")]:
         with pytest.raises(NotAvailable, match=message):
             drain(convert_model(hub=hub, library=services.library, repo_id=repo_id, options=ExportOptions()))
     with pytest.raises(AppError, match="int8 compresses every weight per channel, so a group size"):
@@ -279,7 +280,7 @@ def test_a_job_that_would_not_fit_on_the_disk_is_refused(tmp_path):
 def test_a_step_turns_progress_bars_into_progress_and_its_marks_into_stages():
     import sys
 
-    from genai_ui.convert.jobs import run_step
+    from genai_ui.convert.steps import run_step
     from genai_ui.convert.worker import STAGE
     from genai_ui.work.background import Progress
 
@@ -296,7 +297,7 @@ def test_a_step_turns_progress_bars_into_progress_and_its_marks_into_stages():
 def test_a_failed_step_says_why_in_its_own_words():
     import sys
 
-    from genai_ui.convert.jobs import run_step
+    from genai_ui.convert.steps import run_step
     from genai_ui.errors import ConversionFailed
 
     code = "import sys; print('working'); print('error: the checkpoint has no config.json', file=sys.stderr); sys.exit(2)"
@@ -310,7 +311,7 @@ def test_a_step_sees_no_token_and_no_secret(monkeypatch):
     import json
     import sys
 
-    from genai_ui.convert.jobs import child_env, run_step
+    from genai_ui.convert.steps import child_env, run_step
     from genai_ui.work.background import Log
 
     secrets = {"HF_TOKEN": "hf_operator_secret_1", "HUGGING_FACE_HUB_TOKEN": "hf_operator_secret_2",

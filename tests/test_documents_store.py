@@ -182,6 +182,21 @@ def test_chunks_no_manifest_names_are_swept_at_the_next_open(tmp_path):
     assert [h.text for h in reopened.search(unit(0, 1, 0), k=5)] == ["Kept."]
 
 
+def test_a_collection_deleted_during_an_add_says_so_and_comes_not_back(tmp_path):
+    """Another tab of the same person deletes the collection while files go in: the next write is refused in
+    words, and no folder is made again."""
+    store = Collections(tmp_path)
+    notes = store.create(name="Notes", owner="local", embedder="e", dimensions=3, rule=ChunkRule())
+    notes.add(info("a", 1), [Page(None, "Kept.")], chunks_of("Kept."), [unit(1, 0, 0)])
+    store.delete(notes)
+    for write in (lambda: notes.add(info("b", 1), [Page(None, "Late.")], chunks_of("Late."), [unit(0, 1, 0)]),
+                  lambda: notes.remove("a"), lambda: notes.rebuild(rule=ChunkRule(), embedder="e", dimensions=3,
+                                                                   documents=[])):
+        with pytest.raises(NotAvailable, match="The collection 'Notes' was deleted meanwhile: nothing more goes"):
+            write()
+    assert not notes.folder.exists() and store.all() == []
+
+
 def test_owners_are_kept_apart_and_the_operator_shares(tmp_path):
     store = Collections(tmp_path)
     store.create(name="Mine", owner="session:a", embedder="e", dimensions=3, rule=ChunkRule())
@@ -221,12 +236,29 @@ def test_the_hub_and_convert_tabs_know_embedding_and_reranker_models():
 
 def test_the_passages_given_to_the_model_keep_within_the_system_prompts_bound():
     from genai_ui.documents.store import Hit
+    from genai_ui.run.answers import within
     from genai_ui.run.chat import MAX_SYSTEM_PROMPT_CHARS
-    from genai_ui.run.documents import _within
 
     hits = tuple(Hit(document="d.txt", document_id="d", page=None, chunk=n, text="x" * 1200, similarity=0.9 - n / 100)
                  for n in range(20))  # twenty chunks of 254 tokens: about 24,000 characters
-    kept = _within(hits, MAX_SYSTEM_PROMPT_CHARS - 200)
+    kept = within(hits, MAX_SYSTEM_PROMPT_CHARS - 200)
     assert 10 <= len(kept) < 20 and kept == hits[:len(kept)]  # the best first, in order
     assert sum(len(h.text) + 8 for h in kept) <= MAX_SYSTEM_PROMPT_CHARS - 200
-    assert _within(hits[:1], 10) == hits[:1]  # the best passage always goes
+    assert within(hits[:1], 10) == hits[:1]  # the best passage always goes
+
+
+def test_an_answer_cites_its_own_marks_else_the_passages_its_sentences_are_closest_to():
+    from genai_ui.documents.store import Hit
+    from genai_ui.run.answers import citations
+
+    passages = tuple(Hit(document=f"{n}.txt", document_id=str(n), page=None, chunk=0, text=text, similarity=0.8)
+                     for n, text in enumerate(["About the lighthouse.", "About the bakery."]))
+    axes = {"lighthouse": unit(1, 0, 0), "bakery": unit(0, 1, 0)}
+
+    def embed(texts: list[str]) -> list[list[float]]:  # a sentence points where its subject does, else nowhere near
+        return [next((v for word, v in axes.items() if word in t.lower()), unit(0, 0, 1)) for t in texts]
+
+    assert citations("The bakery opens early [2], see also [1] and [7].", passages, embed) == ((1, 2), "model")
+    assert citations("The lighthouse was built in 1871. Nothing else here.", passages, embed) == ((1,), "similarity")
+    assert citations("It is blue. Or green, maybe.", passages, embed) == ((), "")  # close to neither passage
+    assert citations("Yes.", passages, embed) == ((), "")  # no sentence of three words to compare

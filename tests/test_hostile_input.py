@@ -372,7 +372,7 @@ def test_a_failing_worker_shows_one_line_and_its_traceback_goes_to_the_server_lo
     import sys
     import threading
 
-    from genai_ui.convert.jobs import child_env, run_step
+    from genai_ui.convert.steps import child_env, run_step
     from genai_ui.errors import ConversionFailed
     from genai_ui.work.background import Log
 

@@ -3,7 +3,7 @@
 import pytest
 
 from genai_ui.errors import HubUnavailable, InvalidParameter
-from genai_ui.hub.client import HubService, estimate_sizes
+from genai_ui.hub.client import HubService, details, estimate_sizes
 from genai_ui.hub.support import check_support
 
 
@@ -36,13 +36,24 @@ def test_search_filters(hub):
 def test_support_marks_and_reasons(hub):
     found = {m.id: m for m in hub.search(limit=100)}
     for supported in ("HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
-                      "tiny-random/llava", "tiny-random/stable-diffusion"):
+                      "tiny-random/llava", "tiny-random/stable-diffusion", "tiny-random/bert-reranker"):
         assert found[supported].supported and found[supported].reason == "", supported
+    # a text classifier of labels is tagged as rerankers are: its listing cannot tell, its details say so
+    assert {m.id for m in hub.search(task="text-classification")} == {
+        "tiny-random/bert-reranker", "nlptown/bert-base-multilingual-uncased-sentiment"}
+    sentiment = details(hub, "nlptown/bert-base-multilingual-uncased-sentiment")
+    assert not sentiment.supported and sentiment.reason == (
+        "it sorts text into 5 labels (1 star, 2 stars, 3 stars, 4 stars, …): a classifier, not a reranker, which "
+        "gives a question and a passage one score")
+    assert details(hub, "tiny-random/bert-reranker").supported
     t5 = found["tiny-random/t5"]
     assert not t5.supported and t5.reason == "task text2text-generation is not run here (Chat, Vision, Image, Embeddings and Reranker models are)"
 
 
 def test_support_table():
+    one = check_support(task="text-classification", config={"model_type": "bert", "id2label": {"0": "LABEL_0"}})
+    assert one.supported  # a cross-encoder: one score a pair
+    assert check_support(task="text-classification", config={"model_type": "bert", "id2label": ["a", "b"]}).supported
     assert check_support(task="text-generation", config={"model_type": "mamba"}) .reason == \
         "architecture mamba is not run by openvino_genai's LLMPipeline"
     assert check_support(task="text-generation", gguf={"architecture": "gemma2"}).reason.startswith(

@@ -120,3 +120,31 @@ def test_in_background_ticks_while_a_job_is_quiet_and_closes_it_when_left():
     assert next(stream) == "again"
     stream.close()  # the page went away
     assert closed.wait(5)
+
+
+def test_a_watch_passes_announcements_at_once_spaces_progress_keeps_the_result_and_cancels_when_left():
+    from genai_ui.work.background import Log, Stage, Watch
+    from genai_ui.work.queue import Waiting
+
+    def job():
+        yield Waiting(place=1, kind="conversion")
+        yield Stage("Export", 1, 2)
+        for n in range(5):
+            yield Log(f"line {n}")
+            yield Progress(n + 1, 5, unit="steps")
+        yield Stage("Verify", 2, 2)
+        yield Finished({"id": "m"})
+
+    watch = Watch(log_lines=3)
+    passed = list(watch.follow(job(), threading.Event(), every=3600))
+    # the place in line and each stage at once; the log lines and progress within the hour only update the watch
+    assert [type(e).__name__ for e in passed] == ["Waiting", "Stage", "Stage"]
+    assert watch.stage == Stage("Verify", 2, 2) and watch.progress is None  # a new stage starts its own progress
+    assert watch.log == "line 2\nline 3\nline 4" and watch.result == {"id": "m"}
+    assert len(list(Watch().follow(job(), threading.Event(), every=0))) == 13  # every event, when asked
+
+    cancel = threading.Event()
+    following = Watch().follow(job(), cancel, every=0)
+    next(following)
+    following.close()  # the page or client went away
+    assert cancel.is_set()

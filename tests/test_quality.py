@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from genai_ui.bench.quality import scramble
-from genai_ui.convert.quality import evaluate, verdict_for, weight_precisions
+from genai_ui.convert.precisions import weight_precisions
+from genai_ui.convert.quality import evaluate, verdict_for
 from genai_ui.errors import ModelLoadError
 from tests.models import smollm2_ir, smollm2_ir_fp16, tiny_llava
 

@@ -9,7 +9,7 @@ from genai_ui.convert.jobs import ConversionReport
 from genai_ui.convert.quality import PROMPTS, VERDICTS, QualityReport, verdict_for
 from genai_ui.errors import InvalidParameter
 from genai_ui.library import ModelEntry
-from genai_ui.ui.convert_tab import plot_rows, quality_rows, report_markdown
+from genai_ui.ui.report import plot_rows, quality_rows, report_markdown
 from genai_ui.ui.library_tab import report_of, rows
 
 TOKENS = {"tokens": 1023, "reference_perplexity": 22.59, "candidate_perplexity": 30.1, "kl_mean": 0.3185,
@@ -120,7 +120,7 @@ def test_the_pareto_front_and_the_recommendation_follow_their_rule():
 
 def test_an_image_models_report_and_its_pictures_side_by_side():
     from genai_ui.convert.pictures import image_verdict
-    from genai_ui.ui.convert_tab import answers_markdown, quality_rows
+    from genai_ui.ui.report import answers_markdown, quality_rows
 
     pair = {"prompt": "a <b>lighthouse</b>", "seed": 42, "psnr": 31.2, "ssim": 0.9, "reference_jpeg": "UkVG",
             "candidate_jpeg": "Q0FORA=="}

@@ -2,6 +2,7 @@
 faithful to the built-in GGUF."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,10 +82,11 @@ def test_smollm2_fp16_export_answers_like_the_gguf(gguf):
         return [pipe.generate(og.ChatHistory([{"role": "user", "content": q}]), max_new_tokens=32,
                               do_sample=False).texts[0] for q in QUESTIONS]
 
-    exported, original = answers(out), answers(gguf)
-    assert exported == original
-    for answer, city in zip(exported, QUESTIONS.values()):
-        assert city in answer
+    # Greedy answers agree at least up to the fact. After it they may part: the GGUF runs Q4_1 with the runtime's
+    # own kernels, the export holds the same weights dequantized to fp16, and two nearly equal logits can swap
+    # (on December 8, on a Xeon that computes in f32: "Paris." against "Paris, capital of the French Republic.").
+    for mine, theirs, city in zip(answers(out), answers(gguf), QUESTIONS.values()):
+        assert city in os.path.commonprefix([mine, theirs]), (mine, theirs)
 
 
 def _export(model: Path, task: str, out: Path) -> None:

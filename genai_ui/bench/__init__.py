@@ -25,7 +25,8 @@ peers (bench/peers.py): llama.cpp (llama-cpp-python; `make bench-peers` installs
 engine with its defaults and as Tune left it, and the app's /chat, on the built-in GGUF.
 Runs are interleaved so both sides see the same machine.
 documents (bench/documents.py): indexing against TextEmbeddingPipeline alone on the same chunks, the store's search
-and an answer's first token at 1k and 100k chunks, and recall and citations on the documents' evaluation set.
+and an answer's first token at 1k and 100k chunks, recall and citations on the documents' evaluation set, and the
+reranker's plumbing (a tiny random cross-encoder: its cost, not its effect).
 report (bench/report.py): docs/speed.md's figures made from the benches' JSON files (`--take bench-output`
 takes new ones first; `--check` only compares).
 """
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     preflight_args.add_argument("--output", type=Path, default=Path("bench-output"))
     documents_args = sub.add_parser("documents", help="indexing against TextEmbeddingPipeline alone, query latency "
                                                       "at 1k and 100k chunks, and recall on the evaluation set")
-    documents_args.add_argument("--rounds", type=int, default=3)
+    documents_args.add_argument("--rounds", type=int, default=12)
     documents_args.add_argument("--output", type=Path, default=Path("bench-output"))
     quality_args = sub.add_parser("quality", help="the quality verdicts' calibration on SmolLM2-135M")
     quality_args.add_argument("--case", action="append", choices=[c[0] for c in CASES],

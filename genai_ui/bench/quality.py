@@ -86,7 +86,8 @@ def scramble(model, matrices: int | None, seed: int = 0):
 
 
 def bench_quality(output: Path, cases: tuple[str, ...] = ()) -> dict:
-    from ..convert.quality import evaluate, weight_precisions
+    from ..convert.precisions import weight_precisions
+    from ..convert.quality import evaluate
     from ..embedder import ensure_embedder
     from ..library import folder_size
     from ..testing.models import smollm2_ir, smollm2_ir_fp16

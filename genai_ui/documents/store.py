@@ -117,6 +117,7 @@ class Collection:
         self.folder = folder
         self.info = info
         self.lock = threading.RLock()
+        self.deleted = False  # set by Collections.delete, under the lock: a write that comes after it is refused
         self._table = None
 
     @property
@@ -143,6 +144,7 @@ class Collection:
             vectors: list[list[float]]) -> CollectionInfo:
         """The document's text, then its chunks in one commit, then the manifest that names it."""
         with self.lock:
+            self.check_kept()
             (self.folder / "texts").mkdir(exist_ok=True)
             write_text(self._text_path(document.id), json.dumps([[p.number, p.text] for p in pages]))
             if self.table is None:
@@ -154,8 +156,14 @@ class Collection:
             self._maybe_index()
         return self.info
 
+    def check_kept(self) -> None:
+        """A write to a collection deleted meanwhile (another tab of the same person) says so in words."""
+        if self.deleted:
+            raise NotAvailable(f"The collection '{self.info.name}' was deleted meanwhile: nothing more goes in it.")
+
     def remove(self, document_id: str) -> CollectionInfo:
         with self.lock:
+            self.check_kept()
             kept = tuple(d for d in self.info.documents if d.id != document_id)
             self._save(replace(self.info, documents=kept))  # gone from the manifest first: never half there
             if self.table is not None:
@@ -172,6 +180,7 @@ class Collection:
         """Every document cut and embedded anew, in a table of its own; the manifest then points at it (one
         rename), and the old table goes. A re-index that stops before leaves the collection as it was."""
         with self.lock:
+            self.check_kept()
             folder = f"lance-{uuid.uuid4().hex[:8]}"
             rows = [row for document, chunks, vectors in documents for row in _rows(document.id, chunks, vectors)]
             table = self._create_table(rows, folder, dimensions)
@@ -265,15 +274,15 @@ class Collections:
 
     def visible(self, owner: str) -> list[Collection]:
         """The owner's collections, then those shared with everyone."""
-        mine = [c for c in self.all() if c.info.owner == owner]
-        return mine + [c for c in self.all() if c.info.shared and c.info.owner != owner]
+        every = self.all()
+        return [c for c in every if c.info.owner == owner] + [c for c in every if c.info.shared and c.info.owner != owner]
 
     def find(self, name: str, owner: str) -> Collection:
-        name = check_name(name)
-        for collection in self.visible(owner):
+        name, visible = check_name(name), self.visible(owner)
+        for collection in visible:
             if collection.info.name.lower() == name.lower():
                 return collection
-        names = [c.info.name for c in self.visible(owner)]
+        names = [c.info.name for c in visible]
         hint = f" Yours and the shared ones: {', '.join(names)}." if names else " There is none yet: create one."
         raise NotAvailable(f"No collection '{name}'.{hint}")
 
@@ -307,6 +316,7 @@ class Collections:
 
     def delete(self, collection: Collection) -> None:
         with self._lock, collection.lock:
+            collection.deleted = True
             (collection.folder / MANIFEST).unlink(missing_ok=True)  # gone at once, whatever the rest takes
             self._open.pop(collection.folder, None)
             shutil.rmtree(collection.folder, ignore_errors=True)

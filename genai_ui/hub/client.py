@@ -9,7 +9,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 from ..errors import GatedModel, HubUnavailable, InvalidParameter
@@ -238,6 +238,10 @@ def details(hub: HubService, repo_id: str, token: str = "", revision: str = "mai
 
     info, card, config = hub.call(info_and_card, token)
     summary = summarize(info)
+    row = TASKS.get(info.pipeline_tag or "")
+    if summary.supported and row and row.one_score and config:  # what the listing cannot tell: a classifier's labels
+        full = check_support(task=row.id, config={**(info.config or {}), **config})
+        summary = replace(summary, supported=full.supported, reason=full.reason)
     parameters = ((info.safetensors.total if info.safetensors else None) or (info.gguf or {}).get("total")
                   or int(summary.sizes.get("fp16", 0) / BYTES_PER_PARAMETER["fp16"]))
     gguf_arch = (info.gguf or {}).get("architecture")

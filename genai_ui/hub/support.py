@@ -35,6 +35,12 @@ def check_support(*, task: str | None, config: dict | None = None, gguf: dict | 
     row = TASKS.get(task or "")
     if row is None:
         return Support(False, f"task {task or 'unknown'} is not run here ({run_here()} models are)")
+    named = config.get("id2label")
+    labels = [str(v) for v in named.values()] if isinstance(named, dict) else []
+    if row.one_score and len(labels) > 1:  # the Hub's listing holds no labels; a model's config.json does
+        shown = ", ".join(labels[:4]) + (", …" if len(labels) > 4 else "")
+        return Support(False, f"it sorts text into {len(labels)} labels ({shown}): a classifier, not a reranker, "
+                              f"which gives a question and a passage one score")
     architecture = row.architecture(config)
     if architecture in row.architectures:
         return Support(True)

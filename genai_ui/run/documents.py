@@ -10,85 +10,37 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
 from ..access import LOCAL, Caller
 from ..builtin import ensure_builtin_embedder
-from ..embedder import ensure_embedder
-from ..engines.devices import Devices
-from ..engines.embeddings import BATCH
-from ..engines.llm import ChatUpdate, GenerationParams
-from ..engines.pipelines import PipelineManager
-from ..errors import Cancelled, EmptyMessage, InvalidParameter, NotAllowed, NotAvailable, TooLarge, UserError
-from ..library import Library
-from ..manage import ModelAccess
 from ..documents.chunk import ChunkRule, Tokens, chunk_pages
 from ..documents.read import document_format, read_document
 from ..documents.store import Collection, Collections, DocumentInfo, Hit
+from ..embedder import ensure_embedder
+from ..engines.devices import Devices
+from ..engines.embeddings import BATCH
+from ..engines.llm import GenerationParams
+from ..engines.pipelines import PipelineManager
+from ..errors import Cancelled, InvalidParameter, NotAllowed, NotAvailable, TooLarge, UserError
+from ..library import Library
+from ..manage import ModelAccess
 from ..work.background import Finished, Progress, Stage
+from .answers import INSTRUCTIONS, Answer, AskSettings, Found, checked_question, citations, within
 from .chat import MAX_SYSTEM_PROMPT_CHARS, ChatService
 
 EMBED_TASK = "feature-extraction"
 RERANK_TASK = "text-classification"
-MAX_QUESTION_CHARS = 4_000
 MAX_FILES = 50  # in one add
-MAX_K = 20
 # what a visitor of a shared deployment may keep (this machine's own user has no bound but the disk)
 SHARED_COLLECTIONS = 10
 SHARED_CHUNKS = 20_000  # a collection's
 DOCUMENT_CHUNKS = 50_000  # one file's, for anyone: about 25 MB of text
-CITATION = re.compile(r"\[(\d{1,2})\]")
-# short, as a 135M model follows it: a longer instruction got "The answer is correct." over and over
-INSTRUCTIONS = "Use these sources to answer. Cite them by number, like [1]."
-
-
-@dataclass(frozen=True)
-class AskSettings:
-    """How a question is answered from a collection."""
-    k: int = 4  # passages given to the chat model
-    rerank: bool = True  # when a reranker model is in the library
-    threshold: float = 0.25  # the least cosine similarity of a passage that counts as found (MiniLM's scale)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.k, int) or not 1 <= self.k <= MAX_K:
-            raise InvalidParameter(f"k is {self.k}: pick 1 to {MAX_K} passages.")
-        if not isinstance(self.threshold, (int, float)) or not -1.0 <= self.threshold <= 1.0:
-            raise InvalidParameter(f"The similarity threshold is {self.threshold}: pick a value from -1 to 1.")
-
-
-@dataclass(frozen=True)
-class Found:
-    """What a search found: the passages, in order, and what was done to the question."""
-    hits: tuple[Hit, ...]
-    truncated: bool = False  # the question was longer than the embedding model reads: its start was used
-    reranked: bool = False
-    best: float | None = None  # the closest passage's similarity, found or not
-
-    def to_api(self) -> dict:
-        return {"sources": [h.to_api() for h in self.hits], "truncated": self.truncated, "reranked": self.reranked,
-                "best_similarity": self.best}
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One update of an answer: its text so far, the passages it was given, and (at the end) which it cites."""
-    text: str
-    found: Found
-    done: bool = False
-    cited: tuple[int, ...] = ()  # numbers of the passages the answer cites, 1-based
-    cited_by: str = ""  # "model" (its own marks), "similarity" (the app matched its sentences), "" (none)
-    answered: bool = True  # False: nothing close enough was found, and no model was asked
-    chat: ChatUpdate | None = field(default=None, repr=False)
-
-    def to_api(self) -> dict:
-        return {"answer": self.text, **self.found.to_api(), "done": self.done, "cited": list(self.cited),
-                "cited_by": self.cited_by, "answered": self.answered}
 
 
 @dataclass(frozen=True)
@@ -132,9 +84,15 @@ class DocumentService:
         self.collections.delete(self.collections.owned(name, _owner(caller), caller.operator))
 
     def documents(self, *, name: str, caller: Caller = LOCAL) -> list[dict]:
-        collection = self.collections.find(name, _owner(caller))
-        return [{"id": d.id, "name": d.name, "format": d.format, "size_bytes": d.size_bytes, "pages": d.pages,
-                 "chunks": d.chunks} for d in collection.info.documents]
+        return _documents(self.collections.find(name, _owner(caller)))
+
+    def overview(self, *, name: str | None, caller: Caller = LOCAL) -> tuple[list[str], str | None, list[dict]]:
+        """What a page shows, read once: the names of the caller's collections, the one shown (`name` if it is
+        one of them, else the first) and its documents."""
+        visible = self.collections.visible(_owner(caller))
+        chosen = next((c for c in visible if c.info.name == name), visible[0] if visible else None)
+        return ([c.info.name for c in visible], chosen.info.name if chosen else None,
+                _documents(chosen) if chosen else [])
 
     def remove(self, *, name: str, document: str, caller: Caller = LOCAL) -> dict:
         """Remove a document, named by its id or its file name."""
@@ -176,6 +134,7 @@ class DocumentService:
             for start in range(0, len(chunks), BATCH):
                 if cancel.is_set():
                     raise Cancelled(_stopped(added, upload.name))
+                collection.check_kept()
                 with loaded.lock:
                     vectors.extend(loaded.pipeline.embed_documents([c.text for c in chunks[start:start + BATCH]]))
                 done = len(vectors)
@@ -254,13 +213,13 @@ class DocumentService:
     def search(self, *, name: str, question: str, k: int = 4, rerank: bool = True, caller: Caller = LOCAL) -> Found:
         """The `k` passages closest to the question (reranked when asked and a reranker is in the library)."""
         collection = self.collections.find(name, _owner(caller))
-        return self._search(collection, _question(question), AskSettings(k=k, rerank=rerank), caller)
+        return self._search(collection, checked_question(question), AskSettings(k=k, rerank=rerank), caller)
 
     def ask(self, *, name: str, question: str, settings: AskSettings = AskSettings(), model: str = "",
             device: str = "", params: GenerationParams | None = None, cancel: threading.Event | None = None,
             caller: Caller = LOCAL) -> Iterator[Answer]:
         """Stream the answer to `question` from the collection's passages, ending with the ones it cites."""
-        question = _question(question)
+        question = checked_question(question)
         collection = self.collections.find(name, _owner(caller))
         found = self._search(collection, question, settings, caller)
         relevant = tuple(h for h in found.hits if h.similarity >= settings.threshold)
@@ -271,7 +230,7 @@ class DocumentService:
                          "answers it, or lower the threshold.", found=replace(found, hits=()), done=True,
                          answered=False)
             return
-        relevant = _within(relevant, MAX_SYSTEM_PROMPT_CHARS - len(INSTRUCTIONS) - 100)
+        relevant = within(relevant, MAX_SYSTEM_PROMPT_CHARS - len(INSTRUCTIONS) - 100)
         found = replace(found, hits=relevant)
         params = params or GenerationParams(max_new_tokens=256, temperature=0.0)
         system = INSTRUCTIONS + "\n\n" + "\n\n".join(f"[{n}] {h.text}" for n, h in enumerate(relevant, 1))
@@ -300,34 +259,20 @@ class DocumentService:
 
     def _citations(self, text: str, passages: tuple[Hit, ...], collection: Collection,
                    caller: Caller) -> tuple[tuple[int, ...], str]:
-        """The passages the answer cites: its own [n] marks when it wrote any, else those its sentences are
-        closest to (a small model often writes none)."""
-        marks = sorted({int(m) for m in CITATION.findall(text) if 1 <= int(m) <= len(passages)})
-        if marks:
-            return tuple(marks), "model"
-        sentences = [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if len(s.split()) >= 3]
-        if not sentences:
-            return (), ""
         loaded = self._embedder(collection.info.embedder, caller)
-        with loaded.lock:
-            vectors = loaded.pipeline.embed_documents(sentences + [p.text for p in passages])
-        said, given = vectors[:len(sentences)], vectors[len(sentences):]
-        cited = set()
-        for vector in said:
-            scores = [sum(a * b for a, b in zip(vector, p)) for p in given]
-            best = max(range(len(given)), key=scores.__getitem__)
-            if scores[best] >= 0.5:
-                cited.add(best + 1)
-        return tuple(sorted(cited)), "similarity" if cited else ""
+
+        def embed(texts: list[str]) -> list[list[float]]:
+            with loaded.lock:
+                return loaded.pipeline.embed_documents(texts)
+
+        return citations(text, passages, embed)
 
     # models
 
     def embed(self, *, texts: list[str], model: str = "", caller: Caller = LOCAL) -> tuple[list[list[float]], int]:
         """The vectors of `texts` by an embedding model of the library (/v1/embeddings), and the tokens read.
         A text longer than the model reads is refused, as OpenAI refuses one over its context."""
-        if model:
-            self.access.get(caller, model, task=EMBED_TASK)  # another task's model: WrongTask, in words
-        loaded = self._embedder(model, caller)
+        loaded = self._embedder(model, caller)  # another task's model: WrongTask, in words
         counts = _tokens(loaded.entry.load_path).count(list(texts))
         limit = loaded.pipeline.max_tokens - 2  # the model's own [CLS] and [SEP]
         for n, count in enumerate(counts):
@@ -355,6 +300,11 @@ class DocumentService:
         return self.pipelines.get(rerankers[0], self.devices.resolve("")) if rerankers else None
 
 
+def _documents(collection) -> list[dict]:
+    return [{"id": d.id, "name": d.name, "format": d.format, "size_bytes": d.size_bytes, "pages": d.pages,
+             "chunks": d.chunks} for d in collection.info.documents]
+
+
 @functools.lru_cache(maxsize=8)
 def _tokens(folder: Path) -> Tokens:
     """A model's tokenizer, read once (its tokenizer.json takes tens of milliseconds to read)."""
@@ -374,26 +324,6 @@ def _owner(caller: Caller) -> str:
     if not owner:
         raise NotAllowed("Documents are kept per session: call with a session (a browser, or one gradio_client).")
     return owner
-
-
-def _question(question: str) -> str:
-    if not isinstance(question, str) or not question.strip():
-        raise EmptyMessage()
-    if len(question) > MAX_QUESTION_CHARS:
-        raise InvalidParameter(f"The question is {len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,}.")
-    return question.strip()
-
-
-def _within(hits: tuple[Hit, ...], chars: int) -> tuple[Hit, ...]:
-    """The best passages that fit in `chars` characters of the prompt (the chat service's bound on a system
-    prompt): twenty long chunks would not."""
-    kept, used = [], 0
-    for hit in hits:
-        if kept and used + len(hit.text) + 8 > chars:
-            break
-        kept.append(hit)
-        used += len(hit.text) + 8
-    return tuple(kept)
 
 
 def _sha256(path: Path) -> str:

@@ -15,9 +15,9 @@ from ..engines.structured import Structure, json_reply
 from ..errors import EmptyMessage, InvalidParameter, UserError
 from ..run.conversation import split_last_turn
 from ..services import Services
-from .api import CHAT_EVENTS
 from .caller import caller_of
 from .chat_session import ChatView, Conversation, stream_reply, waiting_text
+from .endpoints import CHAT_EVENTS
 from .engine_panel import EnginePanel, build_engine_panel
 from .errors import user_errors
 from .pickers import RunTab

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -20,17 +19,17 @@ from ..convert.options import FOUR_BIT_FORMATS, PRESETS, ExportOptions, datasets
 from ..errors import InvalidParameter
 from ..hub.publish import default_repo_name
 from ..services import Services
-from ..tasks import TASKS, label
-from ..work.background import Finished, Log, Progress, Stage
+from ..tasks import TASKS
+from ..work.background import Watch
 from ..work.queue import Waiting
-from .api import line_events
 from .caller import caller_of
+from .endpoints import line_events
 from .errors import error_html, user_errors
-from .format import human_bytes, human_seconds
+from .progress import UPDATE_EVERY, status_html
+from .report import BEST_COLUMNS, best_note, best_points, best_rows, plot_rows, report_markdown
 
 CUSTOM = "Custom"
 LOG_LINES = 400
-UPDATE_EVERY = 0.3  # seconds between page updates while a job runs; stage changes show at once
 
 
 class ConvertSession:
@@ -43,161 +42,6 @@ class ConvertSession:
 
     def __deepcopy__(self, memo) -> "ConvertSession":
         return ConvertSession()
-
-
-def status_html(stage: Stage | None, progress: Progress | None, started: float, note: str = "") -> str:
-    if stage is None:
-        return ""
-    fraction = progress.fraction if progress else None
-    bar = (f'<progress max="1" value="{fraction:.3f}"></progress>' if fraction is not None
-           else '<progress></progress>')  # no value: the browser draws a busy bar
-    figures = ""
-    if progress and progress.unit == "B" and progress.total:
-        figures = f" · {human_bytes(progress.done)} of {human_bytes(progress.total)} · {human_bytes(progress.rate)}/s"
-    elif progress and progress.unit == "%":
-        figures = f" · {escape(progress.label) + ' ' if progress.label else ''}{progress.done}%"
-    elif progress and progress.total:
-        figures = f" · {escape(progress.label) + ' ' if progress.label else ''}{progress.fraction:.0%}"
-    return (f'<div class="gu-progress"><div class="gu-progress-label"><b>Step {stage.index} of {stage.count}: '
-            f'{escape(stage.name)}</b>{figures} · {human_seconds(time.monotonic() - started)} in all'
-            f'{" · " + escape(note) if note else ""}</div>{bar}</div>')
-
-
-def report_markdown(r: ConversionReport) -> str:
-    ratio = r.source_bytes / r.output_bytes if r.output_bytes else 0
-    change = f"{ratio:.1f}× smaller" if ratio >= 1.05 else "about the same" if ratio > 0.95 else "bigger"
-    rows = [("Model", f"**{r.id}** ({label(r.task)})"), ("From", r.source),
-            ("Size", f"{human_bytes(r.source_bytes)} → {human_bytes(r.output_bytes)} ({change})"),
-            ("Time", f"{human_seconds(r.seconds)} (" + ", ".join(f"{k.lower()} {human_seconds(v)}"
-                                                             for k, v in r.stages.items()) + ")"),
-            ("Peak memory of the job", human_bytes(r.peak_rss_bytes)),
-            ("Weights", ", ".join(f"{k} {v:.0%}" for k, v in sorted(r.precisions.items(), key=lambda kv: -kv[1])))]
-    rows += quality_rows(r.quality, r.reference)
-    if r.tokens_per_s:
-        reference = (r.quality or {}).get("reference_tokens_per_s")
-        rows.append(("Speed", f"{r.tokens_per_s:.0f} tokens/s" + (f" (before: {reference:.0f})"
-                                                                   if reference else "")))
-    options = {k: v for k, v in r.options.items() if v not in (False, "", 0, None) or k == "group_size"}
-    rows.append(("Options", ", ".join(f"{k}={v}" for k, v in options.items())))
-    if r.command:
-        rows.append(("Same as", f"`{r.command}`"))
-    return table_markdown(rows) + answers_markdown(r.quality)
-
-
-def table_markdown(rows: list[tuple[str, str]]) -> str:
-    return "| Report | |\n|---|---|\n" + "\n".join(f"| {k} | {str(v).replace('|', '/')} |" for k, v in rows)
-
-
-def quality_rows(q: dict | None, reference: str = "") -> list[tuple[str, str]]:
-    """A quality report in words: the verdict and what it means, the token-level figures, the answers'."""
-    if not q:
-        return []
-    against = reference or "the original"
-    if "depth" not in q and "score" not in q:  # no figures: an evaluation stopped before its first
-        return [("Evaluation", q.get("evaluation", "not measured"))]
-    if "depth" not in q:  # a report of genai_ui before December 2026: four answers, compared word by word
-        return [("Quality", f"**{q.get('verdict')}**: {q.get('score', 0):.2f} word overlap with the greedy answers of "
-                            f"{against} on {len(q.get('rows', []))} prompts (an older, coarser check)")]
-    first = " (a first estimate from one chunk of text: the full evaluation follows)" if q["depth"] == "quick" else ""
-    rows = [("Quality", f"**{q['verdict']}**{first}: {q.get('means', '')}, against {against}")]
-    t = q.get("tokens")
-    if t:
-        rows.append(("Token by token", f"KL divergence {t['kl_mean']:.3f} (99th percentile {t['kl_p99']:.2f}), "
-                                       f"the same top token {t['top1_agreement']:.0%} of the time, perplexity "
-                                       f"{t['reference_perplexity']:.1f} → {t['candidate_perplexity']:.1f}, on "
-                                       f"{t['tokens']} tokens of *Alice's Adventures in Wonderland*"
-                                       + (", after a picture" if t.get("image") else "")))
-    if q.get("rows"):
-        rows.append(("Answers", f"{q['answer_similarity']:.2f} similar to the reference's on {len(q['rows'])} "
-                                "prompts (sentence embeddings, all-MiniLM-L6-v2; 1 is the same meaning)"))
-    if q.get("images"):
-        i = q["images"]
-        rows.append(("Pictures", f"{i['psnr']:.1f} dB PSNR and {i['ssim']:.3f} SSIM against the reference's pictures "
-                                 f"({len(i['pairs'])} prompts, the same seed, {i['size']}, {i['steps']} steps; SSIM 1 "
-                                 "is the same picture)"))
-    if q.get("evaluation"):
-        rows.append(("Evaluation", q["evaluation"]))
-    return rows
-
-
-def answers_markdown(q: dict | None) -> str:
-    """The greedy answers side by side, with their similarity; an image model's pictures side by side."""
-    if q and (q.get("images") or {}).get("pairs"):
-        return "\n\n" + pictures_html(q["images"]["pairs"])
-    if not q or not q.get("rows"):
-        return ""
-    return "\n\n| kind | prompt | before | after | similarity |\n|---|---|---|---|---|\n" + "\n".join(
-        f"| {x.get('kind', '')} | {_cell(x['prompt'])} | {_cell(x['reference'])} | {_cell(x['candidate'])} | "
-        f"{x['similarity']:.2f} |" for x in q["rows"])
-
-
-def pictures_html(pairs: list[dict]) -> str:
-    """Each prompt's two pictures side by side (the report keeps them as small JPEGs), with their figures."""
-    cells = "".join(
-        f'<tr><td>{escape(p["prompt"])}<br>seed {p["seed"]}: PSNR {p["psnr"]:.1f} dB, SSIM {p["ssim"]:.3f}</td>'
-        f'<td><img alt="before" width="160" src="data:image/jpeg;base64,{p["reference_jpeg"]}"></td>'
-        f'<td><img alt="after" width="160" src="data:image/jpeg;base64,{p["candidate_jpeg"]}"></td></tr>'
-        for p in pairs)
-    return f'<table class="gu-pictures"><tr><th>prompt</th><th>before</th><th>after</th></tr>{cells}</table>'
-
-
-def _cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "/")[:160]
-
-
-def plot_rows(r: ConversionReport) -> list[dict]:
-    """The bar chart: the share of the same top token, each answer's (or picture's) similarity, and the share of
-    weights at each precision."""
-    q = r.quality or {}
-    bars = []
-    if q.get("tokens"):
-        bars.append({"what": "same top token", "value": round(q["tokens"]["top1_agreement"], 3),
-                     "kind": "token by token"})
-    bars += [{"what": f"answer {i}", "value": round(max(0.0, x["similarity"]), 3), "kind": "answer like before"}
-             for i, x in enumerate(q.get("rows", []), 1)]
-    bars += [{"what": f"picture {i} (SSIM)", "value": round(max(0.0, x["ssim"]), 3), "kind": "picture like before"}
-             for i, x in enumerate((q.get("images") or {}).get("pairs", []), 1)]
-    bars += [{"what": k, "value": round(v, 3), "kind": "share of weights"} for k, v in r.precisions.items()]
-    return bars
-
-
-BEST_COLUMNS = ["candidate", "size", "verdict", "KL divergence", "same top token", "answers alike", "tokens/s",
-                "Pareto front", "settings"]
-
-
-def best_rows(result: dict) -> list[list]:
-    """Find the best's table: one row a candidate, the skipped ones with why."""
-    out = []
-    for r in result["rows"]:
-        if r.get("skipped"):
-            out.append([r["name"], "–", "skipped", "–", "–", "–", "–", "", r["skipped"]])
-            continue
-        mark = "★ recommended" if r["name"] == result["recommended"] else ("✓" if r["pareto"] else "")
-        out.append([r["name"], human_bytes(r["bytes"]), r["verdict"], f"{r['kl_mean']:.3f}",
-                    f"{r['top1_agreement']:.0%}", f"{r['answer_similarity']:.2f}", f"{r['tokens_per_s']:.1f}", mark,
-                    r["label"]])
-    return out
-
-
-def best_points(result: dict) -> list[dict]:
-    """Find the best's plot: each finished candidate's size against its KL divergence, the Pareto front and the
-    recommendation told apart by colour."""
-    return [{"size (MB)": round(r["bytes"] / 2**20, 1), "KL divergence": round(r["kl_mean"], 4),
-             "candidate": ("recommended: " if r["name"] == result["recommended"] else
-                           "on the Pareto front: " if r["pareto"] else "beaten: ") + r["name"],
-             "tokens/s": round(r["tokens_per_s"], 1)}
-            for r in result["rows"] if not r.get("skipped")]
-
-
-def best_note(result: dict) -> str:
-    done = [r for r in result["rows"] if not r.get("skipped")]
-    chosen = next(r for r in done if r["name"] == result["recommended"])
-    stopped = " The search was stopped: these are the candidates that finished." if result["stopped"] else ""
-    return (f"**Recommended: {chosen['name']}** ({chosen['label']}): {human_bytes(chosen['bytes'])}, "
-            f"{chosen['verdict']}, KL divergence {chosen['kl_mean']:.3f}, {chosen['tokens_per_s']:.1f} tokens/s on "
-            f"{result['device']}. The rule: {result['rule']}. The Pareto front holds the candidates no other beats "
-            f"on size, speed and KL divergence at once.{stopped} Nothing is in your library until you keep a "
-            "candidate; the others are deleted (all of them after an hour).")
 
 
 def library_choices(services: Services, caller: Caller) -> list[tuple[str, str]]:
@@ -375,8 +219,7 @@ def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dic
     def on_start(state: ConvertSession, kind: str, repo_id: str, local_id: str | None, hub_state,
                  request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None, *values):
         state.cancel = threading.Event()
-        lines: deque[str] = deque(maxlen=LOG_LINES)
-        started, stage, progress, last, note = time.monotonic(), None, None, 0.0, ""
+        watch, started, note = Watch(log_lines=LOG_LINES), time.monotonic(), ""
         idle = {c.open_model: gr.Button(visible=False), c.chart: gr.BarPlot(visible=False),
                 c.publish_box: gr.Accordion(visible=False), c.start: gr.Button(interactive=True),
                 c.cancel: gr.Button(visible=False)}
@@ -387,39 +230,27 @@ def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dic
                       services.conversions.from_library(model=local_id or "", **how))
             yield {**idle, c.status: "", c.log: "", c.report: "", c.start: gr.Button(interactive=False),
                    c.cancel: gr.Button("Cancel", visible=True)}
-            for event in events:
-                if isinstance(event, Finished):
-                    result: ConversionReport = event.result
-                    break
+            for event in watch.follow(events, state.cancel, every=UPDATE_EVERY):
                 if isinstance(event, Registered):  # usable from now on; its evaluation follows
                     state.last_id = event.report.id
                     note = f"✓ {event.report.id} is in your library"
                     # the chart waits for the evaluation: a plot whose kinds of bars change is redrawn with the
                     # first update's colours only (Gradio 6.31), and the answers' bars would not show
-                    yield {**done_parts(event.report, evaluating=True), c.log: "\n".join(lines),
+                    yield {**done_parts(event.report, evaluating=True), c.log: watch.log,
                            c.chart: gr.BarPlot(visible=False), c.cancel: gr.Button("Stop the evaluation", visible=True)}
-                    continue
-                if isinstance(event, Waiting):
+                elif isinstance(event, Waiting):
                     yield {c.status: f'<div class="gu-progress-label">⏳ {escape(event.describe())}</div>'}
-                    continue
-                if isinstance(event, Log):
-                    lines.append(event.line)
-                elif isinstance(event, Stage):
-                    stage, progress, last = event, None, 0.0
-                elif isinstance(event, Progress):
-                    progress = event
-                if time.monotonic() - last >= UPDATE_EVERY:
-                    last = time.monotonic()
-                    yield {c.status: status_html(stage, progress, started, note), c.log: "\n".join(lines)}
+                else:
+                    yield {c.status: status_html(watch.stage, watch.progress, started, note), c.log: watch.log}
         except GeneratorExit:  # the page went away: the job stops too
             state.cancel.set()
             raise
         except Exception as err:
-            yield {**idle, c.status: error_html(err, "The job failed; the log has the details."),
-                   c.log: "\n".join(lines)}
+            yield {**idle, c.status: error_html(err, "The job failed; the log has the details."), c.log: watch.log}
             raise
+        result: ConversionReport = watch.result
         state.last_id = result.id
-        yield {**idle, **done_parts(result), c.log: "\n".join(lines), c.cancel: gr.Button("Cancel", visible=False)}
+        yield {**idle, **done_parts(result), c.log: watch.log, c.cancel: gr.Button("Cancel", visible=False)}
 
     def done_parts(result: ConversionReport, evaluating: bool = False) -> dict:
         more = " Its evaluation runs now; the report below fills in when it ends." if evaluating else ""
@@ -442,8 +273,7 @@ def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dic
             raise InvalidParameter("Find the best starts from a Hub checkpoint: AWQ and the other candidates need "
                                    "the original weights. Pick “A Hub checkpoint”.")
         state.cancel = threading.Event()
-        lines: deque[str] = deque(maxlen=LOG_LINES)
-        started, stage, progress, last = time.monotonic(), None, None, 0.0
+        watch, started = Watch(log_lines=LOG_LINES), time.monotonic()
         idle = {c.start: gr.Button(interactive=True), c.find_best: gr.Button(interactive=True),
                 c.cancel: gr.Button(visible=False)}
         try:
@@ -454,34 +284,24 @@ def _wire(services: Services, c: _Parts, hub_session: gr.State, open_labels: dic
                    c.chart: gr.BarPlot(visible=False), c.open_model: gr.Button(visible=False),
                    c.start: gr.Button(interactive=False), c.find_best: gr.Button(interactive=False),
                    c.cancel: gr.Button("Stop (the finished candidates stay on offer)", visible=True)}
-            for event in events:
-                if isinstance(event, Finished):
-                    result = event.result
-                    break
+            for event in watch.follow(events, state.cancel, every=UPDATE_EVERY):
                 if isinstance(event, Waiting):
                     yield {c.status: f'<div class="gu-progress-label">⏳ {escape(event.describe())}</div>'}
-                    continue
-                if isinstance(event, Log):
-                    lines.append(event.line)
-                elif isinstance(event, Stage):
-                    stage, progress, last = event, None, 0.0
-                elif isinstance(event, Progress):
-                    progress = event
-                if time.monotonic() - last >= UPDATE_EVERY:
-                    last = time.monotonic()
-                    yield {c.status: status_html(stage, progress, started), c.log: "\n".join(lines)}
+                else:
+                    yield {c.status: status_html(watch.stage, watch.progress, started), c.log: watch.log}
         except GeneratorExit:  # the page went away: the search stops and its candidates go
             state.cancel.set()
             raise
         except Exception as err:
             yield {**idle, c.status: error_html(err, "The search failed; the log has the details."),
-                   c.log: "\n".join(lines)}
+                   c.log: watch.log}
             raise
+        result = watch.result
         state.search = result["search"]
         finished = [r["name"] for r in result["rows"] if not r.get("skipped")]
         measured = f'{len(finished)} candidate{"s" * (len(finished) != 1)} measured'
         yield {**idle, c.status: f'<div class="gu-done">✓ {measured}.</div>',
-               c.log: "\n".join(lines), c.best_box: gr.Group(visible=True), c.best_note: best_note(result),
+               c.log: watch.log, c.best_box: gr.Group(visible=True), c.best_note: best_note(result),
                c.best_table: best_rows(result), c.best_plot: pd.DataFrame(best_points(result)),
                c.best_keep: gr.CheckboxGroup(finished, value=[result["recommended"]])}
 

@@ -10,11 +10,15 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from ..engines.llm import GenerationParams
-from ..errors import InvalidParameter
-from ..run.documents import AskSettings, Upload
+from ..run.answers import AskSettings
+from ..run.documents import Upload
 from ..services import Services
 from .caller import caller_of
+from .endpoints import followed, uploaded_file
 from .errors import user_errors
+
+# adding and re-indexing report every chunk, each stage named by its file
+EVERY_STEP = dict(every=0.0, stage=lambda stage: {"file": stage.name})
 
 
 def register_documents_api(services: Services, chat_events: dict) -> None:
@@ -63,14 +67,11 @@ def register_documents_api(services: Services, chat_events: dict) -> None:
             collection: the collection's name.
             files: PDF, DOCX, HTML, Markdown or text files; in gradio_client, [handle_file("notes.pdf"), ...].
         """
-        cancel = threading.Event()
-        uploads = [Upload(Path(path), name) for path, name in map(_sent_file, files or [])]
-        try:
-            yield from _followed(documents.add(name=collection, files=uploads, cancel=cancel,
-                                               caller=caller_of(services.settings, request)))
-        except GeneratorExit:
-            cancel.set()
-            raise
+        uploads = [Upload(Path(path), name) for path, name in (
+            uploaded_file(f, what="files must be files", example="[handle_file('notes.pdf')]") for f in files or [])]
+        cancel = threading.Event()  # set when the client leaves
+        yield from followed(documents.add(name=collection, files=uploads, cancel=cancel,
+                                          caller=caller_of(services.settings, request)), cancel, **EVERY_STEP)
 
     @user_errors
     def reindex_collection(collection: str, chunk_size: int = 0, chunk_overlap: int = -1,
@@ -85,14 +86,10 @@ def register_documents_api(services: Services, chat_events: dict) -> None:
             chunk_size: the new chunk size in tokens; 0 keeps the collection's.
             chunk_overlap: the new overlap in tokens; -1 keeps the collection's.
         """
-        cancel = threading.Event()
-        try:
-            yield from _followed(documents.reindex(name=collection, chunk_size=int(chunk_size),
-                                                   chunk_overlap=int(chunk_overlap), cancel=cancel,
-                                                   caller=caller_of(services.settings, request)))
-        except GeneratorExit:
-            cancel.set()
-            raise
+        cancel = threading.Event()  # set when the client leaves
+        yield from followed(documents.reindex(name=collection, chunk_size=int(chunk_size),
+                                              chunk_overlap=int(chunk_overlap), cancel=cancel,
+                                              caller=caller_of(services.settings, request)), cancel, **EVERY_STEP)
 
     @user_errors
     def list_documents(collection: str, request: gr.Request | None = None) -> list[dict]:
@@ -161,28 +158,3 @@ def register_documents_api(services: Services, chat_events: dict) -> None:
     for fn in (add_documents, reindex_collection):
         gr.api(fn, api_name=fn.__name__, concurrency_id="document-adds", concurrency_limit=2)
     gr.api(ask_documents, api_name="ask_documents", **chat_events)
-
-
-def _followed(events: Iterator) -> Iterator[dict]:
-    from ..work.background import Finished, Progress, Stage
-
-    state: dict = {"status": "starting"}
-    for event in events:
-        if isinstance(event, Finished):
-            yield event.result
-            return
-        if isinstance(event, Stage):
-            state = {"status": "running", "file": event.name, "step": event.index, "steps": event.count}
-        elif isinstance(event, Progress):
-            state = {**state, "done": event.done, "total": event.total, "unit": event.unit}
-        yield dict(state)
-
-
-def _sent_file(value) -> tuple[str, str]:
-    """(path, original name) of a file sent with the call: only files Gradio received with the request."""
-    if isinstance(value, dict) and (value.get("meta") or {}).get("_type") == "gradio.FileData" and value.get("path"):
-        return value["path"], value.get("orig_name") or Path(value["path"]).name
-    path = getattr(value, "path", None)
-    if isinstance(value, FileData) and path:
-        return path, value.orig_name or Path(path).name
-    raise InvalidParameter("files must be files sent with the call: in gradio_client, [handle_file('notes.pdf')].")

@@ -5,23 +5,25 @@ from __future__ import annotations
 
 import re
 import threading
-from pathlib import Path
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 
 import gradio as gr
 
 from ..access import Caller
 from ..engines.llm import GenerationParams
 from ..errors import Cancelled, EmptyMessage, InvalidParameter, UserError
-from ..run.documents import AskSettings, Answer, Upload
+from ..run.answers import Answer, AskSettings
+from ..run.documents import Upload
 from ..services import Services
-from ..work.background import Finished, Progress, Stage
-from .api import CHAT_EVENTS
+from ..work.background import Progress, Stage, Watch
 from .caller import caller_of
+from .endpoints import CHAT_EVENTS
 from .errors import error_html, user_errors
 from .format import human_bytes
 from .pickers import RunTab, model_choices, refresh_picker
+from .progress import UPDATE_EVERY
 
 FILE_TYPES = [".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt"]
 # A citation mark opens its passage: the page's own script (HEAD) opens the <details> the link names.
@@ -183,9 +185,7 @@ def _wire(services: Services, c: _Parts) -> tuple:
 
     def shown(caller: Caller, name: str | None) -> dict:
         """The collection picker, its documents and the remove picker, as they are now for `caller`."""
-        names = [col["name"] for col in documents.list(caller)]
-        name = name if name in names else (names[0] if names else None)
-        rows = documents.documents(name=name, caller=caller) if name else []
+        names, name, rows = documents.overview(name=name, caller=caller)
         return {c.collection: gr.Dropdown(choices=names, value=name),
                 c.table: [[d["name"], d["format"], d["pages"], d["chunks"], human_bytes(d["size_bytes"])]
                           for d in rows],
@@ -233,27 +233,25 @@ def _wire(services: Services, c: _Parts) -> tuple:
         if not name:
             yield {c.add_status: error_html(NO_COLLECTION)}
             return
-        state.cancel = threading.Event()
-        stage = None
+        state.cancel, watch = threading.Event(), Watch()
         try:
-            for event in start(caller):
-                if isinstance(event, Stage):
-                    stage = event
-                    yield {c.add_status: _progress(stage, None)}
-                elif isinstance(event, Progress):
-                    yield {c.add_status: _progress(stage, event)}
-                elif isinstance(event, Finished) and "added" not in event.result:  # a re-index
-                    done = event.result["collection"]
-                    yield {**shown(caller, name),
-                           c.add_status: f"✓ Re-indexed: {done['documents']} documents in {done['chunks']} chunks of "
-                                         f"up to {done['chunk_size']} tokens."}
-                elif isinstance(event, Finished):
-                    result = event.result
-                    added = ", ".join(f"{escape(a['name'])} ({a['chunks']} chunks)" for a in result["added"])
-                    skipped = "".join(f"<br>Skipped {escape(s['name'])}: {escape(s['reason'])}."
-                                      for s in result["skipped"])
-                    yield {**shown(caller, name), c.files: None, c.folder: None,
-                           c.add_status: (f"✓ Added {added}." if added else "Nothing new added.") + skipped}
+            for _ in watch.follow(start(caller), state.cancel, every=UPDATE_EVERY):
+                yield {c.add_status: _progress(watch.stage, watch.progress)}
+            result = watch.result
+            if "added" not in result:  # a re-index
+                done = result["collection"]
+                yield {**shown(caller, name),
+                       c.add_status: f"✓ Re-indexed: {done['documents']} documents in {done['chunks']} chunks of "
+                                     f"up to {done['chunk_size']} tokens."}
+            else:
+                added = ", ".join(f"{escape(a['name'])} ({a['chunks']} chunks)" for a in result["added"])
+                skipped = "".join(f"<br>Skipped {escape(s['name'])}: {escape(s['reason'])}."
+                                  for s in result["skipped"])
+                yield {**shown(caller, name), c.files: None, c.folder: None,
+                       c.add_status: (f"✓ Added {added}." if added else "Nothing new added.") + skipped}
+        except GeneratorExit:  # the page went away: the add stops before its next file is stored
+            state.cancel.set()
+            raise
         except Cancelled as err:
             yield {**shown(caller, name), c.add_status: escape(str(err))}
         except UserError as err:

@@ -17,8 +17,8 @@ from ..services import Services
 from ..tasks import TASKS, label
 from ..work.background import Finished
 from ..work.queue import Waiting
-from .api import line_events
 from .caller import caller_of
+from .endpoints import line_events
 from .errors import error_html, user_errors
 from .format import human_bytes, human_count, progress_bar
 

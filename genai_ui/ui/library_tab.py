@@ -15,13 +15,14 @@ from ..library import ModelEntry
 from ..manage import check_may_delete, delete_model
 from ..services import Services
 from ..tasks import TASKS, label
-from ..work.background import Finished, Progress, Stage
+from ..work.background import Watch
 from ..work.queue import Waiting
-from .api import line_events
 from .caller import caller_of
-from .convert_tab import answers_markdown, quality_rows, status_html, table_markdown
+from .endpoints import line_events
 from .errors import error_html, user_errors
 from .format import human_bytes
+from .progress import UPDATE_EVERY, status_html
+from .report import answers_markdown, quality_rows, table_markdown
 
 COLUMNS = ["Model", "Task", "Format", "Precision", "Size", "Quality", "Source", "Added"]
 
@@ -147,29 +148,22 @@ def _wire(services: Services, c: _Parts, openers: dict) -> LibraryTab:
     def on_run_evaluation(model_id: str, reference: str | None, request: gr.Request,
                           profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
         caller = caller_of(services.settings, request, profile, oauth)
-        cancel, started, stage, progress, last = threading.Event(), time.monotonic(), None, None, 0.0
+        cancel, started, watch = threading.Event(), time.monotonic(), Watch()
         try:
-            for event in services.conversions.evaluate(caller=caller, model=model_id, reference=reference or "",
-                                                       cancel=cancel):
-                if isinstance(event, Finished):
-                    result = event.result
-                    break
+            events = services.conversions.evaluate(caller=caller, model=model_id, reference=reference or "",
+                                                   cancel=cancel)
+            for event in watch.follow(events, cancel, every=UPDATE_EVERY):
                 if isinstance(event, Waiting):
                     yield {c.evaluation: f'<div class="gu-progress-label">⏳ {escape(event.describe())}</div>'}
-                    continue
-                if isinstance(event, Stage):
-                    stage, progress = event, None
-                elif isinstance(event, Progress):
-                    progress = event
-                if time.monotonic() - last >= 0.3:
-                    last = time.monotonic()
-                    yield {c.evaluation: status_html(stage, progress, started)}
+                else:
+                    yield {c.evaluation: status_html(watch.stage, watch.progress, started)}
         except GeneratorExit:  # the page went away: the evaluation stops too
             cancel.set()
             raise
         except Exception as err:
             yield {c.evaluation: error_html(err, "The evaluation failed.")}
             raise
+        result = watch.result
         q = result["quality"]
         kept = "kept with the model" if result["saved"] else "yours alone: you did not add this model"
         rows = quality_rows(q, f"{result['reference']}, a model of the library")

@@ -9,6 +9,7 @@ that went away) sets the cancel token, so the work really stops.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -119,6 +120,48 @@ class Stage:
 @dataclass(frozen=True)
 class Log:
     line: str
+
+
+class Watch:
+    """What a page or an API client shows of a job while its events come: the stage, the progress, the
+    last log lines, and the result at the end.
+
+    `follow` passes a job's events on. A stage, a place in line or any other announcement passes at
+    once; log lines and progress at most once every `every` seconds (the rest only update this);
+    Finished ends it, its result kept here. A consumer that closes it early (a page or client that
+    went away) sets `cancel`, so the job stops."""
+
+    def __init__(self, *, log_lines: int = 0) -> None:
+        self.stage: Stage | None = None
+        self.progress: Progress | None = None
+        self.lines: deque[str] = deque(maxlen=log_lines)
+        self.result: Any = None
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def follow(self, events: Iterator, cancel: threading.Event, *, every: float) -> Iterator:
+        last = -math.inf  # when the last event passed: never yet
+        try:
+            for event in events:
+                if isinstance(event, Finished):
+                    self.result = event.result
+                    return
+                if isinstance(event, Log):
+                    self.lines.append(event.line)
+                elif isinstance(event, Progress):
+                    self.progress = event
+                else:
+                    if isinstance(event, Stage):
+                        self.stage, self.progress = event, None
+                    last = -math.inf
+                if time.monotonic() - last >= every:
+                    last = time.monotonic()
+                    yield event
+        except GeneratorExit:
+            cancel.set()
+            raise
 
 
 @dataclass
