@@ -106,7 +106,7 @@ def test_a_hub_record_without_file_sizes_counts_16_bit_weights():
 def test_a_conversion_that_would_not_fit_in_memory_is_refused_with_its_figures(monkeypatch):
     import psutil
 
-    from genai_ui.convert.jobs import check_memory
+    from genai_ui.convert.sources import check_memory
 
     class Tight:
         available = int(1.2e9)

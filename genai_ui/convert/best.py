@@ -22,9 +22,9 @@ from ..hub.downloads import restriction
 from ..library import Library, ModelEntry, context_length_of, folder_size
 from ..tasks import TASKS
 from ..work.background import Log, Progress
-from .jobs import (ConversionReport, Events, add_preprocessor_config, checked_source, download_files, embedder_model,
-                   read_json, unique_id)
+from .jobs import ConversionReport, Events, embedder_model
 from .options import ExportOptions, input_widths
+from .sources import add_preprocessor_config, checked_source, download_files, read_json, unique_id
 from .steps import Steps, child_env, json_step, python_module, run_step
 
 

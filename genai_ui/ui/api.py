@@ -6,7 +6,6 @@ from __future__ import annotations
 from ..services import Services
 from .convert_api import register_convert_api
 from .documents_api import register_documents_api
-from .endpoints import CHAT_EVENTS
 from .hub_api import register_hub_api
 from .run_api import register_run_api
 
@@ -16,4 +15,4 @@ def register_api(services: Services) -> None:
     register_run_api(services)
     register_hub_api(services)
     register_convert_api(services)
-    register_documents_api(services, CHAT_EVENTS)
+    register_documents_api(services)

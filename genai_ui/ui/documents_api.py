@@ -14,15 +14,15 @@ from ..run.answers import AskSettings
 from ..run.documents import Upload
 from ..services import Services
 from .caller import caller_of
-from .endpoints import followed, uploaded_file
+from .endpoints import CHAT_EVENTS, followed, uploaded_file
 from .errors import user_errors
 
 # adding and re-indexing report every chunk, each stage named by its file
 EVERY_STEP = dict(every=0.0, stage=lambda stage: {"file": stage.name})
 
 
-def register_documents_api(services: Services, chat_events: dict) -> None:
-    """`chat_events`: the chat endpoints' concurrency (an answer is a chat reply, batched with the others)."""
+def register_documents_api(services: Services) -> None:
+    """Call inside a gr.Blocks context. An answer is a chat reply, batched with the others (CHAT_EVENTS)."""
     documents = services.documents
 
     @user_errors
@@ -157,4 +157,4 @@ def register_documents_api(services: Services, chat_events: dict) -> None:
         gr.api(fn, api_name=fn.__name__, concurrency_id="documents", concurrency_limit=4)
     for fn in (add_documents, reindex_collection):
         gr.api(fn, api_name=fn.__name__, concurrency_id="document-adds", concurrency_limit=2)
-    gr.api(ask_documents, api_name="ask_documents", **chat_events)
+    gr.api(ask_documents, api_name="ask_documents", **CHAT_EVENTS)
